@@ -1,0 +1,67 @@
+"""The ``kizuna`` command: one Typer app; each domain registers its own sub-commands.
+
+Errors reach the user as one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from kizuna import __version__
+from kizuna.clikit import err
+from kizuna.detect import cli as detect_cli
+from kizuna.errors import KizunaError
+from kizuna.hub import cli as hub_cli
+from kizuna.minerals import cli as minerals_cli
+from kizuna.space import cli as space_cli
+
+app = typer.Typer(
+    name="kizuna",
+    help="kizuna (絆): share security information between partners safely, and act on it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"kizuna {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """kizuna (絆): share security information between partners safely, and act on it."""
+
+
+hub_cli.register(app)
+detect_cli.register(app)
+space_cli.register(app)
+minerals_cli.register(app)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (used by the console script and by tests)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="kizuna")
+    except SystemExit as exc:  # Typer/click end every run this way, usage errors included
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KizunaError as exc:
+        err.print(f"kizuna: error: {exc}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("kizuna: interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    return 0

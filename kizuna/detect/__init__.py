@@ -1,0 +1,1 @@
+"""kizuna.detect (see docs/detect.md)."""

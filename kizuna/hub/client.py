@@ -1,0 +1,146 @@
+"""A small TAXII 2.1 client for kizuna hubs (and any TAXII 2.1 server).
+
+Domain modules (detect, space, minerals) publish through this class only; they never touch hub internals.
+
+>>> # client = HubClient("http://127.0.0.1:8000/api/", token="...")
+>>> # status = client.add_objects(collection_id, [indicator, sighting])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+from kizuna.errors import RemoteError
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+
+
+class HubClient:
+    """TAXII 2.1 client bound to one API root.
+
+    ``token`` is sent as ``Authorization: Bearer``; with ``user`` it is sent as HTTP Basic (user, token).
+    ``transport`` lets tests and benchmarks talk to an in-process ASGI app.
+    """
+
+    def __init__(
+        self,
+        api_root_url: str,
+        token: str,
+        *,
+        user: str | None = None,
+        timeout_s: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_root_url = api_root_url if api_root_url.endswith("/") else api_root_url + "/"
+        headers = {"Accept": TAXII_MEDIA_TYPE}
+        auth: httpx.Auth | None = None
+        if user is None:
+            headers["Authorization"] = f"Bearer {token}"
+        else:
+            auth = httpx.BasicAuth(user, token)
+        self._http = httpx.Client(headers=headers, auth=auth, timeout=timeout_s, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = path if path.startswith("http") else self.api_root_url + path
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"{method} {url}: {exc}") from None
+        if response.status_code >= 400:
+            detail = ""
+            try:
+                body = orjson.loads(response.content)
+                detail = f": {body.get('title', '')} {body.get('description', '')}".rstrip()
+            except (orjson.JSONDecodeError, AttributeError):
+                detail = ""
+            raise RemoteError(
+                f"{method} {url} answered {response.status_code}{detail}", status=response.status_code
+            )
+        return response
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise RemoteError(f"{response.request.url} answered with a body that is not JSON") from None
+
+    # -- API ----------------------------------------------------------------------------------------
+    def api_root(self) -> dict[str, Any]:
+        return dict(self._json(self._request("GET", "")))
+
+    def collections(self) -> list[dict[str, Any]]:
+        body = self._json(self._request("GET", "collections/"))
+        return list(body.get("collections", []))
+
+    def add_objects(
+        self,
+        collection_id: str,
+        objects: Sequence[Mapping[str, Any]],
+        *,
+        wait: bool = True,
+        poll_interval_s: float = 0.1,
+        timeout_s: float = 300.0,
+    ) -> dict[str, Any]:
+        """POST an envelope; with ``wait``, poll the status until it is complete. Returns the status."""
+        body = orjson.dumps({"objects": list(objects)})
+        response = self._request(
+            "POST",
+            f"collections/{collection_id}/objects/",
+            content=body,
+            headers={"Content-Type": TAXII_MEDIA_TYPE},
+        )
+        status: dict[str, Any] = self._json(response)
+        deadline = time.monotonic() + timeout_s
+        while wait and status.get("status") != "complete":
+            if time.monotonic() > deadline:
+                raise RemoteError(f"status {status.get('id')} not complete after {timeout_s} s")
+            time.sleep(poll_interval_s)
+            status = self._json(self._request("GET", f"status/{status['id']}/"))
+        return status
+
+    def get_objects_page(
+        self, collection_id: str, params: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        response = self._request("GET", f"collections/{collection_id}/objects/", params=params or {})
+        return dict(self._json(response)), response.headers
+
+    def iter_objects(
+        self,
+        collection_id: str,
+        *,
+        limit: int = 1000,
+        added_after: str | None = None,
+        match: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every object the caller may read, following ``next`` until ``more`` is false."""
+        params: dict[str, str] = {"limit": str(limit)}
+        if added_after:
+            params["added_after"] = added_after
+        for key, value in (match or {}).items():
+            params[f"match[{key}]"] = value
+        while True:
+            envelope, _headers = self.get_objects_page(collection_id, params)
+            yield from envelope.get("objects", [])
+            if not envelope.get("more") or not envelope.get("next"):
+                return
+            params["next"] = str(envelope["next"])
+
+    def get_object(self, collection_id: str, object_id: str) -> list[dict[str, Any]]:
+        envelope = self._json(self._request("GET", f"collections/{collection_id}/objects/{object_id}/"))
+        return list(envelope.get("objects", []))

@@ -1,0 +1,1 @@
+"""kizuna.minerals (see docs/minerals.md)."""

@@ -1,0 +1,1 @@
+"""kizuna.space (see docs/space.md)."""

@@ -1,0 +1,127 @@
+"""TLP markings: one rank for TLP 1.0, TLP 2.0 and OpenCTI's marking ids.
+
+TLP levels rank CLEAR (= TLP 1.0 WHITE) < GREEN < AMBER < AMBER+STRICT < RED (FIRST TLP 2.0).
+Any table of marking ids anywhere in kizuna must come from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import IntEnum
+from typing import Any
+
+from kizuna.errors import InputError
+
+
+class TLP(IntEnum):
+    CLEAR = 0
+    GREEN = 1
+    AMBER = 2
+    AMBER_STRICT = 3
+    RED = 4
+
+    @property
+    def label(self) -> str:
+        """The user-facing name: ``clear``, ``green``, ``amber``, ``amber+strict``, ``red``."""
+        return _LABELS[self]
+
+    def __str__(self) -> str:
+        return f"TLP:{self.label.upper()}"
+
+
+_LABELS = {
+    TLP.CLEAR: "clear",
+    TLP.GREEN: "green",
+    TLP.AMBER: "amber",
+    TLP.AMBER_STRICT: "amber+strict",
+    TLP.RED: "red",
+}
+
+#: Extension id of the TLP 2.0 marking definitions (OASIS STIX Extensions, FIRST TLP 2.0).
+TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+
+#: TLP 2.0 marking-definition ids (the ones kizuna writes).
+TLP2_IDS: dict[TLP, str] = {
+    TLP.CLEAR: "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    TLP.GREEN: "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    TLP.AMBER: "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    TLP.AMBER_STRICT: "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    TLP.RED: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
+
+#: TLP 1.0 ids predefined in STIX 2.1 section 7.2.1.4 (WHITE ranks as CLEAR).
+TLP1_IDS: dict[TLP, str] = {
+    TLP.CLEAR: "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+    TLP.GREEN: "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+    TLP.AMBER: "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+    TLP.RED: "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+}
+
+#: OpenCTI reuses the TLP 1.0 ids (its TLP:CLEAR is the WHITE id) and adds a fixed id for AMBER+STRICT.
+OPENCTI_IDS: dict[TLP, str] = {
+    TLP.AMBER_STRICT: "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37",
+}
+
+#: Every known TLP marking id mapped onto one rank.
+MARKING_RANK: dict[str, TLP] = {
+    **{mid: level for level, mid in TLP1_IDS.items()},
+    **{mid: level for level, mid in TLP2_IDS.items()},
+    **{mid: level for level, mid in OPENCTI_IDS.items()},
+}
+
+_NAMES = {
+    "clear": TLP.CLEAR,
+    "white": TLP.CLEAR,
+    "green": TLP.GREEN,
+    "amber": TLP.AMBER,
+    "amber+strict": TLP.AMBER_STRICT,
+    "amber_strict": TLP.AMBER_STRICT,
+    "red": TLP.RED,
+}
+
+LEVEL_CHOICES = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def parse_level(text: str) -> TLP:
+    """``"amber+strict"``, ``"TLP:AMBER+STRICT"``, ``"white"`` ... -> :class:`TLP`. InputError otherwise."""
+    key = text.strip().lower()
+    if key.startswith("tlp:"):
+        key = key[4:]
+    try:
+        return _NAMES[key]
+    except KeyError:
+        raise InputError(f"unknown TLP level {text!r}; expected one of {', '.join(LEVEL_CHOICES)}") from None
+
+
+def tlp_of_refs(refs: Iterable[str]) -> TLP | None:
+    """Highest TLP among marking ids; None when none of them is a TLP marking."""
+    best: TLP | None = None
+    for ref in refs:
+        level = MARKING_RANK.get(ref)
+        if level is not None and (best is None or level > best):
+            best = level
+    return best
+
+
+def tlp_of(obj: Mapping[str, Any]) -> TLP | None:
+    """The object's TLP: the highest among its object and granular markings; None if unmarked.
+
+    Granular markings count too: an object part of which is RED is served as RED.
+    """
+    refs: list[str] = list(obj.get("object_marking_refs") or ())
+    for gm in obj.get("granular_markings") or ():
+        if isinstance(gm, Mapping) and isinstance(gm.get("marking_ref"), str):
+            refs.append(gm["marking_ref"])
+    return tlp_of_refs(refs)
+
+
+def marking_definition(level: TLP) -> dict[str, Any]:
+    """The TLP 2.0 marking-definition object for ``level``, as published by FIRST/OASIS."""
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": TLP2_IDS[level],
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": str(level),
+        "extensions": {TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": level.label}},
+    }
