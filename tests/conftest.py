@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,3 +24,117 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not beside the project root")
     return SHARED_DATA
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kizuna_cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m kizuna ARGS`` in a subprocess, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "kizuna", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kizuna {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+@dataclass
+class RunningHub:
+    """A real ``kizuna hub serve`` process on 127.0.0.1."""
+
+    api_root_url: str
+    discovery_url: str
+    token: str  # the producer organisation's token
+    org: str  # the producer organisation
+    reader_token: str  # another organisation that may read the collection
+    reader_org: str
+    collection_id: str  # producer may write, both may read
+    db_path: Path
+    process: subprocess.Popen[bytes]
+    port: int
+
+
+def start_hub_process(db_path: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kizuna",
+            "hub",
+            "serve",
+            "--db",
+            str(db_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"hub exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/taxii2/", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("hub did not start within 30 s")
+
+
+@pytest.fixture
+def kizuna_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """A real hub: org ``producer`` (ceiling red) writes and reads, org ``reader`` (ceiling amber) reads."""
+    db = tmp_path / "hub.db"
+    kizuna_cli("hub", "init", "--db", str(db), "--title", "test hub")
+    kizuna_cli("hub", "org", "add", "producer", "--db", str(db), "--country", "GB", "--ceiling", "red")
+    kizuna_cli("hub", "org", "add", "reader", "--db", str(db), "--country", "JP", "--ceiling", "amber")
+    token = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "producer").stdout.strip()
+    reader_token = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "reader").stdout.strip()
+    cid = kizuna_cli(
+        "hub",
+        "collection",
+        "add",
+        "--db",
+        str(db),
+        "--title",
+        "shared",
+        "--read",
+        "producer,reader",
+        "--write",
+        "producer",
+    ).stdout.strip()
+    port = free_port()
+    proc = start_hub_process(db, port)
+    try:
+        yield RunningHub(
+            api_root_url=f"http://127.0.0.1:{port}/api/",
+            discovery_url=f"http://127.0.0.1:{port}/taxii2/",
+            token=token,
+            org="producer",
+            reader_token=reader_token,
+            reader_org="reader",
+            collection_id=cid,
+            db_path=db,
+            process=proc,
+            port=port,
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
