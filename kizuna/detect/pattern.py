@@ -1,0 +1,504 @@
+"""STIX 2.1 patterns as a small typed AST, parsed with ``stix2-patterns`` (OASIS).
+
+::
+
+    ObservationExpr  = Observation(comparison)          [ ... ]
+                     | ObsAnd / ObsOr / FollowedBy(l, r)
+                     | Within(child, seconds) | Repeats(child, times) | StartStop(child, start, stop)
+    ComparisonExpr   = Comparison(object_type, path, op, value, negated)
+                     | BoolAnd / BoolOr(l, r)
+
+``parse_pattern`` is the full parse: the ANTLR grammar of ``stix2-patterns`` builds the parse tree and
+:func:`_convert` turns it into the AST. ANTLR in Python costs ~0.1 ms per simple pattern, so
+:func:`parse_pattern` first tries :func:`fast_parse` - a small hand parser for the common form
+``[type:path = 'string' OR ...]`` - and falls back to ANTLR for anything else. A test checks that both
+give the same AST on random patterns. Results are cached by pattern text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, TypeAlias
+
+from kizuna.errors import InputError
+
+#: A path step: a property name, a list index, or ``None`` for ``[*]``.
+PathStep: TypeAlias = str | int | None
+#: A pattern literal after coercion.
+Scalar: TypeAlias = str | int | float | bool | bytes | datetime
+Literal: TypeAlias = Scalar | frozenset[Any]
+
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "IN", "LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET", "EXISTS")
+
+
+class PatternError(InputError):
+    """A pattern that cannot be compiled (bad syntax or a bad literal)."""
+
+
+class PatternSyntaxError(PatternError):
+    """The STIX patterning grammar rejects the text (``stix2patterns`` ParseException)."""
+
+
+# -- AST ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    object_type: str
+    path: tuple[PathStep, ...]
+    op: str
+    value: Literal | None  # None for EXISTS
+    negated: bool = False
+    #: the literal's Python type name: keeps ``= 1`` and ``= true`` apart (1 == True in Python)
+    kind: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", type(self.value).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BoolAnd:
+    left: ComparisonExpr
+    right: ComparisonExpr
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOr:
+    left: ComparisonExpr
+    right: ComparisonExpr
+
+
+ComparisonExpr: TypeAlias = Comparison | BoolAnd | BoolOr
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    comparison: ComparisonExpr
+
+
+@dataclass(frozen=True, slots=True)
+class ObsAnd:
+    left: ObservationExpr
+    right: ObservationExpr
+
+
+@dataclass(frozen=True, slots=True)
+class ObsOr:
+    left: ObservationExpr
+    right: ObservationExpr
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedBy:
+    left: ObservationExpr
+    right: ObservationExpr
+
+
+@dataclass(frozen=True, slots=True)
+class Within:
+    child: ObservationExpr
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Repeats:
+    child: ObservationExpr
+    times: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartStop:
+    child: ObservationExpr
+    start: datetime
+    stop: datetime
+
+
+ObservationExpr: TypeAlias = Observation | ObsAnd | ObsOr | FollowedBy | Within | Repeats | StartStop
+
+
+def observations_of(expr: ObservationExpr) -> list[Observation]:
+    """The bracketed observation expressions of ``expr``, left to right."""
+    if isinstance(expr, Observation):
+        return [expr]
+    if isinstance(expr, ObsAnd | ObsOr | FollowedBy):
+        return observations_of(expr.left) + observations_of(expr.right)
+    return observations_of(expr.child)
+
+
+def comparisons_of(expr: ComparisonExpr) -> list[Comparison]:
+    if isinstance(expr, Comparison):
+        return [expr]
+    return comparisons_of(expr.left) + comparisons_of(expr.right)
+
+
+# -- literals -----------------------------------------------------------------------------------------
+_TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$")
+
+
+def parse_stix_timestamp(text: str) -> datetime:
+    """A STIX timestamp (upper-case ``T`` and ``Z``, any sub-second digits, truncated to microseconds).
+
+    ValueError when malformed or out of range.
+    """
+    m = _TS_RE.match(text)
+    if m is None:
+        raise ValueError(f"not a STIX timestamp: {text!r}")
+    frac = m.group(7)
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    return datetime(
+        int(m.group(1)),
+        int(m.group(2)),
+        int(m.group(3)),
+        int(m.group(4)),
+        int(m.group(5)),
+        int(m.group(6)),
+        micro,
+        tzinfo=UTC,
+    )
+
+
+_STRING_ESCAPE = re.compile(r"\\(['\\])")
+
+
+def unquote_string(token: str) -> str:
+    """``'it\\'s'`` -> ``it's`` (the grammar's only escapes are ``\\'`` and ``\\\\``)."""
+    return _STRING_ESCAPE.sub(r"\1", token[1:-1])
+
+
+def _coerce(kind: str, text: str) -> Scalar:
+    try:
+        if kind in ("IntPosLiteral", "IntNegLiteral"):
+            return int(text)
+        if kind in ("FloatPosLiteral", "FloatNegLiteral"):
+            return float(text)
+        if kind == "StringLiteral":
+            return unquote_string(text)
+        if kind == "BoolLiteral":
+            return text.lower() == "true"
+        if kind == "BinaryLiteral":
+            return base64.standard_b64decode(text[2:-1])
+        if kind == "HexLiteral":
+            return binascii.a2b_hex(text[2:-1])
+        if kind == "TimestampLiteral":
+            return parse_stix_timestamp(text[2:-1])
+    except (ValueError, binascii.Error) as exc:
+        raise PatternError(f"invalid {kind}: {text} ({exc})") from None
+    raise PatternError(f"unsupported literal {kind}: {text}")
+
+
+def _check_set(values: list[Scalar], text: str) -> frozenset[Any]:
+    """Set literals hold one type (ints and floats may mix)."""
+    if not values:
+        return frozenset()
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    first = type(values[0])
+    if not numeric and any(type(v) is not first for v in values):
+        raise PatternError(f"set literal mixes types: {text}")
+    return frozenset(values)
+
+
+# -- ANTLR parse tree -> AST ----------------------------------------------------------------------------
+class _TreeGrab:
+    """``Pattern.visit(v)`` calls ``v.visit(tree)``: this hands the parse tree back."""
+
+    def visit(self, tree: Any) -> Any:
+        return tree
+
+
+class _Converter:
+    def __init__(self, parser: Any) -> None:
+        self.names: list[str] = list(parser.symbolicNames)
+
+    def kind(self, terminal: Any) -> str:
+        return str(self.names[terminal.getSymbol().type])
+
+    def literal(self, ctx: Any) -> Scalar:
+        node = ctx
+        while node.getChildCount() and not hasattr(node, "getSymbol"):
+            node = node.getChild(0)
+        return _coerce(self.kind(node), node.getText())
+
+    def terminal_value(self, terminal: Any) -> Scalar:
+        return _coerce(self.kind(terminal), terminal.getText())
+
+    def pattern(self, ctx: Any) -> ObservationExpr:
+        return self.obs(ctx.observationExpressions())
+
+    def obs(self, ctx: Any) -> ObservationExpr:
+        name = type(ctx).__name__
+        if name == "ObservationExpressionsContext":
+            parts = ctx.observationExpressions()
+            if parts:
+                return FollowedBy(self.obs(parts[0]), self.obs(parts[1]))
+            return self.obs(ctx.observationExpressionOr())
+        if name == "ObservationExpressionOrContext":
+            parts = ctx.observationExpressionOr()
+            if parts:
+                return ObsOr(self.obs(parts[0]), self.obs(parts[1]))
+            return self.obs(ctx.observationExpressionAnd())
+        if name == "ObservationExpressionAndContext":
+            parts = ctx.observationExpressionAnd()
+            if parts:
+                return ObsAnd(self.obs(parts[0]), self.obs(parts[1]))
+            return self.obs(ctx.observationExpression())
+        if name == "ObservationExpressionSimpleContext":
+            return Observation(self.comparison(ctx.comparisonExpression()))
+        if name == "ObservationExpressionCompoundContext":
+            return self.obs(ctx.observationExpressions())
+        if name == "ObservationExpressionRepeatedContext":
+            times = self.terminal_value(ctx.repeatedQualifier().IntPosLiteral())
+            assert isinstance(times, int)
+            if times < 1:
+                raise PatternError(f"invalid repetition count: {times}")
+            return Repeats(self.obs(ctx.observationExpression()), times)
+        if name == "ObservationExpressionWithinContext":
+            q = ctx.withinQualifier()
+            value = self.terminal_value(q.FloatPosLiteral() or q.IntPosLiteral())
+            assert isinstance(value, int | float)
+            if value <= 0:
+                raise PatternError(f"invalid WITHIN value (must be positive): {value}")
+            return Within(self.obs(ctx.observationExpression()), float(value))
+        if name == "ObservationExpressionStartStopContext":
+            q = ctx.startStopQualifier()
+            start, stop = (self._timestamp(q, i) for i in (0, 1))
+            return StartStop(self.obs(ctx.observationExpression()), start, stop)
+        raise PatternError(f"unsupported observation expression {name}")
+
+    def _timestamp(self, q: Any, i: int) -> datetime:
+        node = q.TimestampLiteral(i) if q.TimestampLiteral() else q.StringLiteral(i)
+        value = self.terminal_value(node)
+        if isinstance(value, str):  # STIX 2.0 wrote START '...' with a string literal
+            try:
+                value = parse_stix_timestamp(value)
+            except ValueError as exc:
+                raise PatternError(str(exc)) from None
+        assert isinstance(value, datetime)
+        return value
+
+    def comparison(self, ctx: Any) -> ComparisonExpr:
+        name = type(ctx).__name__
+        if name == "ComparisonExpressionContext":
+            parts = ctx.comparisonExpression()
+            if parts:
+                return BoolOr(self.comparison(parts[0]), self.comparison(parts[1]))
+            return self.comparison(ctx.comparisonExpressionAnd())
+        if name == "ComparisonExpressionAndContext":
+            parts = ctx.comparisonExpressionAnd()
+            if parts:
+                return BoolAnd(self.comparison(parts[0]), self.comparison(parts[1]))
+            return self.comparison(ctx.propTest())
+        if name == "PropTestParenContext":
+            return self.comparison(ctx.comparisonExpression())
+        negated = bool(getattr(ctx, "NOT", lambda: None)())
+        if name == "PropTestExistsContext":
+            object_type, path = self.path(ctx.objectPath())
+            return Comparison(object_type, path, "EXISTS", None, negated)
+        object_type, path = self.path(ctx.objectPath())
+        value: Literal
+        if name == "PropTestEqualContext":
+            op = "=" if ctx.EQ() else "!="
+            value = self.literal(ctx.primitiveLiteral())
+        elif name == "PropTestOrderContext":
+            op = next(
+                o for o, tok in (("<=", "LE"), (">=", "GE"), ("<", "LT"), (">", "GT")) if getattr(ctx, tok)()
+            )
+            value = self.literal(ctx.orderableLiteral())
+        elif name == "PropTestSetContext":
+            op = "IN"
+            set_ctx = ctx.setLiteral()
+            value = _check_set([self.literal(p) for p in set_ctx.primitiveLiteral()], set_ctx.getText())
+        else:
+            op = {
+                "PropTestLikeContext": "LIKE",
+                "PropTestRegexContext": "MATCHES",
+                "PropTestIsSubsetContext": "ISSUBSET",
+                "PropTestIsSupersetContext": "ISSUPERSET",
+            }.get(name, "")
+            if not op:
+                raise PatternError(f"unsupported comparison {name}")
+            value = self.terminal_value(ctx.StringLiteral())
+            if op == "MATCHES":
+                _check_regex(str(value))
+        return Comparison(object_type, path, op, value, negated)
+
+    def path(self, ctx: Any) -> tuple[str, tuple[PathStep, ...]]:
+        type_ctx = ctx.objectType()
+        object_type = type_ctx.getText()
+        first = ctx.firstPathComponent()
+        steps: list[PathStep] = [self._key(first)]
+        comp = ctx.objectPathComponent()
+        if comp is not None:
+            self._components(comp, steps)
+        return object_type, tuple(steps)
+
+    def _key(self, ctx: Any) -> str:
+        if ctx.IdentifierWithoutHyphen():
+            return str(ctx.IdentifierWithoutHyphen().getText())
+        return unquote_string(ctx.StringLiteral().getText())
+
+    def _components(self, ctx: Any, out: list[PathStep]) -> None:
+        name = type(ctx).__name__
+        if name == "PathStepContext":
+            for child in ctx.objectPathComponent():
+                self._components(child, out)
+        elif name == "KeyPathStepContext":
+            out.append(self._key(ctx))
+        elif name == "IndexPathStepContext":
+            if ctx.ASTERISK():
+                out.append(None)
+            else:
+                value = self.terminal_value(ctx.IntPosLiteral() or ctx.IntNegLiteral())
+                assert isinstance(value, int)
+                out.append(value)
+        else:
+            raise PatternError(f"unsupported path component {name}")
+
+
+def _check_regex(text: str) -> None:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise PatternError(f"invalid MATCHES regular expression {text!r}: {exc}") from None
+
+
+def antlr_parse(text: str, version: str = "2.1") -> ObservationExpr:
+    """The full parse with the ``stix2-patterns`` ANTLR grammar (``version`` "2.1" or "2.0")."""
+    from stix2patterns.exceptions import ParseException
+
+    if version == "2.0":
+        from stix2patterns.v20.pattern import Pattern
+    else:
+        from stix2patterns.v21.pattern import Pattern
+    try:
+        tree = Pattern(text).visit(_TreeGrab())
+    except ParseException as exc:
+        raise PatternSyntaxError(f"{exc} in pattern {text!r}") from exc
+    return _Converter(tree.parser).pattern(tree)
+
+
+# -- fast path for the common simple forms -------------------------------------------------------------
+_KEYWORDS = frozenset(
+    [
+        "AND",
+        "OR",
+        "NOT",
+        "FOLLOWEDBY",
+        "LIKE",
+        "MATCHES",
+        "ISSUPERSET",
+        "ISSUBSET",
+        "EXISTS",
+        "LAST",
+        "IN",
+        "START",
+        "STOP",
+        "SECONDS",
+        "true",
+        "false",
+        "WITHIN",
+        "REPEATS",
+        "TIMES",
+    ]
+)
+_ID = r"[A-Za-z_][A-Za-z0-9_]*"
+_STR = r"'(?:[^'\\]|\\['\\])*'"
+_TOKEN = re.compile(
+    rf"(?P<ws> +)|(?P<str>{_STR})|(?P<typed>{_ID}(?:-[A-Za-z0-9_-]*)?)(?=:)|(?P<id>{_ID})"
+    r"|(?P<op>!=|=|:|\.|\[|\])"
+)
+
+
+def fast_parse(text: str) -> ObservationExpr | None:
+    """Parse ``[type:a.b = 'x' OR type:c != 'y' AND ...]``; None when the text is anything else.
+
+    Only ASCII spaces, string literals, ``=``/``!=``, plain or quoted key steps and AND/OR inside one
+    bracket are accepted; everything else (and every syntax error) goes to the full parser.
+    """
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    n = len(text)
+    match = _TOKEN.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            return None
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            tokens.append((kind, m.group()))
+        pos = m.end()
+    if len(tokens) < 7 or tokens[0] != ("op", "[") or tokens[-1] != ("op", "]"):
+        return None
+    body = tokens[1:-1]
+    # split into comparisons on AND / OR (AND binds tighter)
+    i = 0
+    or_terms: list[ComparisonExpr] = []
+    and_terms: list[ComparisonExpr] = []
+    while True:
+        comp, i = _fast_comparison(body, i)
+        if comp is None:
+            return None
+        and_terms.append(comp)
+        if i == len(body):
+            break
+        kind, tok = body[i]
+        if kind != "id" or tok not in ("AND", "OR"):
+            return None
+        if tok == "OR":
+            or_terms.append(_fold(and_terms, BoolAnd))
+            and_terms = []
+        i += 1
+    or_terms.append(_fold(and_terms, BoolAnd))
+    return Observation(_fold(or_terms, BoolOr))
+
+
+def _fold(terms: list[ComparisonExpr], cls: type[BoolAnd] | type[BoolOr]) -> ComparisonExpr:
+    expr = terms[0]
+    for term in terms[1:]:
+        expr = cls(expr, term)
+    return expr
+
+
+def _fast_comparison(body: list[tuple[str, str]], i: int) -> tuple[Comparison | None, int]:
+    if i + 5 > len(body):
+        return None, i
+    (k0, object_type), (_k1, colon) = body[i], body[i + 1]
+    if k0 != "typed" or colon != ":" or object_type in _KEYWORDS:
+        return None, i
+    i += 2
+    steps: list[PathStep] = []
+    expect_key = True
+    while i < len(body):
+        kind, tok = body[i]
+        if expect_key:
+            if kind == "id" and tok not in _KEYWORDS:
+                steps.append(tok)
+            elif kind == "str":
+                steps.append(unquote_string(tok))
+            else:
+                return None, i
+            expect_key = False
+        elif kind == "op" and tok == ".":
+            expect_key = True
+        elif kind == "op" and tok in ("=", "!="):
+            break
+        else:
+            return None, i
+        i += 1
+    if expect_key or i + 1 >= len(body) or body[i + 1][0] != "str":
+        return None, i
+    op = body[i][1]
+    value = unquote_string(body[i + 1][1])
+    return Comparison(object_type, tuple(steps), op, value, False), i + 2
+
+
+@lru_cache(maxsize=262_144)
+def parse_pattern(text: str, version: str = "2.1") -> ObservationExpr:
+    """Parse a STIX pattern into the AST (cached by text). PatternError / PatternSyntaxError if invalid."""
+    if version == "2.1":
+        fast = fast_parse(text)
+        if fast is not None:
+            return fast
+    return antlr_parse(text, version)
