@@ -237,9 +237,15 @@ def parse_network(text: str, *, need_prefix: bool) -> tuple[int, int, int]:
 
 
 def network_contains(container: str, containee: str) -> bool:
-    """Whether the address or CIDR ``containee`` lies inside the CIDR ``container`` (IPv4 or IPv6)."""
-    inner_version, inner, inner_prefix = parse_network(containee, need_prefix=False)
+    """Whether the address or CIDR ``containee`` lies inside the CIDR ``container`` (IPv4 or IPv6).
+
+    An invalid ``container`` raises MatchError; an ``containee`` that is no address is simply not inside.
+    """
     outer_version, outer, outer_prefix = parse_network(container, need_prefix=True)
+    try:
+        inner_version, inner, inner_prefix = parse_network(containee, need_prefix=False)
+    except MatchError:
+        return False
     if inner_version != outer_version or outer_prefix > inner_prefix:
         return False
     shift = (32 if outer_version == 4 else 128) - outer_prefix
