@@ -407,17 +407,25 @@ _ID = r"[A-Za-z_][A-Za-z0-9_]*"
 _STR = r"'(?:[^'\\]|\\['\\])*'"
 _TOKEN = re.compile(
     rf"(?P<ws> +)|(?P<str>{_STR})|(?P<typed>{_ID}(?:-[A-Za-z0-9_-]*)?)(?=:)|(?P<id>{_ID})"
-    r"|(?P<op>!=|=|:|\.|\[|\])"
+    r"|(?P<int>0|[1-9][0-9]*)(?![0-9.])|(?P<op>!=|=|:|\.|\[|\]|\(|\))"
 )
+
+Token = tuple[str, str]
+
+
+class _NotSimple(Exception):
+    """The text is not in the subset the fast parser handles (the full parser decides)."""
 
 
 def fast_parse(text: str) -> ObservationExpr | None:
-    """Parse ``[type:a.b = 'x' OR type:c != 'y' AND ...]``; None when the text is anything else.
+    """Parse the common forms without ANTLR; None when the text is anything else.
 
-    Only ASCII spaces, string literals, ``=``/``!=``, plain or quoted key steps and AND/OR inside one
-    bracket are accepted; everything else (and every syntax error) goes to the full parser.
+    Handled: brackets holding ``type:path = 'string'`` / ``!=`` comparisons joined by AND/OR (no
+    parentheses inside), combined with AND, OR, FOLLOWEDBY, parentheses and integer ``WITHIN n SECONDS``
+    / ``REPEATS n TIMES``. Only ASCII spaces separate tokens. Anything else - START/STOP, other
+    operators or literals, syntax errors - is left to :func:`antlr_parse`.
     """
-    tokens: list[tuple[str, str]] = []
+    tokens: list[Token] = []
     pos = 0
     n = len(text)
     match = _TOKEN.match
@@ -429,69 +437,122 @@ def fast_parse(text: str) -> ObservationExpr | None:
         if kind != "ws":
             tokens.append((kind, m.group()))
         pos = m.end()
-    if len(tokens) < 7 or tokens[0] != ("op", "[") or tokens[-1] != ("op", "]"):
+    parser = _FastParser(tokens)
+    try:
+        expr = parser.followed_by()
+    except (_NotSimple, IndexError):
         return None
-    body = tokens[1:-1]
-    # split into comparisons on AND / OR (AND binds tighter)
-    i = 0
-    or_terms: list[ComparisonExpr] = []
-    and_terms: list[ComparisonExpr] = []
-    while True:
-        comp, i = _fast_comparison(body, i)
-        if comp is None:
-            return None
-        and_terms.append(comp)
-        if i == len(body):
-            break
-        kind, tok = body[i]
-        if kind != "id" or tok not in ("AND", "OR"):
-            return None
-        if tok == "OR":
-            or_terms.append(_fold(and_terms, BoolAnd))
-            and_terms = []
-        i += 1
-    or_terms.append(_fold(and_terms, BoolAnd))
-    return Observation(_fold(or_terms, BoolOr))
+    return expr if parser.i == len(tokens) else None
 
 
-def _fold(terms: list[ComparisonExpr], cls: type[BoolAnd] | type[BoolOr]) -> ComparisonExpr:
-    expr = terms[0]
-    for term in terms[1:]:
-        expr = cls(expr, term)
-    return expr
+class _FastParser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.t = tokens
+        self.i = 0
 
+    def peek_word(self) -> str:
+        if self.i < len(self.t) and self.t[self.i][0] == "id":
+            return self.t[self.i][1]
+        return ""
 
-def _fast_comparison(body: list[tuple[str, str]], i: int) -> tuple[Comparison | None, int]:
-    if i + 5 > len(body):
-        return None, i
-    (k0, object_type), (_k1, colon) = body[i], body[i + 1]
-    if k0 != "typed" or colon != ":" or object_type in _KEYWORDS:
-        return None, i
-    i += 2
-    steps: list[PathStep] = []
-    expect_key = True
-    while i < len(body):
-        kind, tok = body[i]
-        if expect_key:
-            if kind == "id" and tok not in _KEYWORDS:
-                steps.append(tok)
-            elif kind == "str":
-                steps.append(unquote_string(tok))
-            else:
-                return None, i
-            expect_key = False
-        elif kind == "op" and tok == ".":
-            expect_key = True
-        elif kind == "op" and tok in ("=", "!="):
-            break
+    def expect(self, kind: str, text: str | None = None) -> str:
+        k, tok = self.t[self.i]
+        if k != kind or (text is not None and tok != text):
+            raise _NotSimple
+        self.i += 1
+        return tok
+
+    def followed_by(self) -> ObservationExpr:
+        expr = self.obs_or()
+        while self.peek_word() == "FOLLOWEDBY":
+            self.i += 1
+            expr = FollowedBy(expr, self.obs_or())
+        return expr
+
+    def obs_or(self) -> ObservationExpr:
+        expr = self.obs_and()
+        while self.peek_word() == "OR":
+            self.i += 1
+            expr = ObsOr(expr, self.obs_and())
+        return expr
+
+    def obs_and(self) -> ObservationExpr:
+        expr = self.qualified()
+        while self.peek_word() == "AND":
+            self.i += 1
+            expr = ObsAnd(expr, self.qualified())
+        return expr
+
+    def qualified(self) -> ObservationExpr:
+        kind, tok = self.t[self.i]
+        expr: ObservationExpr
+        if (kind, tok) == ("op", "["):
+            self.i += 1
+            expr = Observation(self.comparison_or())
+            self.expect("op", "]")
+        elif (kind, tok) == ("op", "("):
+            self.i += 1
+            expr = self.followed_by()
+            self.expect("op", ")")
         else:
-            return None, i
-        i += 1
-    if expect_key or i + 1 >= len(body) or body[i + 1][0] != "str":
-        return None, i
-    op = body[i][1]
-    value = unquote_string(body[i + 1][1])
-    return Comparison(object_type, tuple(steps), op, value, False), i + 2
+            raise _NotSimple
+        while True:
+            word = self.peek_word()
+            if word == "WITHIN":
+                self.i += 1
+                seconds = int(self.expect("int"))
+                self.expect("id", "SECONDS")
+                if seconds <= 0:
+                    raise _NotSimple
+                expr = Within(expr, float(seconds))
+            elif word == "REPEATS":
+                self.i += 1
+                times = int(self.expect("int"))
+                self.expect("id", "TIMES")
+                if times < 1:
+                    raise _NotSimple
+                expr = Repeats(expr, times)
+            else:
+                return expr
+
+    def comparison_or(self) -> ComparisonExpr:
+        expr = self.comparison_and()
+        while self.peek_word() == "OR":
+            self.i += 1
+            expr = BoolOr(expr, self.comparison_and())
+        return expr
+
+    def comparison_and(self) -> ComparisonExpr:
+        expr: ComparisonExpr = self.comparison()
+        while self.peek_word() == "AND":
+            self.i += 1
+            expr = BoolAnd(expr, self.comparison())
+        return expr
+
+    def comparison(self) -> Comparison:
+        object_type = self.expect("typed")
+        if object_type in _KEYWORDS:
+            raise _NotSimple
+        self.expect("op", ":")
+        steps: list[PathStep] = [self.key()]
+        while self.t[self.i] == ("op", "."):
+            self.i += 1
+            steps.append(self.key())
+        kind, op = self.t[self.i]
+        if kind != "op" or op not in ("=", "!="):
+            raise _NotSimple
+        self.i += 1
+        value = unquote_string(self.expect("str"))
+        return Comparison(object_type, tuple(steps), op, value, False)
+
+    def key(self) -> str:
+        kind, tok = self.t[self.i]
+        self.i += 1
+        if kind == "id" and tok not in _KEYWORDS:
+            return tok
+        if kind == "str":
+            return unquote_string(tok)
+        raise _NotSimple
 
 
 @lru_cache(maxsize=262_144)
