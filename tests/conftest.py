@@ -64,34 +64,23 @@ class RunningHub:
     port: int
 
 
-def start_hub_process(db_path: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kizuna",
-            "hub",
-            "serve",
-            "--db",
-            str(db_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def start_hub_process(db_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """Start ``kizuna hub serve`` and wait until it answers; its stderr goes to ``<db>.log``."""
+    log_path = db_path.with_suffix(".log")
+    cmd = [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(db_path), "--host", "127.0.0.1"]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([*cmd, "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"hub exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(f"hub exited: {log_path.read_text()}")
         try:
             httpx.get(f"http://127.0.0.1:{port}/taxii2/", timeout=1)
             return proc
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
+    proc.wait()
     raise AssertionError("hub did not start within 30 s")
 
 
@@ -138,3 +127,4 @@ def kizuna_hub(tmp_path: Path) -> Iterator[RunningHub]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()

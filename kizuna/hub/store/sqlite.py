@@ -161,9 +161,12 @@ def _digest(raw: bytes) -> bytes:
 class SQLiteStore:
     """A hub database in one SQLite file. Use :meth:`create` for a new hub and :meth:`open` otherwise."""
 
-    def __init__(self, path: str | Path, *, clock: Clock = utc_now, _create: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, clock: Clock = utc_now, durable: bool = True, _create: bool = False
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._synchronous = "FULL" if durable else "OFF"
         self._lock = threading.Lock()
         self._local = threading.local()
         self._all_readers: list[sqlite3.Connection] = []
@@ -176,15 +179,20 @@ class SQLiteStore:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, *, title: str = "kizuna hub", clock: Clock = utc_now) -> SQLiteStore:
+    def create(
+        cls, path: str | Path, *, title: str = "kizuna hub", clock: Clock = utc_now, durable: bool = True
+    ) -> SQLiteStore:
+        """A new hub database. ``durable=False`` skips fsync (throw-away test databases only)."""
         p = Path(path)
         if p.exists():
             raise Conflict(f"{p}: a file already exists here; refusing to overwrite it")
         if not p.parent.is_dir():
             raise NotFound(f"{p.parent}: directory does not exist")
-        store = cls(p, clock=clock, _create=True)
+        store = cls(p, clock=clock, durable=durable, _create=True)
         with store._write() as conn:
-            conn.executescript("SAVEPOINT s;" + SCHEMA + "RELEASE s;")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             now = store._now_text()
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -207,7 +215,7 @@ class SQLiteStore:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
         except sqlite3.DatabaseError as exc:

@@ -444,7 +444,7 @@ def prepare(items: Sequence[object], failures: list[dict[str, str]]) -> list[Inc
             failures.append({"id": oid if isinstance(oid, str) else f"objects[{index}]", "message": str(exc)})
             continue
         assert isinstance(obj, dict)
-        recipients = obj.get(policy.RECIPIENTS_PROPERTY) or ()
+        recipients = obj.get(policy.RECIPIENTS_PROPERTY, [])
         if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
             failures.append(
                 {"id": v.id, "message": f"{policy.RECIPIENTS_PROPERTY} must be a list of organisation names"}

@@ -1,0 +1,117 @@
+"""In-process hub fixtures: a real SQLite file, the real ASGI app, Starlette's test client."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from kizuna.hub.auth import hash_token, new_token
+from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.hub.taxii.app import TAXII_MEDIA_TYPE, HubSettings, create_app
+from kizuna.stix.markings import TLP
+
+ORGS = {
+    # name: (ceiling, peer_hub)
+    "producer": (TLP.RED, False),
+    "reader": (TLP.AMBER, False),
+    "green-reader": (TLP.GREEN, False),
+    "strict-reader": (TLP.AMBER_STRICT, False),
+    "recipient": (TLP.RED, False),
+    "peer": (TLP.RED, True),
+    "outsider": (TLP.RED, False),
+    "write-only": (TLP.RED, False),
+}
+
+
+class FrozenClock:
+    """A clock tests move by hand (injected; nothing is patched)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Hub:
+    store: SQLiteStore
+    client: TestClient
+    tokens: dict[str, str]
+    collection_id: str
+    db_path: Path
+    clock: FrozenClock
+    settings: HubSettings
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self, org: str, **more: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[org]}", "Accept": TAXII_MEDIA_TYPE, **more}
+
+    def url(self, path: str = "") -> str:
+        return f"/api/collections/{self.collection_id}/{path}"
+
+    def post(self, org: str, objects: list[dict[str, Any]], collection_id: str | None = None) -> Any:
+        import orjson
+
+        cid = collection_id or self.collection_id
+        return self.client.post(
+            f"/api/collections/{cid}/objects/",
+            content=orjson.dumps({"objects": objects}),
+            headers=self.headers(org, **{"Content-Type": TAXII_MEDIA_TYPE}),
+        )
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    clock = FrozenClock(datetime(2026, 2, 1, 9, 0, 0, tzinfo=UTC))
+    db = tmp_path / "hub.db"
+    store = SQLiteStore.create(db, title="test hub", clock=clock)
+    tokens = {}
+    for name, (ceiling, peer) in ORGS.items():
+        store.add_org(name, ceiling=ceiling, peer_hub=peer)
+        tokens[name] = new_token()
+        store.add_token(name, hash_token(tokens[name]))
+    readers = [n for n in ORGS if n not in ("outsider", "write-only")]
+    c = store.add_collection(
+        "shared", alias="shared", readers=readers, writers=["producer", "write-only"], default_tlp=TLP.AMBER
+    )
+    settings = HubSettings(title="test hub", max_content_length=1_000_000)
+    app = create_app(settings, store, clock=clock)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Hub(store, client, tokens, c.id, db, clock, settings)
+    store.close()
+
+
+def indicator(
+    value: str = "198.51.100.1",
+    *,
+    tlp_ref: str | None = None,
+    modified: str | None = None,
+    created: str = "2026-01-01T00:00:00.000Z",
+    oid: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": oid or f"indicator--{uuid.uuid4()}",
+        "created": created,
+        "modified": modified or created,
+        "pattern": f"[ipv4-addr:value = '{value}']",
+        "pattern_type": "stix",
+        "valid_from": created,
+    }
+    if tlp_ref:
+        obj["object_marking_refs"] = [tlp_ref]
+    obj.update(extra)
+    return obj

@@ -1,0 +1,142 @@
+"""The hub's command-line contract, run as a user runs it (subprocesses)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kizuna.hub.auth import hash_token
+from kizuna.hub.store.sqlite import SQLiteStore
+
+from ..conftest import kizuna_cli
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "hub.db"
+    kizuna_cli("hub", "init", "--db", str(path), "--title", "UK hub")
+    return path
+
+
+def test_init_refuses_to_overwrite(db: Path):
+    before = db.read_bytes()
+    line = one_line_error(kizuna_cli("hub", "init", "--db", str(db), check=False))
+    assert "refusing to overwrite" in line and str(db) in line
+    assert db.read_bytes() == before
+
+
+def test_org_token_collection_flow_and_env_db(db: Path):
+    env = {"KIZUNA_DB": str(db)}
+    kizuna_cli(
+        "hub",
+        "org",
+        "add",
+        "uk-ncsc",
+        "--country",
+        "gb",
+        "--sector",
+        "government",
+        "--ceiling",
+        "amber+strict",
+        env=env,
+    )
+    kizuna_cli(
+        "hub", "org", "add", "uk-water", "--country", "GB", "--sector", "water", "--sector", "energy", env=env
+    )
+    proc = kizuna_cli("hub", "token", "create", "--org", "uk-ncsc", env=env)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kzn_") and len(lines[0]) > 40
+    token = lines[0]
+    proc = kizuna_cli(
+        "hub",
+        "collection",
+        "add",
+        "--title",
+        "CNI",
+        "--alias",
+        "cni",
+        "--read",
+        "uk-ncsc,uk-water",
+        "--write",
+        "uk-ncsc",
+        "--default-tlp",
+        "green",
+        env=env,
+    )
+    [cid] = proc.stdout.splitlines()
+    with SQLiteStore.open(db) as store:
+        org = store.get_org("uk-ncsc")
+        assert org.country == "GB" and org.ceiling.label == "amber+strict"
+        assert store.get_org("uk-water").sectors == ("water", "energy")
+        assert store.org_for_token(hash_token(token)) == org
+        c = store.get_collection(cid)
+        assert c is not None and c.alias == "cni" and c.default_tlp.label == "green"
+        assert store.grant(cid, org.id).can_write
+        assert not store.grant(cid, store.get_org("uk-water").id).can_write
+    # only the hash is stored
+    raw = sqlite3.connect(db).execute("SELECT token_hash FROM tokens").fetchall()
+    assert raw == [(hash_token(token),)]
+    assert token.encode() not in db.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["hub", "org", "add", "x", "--ceiling", "purple"], "purple"),
+        (["hub", "org", "add", "x", "--country", "GBR"], "GBR"),
+        (["hub", "token", "create", "--org", "nobody"], "nobody"),
+        (["hub", "collection", "add", "--title", "t", "--read", "nobody"], "nobody"),
+        (["hub", "collection", "add", "--title", "t", "--default-tlp", "pink"], "pink"),
+    ],
+)
+def test_bad_input_is_one_line(db: Path, args: list[str], needle: str):
+    before = sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit").fetchone()
+    line = one_line_error(kizuna_cli(*args, "--db", str(db), check=False))
+    assert needle in line
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit").fetchone() == before
+
+
+def test_duplicate_org_is_one_line(db: Path):
+    kizuna_cli("hub", "org", "add", "jp-nisc", "--db", str(db))
+    assert "already exists" in one_line_error(
+        kizuna_cli("hub", "org", "add", "jp-nisc", "--db", str(db), check=False)
+    )
+
+
+def test_missing_database_is_one_line(tmp_path: Path):
+    missing = tmp_path / "nope.db"
+    for args in (["hub", "org", "add", "a"], ["hub", "serve"], ["hub", "audit", "verify"]):
+        assert str(missing) in one_line_error(kizuna_cli(*args, "--db", str(missing), check=False))
+    assert not missing.exists()
+
+
+def test_serve_refuses_without_tokens(db: Path):
+    kizuna_cli("hub", "org", "add", "lonely", "--db", str(db))
+    line = one_line_error(kizuna_cli("hub", "serve", "--db", str(db), "--port", "1", check=False))
+    assert "token" in line
+
+
+def test_audit_verify_detects_tampering(db: Path):
+    kizuna_cli("hub", "org", "add", "a", "--db", str(db))
+    kizuna_cli("hub", "org", "add", "b", "--db", str(db))
+    ok = kizuna_cli("hub", "audit", "verify", "--db", str(db))
+    assert "intact: 3 records" in ok.stdout
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE audit SET detail = replace(detail, '\"a\"', '\"evil\"') WHERE seq = 2")
+    conn.commit()
+    bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
+    assert bad.returncode == 1 and "record 2" in bad.stderr
+    conn.execute("DELETE FROM audit WHERE seq = 2")
+    conn.commit()
+    bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
+    assert bad.returncode == 1 and "record" in bad.stderr

@@ -1,0 +1,228 @@
+"""Property test: the store's policy-filtered queries return exactly what a plain reference allows.
+
+Hypothesis generates organisations (ceilings, peer-hub accounts), grants, a collection default, objects with
+random markings (TLP 1.0, TLP 2.0, OpenCTI ids, several at once, none), producers, RED recipients and
+versions, then a reader and query parameters (id/type/version filters, added_after, page size). The pages
+the store returns, concatenated, must equal the reference list computed here from DESIGN.md's rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kizuna.hub.models import Incoming, Org, Query, StatusRecord, VersionFilter
+from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.stix.markings import TLP
+
+EXAMPLES = int(os.environ.get("KIZUNA_POLICY_EXAMPLES", "2000"))
+
+# The reference's own marking table (written from the TLP 1.0 / 2.0 / OpenCTI definitions, not imported).
+RANK = {
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": 0,  # TLP 1.0 WHITE = CLEAR
+    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": 0,  # TLP 2.0 CLEAR
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": 1,  # TLP 1.0 GREEN
+    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": 1,  # TLP 2.0 GREEN
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": 2,  # TLP 1.0 AMBER
+    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": 2,  # TLP 2.0 AMBER
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": 3,  # TLP 2.0 AMBER+STRICT
+    "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37": 3,  # OpenCTI AMBER+STRICT
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": 4,  # TLP 1.0 RED
+    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": 4,  # TLP 2.0 RED
+}
+OTHER_MARKING = "marking-definition--3f2e8f6a-0000-4000-8000-000000000001"  # a statement, not TLP
+IDS = [f"indicator--{uuid.UUID(int=i, version=4)}" for i in range(1, 5)] + [
+    f"malware--{uuid.UUID(int=9, version=4)}"
+]
+
+
+@dataclass(frozen=True)
+class OrgSpec:
+    ceiling: int
+    peer: bool
+    read: bool
+    write: bool
+
+
+@dataclass(frozen=True)
+class ObjSpec:
+    oid: str
+    version_us: int
+    markings: tuple[str, ...]
+    producer: int
+    recipients: tuple[int, ...]
+
+
+orgs_st = st.lists(
+    st.builds(OrgSpec, st.integers(0, 4), st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=4
+)
+objs_st = st.lists(
+    st.builds(
+        ObjSpec,
+        st.sampled_from(IDS),
+        st.sampled_from([0, 1_000_000, 2_000_000, 3_000_000]),
+        st.lists(st.sampled_from([*RANK, OTHER_MARKING]), max_size=2).map(tuple),
+        st.integers(0, 3),
+        st.lists(st.integers(0, 3), max_size=2).map(tuple),
+    ),
+    max_size=12,
+)
+query_st = st.fixed_dictionaries(
+    {
+        "reader": st.integers(0, 3),
+        "default_tlp": st.integers(0, 4),
+        "limit": st.integers(1, 5),
+        "ids": st.lists(st.sampled_from(IDS), max_size=2).map(tuple),
+        "types": st.lists(st.sampled_from(["indicator", "malware", "report"]), max_size=2).map(tuple),
+        "version": st.sampled_from(["last", "first", "all", "at", "last+first"]),
+        "at": st.lists(st.sampled_from([0, 1_000_000, 2_000_000, 3_000_000]), min_size=1, max_size=2),
+        "added_after_index": st.one_of(st.none(), st.integers(0, 11)),
+    }
+)
+
+
+def reference(
+    orgs: list[OrgSpec], objs: list[ObjSpec], stored: list[tuple[ObjSpec, int]], q: dict
+) -> list[tuple[str, int]]:
+    """What the reader may see, in date_added order, as (id, version_us). Written from DESIGN.md alone."""
+    reader = q["reader"] % len(orgs)
+    spec = orgs[reader]
+    if not spec.read:
+        return []
+    ceiling = min(spec.ceiling, 2) if spec.peer else spec.ceiling  # peer hubs: never RED or AMBER+STRICT
+
+    def tlp(o: ObjSpec) -> int:
+        ranks = [RANK[m] for m in o.markings if m in RANK]
+        return max(ranks) if ranks else q["default_tlp"]
+
+    def visible(o: ObjSpec) -> bool:
+        level = tlp(o)
+        if level > ceiling:
+            return False
+        if level < 4:
+            return True
+        return reader == o.producer % len(orgs) or reader in {r % len(orgs) for r in o.recipients}
+
+    seen = [(o, added) for o, added in stored if visible(o)]
+    versions: dict[str, list[int]] = {}
+    for o, _ in seen:
+        versions.setdefault(o.oid, []).append(o.version_us)
+    out = []
+    for o, added in seen:
+        mode = q["version"]
+        keep = (
+            mode == "all"
+            or ("last" in mode and o.version_us == max(versions[o.oid]))
+            or ("first" in mode and o.version_us == min(versions[o.oid]))
+            or (mode == "at" and o.version_us in q["at"])
+        )
+        if not keep:
+            continue
+        if q["ids"] and o.oid not in q["ids"]:
+            continue
+        if q["types"] and o.oid.split("--")[0] not in q["types"]:
+            continue
+        if q["added_after"] is not None and added <= q["added_after"]:
+            continue
+        out.append((o.oid, o.version_us))
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    path: Path = tmp_path_factory.mktemp("policy") / "hub.db"
+    s = SQLiteStore.create(path, durable=False)
+    yield s
+    s.close()
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(orgs=orgs_st, objs=objs_st, q=query_st)
+def test_store_matches_reference_policy(
+    store: SQLiteStore, orgs: list[OrgSpec], objs: list[ObjSpec], q: dict
+):
+    suffix = uuid.uuid4().hex[:10]
+    names = [f"o{i}-{suffix}" for i in range(len(orgs))]
+    made: list[Org] = [
+        store.add_org(n, ceiling=TLP(spec.ceiling), peer_hub=spec.peer)
+        for n, spec in zip(names, orgs, strict=True)
+    ]
+    collection = store.add_collection(
+        f"c-{suffix}",
+        default_tlp=TLP(q["default_tlp"]),
+        readers=[n for n, s in zip(names, orgs, strict=True) if s.read],
+        writers=[n for n, s in zip(names, orgs, strict=True) if s.write],
+    )
+    # post each object as its producer, one envelope per object (the first of an (id, version) wins)
+    for o in objs:
+        producer = made[o.producer % len(made)]
+        marked = [RANK[m] for m in o.markings if m in RANK]
+        raw = repr((o.oid, o.version_us, o.markings)).encode()
+        inc = Incoming(
+            id=o.oid,
+            type=o.oid.split("--")[0],
+            spec_version="2.1",
+            version=str(o.version_us),
+            version_us=o.version_us,
+            tlp=TLP(max(marked)) if marked else None,
+            raw=raw,
+            recipients=tuple(names[r % len(names)] for r in o.recipients),
+        )
+        store.add_objects(
+            collection, producer, [inc], StatusRecord(id=str(uuid.uuid4()), request_timestamp="t")
+        )
+    conn = sqlite3.connect(store.path)
+    rows = conn.execute(
+        "SELECT id, version_us, date_added FROM objects WHERE collection_id=? ORDER BY date_added",
+        (collection.id,),
+    ).fetchall()
+    conn.close()
+    first_spec: dict[tuple[str, int], ObjSpec] = {}
+    for o in objs:
+        first_spec.setdefault((o.oid, o.version_us), o)
+    stored = [(first_spec[(oid, v)], added) for oid, v, added in rows]
+    idx = q["added_after_index"]
+    q = {**q, "added_after": None if idx is None or not rows else rows[idx % len(rows)][2]}
+    expected = reference(orgs, objs, stored, q)
+
+    mode = q["version"]
+    versions = VersionFilter(
+        last="last" in mode,
+        first="first" in mode,
+        all=mode == "all",
+        at_us=tuple(q["at"]) if mode == "at" else (),
+    )
+    reader = made[q["reader"] % len(made)]
+    got: list[tuple[str, int]] = []
+    after = None
+    for _ in itertools.count():
+        page = store.query(
+            collection,
+            reader,
+            Query(
+                added_after_us=q["added_after"],
+                limit=q["limit"],
+                after=after,
+                ids=q["ids"],
+                types=q["types"],
+                versions=versions,
+            ),
+        )
+        got += [(r.id, int(r.version) if r.version else 0) for r in page.rows]
+        assert len(page.rows) <= q["limit"]
+        if not page.more:
+            break
+        after = (page.rows[-1].date_added_us, page.rows[-1].seq)
+    assert got == expected
