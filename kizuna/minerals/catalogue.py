@@ -30,6 +30,12 @@ class Mineral:
     def hs_all(self) -> tuple[int, ...]:
         return self.hs_mining + self.hs_refining
 
+    @property
+    def hs_feed(self) -> tuple[int, ...]:
+        """Codes of the material a refiner buys: ores where HS92 has them, else the refining codes
+        (cobalt: 810510 holds the intermediates the DRC exports)."""
+        return self.hs_mining or self.hs_refining
+
 
 WATCHED: dict[str, Mineral] = {
     m.key: m
