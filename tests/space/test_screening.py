@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kizuna.errors import InputError
+from kizuna.space.catalog import CatalogObject
+from kizuna.space.events import Event
+from kizuna.space.reference import dense_screen
+from kizuna.space.screening import ScreenSettings, screen
+from kizuna.space.synthetic import synthetic_catalog
+
+from .conftest import CROWDED, EPOCH
+
+#: Acceptance tolerances between the fast screen and the dense reference (issue 4).
+TCA_TOL_S = 0.010
+MISS_TOL_KM = 0.001
+
+
+def _match(fast: list[Event], ref: list[Event]) -> list[Event]:
+    """Reference events that the fast screen missed (same pair, TCA within TCA_TOL_S, miss within 1 m)."""
+    missed = []
+    for r in ref:
+        hits = [
+            f
+            for f in fast
+            if (f.norad_1, f.norad_2) == (r.norad_1, r.norad_2)
+            and abs((f.tca_utc - r.tca_utc).total_seconds()) <= TCA_TOL_S
+            and abs(f.miss_km - r.miss_km) <= MISS_TOL_KM
+        ]
+        if not hits:
+            missed.append(r)
+    return missed
+
+
+def test_iridium_33_cosmos_2251_collision_is_found(iridium_cosmos: list[CatalogObject]) -> None:
+    start = datetime(2009, 2, 10, tzinfo=UTC)
+    result = screen(iridium_cosmos, start, 86400.0, ScreenSettings(threshold_km=5.0), workers=1)
+    (event,) = result.events
+    assert (event.norad_1, event.norad_2) == (22675, 24946)
+    # the published reconstruction gives TCA to 0.1 s and the miss to 1 m; compare within half of that
+    published_tca = datetime(2009, 2, 10, 16, 55, 59, 800000, tzinfo=UTC)
+    assert abs((event.tca_utc - published_tca).total_seconds()) <= 0.05
+    assert event.miss_km == pytest.approx(0.698, abs=0.0005)
+    assert event.rel_speed_km_s == pytest.approx(11.65, abs=0.01)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_fast_screen_misses_nothing_the_dense_reference_finds(seed: int) -> None:
+    objs = synthetic_catalog(100, epoch=EPOCH, seed=seed, mix=CROWDED)
+    threshold_km = 60.0
+    duration_s = 6 * 3600.0
+    fast = screen(
+        objs, EPOCH, duration_s, ScreenSettings(threshold_km=threshold_km, chunk_s=3600.0), workers=1
+    )
+    ref = dense_screen(objs, EPOCH, duration_s, threshold_km, step_s=2.0)
+    assert len(ref) >= 20  # the crowded mix gives the comparison something to bite on
+    assert _match(fast.events, ref) == []
+    assert _match(ref, fast.events) == []  # and the fast screen invents nothing
+    assert all(e.miss_km <= threshold_km for e in fast.events)
+
+
+def test_primaries_screen_equals_all_vs_all_restricted(crowded_catalog: list[CatalogObject]) -> None:
+    settings = ScreenSettings(threshold_km=40.0, chunk_s=3600.0)
+    every = screen(crowded_catalog, EPOCH, 3 * 3600.0, settings, workers=1).events
+    busiest = max(
+        {e.norad_1 for e in every} | {e.norad_2 for e in every},
+        key=lambda n: sum(n in (e.norad_1, e.norad_2) for e in every),
+    )
+    some = screen(crowded_catalog, EPOCH, 3 * 3600.0, settings, primaries=[busiest], workers=1).events
+    expected = [e for e in every if busiest in (e.norad_1, e.norad_2)]
+    assert len(expected) >= 2
+    assert [(e.norad_1, e.norad_2, e.tca_utc) for e in some] == [
+        (e.norad_1, e.norad_2, e.tca_utc) for e in expected
+    ]
+
+
+def test_unknown_primary_is_an_input_error(crowded_catalog: list[CatalogObject]) -> None:
+    with pytest.raises(InputError, match="99999"):
+        screen(crowded_catalog, EPOCH, 600.0, primaries=[99999], workers=1)
+
+
+def test_process_pool_gives_the_serial_answer(crowded_catalog: list[CatalogObject]) -> None:
+    settings = ScreenSettings(threshold_km=30.0, chunk_s=1800.0)
+    serial = screen(crowded_catalog, EPOCH, 2 * 3600.0, settings, workers=1)
+    seen: list[float] = []
+    pooled = screen(
+        crowded_catalog, EPOCH, 2 * 3600.0, settings, workers=2, progress=lambda d, t: seen.append(d)
+    )
+    assert pooled.events == serial.events
+    assert seen[-1] == pytest.approx(2 * 3600.0)
+    assert len(seen) == 4
+
+
+def test_dask_cluster_gives_the_serial_answer(crowded_catalog: list[CatalogObject]) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    settings = ScreenSettings(threshold_km=30.0, chunk_s=1800.0)
+    serial = screen(crowded_catalog, EPOCH, 3600.0, settings, workers=1)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        distributed = screen(crowded_catalog, EPOCH, 3600.0, settings, client=client)
+    assert distributed.events == serial.events
+    assert len(serial.events) > 0
+
+
+def test_events_stay_inside_the_window_and_are_unique(crowded_catalog: list[CatalogObject]) -> None:
+    duration_s = 2 * 3600.0
+    result = screen(
+        crowded_catalog, EPOCH, duration_s, ScreenSettings(threshold_km=40.0, chunk_s=1800.0), workers=1
+    )
+    keys = [(e.norad_1, e.norad_2, round(e.tca_utc.timestamp(), 3)) for e in result.events]
+    assert len(keys) == len(set(keys))
+    end = EPOCH + timedelta(seconds=duration_s)
+    assert all(EPOCH <= e.tca_utc <= end and e.norad_1 < e.norad_2 for e in result.events)
+
+
+def test_settings_reject_steps_that_do_not_divide() -> None:
+    with pytest.raises(ValueError, match="whole number"):
+        ScreenSettings(step_s=25.0, knot_step_s=120.0)
