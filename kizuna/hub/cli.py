@@ -202,16 +202,17 @@ def demo(port: int = typer.Option(8000, "--port")) -> None:
     from kizuna.hub.demo import build_demo
 
     hub = build_demo()
-    out.print(f"[bold]kizuna demo hub[/] (database {hub.db_path}, deleted on exit)")
-    out.print(f"  TAXII discovery: http://127.0.0.1:{port}/taxii2/   API root: http://127.0.0.1:{port}/api/")
-    for name, token in hub.tokens.items():
-        out.print(f"  {name:<18} token {token}")
-    for title, cid in hub.collections.items():
-        out.print(f"  collection {cid}  {title}")
-    out.print(
-        f"  try: curl -H 'Authorization: Bearer {next(iter(hub.tokens.values()))}' "
-        f"http://127.0.0.1:{port}/api/collections/"
-    )
+    base = f"http://127.0.0.1:{port}"
+    lines = [
+        f"kizuna demo hub (temporary database {hub.db_path}, deleted on exit)",
+        f"TAXII discovery: {base}/taxii2/",
+        f"API root: {base}/api/",
+        *(f"token {name}: {token}" for name, token in hub.tokens.items()),
+        *(f"collection {cid}: {title}" for title, cid in hub.collections.items()),
+        f"try: curl -H 'Authorization: Bearer {hub.tokens['uk-ncsc']}' {base}/api/collections/",
+        "Ctrl-C stops the demo.",
+    ]
+    print("\n".join(lines), flush=True)
     try:
         serve(hub.store, host="127.0.0.1", port=port)
     finally:
