@@ -23,9 +23,9 @@ _KEYWORDS = (
     "|true|false|WITHIN|REPEATS|TIMES"
 )
 _IDENT = rf"(?!(?:{_KEYWORDS})(?![A-Za-z0-9_]))[A-Za-z_][A-Za-z0-9_]*"
-_STR = r"'[^'\\]*'"
+_STR = r"'(?:[^'\\]|\\['\\])*'"
 _INT = r"-?(?:0|[1-9][0-9]*)"
-_TYPE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
+_TYPE = r"(?!(?:true|false)(?![a-z0-9-]))[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 _PATH = rf"{_TYPE}:(?:{_IDENT}|{_STR})(?:\.(?:{_IDENT}|{_STR})|\[(?:\*|0|[1-9][0-9]*)\])*"
 _TEST = (
     rf"(?P<path>{_PATH})(?:"
