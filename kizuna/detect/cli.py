@@ -1,9 +1,342 @@
-"""CLI for kizuna.detect. `register(root)` adds this domain's commands to the root `kizuna` app."""
+"""``kizuna match``: match hub indicators against logs, report sightings, export for Zeek and Suricata.
+
+``kizuna match [OPTIONS] LOGFILE...`` runs the matcher (it is ``kizuna match run``);
+``kizuna match export --format zeek-intel|suricata-dataset`` writes engine files. Any first argument
+that is not a sub-command name goes to ``run`` (see :class:`_MatchGroup`).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from kizuna.clikit import err, out, read_token_file
+from kizuna.detect.exports import EXPORT_FORMATS, write_suricata_datasets, write_zeek_intel
+from kizuna.detect.indicators import Indicator, Selection, build_matcher, load_bundle, select_indicators
+from kizuna.detect.matcher import Event, Hit
+from kizuna.detect.pattern import parse_stix_timestamp
+from kizuna.detect.readers import FORMATS, ReadStats, read_events
+from kizuna.detect.sightings import build_sightings, identity_for
+from kizuna.detect.warninglists import load_warninglists
+from kizuna.errors import InputError
+from kizuna.stix.ids import format_timestamp, utc_now
+
+
+class _MatchGroup(TyperGroup):
+    """``match`` is a group (``export``) whose default command is ``run``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+match_app = typer.Typer(
+    cls=_MatchGroup,
+    help=(
+        "Match shared indicators against logs (kizuna match [OPTIONS] LOGFILE...), report sightings, "
+        "export indicators for Zeek and Suricata."
+    ),
+    no_args_is_help=True,
+)
 
 
 def register(root: typer.Typer) -> None:
-    """Add this domain's commands to ``root`` (filled in by the detect work)."""
+    """Add ``kizuna match`` to the root app."""
+    root.add_typer(match_app, name="match")
+
+
+# -- indicator sources ------------------------------------------------------------------------------------
+def _objects(
+    hub: str | None, token_file: Path | None, collection: str | None, bundles: list[Path]
+) -> list[dict[str, Any]]:
+    if not bundles and hub is None:
+        raise InputError("give --bundle FILE, or --hub URL with --token-file and --collection")
+    objects: list[dict[str, Any]] = []
+    for b in bundles:
+        objects.extend(load_bundle(b))
+    if hub is not None:
+        if token_file is None or collection is None:
+            raise InputError("--hub needs --token-file and --collection")
+        from kizuna.hub.client import HubClient
+
+        with HubClient(hub, read_token_file(token_file)) as client:
+            objects.extend(client.iter_objects(collection, match={"type": "indicator"}))
+    return objects
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return utc_now()
+    try:
+        return parse_stix_timestamp(text)
+    except ValueError:
+        raise InputError(f"--now: not a STIX timestamp (like 2026-01-31T00:00:00Z): {text!r}") from None
+
+
+def _select(
+    hub: str | None,
+    token_file: Path | None,
+    collection: str | None,
+    bundles: list[Path],
+    now: str | None,
+    no_warninglists: bool,
+) -> Selection:
+    objects = _objects(hub, token_file, collection, bundles)
+    lists = load_warninglists()
+    sel = select_indicators(
+        objects,
+        now=_now(now),
+        warninglists=lists,
+        include_listed=no_warninglists,
+        on_warning=lambda m: err.print(f"kizuna: warning: {m}", markup=False, soft_wrap=True),
+    )
+    return sel
+
+
+def _summary_of_selection(sel: Selection) -> None:
+    parts = [f"{len(sel.active)} indicators to match"]
+    if sel.flagged:
+        lists = Counter(i.listed_on for i in sel.flagged)
+        named = ", ".join(f"{name}: {n}" for name, n in lists.most_common())
+        parts.append(
+            f"{len(sel.flagged)} on warning lists not alerted ({named}; --no-warninglists to include)"
+        )
+    for reason, n in sel.skipped.most_common():
+        parts.append(f"{n} ignored: {reason}")
+    err.print("kizuna: " + "; ".join(parts), markup=False, soft_wrap=True)
+
+
+_HUB_HELP = "API root URL of the hub holding the indicators."
+_TOKEN_HELP = "File holding your hub API token."
+_COLLECTION_HELP = "Collection id to read indicators from (and to post sightings to)."
+
+
+# -- run ----------------------------------------------------------------------------------------------------
+def _events(files: list[Path], fmt: str, stats: ReadStats, progress: Progress | None) -> Iterator[Event]:
+    def warn(message: str) -> None:
+        (progress.console if progress is not None else err).print(
+            f"kizuna: warning: {message}", markup=False, soft_wrap=True
+        )
+
+    task = None
+    if progress is not None:
+        total = sum(f.stat().st_size for f in files if f.is_file())
+        task = progress.add_task("matching", total=total)
+    for path in files:
+        for n, event in enumerate(read_events(path, fmt, stats=stats, on_warning=warn)):
+            if progress is not None and task is not None and n % 2048 == 0:
+                progress.update(task, completed=stats.bytes_read)
+            yield event
+        if progress is not None and task is not None:
+            progress.update(task, completed=stats.bytes_read)
+
+
+def _describe(event: Event) -> str:
+    parts = []
+    for obj in event.objects.values():
+        t = obj.get("type")
+        if "value" in obj:
+            parts.append(f"{t}:{obj['value']}")
+        elif t == "file":
+            hashes = obj.get("hashes") or {}
+            parts.append(f"file:{obj.get('name') or next(iter(hashes.values()), '')}")
+    return " ".join(parts)
+
+
+def _hit_record(hit: Hit, ind: Indicator) -> dict[str, Any]:
+    first = hit.events[0]
+    return {
+        "indicator_id": ind.id,
+        "indicator_name": ind.name,
+        "pattern": ind.pattern,
+        "source": first.source,
+        "line": first.line,
+        "time": format_timestamp(first.time, precision="microsecond"),
+        "observables": _describe(first),
+        "events": [{"source": e.source, "line": e.line} for e in hit.events],
+    }
+
+
+@match_app.command("run")
+def match_run(
+    logfiles: list[Path] = typer.Argument(..., metavar="LOGFILE...", help="Log files to match."),
+    hub: str | None = typer.Option(None, "--hub", help="API root URL of the hub holding the indicators."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="File holding your hub API token."),
+    collection: str | None = typer.Option(
+        None, "--collection", help="Collection id to read indicators from."
+    ),
+    bundle: list[Path] = typer.Option(
+        [], "--bundle", help="STIX bundle file of indicators (offline use; may repeat)."
+    ),
+    fmt: str = typer.Option("auto", "--format", help=f"Log format: {'|'.join(FORMATS)}."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per match on stdout."),
+    report: bool = typer.Option(
+        False, "--report", help="Post one Sighting per matched indicator to the hub."
+    ),
+    org: str = typer.Option("kizuna match", "--org", help="Your organisation's name (where sighted)."),
+    no_warninglists: bool = typer.Option(
+        False, "--no-warninglists", help="Also alert on indicators whose values are on warning lists."
+    ),
+    now: str | None = typer.Option(None, "--now", help="Evaluate valid_until at this time (default: now)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+) -> None:
+    """Match indicators against LOGFILE... (ECS JSON, Zeek, Suricata EVE, STIX observed-data)."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if report and (hub is None or token_file is None or collection is None):
+        raise InputError("--report needs --hub, --token-file and --collection")
+    for f in logfiles:
+        if not f.is_file():
+            raise InputError("log file not found", path=str(f))
+    sel = _select(hub, token_file, collection, bundle, now, no_warninglists)
+    _summary_of_selection(sel)
+    indicators = {i.id: i for i in sel.active}
+    matcher = build_matcher(sel.active)
+    stats = ReadStats()
+    hits: list[Hit] = []
+    show_progress = not no_progress and err.is_terminal
+    table_rows: list[dict[str, Any]] = []
+
+    def emit(hit: Hit) -> None:
+        hits.append(hit)
+        record = _hit_record(hit, indicators[hit.key])
+        if as_json:
+            out.file.write(orjson.dumps(record).decode() + "\n")
+            out.file.flush()
+        else:
+            table_rows.append(record)
+
+    progress = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        if show_progress
+        else None
+    )
+    if progress is not None:
+        progress.start()
+    try:
+        for event in _events(logfiles, fmt, stats, progress):
+            for hit in matcher.feed(event):
+                emit(hit)
+        for hit in matcher.finish():
+            emit(hit)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if not as_json:
+        _print_table(table_rows)
+    matched = len({h.key for h in hits})
+    err.print(
+        f"kizuna: {stats.records} records in {len(logfiles)} file(s): {stats.events} events, "
+        f"{stats.malformed} malformed records skipped; {len(hits)} matches of {matched} indicators",
+        markup=False,
+        soft_wrap=True,
+    )
+    for key, n in matcher.dropped_events.items():
+        err.print(f"kizuna: warning: {key}: {n} events beyond the per-pattern limit were not kept")
+    if report and hits:
+        assert hub is not None and token_file is not None and collection is not None
+        _report(hits, indicators, hub, token_file, collection, org, logfiles)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no matches")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("indicator", "name", "where", "time", "observables"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        where = f"{r['source']}:{r['line']}"
+        if len(r["events"]) > 1:
+            where += f" (+{len(r['events']) - 1} more)"
+        table.add_row(r["indicator_id"], r["indicator_name"], where, r["time"], r["observables"])
+    out.print(table)
+
+
+def _report(
+    hits: list[Hit],
+    indicators: dict[str, Indicator],
+    hub: str,
+    token_file: Path,
+    collection: str,
+    org: str,
+    logfiles: list[Path],
+) -> None:
+    from kizuna.hub.client import HubClient
+
+    identity = identity_for(org)
+    names = ", ".join(f.name for f in logfiles[:5]) + (" ..." if len(logfiles) > 5 else "")
+
+    def description(ind: Indicator, ind_hits: list[Hit]) -> str:
+        return f"kizuna match: {len(ind_hits)} match(es) of {ind.name or ind.id} in {names}"
+
+    objects = [
+        identity,
+        *build_sightings(hits, indicators, identity, id_factory=uuid.uuid4, description=description),
+    ]
+    with HubClient(hub, read_token_file(token_file)) as client:
+        status = client.add_objects(collection, objects)
+    count = sum(1 for o in objects if o["type"] == "sighting")
+    err.print(
+        f"kizuna: reported {count} sighting(s) to collection {collection}: "
+        f"{status.get('success_count', '?')} objects accepted, {status.get('failure_count', 0)} refused",
+        markup=False,
+        soft_wrap=True,
+    )
+    for failure in status.get("failures") or []:
+        err.print(f"kizuna: warning: hub refused {failure.get('id')}: {failure.get('message')}", markup=False)
+
+
+# -- export -------------------------------------------------------------------------------------------------
+@match_app.command("export")
+def match_export(
+    fmt: str = typer.Option(..., "--format", help=f"{'|'.join(EXPORT_FORMATS)}"),
+    out_dir: Path = typer.Option(..., "--out", help="Directory to write the files into."),
+    hub: str | None = typer.Option(None, "--hub", help="API root URL of the hub holding the indicators."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="File holding your hub API token."),
+    collection: str | None = typer.Option(
+        None, "--collection", help="Collection id to read indicators from."
+    ),
+    bundle: list[Path] = typer.Option([], "--bundle", help="STIX bundle file of indicators (may repeat)."),
+    no_warninglists: bool = typer.Option(
+        False, "--no-warninglists", help="Also export indicators whose values are on warning lists."
+    ),
+    now: str | None = typer.Option(None, "--now", help="Evaluate valid_until at this time (default: now)."),
+) -> None:
+    """Write the indicators Zeek (Intel framework) or Suricata (datasets + rules) can match at line rate."""
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    sel = _select(hub, token_file, collection, bundle, now, no_warninglists)
+    _summary_of_selection(sel)
+    rep = (
+        write_zeek_intel(sel.active, out_dir)
+        if fmt == "zeek-intel"
+        else write_suricata_datasets(sel.active, out_dir)
+    )
+    for path in rep.files:
+        out.print(str(path), markup=False)
+    skipped = "; ".join(f"{n} {reason}" for reason, n in rep.skipped.most_common())
+    err.print(
+        f"kizuna: exported {rep.exported} indicators as {rep.lines} entries"
+        + (f"; not exportable: {skipped}" if skipped else ""),
+        markup=False,
+        soft_wrap=True,
+    )

@@ -39,6 +39,7 @@ class ReadStats:
     records: int = 0
     events: int = 0
     malformed: int = 0
+    bytes_read: int = 0
     by_file: dict[str, int] = field(default_factory=dict)
 
 
@@ -354,6 +355,7 @@ def read_events(
         header = _ZeekHeader()
         detected = None if fmt == "auto" else fmt
         for number, raw in enumerate(handle, start=1):
+            stats.bytes_read += len(raw)
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if not text.strip():
                 continue
@@ -403,6 +405,7 @@ def _is_whole_json(p: Path) -> bool:
 
 def _stix_file(p: Path, source: str, stats: ReadStats, warn: Warn) -> Iterator[Event]:
     stats.records += 1
+    stats.bytes_read += p.stat().st_size
     try:
         doc = orjson.loads(p.read_bytes())
         if not isinstance(doc, dict):
