@@ -1,9 +1,544 @@
-"""CLI for kizuna.minerals. `register(root)` adds this domain's commands to the root `kizuna` app."""
+"""CLI for kizuna.minerals: ``kizuna minerals profile|exposure|scenario|diversify|eu-crm|restrictions``.
+
+Every analysis command prints Rich tables, or with ``--json`` one JSON document with the same figures;
+``--chart FILE.png`` draws the chart; ``--publish HUB_URL`` posts the assessment to a hub (STIX report +
+kizuna extension object, TLP-marked). Data files can be replaced by newer releases with the group
+options (``kizuna minerals --usgs mcs2027.csv profile cobalt``).
+"""
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
 import typer
+from rich.table import Table
+
+from kizuna.clikit import err, out, read_token_file
+from kizuna.errors import InputError
+from kizuna.minerals import charts
+from kizuna.minerals.catalogue import WATCHED, resolve_key
+from kizuna.minerals.countries import PARTNERS
+from kizuna.minerals.dataset import DataPaths, MineralsData
+from kizuna.minerals.diversify import diversify as run_diversify
+from kizuna.minerals.eucrm import Assumptions, compute_crm
+from kizuna.minerals.exposure import DEFAULT_TRADE_YEAR, exposure
+from kizuna.minerals.profile import all_minerals, profile
+from kizuna.minerals.restrictions import SEEDED
+from kizuna.minerals.scenario import load_scenario, run_scenario
+from kizuna.stix.markings import LEVEL_CHOICES, parse_level
+
+app = typer.Typer(
+    name="minerals",
+    help="Critical-mineral supply risk: concentration, partner exposure, restriction scenarios, sourcing.",
+    no_args_is_help=True,
+)
+
+DEFAULT_EXPOSURE_MINERALS = ("rare_earths", "gallium", "graphite_natural", "cobalt")
+
+
+@app.callback()
+def _group(
+    ctx: typer.Context,
+    usgs: Path | None = typer.Option(
+        None, help="USGS MCS data release CSV (cp1252) instead of the shipped one."
+    ),
+    eu_global: Path | None = typer.Option(None, help="EU CRM global supply shares CSV."),
+    eu_sourcing: Path | None = typer.Option(None, help="EU CRM EU sourcing shares CSV."),
+    eu_use: Path | None = typer.Option(None, help="EU CRM material end-use shares CSV."),
+    wgi: Path | None = typer.Option(None, help="WGI estimates CSV (iso3,country,year,indicator,estimate)."),
+    baci: Path | None = typer.Option(None, help="BACI trade CSV (t,i,j,k,v,q)."),
+    baci_countries: Path | None = typer.Option(None, help="BACI country codes CSV."),
+) -> None:
+    """Critical-mineral supply risk for the partnership's economic-security analysts."""
+    ctx.obj = MineralsData(DataPaths(usgs, eu_global, eu_sourcing, eu_use, wgi, baci, baci_countries))
+
+
+# -- shared options --------------------------------------------------------------------------------
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON document instead of tables.")
+CHART_OPT = typer.Option(None, "--chart", help="Draw the chart to FILE.png.")
+PUBLISH_OPT = typer.Option(None, "--publish", metavar="HUB_URL", help="Post to this hub's API root.")
+TOKEN_OPT = typer.Option(None, "--token-file", help="File holding the hub token (with --publish).")
+COLLECTION_OPT = typer.Option(None, "--collection", help="Collection id to post to (with --publish).")
+TLP_OPT = typer.Option("amber", "--tlp", help=f"TLP of what is published: {', '.join(LEVEL_CHOICES)}.")
+
+
+def _emit_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+
+
+def _data_block(data: MineralsData) -> dict[str, Any]:
+    rep = data.report
+    return {
+        "files": [
+            {"role": c.role, "path": c.path, "status": c.status, "sha256": c.sha256} for c in rep.checks
+        ],
+        "rows_read": rep.rows_read,
+        "rows_kept": rep.rows_kept,
+        "rows_rejected": len(rep.rejected),
+    }
+
+
+def _print_file_notes(data: MineralsData) -> None:
+    for note in data.file_notes():
+        err.print(f"kizuna: note: {note}", markup=False, soft_wrap=True)
+
+
+def _maybe_publish(
+    kind: str,
+    title: str,
+    doc: dict[str, Any],
+    *,
+    minerals: list[str],
+    partners: list[str] | None,
+    hub_url: str | None,
+    token_file: Path | None,
+    collection: str | None,
+    tlp: str,
+) -> None:
+    if hub_url is None:
+        return
+    if token_file is None or collection is None:
+        raise InputError("--publish needs --token-file and --collection")
+    from kizuna.hub.client import HubClient
+    from kizuna.minerals.publish import build_objects, publish
+
+    level = parse_level(tlp)
+    bundle = build_objects(kind, title, doc, level, minerals=minerals, partners=partners)
+    with HubClient(hub_url, read_token_file(token_file)) as client:
+        status = publish(client, collection, bundle)
+    err.print(
+        f"kizuna: published {bundle.report_id} ({level}) to {collection}: "
+        f"{status.get('success_count', '?')} accepted, {status.get('failure_count', '?')} failed",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+# -- profile ---------------------------------------------------------------------------------------
+@app.command("profile")
+def profile_cmd(
+    ctx: typer.Context,
+    mineral: str = typer.Argument(..., help="Mineral (e.g. cobalt, rare_earths, graphite), or 'all'."),
+    year: int | None = typer.Option(None, help="USGS year (default: the latest in the release)."),
+    as_json: bool = JSON_OPT,
+    chart: Path | None = CHART_OPT,
+    hub_url: str | None = PUBLISH_OPT,
+    token_file: Path | None = TOKEN_OPT,
+    collection: str | None = COLLECTION_OPT,
+    tlp: str = TLP_OPT,
+) -> None:
+    """Supplier shares per stage (mining, refining), top-1/top-3, HHI (0-10,000) and China's share."""
+    data: MineralsData = ctx.obj
+    keys = all_minerals(data) if mineral.lower() == "all" else [resolve_key(mineral)]
+    profiles = [profile(data, k, year=year) for k in keys]
+    docs = [p.as_dict() for p in profiles]
+    doc: dict[str, Any] = docs[0] if len(docs) == 1 else {"profiles": docs}
+    doc["data"] = _data_block(data)
+    if chart is not None:
+        if len(docs) != 1:
+            raise InputError("--chart draws one mineral; name it instead of 'all'")
+        charts.profile_chart(docs[0], chart)
+    if as_json:
+        _emit_json(doc)
+    else:
+        for p in profiles:
+            t = Table(title=f"{p.mineral.name} ({p.mineral.key}): supply by stage")
+            for col in ("stage", "series", "HHI", "top-1", "top-3 %", "China %", "top suppliers (%)"):
+                t.add_column(col)
+            for s in p.series:
+                c = s.conc
+                top = ", ".join(f"{k} {100 * v:.1f}" for k, v in list(c.shares.items())[:5])
+                t.add_row(
+                    s.stage,
+                    f"{'USGS' if s.source == 'usgs' else 'EU CRM'} {s.year}: {s.basis.split(': ', 1)[-1]}",
+                    f"{c.hhi:,.0f}",
+                    f"{c.top1_iso3} {100 * c.top1_share:.1f}%" if c.top1_iso3 else "-",
+                    f"{100 * c.top3_share:.1f}",
+                    f"{100 * c.share_of('CHN'):.1f}",
+                    top,
+                )
+            out.print(t)
+            for note in p.notes:
+                out.print(f"  note: {note}", markup=False)
+    _print_file_notes(data)
+    _maybe_publish(
+        "profile",
+        f"Supply profile: {', '.join(keys) if len(keys) < 6 else f'{len(keys)} minerals'}",
+        doc,
+        minerals=keys,
+        partners=None,
+        hub_url=hub_url,
+        token_file=token_file,
+        collection=collection,
+        tlp=tlp,
+    )
+
+
+# -- exposure --------------------------------------------------------------------------------------
+@app.command("exposure")
+def exposure_cmd(
+    ctx: typer.Context,
+    partner: list[str] = typer.Option(
+        list(PARTNERS), "--partner", help="Partner ISO3 (repeatable): JPN, GBR."
+    ),
+    mineral: list[str] = typer.Option(
+        list(DEFAULT_EXPOSURE_MINERALS),
+        "--mineral",
+        help="Mineral (repeatable); default: REE, Ga, graphite, Co.",
+    ),
+    year: int = typer.Option(DEFAULT_TRADE_YEAR, help="BACI trade year."),
+    as_json: bool = JSON_OPT,
+    chart: Path | None = CHART_OPT,
+    hub_url: str | None = PUBLISH_OPT,
+    token_file: Path | None = TOKEN_OPT,
+    collection: str | None = COLLECTION_OPT,
+    tlp: str = TLP_OPT,
+) -> None:
+    """Import reliance, import shares by supplier, import HHI and GeoPolRisk per partner and mineral."""
+    data: MineralsData = ctx.obj
+    partners = [p.upper() for p in partner]
+    results = [exposure(data, p, m, year=year) for p in partners for m in mineral]
+    docs = [e.as_dict() for e in results]
+    doc: dict[str, Any] = {"year": year, "exposures": docs, "data": _data_block(data)}
+    if chart is not None:
+        charts.exposure_chart(docs, chart)
+    if as_json:
+        _emit_json(doc)
+    else:
+        t = Table(title=f"Partner exposure (BACI {year}, tonnes)")
+        for col in (
+            "partner",
+            "mineral",
+            "stage",
+            "imports t",
+            "IR %",
+            "import HHI",
+            "top supplier",
+            "China %",
+            "GeoPolRisk",
+        ):
+            t.add_column(col)
+        for e in results:
+            for s in e.stages:
+                t.add_row(
+                    e.partner,
+                    e.mineral.key,
+                    s.stage + (" (proxy)" if s.proxy else ""),
+                    f"{s.imports_t:,.0f}",
+                    _pct(s.import_reliance_pct),
+                    f"{s.shares.hhi:,.0f}",
+                    f"{s.shares.top1_iso3} {100 * s.shares.top1_share:.0f}%" if s.shares.top1_iso3 else "-",
+                    f"{100 * s.shares.share_of('CHN'):.1f}",
+                    f"{s.gpr.score:.3f}",
+                )
+        out.print(t)
+        for e in results:
+            for s in e.stages:
+                for note in s.notes:
+                    out.print(f"  note ({e.partner} {e.mineral.key} {s.stage}): {note}", markup=False)
+    _print_file_notes(data)
+    _maybe_publish(
+        "exposure",
+        f"Partner exposure {', '.join(partners)}: {', '.join(resolve_key(m) for m in mineral)}",
+        doc,
+        minerals=[resolve_key(m) for m in mineral],
+        partners=partners,
+        hub_url=hub_url,
+        token_file=token_file,
+        collection=collection,
+        tlp=tlp,
+    )
+
+
+# -- scenario --------------------------------------------------------------------------------------
+@app.command("scenario")
+def scenario_cmd(
+    ctx: typer.Context,
+    scenario_file: Path = typer.Argument(..., help="SCENARIO.toml (see docs/minerals.md)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Date the restrictions' status is judged on."),
+    as_json: bool = JSON_OPT,
+    chart: Path | None = CHART_OPT,
+    hub_url: str | None = PUBLISH_OPT,
+    token_file: Path | None = TOKEN_OPT,
+    collection: str | None = COLLECTION_OPT,
+    tlp: str = TLP_OPT,
+) -> None:
+    """Each partner's shortfall (t and % of apparent consumption), direct and through processing,
+    before and after other suppliers' spare capacity is reallocated."""
+    data: MineralsData = ctx.obj
+    today = datetime.now(UTC).date()
+    sc = load_scenario(scenario_file, today=today)
+    if as_of is not None:
+        try:
+            when = date.fromisoformat(as_of)
+        except ValueError:
+            raise InputError(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
+        from dataclasses import replace
+
+        sc = replace(sc, as_of=when)
+    res = run_scenario(data, sc)
+    doc = res.as_dict()
+    doc["data"] = _data_block(data)
+    if chart is not None:
+        charts.scenario_chart(doc, chart)
+    if as_json:
+        _emit_json(doc)
+    else:
+        t = Table(title=f"Scenario {sc.name} (BACI {sc.year}, as of {sc.as_of})")
+        for col in (
+            "partner",
+            "restriction",
+            "direct t",
+            "processing t",
+            "before t",
+            "before %",
+            "reallocated t",
+            "after t",
+            "after %",
+        ):
+            t.add_column(col)
+        for i in res.impacts:
+            t.add_row(
+                i.partner,
+                i.restriction,
+                f"{i.direct_t:,.1f}",
+                f"{i.processed_t:,.1f}",
+                f"{i.loss_t:,.1f}",
+                _pct(i.pct(i.loss_t)),
+                f"{i.reallocated_t:,.1f}",
+                f"{i.after_t:,.1f}",
+                _pct(i.pct(i.after_t)),
+            )
+        out.print(t)
+        for note in res.notes:
+            out.print(f"  note: {note}", markup=False)
+    _print_file_notes(data)
+    _maybe_publish(
+        "scenario",
+        f"Restriction scenario: {sc.name}",
+        doc,
+        minerals=sorted({r.mineral for r in sc.restrictions}),
+        partners=list(sc.partners),
+        hub_url=hub_url,
+        token_file=token_file,
+        collection=collection,
+        tlp=tlp,
+    )
+
+
+@app.command("restrictions")
+def restrictions_cmd(as_json: bool = JSON_OPT) -> None:
+    """The seeded restriction table (ids usable in a scenario file), with each public source."""
+    if as_json:
+        _emit_json({"restrictions": [r.as_dict() for r in SEEDED]})
+        return
+    t = Table(title="Seeded export restrictions")
+    for col in ("id", "country", "mineral", "HS92", "effective", "suspended until", "measure", "source"):
+        t.add_column(col, overflow="fold")
+    for r in SEEDED:
+        t.add_row(
+            r.id,
+            r.country_iso3,
+            r.mineral,
+            " ".join(str(h) for h in r.hs) or "-",
+            r.effective.isoformat(),
+            r.suspended_until.isoformat() if r.suspended_until else "-",
+            r.measure,
+            r.source,
+        )
+    out.print(t)
+
+
+# -- diversify -------------------------------------------------------------------------------------
+@app.command("diversify")
+def diversify_cmd(
+    ctx: typer.Context,
+    mineral: str = typer.Argument(
+        ..., help="Mineral with HS92 trade codes (rare_earths, graphite, cobalt...)."
+    ),
+    partner: list[str] = typer.Option(list(PARTNERS), "--partner", help="Partners optimised jointly."),
+    year: int = typer.Option(DEFAULT_TRADE_YEAR, help="BACI trade year (demand, prices, capacity)."),
+    cap_pct: float = typer.Option(40.0, help="Most any one supplier may provide, % of a partner's demand."),
+    allied_pct: float = typer.Option(50.0, help="Least share from allied suppliers, % of what is sourced."),
+    headroom_pct: float = typer.Option(20.0, help="Spare capacity, % of each supplier's exports."),
+    risk_weight: float | None = typer.Option(
+        None, help="USD per tonne per unit of instability g (default: world average unit value)."
+    ),
+    exclude: list[str] = typer.Option([], "--exclude", help="Supplier ISO3 to leave out (repeatable)."),
+    as_json: bool = JSON_OPT,
+    chart: Path | None = CHART_OPT,
+    hub_url: str | None = PUBLISH_OPT,
+    token_file: Path | None = TOKEN_OPT,
+    collection: str | None = COLLECTION_OPT,
+    tlp: str = TLP_OPT,
+) -> None:
+    """Joint UK+Japan sourcing LP (HiGHS): cost + governance risk, shared capacity, caps, allied share."""
+    data: MineralsData = ctx.obj
+    res = run_diversify(
+        data,
+        resolve_key(mineral),
+        partners=[p.upper() for p in partner],
+        year=year,
+        cap_pct=cap_pct,
+        allied_pct=allied_pct,
+        headroom_pct=headroom_pct,
+        risk_weight_usd_per_t=risk_weight,
+        exclude=[e.upper() for e in exclude],
+    )
+    doc = res.as_dict()
+    doc["data"] = _data_block(data)
+    if chart is not None:
+        charts.diversify_chart(doc, chart)
+    if as_json:
+        _emit_json(doc)
+    else:
+        t = Table(title=f"{res.mineral}: joint sourcing optimum (HS {res.hs}, BACI {res.year})")
+        for col in (
+            "partner",
+            "demand t",
+            "cost today USD",
+            "cost optimal USD",
+            "allied % today/opt",
+            "HHI today/opt",
+            "unmet t",
+            "optimal suppliers (t)",
+        ):
+            t.add_column(col)
+        for p in res.plans:
+            top = ", ".join(
+                f"{k} {v:,.0f}" for k, v in sorted(p.optimal_t.items(), key=lambda kv: -kv[1])[:6]
+            )
+            t.add_row(
+                p.partner,
+                f"{p.demand_t:,.0f}",
+                f"{p.cost_today_usd:,.0f}",
+                f"{p.cost_optimal_usd:,.0f}",
+                f"{p.allied_today_pct:.0f} / {p.allied_optimal_pct:.0f}",
+                f"{p.hhi_today:,.0f} / {p.hhi_optimal:,.0f}",
+                f"{p.unmet_t:,.1f}",
+                top,
+            )
+        out.print(t)
+        for note in res.notes:
+            out.print(f"  note: {note}", markup=False)
+    _print_file_notes(data)
+    _maybe_publish(
+        "diversify",
+        f"Joint sourcing optimisation: {res.mineral}",
+        doc,
+        minerals=[res.mineral],
+        partners=[p.partner for p in res.plans],
+        hub_url=hub_url,
+        token_file=token_file,
+        collection=collection,
+        tlp=tlp,
+    )
+
+
+# -- EU CRM ----------------------------------------------------------------------------------------
+@app.command("eu-crm")
+def eu_crm_cmd(
+    ctx: typer.Context,
+    year: int = typer.Option(2023, help="Assessment year (the shipped inputs are the 2023 assessment)."),
+    material: list[str] = typer.Option([], "--material", help="Only these materials (repeatable)."),
+    ir: float = typer.Option(1.0, help="Assumed import reliance IR (0-1), absent from the inputs."),
+    eol_rir: float = typer.Option(0.0, help="Assumed end-of-life recycling input rate (0-1)."),
+    si_sr: float = typer.Option(1.0, help="Assumed substitution index for SR."),
+    si_ei: float = typer.Option(1.0, help="Assumed substitution index for EI."),
+    as_json: bool = JSON_OPT,
+    chart: Path | None = CHART_OPT,
+    hub_url: str | None = PUBLISH_OPT,
+    token_file: Path | None = TOKEN_OPT,
+    collection: str | None = COLLECTION_OPT,
+    tlp: str = TLP_OPT,
+) -> None:
+    """EU 2017 methodology: HHI_WGI,t, supply risk (SR) and economic importance (EI) per material."""
+    if year != 2023:
+        raise InputError(
+            f"the shipped EU CRM inputs are for the 2023 assessment; --year {year} is not available"
+        )
+    for name, v in (("--ir", ir), ("--eol-rir", eol_rir)):
+        if not 0.0 <= v <= 1.0:
+            raise InputError(f"{name} must be between 0 and 1, got {v}")
+    data: MineralsData = ctx.obj
+    a = Assumptions(import_reliance=ir, eol_rir=eol_rir, si_sr=si_sr, si_ei=si_ei)
+    results = compute_crm(data.eu_global, data.eu_sourcing, data.eu_use, data.governance, a)
+    if material:
+        wanted = {resolve_key(m) for m in material} | {m.lower().replace(" ", "_") for m in material}
+        results = [r for r in results if r.material in wanted]
+        if not results:
+            raise InputError(f"no EU CRM 2023 material matches {', '.join(material)}")
+    doc: dict[str, Any] = {
+        "year": year,
+        "assumptions": a.statements(),
+        "materials": [r.as_dict() for r in results],
+        "data": _data_block(data),
+    }
+    if chart is not None:
+        _eu_chart(doc, chart)
+    if as_json:
+        _emit_json(doc)
+    else:
+        t = Table(title="EU CRM 2017 methodology, 2023 inputs (SR and EI computed by kizuna)")
+        for col in ("material", "SR", "SR stage", "EI", "HHI_WGI,t global (mining / refining)"):
+            t.add_column(col)
+        for r in results:
+            st = {s.stage: s for s in r.stages}
+            hh = " / ".join(
+                f"{st[k].hhi_wgi_t_global:.2f}" if k in st else "-" for k in ("mining", "refining")
+            )
+            t.add_row(
+                r.material,
+                "-" if r.sr is None else f"{r.sr:.2f}",
+                r.sr_stage or "-",
+                "-" if r.ei is None else f"{r.ei:.2f}",
+                hh,
+            )
+        out.print(t)
+        out.print("Assumptions (inputs the shipped data lack):")
+        for s in a.statements():
+            out.print(f"  - {s}", markup=False)
+    _print_file_notes(data)
+    _maybe_publish(
+        "eu-crm",
+        "EU CRM 2023: SR and EI (kizuna computation)",
+        doc,
+        minerals=[r.material for r in results],
+        partners=None,
+        hub_url=hub_url,
+        token_file=token_file,
+        collection=collection,
+        tlp=tlp,
+    )
+
+
+def _eu_chart(doc: dict[str, Any], path: Path) -> None:
+    plt = charts._plt()
+    mats = [m for m in doc["materials"] if m.get("sr") is not None and m.get("ei") is not None]
+    fig, ax = plt.subplots(figsize=(9, 6.5))
+    ax.scatter([m["ei"] for m in mats], [m["sr"] for m in mats], s=14, color="#2e86c1")
+    for m in mats:
+        ax.annotate(m["material"], (m["ei"], m["sr"]), fontsize=6, xytext=(2, 2), textcoords="offset points")
+    ax.axhline(1.0, color="#c0392b", lw=0.8, ls="--")
+    ax.axvline(2.8, color="#c0392b", lw=0.8, ls="--")
+    ax.set_xlabel("economic importance EI (kizuna, scaled 0-10)")
+    ax.set_ylabel("supply risk SR (kizuna; assumptions in the JSON)")
+    ax.set_title("EU CRM 2023 inputs: SR vs EI (thresholds SR 1.0, EI 2.8)", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    charts._save(fig, path)
 
 
 def register(root: typer.Typer) -> None:
-    """Add this domain's commands to ``root`` (filled in by the minerals work)."""
+    """Add ``kizuna minerals ...`` to the root app."""
+    root.add_typer(app, name="minerals")
+
+
+__all__ = ["WATCHED", "app", "register"]
