@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -268,7 +269,9 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         if len(r["events"]) > 1:
             where += f" (+{len(r['events']) - 1} more)"
         table.add_row(r["indicator_id"], r["indicator_name"], where, r["time"], r["observables"])
-    out.print(table)
+    # piped output: a wide console, so ids and paths are not folded across lines
+    console = out if out.is_terminal else Console(file=out.file, width=250, highlight=False)
+    console.print(table)
 
 
 def _report(

@@ -73,6 +73,7 @@ def sco_id(obj: Mapping[str, Any]) -> str:
 def stix_objects_of(event: Event, markings: Sequence[str]) -> list[dict[str, Any]]:
     """The event's observables as STIX 2.1 SCOs (local keys replaced by ids, refs rewritten)."""
     ids: dict[str, str] = {}
+    ids_to_type: dict[str, str] = {}
     pending = dict(event.objects)
     out: list[dict[str, Any]] = []
     # referenced objects first, so references can be rewritten to their ids
@@ -84,10 +85,15 @@ def stix_objects_of(event: Event, markings: Sequence[str]) -> list[dict[str, Any
             sco = {k: (ids.get(v, v) if k.endswith("_ref") else v) for k, v in obj.items()}
             sco = {k: v for k, v in sco.items() if not (k.endswith("_ref") and v not in ids.values())}
             sco["spec_version"] = "2.1"
+            if sco.get("type") == "network-traffic" and not sco.get("protocols"):
+                # required by STIX; the log did not say, so name the network layer of its addresses
+                v6 = any(str(ids_to_type.get(sco.get(r), "")) == "ipv6-addr" for r in ("src_ref", "dst_ref"))
+                sco["protocols"] = ["ipv6" if v6 else "ipv4"]
             sco["id"] = sco_id(sco)
             if markings:
                 sco["object_marking_refs"] = list(markings)
             ids[key] = sco["id"]
+            ids_to_type[sco["id"]] = sco["type"]
             out.append(sco)
             del pending[key]
         if not pending:
