@@ -12,9 +12,11 @@ from kizuna.minerals.dataset import MineralsData
 from kizuna.minerals.eucrm import Assumptions, compute_crm, load_supply_shares, load_use_shares
 from kizuna.minerals.provenance import data_dir
 
-NAME_FIX = {"Congo, D.R.": "COD", "Korea, South": "KOR", "Türkiye": "TUR", "Russia": "RUS", "China": "CHN",
-            "Germany": "DEU", "Japan": "JPN", "Hong Kong": "HKG", "Taiwan": "TWN", "Ukraine": "UKR", "Hungary": "HUN", "Slovakia": "SVK",
-            "United Kingdom": "GBR", "United States": "USA", "Kazakhstan": "KAZ"}  # fmt: skip
+NAME_FIX = {
+    "Congo, D.R.": "COD", "Korea, South": "KOR", "Türkiye": "TUR", "Russia": "RUS", "China": "CHN",
+    "Germany": "DEU", "Japan": "JPN", "Hong Kong": "HKG", "Taiwan": "TWN", "Ukraine": "UKR",
+    "Hungary": "HUN", "Slovakia": "SVK", "United Kingdom": "GBR", "United States": "USA", "Kazakhstan": "KAZ",
+}  # fmt: skip
 
 
 def _raw(name: str) -> list[dict[str, str]]:
@@ -76,7 +78,8 @@ def test_gallium_ei_by_hand(data: MineralsData) -> None:
         if r["Material"] == "Gallium" and r[va_col]
     ]
     expected = sum(s * q for s, q in pairs) / max_va * 10
-    res = {r.material: r for r in compute_crm(data.eu_global, data.eu_sourcing, data.eu_use, data.governance)}
+    out = compute_crm(data.eu_global, data.eu_sourcing, data.eu_use, data.governance)
+    res = {r.material: r for r in out}
     assert res["gallium"].ei == pytest.approx(expected, rel=1e-12)
     assert 0 < expected < 10
 
