@@ -28,7 +28,7 @@ from kizuna.detect.matcher import Event, Hit
 from kizuna.detect.pattern import parse_stix_timestamp
 from kizuna.detect.readers import FORMATS, ReadStats, read_events
 from kizuna.detect.sightings import build_sightings, identity_for
-from kizuna.detect.warninglists import load_warninglists
+from kizuna.detect.warninglists import default_warninglists
 from kizuna.errors import InputError
 from kizuna.stix.ids import format_timestamp, utc_now
 
@@ -94,7 +94,7 @@ def _select(
     no_warninglists: bool,
 ) -> Selection:
     objects = _objects(hub, token_file, collection, bundles)
-    lists = load_warninglists()
+    lists = default_warninglists()
     sel = select_indicators(
         objects,
         now=_now(now),

@@ -87,7 +87,7 @@ def stix_objects_of(event: Event, markings: Sequence[str]) -> list[dict[str, Any
             sco["spec_version"] = "2.1"
             if sco.get("type") == "network-traffic" and not sco.get("protocols"):
                 # required by STIX; the log did not say, so name the network layer of its addresses
-                v6 = any(str(ids_to_type.get(sco.get(r), "")) == "ipv6-addr" for r in ("src_ref", "dst_ref"))
+                v6 = any(ids_to_type.get(str(sco.get(r)), "") == "ipv6-addr" for r in ("src_ref", "dst_ref"))
                 sco["protocols"] = ["ipv6" if v6 else "ipv4"]
             sco["id"] = sco_id(sco)
             if markings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -135,6 +136,12 @@ def _looks_like_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@lru_cache(maxsize=1)
+def default_warninglists() -> WarningLists:
+    """All shipped lists, loaded once per process."""
+    return load_warninglists()
 
 
 def load_warninglists(names: Iterable[str] | None = None) -> WarningLists:

@@ -129,7 +129,7 @@ def test_bad_pattern_is_reported_not_fatal(capsys: pytest.CaptureFixture[str], t
 
 
 def test_export_zeek_and_suricata(capsys: pytest.CaptureFixture[str], bundle: Path, tmp_path: Path) -> None:
-    code, out, err = _run(capsys, "export", "--format", "zeek-intel", "--out", str(tmp_path / "z"),
+    code, _out, err = _run(capsys, "export", "--format", "zeek-intel", "--out", str(tmp_path / "z"),
                           "--bundle", str(bundle), "--now", "2026-02-01T00:00:00Z")  # fmt: skip
     assert code == 0, err
     lines = (tmp_path / "z" / "kizuna.intel").read_text().splitlines()
@@ -141,7 +141,7 @@ def test_export_zeek_and_suricata(capsys: pytest.CaptureFixture[str], bundle: Pa
         ("ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", "Intel::FILE_HASH"),
     }
     assert "exported 3 indicators as 3 entries" in err and "not exportable" in err
-    code, out, err = _run(capsys, "export", "--format", "suricata-dataset", "--out", str(tmp_path / "s"),
+    code, _out, err = _run(capsys, "export", "--format", "suricata-dataset", "--out", str(tmp_path / "s"),
                           "--bundle", str(bundle))  # fmt: skip
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "s").iterdir())
