@@ -25,6 +25,7 @@ reported and skipped unless ``apply_inactive = true``.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -127,8 +128,10 @@ def load_scenario(path: Path, *, today: date) -> Scenario:
     except FileNotFoundError:
         raise NotFound(f"{path}: scenario file not found") from None
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise InputError(f"not valid TOML: {exc}", path=str(path), line=line) from None
+        m = re.search(r"\(at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise InputError(f"not valid TOML: {reason}", path=str(path), line=line) from None
     where = str(path)
     rows = doc.get("restriction")
     if not isinstance(rows, list) or not rows:
