@@ -90,6 +90,14 @@ def _values(c: Comparison) -> list[str] | None:
     return None
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _clean(text: str) -> str:
     """Zeek fields cannot hold tabs or newlines; an empty field is written as '-'."""
     text = " ".join(text.split())
@@ -115,6 +123,9 @@ def zeek_intel_rows(indicators: Iterable[Indicator], report: ExportReport) -> li
             else:
                 values, intel = _values(c), ZEEK_TYPES.get(key, "")
             if values is None or not intel:
+                out = []
+                break
+            if intel == "Intel::ADDR" and not all(_is_address(v) for v in values):
                 out = []
                 break
             for v in values:
