@@ -208,9 +208,13 @@ def _step_pairs(
         pairs.sort(axis=1)
         return np.unique(pairs, axis=0)
     vcut = min(vmax, _FAST_KM_S)
-    pairs = tree.query_pairs(reach_km + half_step_s * 2 * vcut, output_type="ndarray").astype(np.int64)
+    r_main = reach_km + half_step_s * 2 * vcut
+    pairs = tree.query_pairs(r_main, output_type="ndarray").astype(np.int64)
     fast = np.nonzero(speed > vcut)[0]
     if len(fast):
+        # objects faster than vcut (eccentric orbits near perigee) get their own, larger radius; keep only
+        # what the main query could not have found, once
+        is_fast = speed > vcut
         radius = reach_km + half_step_s * (speed[fast] + vmax)
         lists = tree.query_ball_point(pos[fast], r=radius)
         extra = [
@@ -218,9 +222,12 @@ def _step_pairs(
         ]
         if extra:
             more = np.concatenate(extra).astype(np.int64)
-            more = more[more[:, 0] != more[:, 1]]
-            more.sort(axis=1)
-            pairs = np.unique(np.concatenate((pairs, more)), axis=0)
+            a, b = more[:, 0], more[:, 1]
+            d = pos[a] - pos[b]
+            dist = np.sqrt(np.einsum("ij,ij->i", d, d))
+            new = (a != b) & (dist > r_main) & (~is_fast[b] | (a < b))
+            more = np.sort(more[new], axis=1)
+            pairs = np.concatenate((pairs, more))
     return pairs
 
 

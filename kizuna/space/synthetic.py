@@ -59,21 +59,25 @@ def _sso_inclination(a_km: float) -> float:
 
 
 def _walker(
-    rng: np.random.Generator, count: int, alt_km: float, inc_deg: float, planes: int
+    rng: np.random.Generator, count: int, alt_km: float, inc_deg: float, planes: int, phasing: int
 ) -> list[_Elements]:
+    """A Walker delta pattern ``planes`` x ``count/planes``, phasing factor ``phasing``, all elements at
+    one common epoch (see ``synthetic_catalog``) so the pattern's spacing holds, as station-keeping does.
+    """
     per_plane = max(1, math.ceil(count / planes))
+    total = planes * per_plane
     out: list[_Elements] = []
     shift = rng.uniform(0, 2 * math.pi)
     for k in range(count):
         p, s = divmod(k, per_plane)
         argp = rng.uniform(0, 2 * math.pi)
         raan = (shift + 2 * math.pi * p / planes) % (2 * math.pi)
-        u = (2 * math.pi * s / per_plane + p * 2 * math.pi / (planes * per_plane) * 3) % (2 * math.pi)
+        u = (2 * math.pi * s / per_plane + 2 * math.pi * phasing * p / total) % (2 * math.pi)
         out.append(
             _Elements(
-                a_km=EARTH_RADIUS_KM + alt_km + rng.normal(0, 1.5),
-                ecc=abs(rng.normal(0.0001, 0.00005)),
-                inc_rad=math.radians(inc_deg + rng.normal(0, 0.02)),
+                a_km=EARTH_RADIUS_KM + alt_km + rng.normal(0, 0.2),
+                ecc=abs(rng.normal(0.0001, 0.00003)),
+                inc_rad=math.radians(inc_deg + rng.normal(0, 0.01)),
                 raan_rad=raan,
                 argp_rad=argp,
                 mean_anomaly_rad=(u - argp) % (2 * math.pi),
@@ -83,12 +87,28 @@ def _walker(
     return out
 
 
+#: Constellation shells near 550 km: (altitude km, inclination deg, planes, phasing, share of the population)
+_SHELLS_550 = (
+    (540.0, 53.2, 72, 17, 0.37),
+    (550.0, 53.0, 72, 11, 0.37),
+    (560.0, 97.6, 6, 1, 0.08),
+    (570.0, 70.0, 36, 5, 0.18),
+)
+_CONSTELLATIONS = ("constellation_550", "constellation_1200")
+
+
 def _population(name: str, rng: np.random.Generator, count: int) -> list[_Elements]:
     two_pi = 2 * math.pi
     if name == "constellation_550":
-        return _walker(rng, count, 550.0, 53.0, planes=72)
+        shells: list[_Elements] = []
+        left = count
+        for k, (alt, inc, planes, phasing, share) in enumerate(_SHELLS_550):
+            n = left if k == len(_SHELLS_550) - 1 else round(count * share)
+            shells.extend(_walker(rng, n, alt, inc, planes, phasing))
+            left -= n
+        return shells
     if name == "constellation_1200":
-        return _walker(rng, count, 1200.0, 87.9, planes=18)
+        return _walker(rng, count, 1200.0, 87.9, 18, 1)
     out: list[_Elements] = []
     for _ in range(count):
         if name == "sso":
@@ -199,7 +219,9 @@ def synthetic_catalog(
     objects: list[CatalogObject] = []
     for k, (pop, el) in enumerate(elements):
         norad = first_norad + k
-        obj_epoch = add_seconds(epoch, -float(rng.uniform(0, 86400.0)))
+        # constellation element sets share one epoch (their pattern holds); the rest spread over a day
+        offset_s = 6 * 3600.0 if pop in _CONSTELLATIONS else float(rng.uniform(0, 86400.0))
+        obj_epoch = add_seconds(epoch, -offset_s)
         jd, fr = to_jd(obj_epoch)
         epoch_days_1950 = (jd - 2433281.5) + fr
         sat = Satrec()
