@@ -116,7 +116,8 @@ def test_suricata_datasets_follow_the_format(indicators: list[Indicator], tmp_pa
             if dataset_type == "string":
                 decoded.setdefault(name, set()).add(base64.b64decode(line, validate=True).decode())
             elif dataset_type in ("md5", "sha256"):
-                assert re.fullmatch(r"[0-9a-f]{%d}" % (32 if dataset_type == "md5" else 64), line)
+                width = 32 if dataset_type == "md5" else 64
+                assert re.fullmatch(f"[0-9a-f]{{{width}}}", line)
                 decoded.setdefault(name, set()).add(line)
             else:
                 addr = ipaddress.ip_address(line)

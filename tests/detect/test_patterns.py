@@ -117,7 +117,8 @@ def test_matcher_compound_patterns_over_a_stream() -> None:
     m = Matcher(max_events_per_pattern=3)
     m.add(
         "seq",
-        "([domain-name:value = 'a.example'] FOLLOWEDBY [ipv4-addr:value = '185.225.17.44']) WITHIN 60 SECONDS",
+        "([domain-name:value = 'a.example'] FOLLOWEDBY [ipv4-addr:value = '185.225.17.44'])"
+        " WITHIN 60 SECONDS",
     )
     m.add("burst", "[ipv4-addr:value = '185.225.17.45'] REPEATS 3 TIMES WITHIN 10 SECONDS")
     m.add("single", "[ipv4-addr:value = '185.225.17.44']")
