@@ -12,12 +12,13 @@ from kizuna.space.catalog import CatalogObject
 from kizuna.space.cdm import parse_cdm, read_cdm, write_kvn, write_xml
 from kizuna.space.screening import screen
 
-EXAMPLES = [
-    "CDMExample1.txt", "CDMExample1.xml", "CDMExample2.txt", "CDMExample3.txt", "CDMExample4.txt",
-    "CDMExample_issue1319.xml", "CDMExample_issue1458.xml", "CDMExample_issue942.txt", "CDMExample_issue942.xml",
-    "CDMExample_issue988.txt", "CDMExample_issue988.xml", "CDMExample_issue988_2.xml", "CDMExample_issue_940.txt",
-    "CDMExample_issue_940.xml", "CDMExample_issue_944.xml",
-]  # fmt: skip
+EXAMPLES = sorted(
+    p.name
+    for p in (Path(__file__).resolve().parents[3] / "shared" / "data" / "space" / "ccsds_cdm_examples").glob(
+        "CDM*"
+    )
+)
+assert len(EXAMPLES) == 15 or not EXAMPLES  # the shared folder holds 15 examples (absent: tests skip)
 
 
 PEER_CANNOT_READ = {
