@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -44,7 +43,6 @@ YEARS = (2022, 2023, 2024)
 
 PEER_SCRIPT = r"""
 import json, sqlite3, sys
-from pathlib import Path
 import geopolrisk
 from geopolrisk.assessment import core, utils
 cases, partners, years = json.loads(sys.argv[1])
@@ -57,12 +55,14 @@ for rm, sheet in cases.items():
             prod, hhi = core.HHI(rm, y, name)
             num, tot, price = core.importrisk(rm, y, name, data)
             score, cf, wta = core.GeoPolRisk(num, tot, price, prod, hhi)
-            out["results"].append([rm, name, y, float(prod), float(hhi), float(num), float(tot), float(score), float(wta)])
+            vals = [prod, hhi, num, tot, score, wta]
+            out["results"].append([rm, name, y] + [float(v) for v in vals])
     con = sqlite3.connect(lib / "world_mining_data.db")
     cur = con.execute(f"select * from '{sheet}'")
     cols = [d[0] for d in cur.description]
     out["production"][rm] = [dict(zip(cols, r)) for r in cur.fetchall()]
-    row = con.execute("select \"HS Code\", \"HS Code - Complementary\" from 'HS Code Map' where \"Reference ID\" = ?", (rm,)).fetchone()
+    sql = 'select "HS Code", "HS Code - Complementary" from \'HS Code Map\' where "Reference ID" = ?'
+    row = con.execute(sql, (rm,)).fetchone()
     out["hs"][rm] = [row[0]] + ([c for c in row[1].split(";")] if row[1] else [])
 con = sqlite3.connect(lib / "wgi.db")
 cur = con.execute("select * from Estimate")
