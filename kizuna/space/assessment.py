@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -12,7 +13,7 @@ from kizuna.space.events import Event
 from kizuna.space.frames import itrf_to_teme, rtn_basis, rtn_to_inertial_cov, teme_to_itrf
 from kizuna.space.pc import METHOD_MAX, PcResult, assess
 
-__all__ = ["assess_cdm", "assess_event", "event_to_cdm"]
+__all__ = ["Geometry", "assess_cdm", "assess_event", "cdm_geometry", "event_geometry", "event_to_cdm"]
 
 #: Hard-body radius used when neither the CDM nor the user gives one (a combined 10 m sphere).
 DEFAULT_HBR_M = 10.0
@@ -33,13 +34,37 @@ def _inertial(cdm: Cdm, obj: CdmObject) -> tuple[np.ndarray, np.ndarray]:
 def assess_cdm(cdm: Cdm, *, hbr_m: float | None = None, mc_samples: int = 100_000, seed: int = 0) -> PcResult:
     """Pc for a CDM; ``hbr_m`` overrides the CDM's own hard-body radius (then the default 10 m)."""
     radius_m = hbr_m if hbr_m is not None else cdm.hbr_m if cdm.hbr_m is not None else DEFAULT_HBR_M
+    g = cdm_geometry(cdm)
+    return assess(g.r1, g.v1, g.cov1, g.r2, g.v2, g.cov2, radius_m / 1000.0, mc_samples=mc_samples, seed=seed)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Inertial states (km, km/s) at TCA and 6x6 inertial covariances (km-based) or None."""
+
+    r1: np.ndarray
+    v1: np.ndarray
+    cov1: np.ndarray | None
+    r2: np.ndarray
+    v2: np.ndarray
+    cov2: np.ndarray | None
+
+
+def cdm_geometry(cdm: Cdm) -> Geometry:
     states = [_inertial(cdm, o) for o in cdm.objects]
     covs = []
     for (r, v), obj in zip(states, cdm.objects, strict=True):
         cov = obj.cov_rtn
         covs.append(None if cov is None or not np.any(cov) else rtn_to_inertial_cov(r, v, cov / 1e6))
     (r1, v1), (r2, v2) = states
-    return assess(r1, v1, covs[0], r2, v2, covs[1], radius_m / 1000.0, mc_samples=mc_samples, seed=seed)
+    return Geometry(r1, v1, covs[0], r2, v2, covs[1])
+
+
+def event_geometry(event: Event) -> Geometry:
+    r1, v1, r2, v2 = (
+        np.array(x, dtype=float) for x in (event.r1_km, event.v1_km_s, event.r2_km, event.v2_km_s)
+    )
+    return Geometry(r1, v1, None, r2, v2, None)
 
 
 def assess_event(event: Event, *, hbr_m: float = DEFAULT_HBR_M) -> Event:

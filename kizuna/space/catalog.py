@@ -97,6 +97,18 @@ class CatalogObject:
         omm.initialize(sat, dict(self.omm_fields))
         return sat
 
+    def international_designator(self) -> str:
+        """``1997-051C`` from the TLE's ``97051C`` (``UNKNOWN`` when absent)."""
+        if self.omm_fields is not None:
+            oid = dict(self.omm_fields).get("OBJECT_ID", "")
+            if oid:
+                return oid
+        raw = self.tle[0][9:17].strip() if self.tle is not None else ""
+        if len(raw) < 5 or not raw[:5].isdigit():
+            return "UNKNOWN"
+        year = int(raw[:2])
+        return f"{1900 + year if year >= 57 else 2000 + year}-{raw[2:]}"
+
     def tle_lines(self) -> tuple[str, str]:
         """The element set as TLE lines (exported by ``sgp4.exporter`` for OMM input)."""
         if self.tle is not None:

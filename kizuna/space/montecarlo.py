@@ -46,7 +46,7 @@ def _accel(r: F64, mu: float) -> F64:
     return np.asarray(-mu * r / (rn**3)[:, None])
 
 
-def _rk4(r: F64, v: F64, h: float, mu: float) -> tuple[F64, F64]:
+def rk4_step(r: F64, v: F64, h: float, mu: float) -> tuple[F64, F64]:
     k1v = _accel(r, mu)
     k1r = v
     k2v = _accel(r + 0.5 * h * k1r, mu)
@@ -96,8 +96,8 @@ def monte_carlo_pc(
         for direction in (1.0, -1.0):
             r1, v1, r2, v2 = s1[:, :3].copy(), s1[:, 3:].copy(), s2[:, :3].copy(), s2[:, 3:].copy()
             for _ in range(max(1, steps_per_window // 2)):
-                r1, v1 = _rk4(r1, v1, direction * h, mu_km3_s2)
-                r2, v2 = _rk4(r2, v2, direction * h, mu_km3_s2)
+                r1, v1 = rk4_step(r1, v1, direction * h, mu_km3_s2)
+                r2, v2 = rk4_step(r2, v2, direction * h, mu_km3_s2)
                 best = np.minimum(best, _min_separation(r1, v1, r2, v2, 0.0, h))
         hits += int(np.count_nonzero(best < hbr_km))
         done += n
