@@ -24,7 +24,7 @@ import re
 import socket
 import unicodedata
 from base64 import standard_b64decode
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -353,7 +353,7 @@ def comparison_holds(expr: ComparisonExpr, obj: Mapping[str, Any], resolve: Reso
 
 
 def observation_holds(
-    expr: ComparisonExpr, roots: Sequence[Mapping[str, Any]], objects: Mapping[str, Any]
+    expr: ComparisonExpr, roots: Iterable[Mapping[str, Any]], objects: Mapping[str, Any]
 ) -> bool:
     """Whether some root object of an observation satisfies ``expr``."""
     resolve = objects.get

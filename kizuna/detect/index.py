@@ -17,8 +17,9 @@ MATCHES, NOT, ordering...) are evaluated on every observation holding an object 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from socket import inet_aton
 from typing import Any
 
 from kizuna.detect.evaluator import MatchError, observation_holds, parse_network, values_at
@@ -91,17 +92,29 @@ def object_types(expr: ComparisonExpr) -> frozenset[str]:
 class _CidrTable:
     """Networks by prefix length: ``{version: {prefix: {network >> host_bits: [leaf ids]}}}``."""
 
-    __slots__ = ("by_version",)
+    __slots__ = ("by_version", "v4_levels")
 
     def __init__(self) -> None:
         self.by_version: dict[int, dict[int, dict[int, list[int]]]] = {4: {}, 6: {}}
+        self.v4_levels: list[tuple[int, dict[int, list[int]]]] = []  # (host bits, table) per prefix
 
     def add(self, version: int, network: int, prefix: int, leaf: int) -> None:
         shift = _BITS[version] - prefix
         table = self.by_version[version].setdefault(prefix, {})
         table.setdefault(network >> shift, []).append(leaf)
+        self.v4_levels = [(32 - length, t) for length, t in sorted(self.by_version[4].items())]
 
     def lookup(self, value: str, out: list[int]) -> None:
+        if "/" not in value and ":" not in value:  # the common case: one IPv4 address
+            try:
+                address = int.from_bytes(inet_aton(value), "big")
+            except OSError:
+                return
+            for shift, table in self.v4_levels:
+                ids = table.get(address >> shift)
+                if ids:
+                    out.extend(ids)
+            return
         try:
             version, address, prefix = parse_network(value, need_prefix=False)
         except MatchError:
@@ -114,15 +127,40 @@ class _CidrTable:
                     out.extend(ids)
 
 
-# per object type: (single key or None, full path, table)
-_EqEntry = tuple[str | None, tuple[PathStep, ...], dict[Any, list[int]]]
-_CidrEntry = tuple[str | None, tuple[PathStep, ...], _CidrTable]
+# per object type: (single key or None, chain of keys or None, full path, table)
+_EqEntry = tuple[str | None, tuple[str, ...] | None, tuple[PathStep, ...], dict[Any, list[int]]]
+_CidrEntry = tuple[str | None, tuple[str, ...] | None, tuple[PathStep, ...], _CidrTable]
 
 
 def _single_key(path: tuple[PathStep, ...]) -> str | None:
     if len(path) == 1 and isinstance(path[0], str) and not path[0].endswith(("_ref", "_refs")):
         return path[0]
     return None
+
+
+def _chain(path: tuple[PathStep, ...]) -> tuple[str, ...] | None:
+    """A path of plain keys and single ``_ref`` hops: it selects at most one value."""
+    if all(isinstance(s, str) and not s.endswith("_refs") for s in path):
+        return tuple(str(s) for s in path)
+    return None
+
+
+def _chain_value(obj: Mapping[str, Any], chain: tuple[str, ...], resolve: Any) -> Any:
+    """The one value a chain path selects, or None (what values_at gives, without building lists)."""
+    node: Any = obj
+    for key in chain:
+        if type(node) is not dict:
+            return None
+        node = node.get(key)
+        if node is None:
+            return None
+        if key.endswith("_ref"):
+            if type(node) is not str:
+                return None
+            node = resolve(node)
+            if node is None:
+                return None
+    return node
 
 
 class ComparisonIndex:
@@ -137,6 +175,7 @@ class ComparisonIndex:
         self._cidr: dict[str, list[_CidrEntry]] = {}
         self._cidr_tables: dict[tuple[str, tuple[PathStep, ...]], _CidrTable] = {}
         self._scan: dict[str, list[int]] = {}
+        self._plans: dict[str, tuple[list[_EqEntry], list[_CidrEntry], list[int]]] | None = None
         self.anchored = 0
         self.scanned = 0
 
@@ -150,6 +189,7 @@ class ComparisonIndex:
             return leaf
         leaf = len(self.expressions)
         self._ids[expr] = leaf
+        self._plans = None
         self.expressions.append(expr)
         anchors, exact = anchors_of(expr)
         self.exact.append(exact and anchors is not None)
@@ -165,7 +205,9 @@ class ComparisonIndex:
                 table = self._eq_tables.get(where)
                 if table is None:
                     table = self._eq_tables[where] = {}
-                    self._eq.setdefault(a.object_type, []).append((_single_key(a.path), a.path, table))
+                    self._eq.setdefault(a.object_type, []).append(
+                        (_single_key(a.path), _chain(a.path), a.path, table)
+                    )
                 for key in a.keys:
                     ids = table.setdefault(key, [])
                     if not ids or ids[-1] != leaf:
@@ -174,24 +216,28 @@ class ComparisonIndex:
                 cidr = self._cidr_tables.get(where)
                 if cidr is None:
                     cidr = self._cidr_tables[where] = _CidrTable()
-                    self._cidr.setdefault(a.object_type, []).append((_single_key(a.path), a.path, cidr))
+                    self._cidr.setdefault(a.object_type, []).append(
+                        (_single_key(a.path), _chain(a.path), a.path, cidr)
+                    )
                 for version, network, prefix in a.keys:
                     cidr.add(version, network, prefix, leaf)
         return leaf
 
-    def match(self, roots: Sequence[Mapping[str, Any]], objects: Mapping[str, Any]) -> list[int]:
+    def match(self, roots: Collection[Mapping[str, Any]], objects: Mapping[str, Any]) -> list[int]:
         """Leaf ids of the expressions that hold for an observation with these root objects."""
         hits: list[int] = []
         scan: list[int] = []
-        eq_by_type, cidr_by_type, scan_by_type = self._eq, self._cidr, self._scan
+        plans = self._plans if self._plans is not None else self._make_plans()
         resolve = objects.get
         for obj in roots:
-            t = obj.get("type")
-            entries = eq_by_type.get(t)  # type: ignore[arg-type]
-            if entries is not None:
-                for key, path, table in entries:
-                    if key is not None:
-                        v = obj.get(key)
+            plan = plans.get(obj.get("type"))  # type: ignore[arg-type]
+            if plan is None:
+                continue
+            entries, centries, more = plan
+            if entries:
+                for key, chain, path, table in entries:
+                    if key is not None or chain is not None:
+                        v = obj.get(key) if key is not None else _chain_value(obj, chain, resolve)  # type: ignore[arg-type]
                         tv = type(v)
                         if tv is str or tv is int or tv is float:
                             ids = table.get(v)
@@ -208,11 +254,10 @@ class ComparisonIndex:
                             ids = table.get(v)
                             if ids:
                                 hits.extend(ids)
-            centries = cidr_by_type.get(t)  # type: ignore[arg-type]
-            if centries is not None:
-                for key, path, cidr in centries:
-                    if key is not None:
-                        v = obj.get(key)
+            if centries:
+                for key, chain, path, cidr in centries:
+                    if key is not None or chain is not None:
+                        v = obj.get(key) if key is not None else _chain_value(obj, chain, resolve)  # type: ignore[arg-type]
                         if type(v) is str:
                             cidr.lookup(v, hits)
                         continue
@@ -223,7 +268,6 @@ class ComparisonIndex:
                     for v in values:
                         if type(v) is str:
                             cidr.lookup(v, hits)
-            more = scan_by_type.get(t)  # type: ignore[arg-type]
             if more:
                 scan.extend(more)
         if not hits and not scan:
@@ -244,7 +288,13 @@ class ComparisonIndex:
                     result.append(leaf)
         return result
 
-    def _holds(self, leaf: int, roots: Sequence[Mapping[str, Any]], objects: Mapping[str, Any]) -> bool:
+    def _make_plans(self) -> dict[str, tuple[list[_EqEntry], list[_CidrEntry], list[int]]]:
+        """Per object type, everything to look up: one dict probe per object in :meth:`match`."""
+        types = set(self._eq) | set(self._cidr) | set(self._scan)
+        self._plans = {t: (self._eq.get(t, []), self._cidr.get(t, []), self._scan.get(t, [])) for t in types}
+        return self._plans
+
+    def _holds(self, leaf: int, roots: Collection[Mapping[str, Any]], objects: Mapping[str, Any]) -> bool:
         try:
             return observation_holds(self.expressions[leaf], roots, objects)
         except MatchError:

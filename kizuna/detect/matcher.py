@@ -92,8 +92,8 @@ class Matcher:
 
     def feed(self, event: Event) -> list[Hit]:
         """Hits of single-bracket patterns on this event; compound patterns remember the event."""
-        roots = list(event.objects.values())
-        leaves = self.index.match(roots, event.objects)
+        objects = event.objects
+        leaves = self.index.match(objects.values(), objects)
         if not leaves:
             return []
         hits: list[Hit] = []
