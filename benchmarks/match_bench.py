@@ -160,9 +160,8 @@ def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     rng = random.Random(args.seed)
-    print(
-        f"python {platform.python_version()} on {platform.machine()}, cpu affinity {sorted(os.sched_getaffinity(0))}"
-    )
+    cpus = sorted(os.sched_getaffinity(0))
+    print(f"python {platform.python_version()} on {platform.machine()}, cpu affinity {cpus}")
     patterns, values = generate_indicators(args.indicators, rng)
     events = generate_events(args.events, values, rng)
     compound = sum(
@@ -187,8 +186,8 @@ def main() -> int:
         matcher.add(f"indicator-{i}", p)
     compile_s, compile_wall = time.process_time() - t, time.perf_counter() - w
     idx = matcher.index
-    print(f"kizuna compile: {compile_s:.2f} s CPU ({compile_wall:.2f} s wall) for {len(patterns):,} indicators "
-          f"({idx.anchored:,} anchored, {idx.scanned:,} scanned brackets)")  # fmt: skip
+    print(f"kizuna compile: {compile_s:.2f} s CPU ({compile_wall:.2f} s wall) for "
+          f"{len(patterns):,} indicators ({idx.anchored:,} anchored, {idx.scanned:,} scanned brackets)")  # fmt: skip
 
     gc.collect()
     t, w = time.process_time(), time.perf_counter()
