@@ -186,8 +186,9 @@ def main() -> int:
         matcher.add(f"indicator-{i}", p)
     compile_s, compile_wall = time.process_time() - t, time.perf_counter() - w
     idx = matcher.index
+    brackets = f"{idx.anchored:,} anchored, {idx.scanned:,} scanned brackets"
     print(f"kizuna compile: {compile_s:.2f} s CPU ({compile_wall:.2f} s wall) for "
-          f"{len(patterns):,} indicators ({idx.anchored:,} anchored, {idx.scanned:,} scanned brackets)")  # fmt: skip
+          f"{len(patterns):,} indicators ({brackets})")  # fmt: skip
 
     gc.collect()
     t, w = time.process_time(), time.perf_counter()
