@@ -7,7 +7,9 @@ Rules (:func:`select_indicators`):
 * revoked indicators, and indicators whose ``valid_until`` is at or before ``now``, are ignored;
 * indicators whose compared values are on a warning list are *flagged*: kept out of alerting unless
   ``include_listed`` (the CLI's ``--no-warninglists``);
-* a pattern that does not compile is reported and skipped, never fatal.
+* a pattern that does not compile is reported and skipped, never fatal;
+* hexadecimal literals compared with ``hashes`` are lower-cased (:func:`lower_hash_literals`), as the
+  log readers lower-case the hashes they read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from typing import Any
 import orjson
 
 from kizuna.detect.matcher import Matcher
-from kizuna.detect.pattern import ObservationExpr, PatternError, parse_pattern, parse_stix_timestamp
+from kizuna.detect.pattern import (
+    ObservationExpr,
+    PatternError,
+    lower_hash_literals,
+    parse_pattern,
+    parse_stix_timestamp,
+)
 from kizuna.detect.warninglists import WarningLists
 from kizuna.errors import InputError
 from kizuna.stix.markings import TLP, tlp_of
@@ -124,7 +132,7 @@ def select_indicators(
             sel.skipped["no pattern"] += 1
             continue
         try:
-            expr = parse_pattern(pattern)
+            expr = lower_hash_literals(parse_pattern(pattern))
         except PatternError as exc:
             sel.skipped["pattern does not compile"] += 1
             message = f"{ind_id}: pattern does not compile: {exc}"

@@ -134,6 +134,41 @@ def comparisons_of(expr: ComparisonExpr) -> list[Comparison]:
     return comparisons_of(expr.left) + comparisons_of(expr.right)
 
 
+_HEX_RE = re.compile(r"^[0-9A-Fa-f]+$")
+
+
+def lower_hash_literals(expr: ObservationExpr) -> ObservationExpr:
+    """The pattern with hexadecimal string literals compared to ``hashes`` properties in lower case.
+
+    STIX patterning compares strings exactly, and hash values appear in either case; log readers
+    write lower case, so indicators are normalised the same way before matching.
+    """
+
+    def comparison(c: ComparisonExpr) -> ComparisonExpr:
+        if isinstance(c, BoolAnd | BoolOr):
+            return type(c)(comparison(c.left), comparison(c.right))
+        if "hashes" not in c.path[:-1]:
+            return c
+        if isinstance(c.value, str) and _HEX_RE.match(c.value):
+            return Comparison(c.object_type, c.path, c.op, c.value.lower(), c.negated)
+        if isinstance(c.value, frozenset) and all(isinstance(v, str) and _HEX_RE.match(v) for v in c.value):
+            return Comparison(c.object_type, c.path, c.op, frozenset(v.lower() for v in c.value), c.negated)
+        return c
+
+    def walk(e: ObservationExpr) -> ObservationExpr:
+        if isinstance(e, Observation):
+            return Observation(comparison(e.comparison))
+        if isinstance(e, ObsAnd | ObsOr | FollowedBy):
+            return type(e)(walk(e.left), walk(e.right))
+        if isinstance(e, Within):
+            return Within(walk(e.child), e.seconds)
+        if isinstance(e, Repeats):
+            return Repeats(walk(e.child), e.times)
+        return StartStop(walk(e.child), e.start, e.stop)
+
+    return walk(expr)
+
+
 # -- literals -----------------------------------------------------------------------------------------
 _TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$")
 

@@ -151,3 +151,21 @@ def test_equal_literals_of_different_types_stay_apart() -> None:
     assert a != b
     assert index.match([{"type": "x", "v": True}], {}) == [b]
     assert index.match([{"type": "x", "v": 1.0}], {}) == [a]
+
+
+def test_hash_literals_are_lowered_for_matching() -> None:
+    from datetime import UTC as _UTC
+
+    from kizuna.detect.indicators import select_indicators
+
+    from .conftest import indicator
+
+    upper = "0CC175B9C0F1B6A831C399E269772661"
+    obj = indicator(f"[file:hashes.MD5 = '{upper}' OR file:name = 'AB']", n=1)
+    (ind,) = select_indicators([obj], now=datetime(2026, 2, 1, tzinfo=_UTC), warninglists=None).active
+    m = Matcher()
+    m.add(ind.id, ind.expr)
+    lower_file = {"0": {"type": "file", "hashes": {"MD5": upper.lower()}}}
+    assert [h.key for h in m.feed(Event("f.log", 1, T0, lower_file))] == [ind.id]
+    named = {"0": {"type": "file", "name": "ab"}}  # names are not hashes: compared exactly
+    assert m.feed(Event("f.log", 2, T0, named)) == []
