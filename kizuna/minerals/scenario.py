@@ -42,7 +42,7 @@ from kizuna.minerals.dataset import MineralsData
 from kizuna.minerals.exposure import DEFAULT_TRADE_YEAR
 from kizuna.minerals.profile import profile
 from kizuna.minerals.restrictions import Restriction, from_table
-from kizuna.minerals.tidy import MINING
+from kizuna.minerals.tidy import MINING, to_tonnes
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,7 @@ class PartnerImpact:
     consumption_t: float
     reallocated_t: float
     via: dict[str, float] = field(default_factory=dict)  # refiner -> processed tonnes
+    proxy: bool = False  # no HS92 code: tonnes are per 100 t of consumption (i.e. percent)
 
     @property
     def loss_t(self) -> float:
@@ -84,7 +85,8 @@ class PartnerImpact:
         return {
             "partner": self.partner,
             "restriction": self.restriction,
-            "apparent_consumption_t": r(self.consumption_t),
+            "proxy": self.proxy,
+            "apparent_consumption_t": None if self.proxy else r(self.consumption_t),
             "before": {
                 "direct_t": r(self.direct_t),
                 "through_processing_t": r(self.processed_t),
@@ -213,7 +215,7 @@ def run_scenario(data: MineralsData, scenario: Scenario) -> ScenarioResult:
         cut = r.cut_pct / 100.0
         hs = list(r.hs)
         if not hs:
-            notes.append(f"{r.id}: no HS92 code; trade-based shortfall not computed (see exposure proxy)")
+            impacts.extend(_proxy_impacts(data, scenario, r, notes))
             continue
         refined = list(m.hs_refining)
         feed = list(m.hs_feed)
@@ -268,6 +270,56 @@ def run_scenario(data: MineralsData, scenario: Scenario) -> ScenarioResult:
         notes.append(f"{r.id} is {why} on {scenario.as_of}; skipped (set apply_inactive = true to apply it)")
     notes.extend(data.file_notes())
     return ScenarioResult(scenario, impacts, applied, skipped, notes)
+
+
+def _proxy_impacts(
+    data: MineralsData, scenario: Scenario, r: Restriction, notes: list[str]
+) -> list[PartnerImpact]:
+    """A mineral without an HS92 code (gallium): shortfall in % of consumption from world shares.
+
+    Each partner is assumed to source like the world (its imports follow world production shares), so
+    the loss is ``cut * share_R``. Spare capacity comes from USGS capacity rows where the release has
+    them (capacity - production of the other producers), else ``spare_capacity_pct`` of their output.
+    """
+    p = profile(data, r.mineral)
+    stage = next((s for s in (p.headline("refining"), p.headline(MINING)) if s is not None), None)
+    if stage is None or stage.conc.total <= 0:
+        notes.append(f"{r.id}: no HS92 code and no production series; shortfall not computed")
+        return []
+    cut = r.cut_pct / 100.0
+    share = stage.conc.share_of(r.country_iso3)
+    capacity: dict[str, float] = {}
+    for row in data.usgs:
+        if (
+            row.mineral == p.mineral.key
+            and row.stage == "capacity"
+            and row.year == stage.year
+            and row.country_iso3 not in (r.country_iso3, "WLD")
+        ):
+            t = to_tonnes(row.value, row.unit)
+            if t is not None:
+                capacity[row.country_iso3] = t
+    others = {k: v for k, v in stage.values.items() if k != r.country_iso3}
+    if capacity and stage.unit == "t":
+        spare_units = sum(
+            max(0.0, capacity.get(k, 0.0) - others.get(k, 0.0)) for k in set(capacity) | set(others)
+        )
+        how = f"USGS capacity minus production of the other producers ({stage.year})"
+    else:
+        spare_units = scenario.spare_capacity_pct / 100.0 * sum(others.values())
+        how = f"{scenario.spare_capacity_pct:g} % of the other producers' output"
+    world_loss = cut * stage.values.get(r.country_iso3, 0.0)
+    spare_frac = min(1.0, spare_units / world_loss) if world_loss > 0 else 0.0
+    notes.append(
+        f"{r.id}: no HS92 code; each partner assumed to source like the world ({stage.basis}, {stage.year}): "
+        f"loss = {100 * cut:g} % x {r.country_iso3} share {100 * share:.1f} %; spare capacity from {how} "
+        f"covers {100 * spare_frac:.1f} % of the world's loss; figures are per 100 t of consumption"
+    )
+    out = []
+    for partner in scenario.partners:
+        direct = 100.0 * cut * share
+        out.append(PartnerImpact(partner, r.id, direct, 0.0, 100.0, direct * spare_frac, proxy=True))
+    return out
 
 
 def scenario_of(restrictions: Sequence[Restriction], **kwargs: object) -> Scenario:

@@ -162,3 +162,16 @@ def test_scenario_file_round_trip_and_errors(data: MineralsData, tmp_path: Path)
     f.write_text('[[restriction]]\nid = "nope"\n')
     with pytest.raises(InputError, match="unknown restriction"):
         load_scenario(f, today=date(2030, 1, 1))
+
+
+def test_gallium_proxy_by_hand(data: MineralsData) -> None:
+    """Gallium has no HS92 code: % of consumption from USGS 2025 primary production and capacity (kg)."""
+    # USGS MCS 2026, primary low-purity gallium, 2025: China 900,000 kg, Japan 3,000, Russia 6,000,
+    # other countries 0 ("—"); capacity: Japan 10,000, Russia 10,000, other countries 100,000
+    share_chn = 900_000 / (900_000 + 3_000 + 6_000)
+    spare_t = (10_000 - 3_000 + 10_000 - 6_000 + 100_000) / 1000
+    res = run_scenario(data, Scenario("ga", (seeded("CHN-gallium-2023"),), ("JPN",), as_of=date(2026, 1, 1)))
+    (jp,) = res.impacts
+    assert jp.proxy and jp.pct(jp.loss_t) == pytest.approx(100 * share_chn, rel=1e-12)
+    assert jp.reallocated_t == pytest.approx(100 * share_chn * spare_t / 900.0, rel=1e-12)
+    assert jp.as_dict()["apparent_consumption_t"] is None
