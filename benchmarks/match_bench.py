@@ -146,6 +146,37 @@ def to_bundle(event: Event) -> dict[str, Any]:
     return {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": [od, *scos]}
 
 
+def measure_reader(n: int, rng: random.Random) -> float:
+    """Records/s of the Suricata EVE reader (JSON decoding + mapping to observables) on a temp file."""
+    import tempfile
+
+    import orjson
+
+    from kizuna.detect.readers import read_events
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "eve.json")
+        with open(path, "wb") as f:
+            for i in range(n):
+                rec: dict[str, Any] = {
+                    "timestamp": "2026-02-01T10:01:00.000000+0000",
+                    "flow_id": i,
+                    "event_type": "flow",
+                    "src_ip": f"10.0.{i % 250}.{i % 200 + 1}",
+                    "src_port": 40000 + i % 2000,
+                    "dest_ip": _ip(rng),
+                    "dest_port": 443,
+                    "proto": "TCP",
+                }
+                if i % 3 == 0:
+                    rec["event_type"] = "dns"
+                    rec["dns"] = {"type": "query", "rrname": f"q{i}.example"}
+                f.write(orjson.dumps(rec) + b"\n")
+        t = time.process_time()
+        count = sum(1 for _ in read_events(path))
+        return count / (time.process_time() - t)
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -155,6 +186,7 @@ def main() -> int:
     ap.add_argument("--indicators", type=int, default=100_000)
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--peer-pairs", type=int, default=2_000, help="pattern-event pairs run on stix2-matcher")
+    ap.add_argument("--reader-records", type=int, default=100_000, help="EVE lines for the reader figure")
     ap.add_argument("--seed", type=int, default=20260201)
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -234,6 +266,8 @@ def main() -> int:
           f"-> {peer_eps:,.2f} events/s against {len(patterns):,} indicators "
           f"({sum(upstream)} of {len(pairs)} sampled pairs match; kizuna agrees on all)")  # fmt: skip
     print(f"ratio kizuna / stix2-matcher: {kizuna_eps / peer_eps:,.0f}x")
+    reader_rate = measure_reader(args.reader_records, rng)
+    print(f"Suricata EVE reader: {reader_rate:,.0f} records/s decoded into observables (CPU time)")
     ok = kizuna_eps >= 200_000 and compile_s <= 10 and peak <= 1024
     print(f"bars (>= 200,000 events/s, compile <= 10 s, memory <= 1 GB): {'met' if ok else 'NOT met'}")
     return 0
