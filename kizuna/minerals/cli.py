@@ -240,7 +240,12 @@ def exposure_cmd(
                     f"{s.gpr.score:.3f}",
                 )
         out.print(t)
+        seen: set[str] = set()
         for e in results:
+            for note in e.notes:
+                if note not in seen:
+                    seen.add(note)
+                    out.print(f"  note: {note}", markup=False)
             for s in e.stages:
                 for note in s.notes:
                     out.print(f"  note ({e.partner} {e.mineral.key} {s.stage}): {note}", markup=False)
@@ -306,15 +311,19 @@ def scenario_cmd(
         ):
             t.add_column(col)
         for i in res.impacts:
+
+            def tonnes(x: float, proxy: bool = i.proxy) -> str:
+                return "n/a (proxy)" if proxy else f"{x:,.1f}"
+
             t.add_row(
                 i.partner,
                 i.restriction,
-                f"{i.direct_t:,.1f}",
-                f"{i.processed_t:,.1f}",
-                f"{i.loss_t:,.1f}",
+                tonnes(i.direct_t),
+                tonnes(i.processed_t),
+                tonnes(i.loss_t),
                 _pct(i.pct(i.loss_t)),
-                f"{i.reallocated_t:,.1f}",
-                f"{i.after_t:,.1f}",
+                tonnes(i.reallocated_t),
+                tonnes(i.after_t),
                 _pct(i.pct(i.after_t)),
             )
         out.print(t)

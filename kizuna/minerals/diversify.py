@@ -224,7 +224,7 @@ def diversify(
         for s in exp_q
         if s not in set(exclude) and (exp_q[s] >= min_supplier_share_pct / 100.0 * world_q or s in bought)
     )
-    price = {s: exp_v[s] / exp_q[s] for s in suppliers}
+    price = {s: exp_v[s] / exp_q[s] for s in exp_q if exp_q[s] > 0}  # today's costs use every exporter
     world_price = math.fsum(exp_v.values()) / math.fsum(exp_q.values())
     lam = world_price if risk_weight_usd_per_t is None else risk_weight_usd_per_t
     g, wgi_year = instability_by_iso3(data, year)

@@ -178,7 +178,7 @@ def exposure(data: MineralsData, partner: str, key: str, *, year: int = DEFAULT_
         series = _production_series(prof, REFINING)
         if series is None:
             raise InputError(f"{m.key}: no HS92 code and no production series; cannot assess exposure")
-        shares = {k: v for k, v in series.conc.shares.items()}
+        shares = {k: v for k, v in series.conc.shares.items() if k != partner}
         gpr = geopolrisk(shares, g, hhi=series.conc.hhi / 10_000.0)
         stages.append(
             StageExposure(

@@ -170,6 +170,9 @@ def profile(data: MineralsData, key: str, *, year: int | None = None) -> Profile
                 series.append(s)
     if not series:
         raise NotFound(f"no production data for mineral {key!r} (key {m.key!r}) in the USGS or EU CRM files")
+    for stage in (MINING, REFINING):
+        if not any(s.stage == stage for s in series):
+            notes.append(f"no {stage} series for {m.key} in the USGS or EU CRM files")
     if any(OTHER in s.values for s in series):
         notes.append(
             "'Other countries' (ROW) counts in the total but not in HHI or top-k (no single supplier)"

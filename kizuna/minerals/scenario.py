@@ -66,6 +66,7 @@ class PartnerImpact:
     reallocated_t: float
     via: dict[str, float] = field(default_factory=dict)  # refiner -> processed tonnes
     proxy: bool = False  # no HS92 code: tonnes are per 100 t of consumption (i.e. percent)
+    imports_t: float = 0.0  # the partner's imports of the same codes (a second denominator)
 
     @property
     def loss_t(self) -> float:
@@ -97,6 +98,10 @@ class PartnerImpact:
             },
             "reallocated_t": r(self.reallocated_t),
             "after": {"total_t": r(self.after_t), "total_pct": r(self.pct(self.after_t))},
+            "imports_t": None if self.proxy else r(self.imports_t),
+            "before_pct_of_imports": None
+            if self.proxy or self.imports_t <= 0
+            else r(100.0 * self.loss_t / self.imports_t),
             "through_processing_by_refiner_t": {k: r(v) for k, v in sorted(self.via.items())},
         }
 
@@ -244,12 +249,15 @@ def run_scenario(data: MineralsData, scenario: Scenario) -> ScenarioResult:
                 if q > 0:
                     via[x] = cut * q * d
             codes = sorted(set(hs) | (set(refined) if via else set()))
-            cons = flows.total(codes, importer=p) - flows.total(codes, exporter=p) + mine.get(p, 0.0)
+            imports = flows.total(codes, importer=p)
+            cons = imports - flows.total(codes, exporter=p) + mine.get(p, 0.0)
             if cons <= 0:
                 notes.append(
                     f"{r.id} {p}: apparent consumption of HS {codes} is not positive in {y}; % not computed"
                 )
-            impact = PartnerImpact(p, r.id, direct, math.fsum(via.values()), cons, 0.0, via)
+            impact = PartnerImpact(
+                p, r.id, direct, math.fsum(via.values()), cons, 0.0, via, imports_t=imports
+            )
             if cons > 0 and impact.loss_t > cons:
                 notes.append(
                     f"{r.id} {p}: loss exceeds apparent consumption ({p} re-exports much of what it imports)"
