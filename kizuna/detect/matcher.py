@@ -103,8 +103,10 @@ class Matcher:
                 hits.append(Hit(key, [event]))
             for number in self._compound_of_leaf[leaf]:
                 touched.add(number)
-        for number in touched:
-            self._remember(self._compound[number], event, set(leaves))
+        if touched:
+            leaf_set = set(leaves)
+            for number in touched:
+                self._remember(self._compound[number], event, leaf_set)
         return hits
 
     def _remember(self, c: _Compound, event: Event, leaves: set[int]) -> None:

@@ -188,3 +188,19 @@ def test_report_posts_sightings_to_hub(
     assert any(by_id[r].get("value") == "185.225.17.44" for r in od["object_refs"] if r in by_id)
     for obj in objects:
         validate_object(obj)
+
+
+def test_subprocess_as_a_user_runs_it(tmp_path: Path) -> None:
+    """``python -m kizuna match ...`` with the options after the file names, output piped."""
+    import subprocess
+    import sys
+
+    path = write_bundle(tmp_path / "b.json", [C2])
+    proc = subprocess.run(
+        [sys.executable, "-m", "kizuna", "match", str(DATA / "conn.log"), "--bundle", str(path), "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (record,) = _json_lines(proc.stdout)
+    assert (record["indicator_id"], record["line"]) == (C2["id"], 9)
+    assert "conn.log:11: skipped malformed record" in proc.stderr
