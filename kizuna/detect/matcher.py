@@ -13,7 +13,7 @@ general evaluator over all events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,16 +25,24 @@ from kizuna.detect.pattern import Observation, ObservationExpr, observations_of,
 
 @dataclass(slots=True)
 class Event:
-    """One log record as STIX cyber-observables. ``objects`` maps local keys ("0", "1"...) to SCOs."""
+    """One log record as STIX cyber-observables. ``objects`` maps local keys ("0", "1"...) to SCOs.
+
+    A log record is seen once at ``time``; STIX observed-data may say it was seen ``count`` times
+    between ``time`` and ``last``.
+    """
 
     source: str
     line: int
     time: datetime
     objects: dict[str, dict[str, Any]]
+    count: int = 1
+    last: datetime | None = None
 
-    @property
-    def roots(self) -> list[dict[str, Any]]:
-        return list(self.objects.values())
+    def observed(self, with_objects: bool = False) -> ObservedData:
+        if with_objects:
+            roots = list(self.objects.values())
+            return ObservedData(self.time, self.last or self.time, self.count, self.objects, roots)
+        return ObservedData(self.time, self.last or self.time, self.count)
 
 
 @dataclass(slots=True)
@@ -127,7 +135,7 @@ class Matcher:
         for c in self._compound:
             if not c.events:
                 continue
-            observations = [ObservedData(e.time, e.time, 1) for e in c.events]
+            observations = [e.observed() for e in c.events]
             try:
                 binding = find_binding(c.expr, observations, c.hits)
             except MatchError:
@@ -149,7 +157,7 @@ def reference_matches(
 
     Single-bracket patterns map to every event they hold for; compound patterns to one binding.
     """
-    observations = [ObservedData(e.time, e.time, 1, e.objects, list(e.objects.values())) for e in events]
+    observations = [e.observed(with_objects=True) for e in events]
     out: dict[str, list[int]] = {}
     for key, pattern in patterns.items():
         expr = parse_pattern(pattern) if isinstance(pattern, str) else pattern
@@ -181,11 +189,3 @@ def _safe_candidates(
                 continue
         out[leaf] = hits
     return out
-
-
-def feed_all(matcher: Matcher, events: Iterable[Event]) -> list[Hit]:
-    hits: list[Hit] = []
-    for e in events:
-        hits.extend(matcher.feed(e))
-    hits.extend(matcher.finish())
-    return hits

@@ -271,11 +271,20 @@ def stix_events(doc: Mapping[str, Any], source: str, line: int) -> Iterator[Even
             when = _time(first)
         except _Malformed:
             raise _Malformed(f"observed-data {od.get('id')}: bad first_observed {first!r}") from None
+        last = when
+        if isinstance(od.get("last_observed"), str):
+            try:
+                last = max(when, _time(od["last_observed"]))
+            except _Malformed:
+                raise _Malformed(f"observed-data {od.get('id')}: bad last_observed") from None
+        count = od.get("number_observed", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise _Malformed(f"observed-data {od.get('id')}: bad number_observed {count!r}")
         if isinstance(od.get("objects"), Mapping):  # STIX 2.0 (2.1 deprecated) embedded objects
             scos = {str(k): dict(v) for k, v in od["objects"].items() if isinstance(v, Mapping)}
         else:
             scos = {ref: dict(by_id[ref]) for ref in od.get("object_refs") or [] if ref in by_id}
-        yield Event(source, line, when, scos)
+        yield Event(source, line, when, scos, count, last)
 
 
 # -- Zeek TSV -----------------------------------------------------------------------------------------------

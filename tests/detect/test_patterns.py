@@ -169,3 +169,16 @@ def test_hash_literals_are_lowered_for_matching() -> None:
     assert [h.key for h in m.feed(Event("f.log", 1, T0, lower_file))] == [ind.id]
     named = {"0": {"type": "file", "name": "ab"}}  # names are not hashes: compared exactly
     assert m.feed(Event("f.log", 2, T0, named)) == []
+
+
+def test_observed_data_counts_feed_repeats() -> None:
+    """A STIX record seen twice (number_observed 2) satisfies REPEATS 2 TIMES on its own."""
+    m = Matcher()
+    m.add("twice", "[ipv4-addr:value = '185.225.17.44'] REPEATS 2 TIMES")
+    obj = {"0": {"type": "ipv4-addr", "value": "185.225.17.44"}}
+    m.feed(Event("od.json", 1, T0, obj, count=1))
+    assert m.finish() == []
+    m2 = Matcher()
+    m2.add("twice", "[ipv4-addr:value = '185.225.17.44'] REPEATS 2 TIMES")
+    m2.feed(Event("od.json", 1, T0, obj, count=2, last=T0 + timedelta(seconds=5)))
+    assert [h.key for h in m2.finish()] == ["twice"]

@@ -120,6 +120,7 @@ def test_stix_observed_data_bundle() -> None:
     assert stats.events == 1
     (e,) = events
     assert e.time == datetime(2026, 2, 1, 10, 3, tzinfo=UTC)
+    assert (e.count, e.last) == (2, datetime(2026, 2, 1, 10, 3, 5, tzinfo=UTC))
     nt = next(o for o in e.objects.values() if o["type"] == "network-traffic")
     assert e.objects[nt["dst_ref"]]["value"] == "185.225.17.44"
 
