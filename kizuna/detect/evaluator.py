@@ -325,9 +325,10 @@ def _text_test(regex: str, how: str) -> ValueTest:
         if type(v) is bytes and raw is not None:
             if how == "match":  # LIKE compares the text the bytes encode
                 try:
-                    return compiled.match(v.decode("utf-8")) is not None
+                    text = unicodedata.normalize("NFC", v.decode("utf-8"))
                 except UnicodeDecodeError:
                     return False
+                return compiled.match(text) is not None
             if not compiled_bytes:
                 try:
                     compiled_bytes.append(re.compile(raw))
