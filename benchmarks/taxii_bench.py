@@ -220,6 +220,14 @@ class RssSampler:
         self.peak = max(self.peak, rss)
         return rss
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server has used so far."""
+        try:
+            t = self.proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(t.user + t.system)
+
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             self.now()
@@ -294,6 +302,10 @@ class Result:
     failures: int = 0
     ingest_s: dict[int, float] = field(default_factory=lambda: {100: 0.0, 1000: 0.0})
     ingest_n: dict[int, int] = field(default_factory=lambda: {100: 0, 1000: 0})
+    ingest_cpu_s: dict[int, float] = field(default_factory=lambda: {100: 0.0, 1000: 0.0})  # server CPU
+    read_cpu_s: float = 0.0  # server CPU during the completed read passes
+    read_client_cpu_s: float = 0.0  # this process's CPU during them (taxii2-client, requests, JSON)
+    read_objects: int = 0  # objects returned by the completed read passes
     blocks: list[Block] = field(default_factory=list)
     read_rates: list[float] = field(default_factory=list)
     read_counts: list[int] = field(default_factory=list)
@@ -301,6 +313,15 @@ class Result:
     read_bound: float | None = None  # set when no full read finished in time: the rate is below this
     peak_rss_mb: float = 0.0
     stopped: list[str] = field(default_factory=list)
+
+    def cpu_ms_per_1000(self, what: str) -> float | None:
+        if what == "read":
+            cpu, n = self.read_cpu_s, self.read_objects
+        elif what == "client":
+            cpu, n = self.read_client_cpu_s, self.read_objects
+        else:
+            cpu, n = self.ingest_cpu_s[int(what)], self.ingest_n[int(what)]
+        return 1e6 * cpu / n if n else None
 
     def ingest_rate(self, bundle: int) -> float | None:
         s, n = self.ingest_s[bundle], self.ingest_n[bundle]
@@ -347,7 +368,9 @@ def ingest(
         for size, part in ((100, block[:half]), (1000, block[half:])):
             took = 0.0
             sent = 0
-            for count, body in envelopes(part, size):
+            bodies = envelopes(part, size)
+            cpu0 = rss.cpu_s()
+            for count, body in bodies:
                 t0 = time.perf_counter()
                 try:
                     status = col.add_objects(body, wait_for_completion=True, timeout=120)
@@ -369,6 +392,7 @@ def ingest(
                     break
             res.ingest_s[size] += took
             res.ingest_n[size] += sent
+            res.ingest_cpu_s[size] += rss.cpu_s() - cpu0
             rates[size] = sent / took if took > 0 else None
             if time.perf_counter() - started > limit_s:
                 break
@@ -383,13 +407,14 @@ def ingest(
             return
 
 
-def read(col: Collection, res: Result, passes: int, limit_s: float) -> None:
+def read(col: Collection, res: Result, rss: RssSampler, passes: int, limit_s: float) -> None:
     """Full paged reads; each page timed. A pass cut short by the limit gives an upper bound instead."""
     started = time.perf_counter()
     for n in range(passes):
         if n and time.perf_counter() - started > limit_s / 2:
             break
         ids: set[str] = set()
+        cpu0, client0 = rss.cpu_s(), time.process_time()
         t_pass = time.perf_counter()
         pages = as_pages(col.get_objects, per_request=PAGE_SIZE)
         while True:
@@ -415,6 +440,9 @@ def read(col: Collection, res: Result, passes: int, limit_s: float) -> None:
             res.read_bound = res.stored / took
             break
         res.read_rates.append(len(ids) / took)
+        res.read_cpu_s += rss.cpu_s() - cpu0
+        res.read_client_cpu_s += time.process_time() - client0
+        res.read_objects += len(ids)
 
 
 def measure(
@@ -430,7 +458,7 @@ def measure(
             ingest(col, objects, res, rss, args.phase_limit_s)
         with py_spy(server.process.pid, profile, f"{server.name}-read"):
             adapter.deadline = time.monotonic() + args.phase_limit_s
-            read(col, res, args.read_passes, args.phase_limit_s)
+            read(col, res, rss, args.read_passes, args.phase_limit_s)
     res.peak_rss_mb = rss.peak / 1e6
     return res
 
@@ -469,6 +497,8 @@ def tables(k: Result | None, m: Result | None) -> str:
             return r.peak_rss_mb
         if f.startswith("p"):
             return r.page_quantile(int(f[1:]) / 100)
+        if f.startswith("cpu:"):
+            return r.cpu_ms_per_1000(f[4:])
         return r.ingest_rate(int(f))
 
     def text(r: Result | None, f: str, digits: int) -> str:
@@ -486,6 +516,10 @@ def tables(k: Result | None, m: Result | None) -> str:
         ("page latency p50, limit 1000 (ms)", "p50", 1, "", None),
         ("page latency p99, limit 1000 (ms)", "p99", 1, "<= 50", ("p99_ms", False)),
         ("server peak RSS (MB)", "rss", 0, "<= 300", ("rss_mb", False)),
+        ("server CPU per 1,000 objects, ingest in bundles of 100 (ms)", "cpu:100", 0, "", None),
+        ("server CPU per 1,000 objects, ingest in bundles of 1,000 (ms)", "cpu:1000", 0, "", None),
+        ("server CPU per 1,000 objects, paged read (ms)", "cpu:read", 1, "", None),
+        ("client CPU per 1,000 objects, paged read (ms)", "cpu:client", 1, "", None),
     )
     lines = [
         f"| figure | {head(k, 'kizuna')} | {head(m, 'medallion 3.0.0')}"
@@ -494,7 +528,8 @@ def tables(k: Result | None, m: Result | None) -> str:
     ]
     for label, f, digits, bar, check in rows:
         kv, mv = get(k, f), get(m, f)
-        ratio = _ratio(kv, mv) if m is None or not (f == "read" or f.startswith("p")) or m.read_rates else "-"
+        reads = f == "read" or f.startswith("p") or f == "cpu:read"
+        ratio = _ratio(kv, mv) if m is None or not reads or m.read_rates else "-"
         if f == "read" and m is not None and not m.read_rates and m.read_bound and kv:
             ratio = f"> {kv / m.read_bound:,.0f}x"
         met = "" if check is None else _met(kv, BARS[check[0]], check[1])
@@ -580,6 +615,9 @@ What each figure means:
   the client sees it (HTTP and JSON decoding included).
 - server peak RSS (MB = 10^6 bytes): the server process's resident set size, sampled every 50 ms with
   psutil during ingest and reads.
+- server / client CPU per 1,000 objects (ms): CPU time (user + system, psutil) the server process, or the
+  benchmark's client process, spent per 1,000 objects ingested or read. Unlike the rates it hardly depends
+  on what else the machine is running, so it is the figure to compare between runs.
 """
 
 
