@@ -1,12 +1,13 @@
 """STIX 2.1 indicator patterns: a fast, strict recogniser in front of ``stix2-patterns``.
 
 ``stix2-patterns`` (the OASIS ANTLR grammar) is the authority; it takes 0.2-0.4 ms a pattern. Most patterns
-seen in feeds are a few simple comparisons, ``[type:path = 'value']`` joined by AND/OR, so
-:func:`fast_accepts` recognises exactly that subset with one regular expression. It only ever *accepts*:
-anything it does not recognise (qualifiers, NOT, IN, whitespace other than spaces, comments, escapes,
-floats, hashes it cannot check...) goes to :func:`reference_error`, whose answers are cached by pattern
-text. ``tests/stix/test_pattern.py`` checks over generated patterns, valid and invalid, that every pattern
-the recogniser accepts is accepted by ``stix2-patterns``.
+in feeds are a few simple comparisons, ``[type:path = 'value']`` joined by AND/OR/FOLLOWEDBY, with at most a
+REPEATS and a WITHIN qualifier and one level of parentheses, so :func:`fast_accepts` recognises exactly that
+subset with one regular expression. It only ever *accepts*: anything it does not recognise (START/STOP,
+nested parentheses, NOT, IN, whitespace other than spaces, comments, floats, hashes it cannot check...) goes
+to :func:`reference_error`, whose answers are cached by pattern text. ``tests/stix/test_pattern.py`` checks
+over generated patterns, valid and invalid, that every pattern the recogniser accepts is accepted by
+``stix2-patterns``.
 """
 
 from __future__ import annotations
@@ -31,13 +32,18 @@ _TEST = (
     rf"(?P<path>{_PATH})(?:"
     rf" *(?:=|!=) *(?P<eq>{_STR}|{_INT}|true|false)"
     rf"| *(?:<=|>=|<|>) *(?P<ord>{_STR}|{_INT})"
-    rf"| +(?:LIKE|MATCHES) +(?P<like>{_STR})"
+    rf"| +(?:LIKE|MATCHES|ISSUBSET|ISSUPERSET) +(?P<like>{_STR})"
     r")"
 )
 _TEST_NOGROUPS = re.sub(r"\(\?P<[a-z]+>", "(?:", _TEST)
 _CMP = rf"{_TEST_NOGROUPS}(?: +(?:AND|OR) +{_TEST_NOGROUPS})*"
-_OBS = rf"\[ *{_CMP} *\]"
-_PATTERN_RE = re.compile(rf"{_OBS}(?: +(?:AND|OR|FOLLOWEDBY) +{_OBS})*", re.ASCII)
+_QUALIFIERS = r"(?: +REPEATS +(?:0|[1-9][0-9]*) +TIMES)?(?: +WITHIN +(?:0|[1-9][0-9]*) +SECONDS)?"
+_OBS = rf"\[ *{_CMP} *\]{_QUALIFIERS}"
+_OBS_OP = r" +(?:AND|OR|FOLLOWEDBY) +"
+# One level of parentheses: ``([a] OR [b]) AND [c] REPEATS 2 TIMES``.
+_GROUP = rf"\( *{_OBS}(?:{_OBS_OP}{_OBS})* *\){_QUALIFIERS}"
+_ELEMENT = rf"(?:{_OBS}|{_GROUP})"
+_PATTERN_RE = re.compile(rf"{_ELEMENT}(?:{_OBS_OP}{_ELEMENT})*", re.ASCII)
 _TEST_RE = re.compile(_TEST, re.ASCII)
 
 # Hash names stix2-patterns checks (upper case, hyphens removed) that the recogniser can check too.

@@ -35,6 +35,12 @@ COMMON = [
     "[software:name = '日本語']",
     "[artifact:mime_type = 'application/zip' AND artifact:payload_bin = 'x']",
     "[user-account:is_privileged = true]",
+    "[network-traffic:dst_ref.value = '198.51.100.7'] WITHIN 300 SECONDS",
+    "[file:name = 'a.exe'] REPEATS 5 TIMES WITHIN 60 SECONDS AND [url:value = 'http://x.example/']",
+    "[ipv4-addr:value ISSUBSET '198.51.100.0/24']",
+    "([ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = 'a.example'])"
+    " AND [url:value = 'x'] REPEATS 2 TIMES",
+    "([file:name = 'a'] FOLLOWEDBY [file:name = 'b']) WITHIN 60 SECONDS",
 ]
 
 INVALID = [
@@ -73,12 +79,12 @@ def test_invalid_patterns_are_rejected_by_both(pattern: str) -> None:
 
 def test_reference_handles_what_fast_path_skips() -> None:
     for pattern in (
-        "[file:name = 'x'] WITHIN 5 SECONDS",
+        "[file:name = 'x'] WITHIN 5.5 SECONDS",
         "[file:name NOT = 'x']",
         "[file:name IN ('a', 'b')]",
         "[ file : name = 'x' ]",
         "[file:size = 1.5]",
-        "([file:name = 'x'] OR [file:name = 'y']) REPEATS 2 TIMES",
+        "(([file:name = 'x'] OR [file:name = 'y'])) REPEATS 2 TIMES",
         "[file:created = t'2016-01-01T00:00:00Z']",
         "[file:name = 'x'] START t'2016-01-01T00:00:00Z' STOP t'2016-01-02T00:00:00Z'",
     ):
@@ -161,26 +167,51 @@ def _comparison(draw: st.DrawFn) -> str:
     return out
 
 
-_clean_types = st.sampled_from(["file", "ipv4-addr", "domain-name", "url", "x-acme-thing", "true", "false-x"])
-_clean_idents = st.sampled_from(["value", "name", "hashes", "size", "dst_ref", "MD5", "SHA256", "true", "IN"])
-_clean_literal = st.one_of(
-    _text.map(lambda t: f"'{t}'"),
-    _hexes.map(lambda h: f"'{h}'"),
-    st.sampled_from(["0", "1", "-1", "01", "true", "false", "1.5"]),
+_clean_types = st.sampled_from(
+    [*("file", "ipv4-addr", "domain-name", "url", "x-acme-thing") * 4, "true", "x-"]
+)
+_clean_idents = st.sampled_from(
+    [*("value", "name", "size", "dst_ref", "x_acme_id") * 4, "hashes", "MD5", "IN"]
+)
+_clean_quoted = st.sampled_from([*("'SHA-256'", "'x y'", "'a.b'") * 4, "'it\\'s'", "'a\\b'", "'\\'"])
+_clean_index = st.sampled_from([*("[*]", "[0]", "[12]") * 3, "[01]"])
+_safe_text = st.text(alphabet=st.sampled_from(list("abc %_.-/:\u00e9")), max_size=8)
+_clean_literal = st.sampled_from(["safe"] * 8 + ["number"] * 3 + ["noisy"]).flatmap(
+    lambda kind: {
+        "safe": _safe_text.map(lambda t: f"'{t}'"),
+        "number": st.sampled_from(["0", "1", "-1", "42", "true", f"'{'a' * 32}'", f"'{'0' * 64}'"]),
+        "noisy": st.one_of(
+            _text.map(lambda t: f"'{t}'"),
+            _hexes.map(lambda h: f"'{h}'"),
+            st.sampled_from(["01", "1.5", "--1"]),
+        ),
+    }[kind]
 )
 _clean_path = st.builds(
     lambda t, first, rest: f"{t}:{first}{''.join(rest)}",
     _clean_types,
     _clean_idents,
     st.lists(
-        st.one_of(_clean_idents.map(lambda i: "." + i), _quoted.map(lambda q: "." + q), _index), max_size=2
+        st.one_of(_clean_idents.map(lambda i: "." + i), _clean_quoted.map(lambda q: "." + q), _clean_index),
+        max_size=2,
     ),
 )
 _clean_test = st.builds(
     lambda p, o, v: f"{p}{o}{v}",
     _clean_path,
-    st.sampled_from([" = ", " != ", "=", " > ", " LIKE "]),
+    st.sampled_from([" = ", " != ", "=", " > ", " LIKE ", " ISSUBSET ", " ISSUPERSET ", "ISSUBSET "]),
     _clean_literal,
+)
+
+
+_qualifier = st.sampled_from(
+    [
+        *("",) * 20,
+        *(" WITHIN 5 SECONDS", " WITHIN 0 SECONDS", " WITHIN 05 SECONDS", " WITHIN 1.5 SECONDS"),
+        *(" REPEATS 2 TIMES", " REPEATS 2 TIMES WITHIN 60 SECONDS", " WITHIN 60 SECONDS REPEATS 2 TIMES"),
+        *(" WITHIN 5 SECONDS WITHIN 6 SECONDS", " REPEATS 1 TIMES REPEATS 2 TIMES", " WITHIN 5 MINUTES"),
+        *(" WITHIN -5 SECONDS", " REPEATS TIMES", " WITHIN  5  SECONDS", "WITHIN 5 SECONDS"),
+    ]
 )
 
 
@@ -188,9 +219,15 @@ _clean_test = st.builds(
 def _clean_pattern(draw: st.DrawFn) -> str:
     """Mostly well-formed patterns close to what the fast path accepts."""
     observations = [
-        "[" + " OR ".join(draw(st.lists(_clean_test, min_size=1, max_size=3))) + "]"
+        "[" + " OR ".join(draw(st.lists(_clean_test, min_size=1, max_size=2))) + "]" + draw(_qualifier)
         for _ in range(draw(st.integers(1, 3)))
     ]
+    if len(observations) > 1 and draw(st.booleans()):
+        # parenthesise a run of observations, sometimes unbalanced or nested
+        i = draw(st.integers(0, len(observations) - 2))
+        j = draw(st.integers(i + 1, len(observations) - 1))
+        observations[i] = draw(st.sampled_from(["(", "( ", "((", "(", "["])) + observations[i]
+        observations[j] += draw(st.sampled_from([")", " )", "))", ")", ""])) + draw(_qualifier)
     return draw(st.sampled_from([" OR ", " AND ", " FOLLOWEDBY "])).join(observations)
 
 
