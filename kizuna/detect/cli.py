@@ -61,14 +61,14 @@ def register(root: typer.Typer) -> None:
 def _objects(
     hub: str | None, token_file: Path | None, collection: str | None, bundles: list[Path]
 ) -> list[dict[str, Any]]:
-    if not bundles and hub is None:
+    if not bundles and (hub is None or collection is None):
         raise InputError("give --bundle FILE, or --hub URL with --token-file and --collection")
     objects: list[dict[str, Any]] = []
     for b in bundles:
         objects.extend(load_bundle(b))
-    if hub is not None:
-        if token_file is None or collection is None:
-            raise InputError("--hub needs --token-file and --collection")
+    if hub is not None and collection is not None:
+        if token_file is None:
+            raise InputError("--hub needs --token-file")
         from kizuna.hub.client import HubClient
 
         with HubClient(hub, read_token_file(token_file)) as client:
@@ -185,6 +185,9 @@ def match_run(
     report: bool = typer.Option(
         False, "--report", help="Post one Sighting per matched indicator to the hub."
     ),
+    report_to: str | None = typer.Option(
+        None, "--report-to", help="Collection to post sightings to (default: --collection)."
+    ),
     org: str = typer.Option("kizuna match", "--org", help="Your organisation's name (where sighted)."),
     no_warninglists: bool = typer.Option(
         False, "--no-warninglists", help="Also alert on indicators whose values are on warning lists."
@@ -195,8 +198,8 @@ def match_run(
     """Match indicators against LOGFILE... (ECS JSON, Zeek, Suricata EVE, STIX observed-data)."""
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    if report and (hub is None or token_file is None or collection is None):
-        raise InputError("--report needs --hub, --token-file and --collection")
+    if report and (hub is None or token_file is None or (collection or report_to) is None):
+        raise InputError("--report needs --hub, --token-file and --collection (or --report-to)")
     for f in logfiles:
         if not f.is_file():
             raise InputError("log file not found", path=str(f))
@@ -252,9 +255,13 @@ def match_run(
     )
     for key, n in matcher.dropped_events.items():
         err.print(f"kizuna: warning: {key}: {n} events beyond the per-pattern limit were not kept")
-    if report and hits:
-        assert hub is not None and token_file is not None and collection is not None
-        _report(hits, indicators, hub, token_file, collection, org, logfiles)
+    if report:
+        target = report_to or collection
+        assert hub is not None and token_file is not None and target is not None
+        if hits:
+            _report(hits, indicators, hub, token_file, target, org, logfiles)
+        else:
+            err.print("kizuna: no matches, so no sightings to report")
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

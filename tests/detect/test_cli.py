@@ -113,6 +113,15 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], bundle: Path, t
     assert code == 2 and "give --bundle FILE, or --hub URL" in err
     code, _out, err = _run(capsys, "--bundle", str(bundle), "--report", str(DATA / "dns.log"))
     assert code == 2 and "--report needs --hub" in err
+    # --report-to with a bundle needs no --collection; a hub that cannot be reached is one error line
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    args = ["--bundle", str(bundle), "--hub", "http://127.0.0.1:9/api/", "--token-file", str(token)]
+    code, out, err = _run(capsys, *args, "--report", "--report-to", "c1", "--json", str(DATA / "conn.log"))
+    assert code == 2 and len(out.splitlines()) == 1  # the match was printed before reporting
+    assert err.splitlines()[-1].startswith(
+        "kizuna: error: POST http://127.0.0.1:9/api/collections/c1/objects/"
+    )
     bad = tmp_path / "bad.json"
     bad.write_text('{"type": "bundle", "objects": [\n')
     code, _out, err = _run(capsys, "--bundle", str(bad), str(DATA / "dns.log"))
