@@ -190,7 +190,7 @@ def exposure(data: MineralsData, partner: str, key: str, *, year: int = DEFAULT_
                 _domestic_t(series, partner),
                 None,
                 shares,
-                series.conc,
+                concentration(shares),
                 gpr,
                 proxy=True,
                 notes=[
