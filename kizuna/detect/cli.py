@@ -253,6 +253,8 @@ def match_run(
         markup=False,
         soft_wrap=True,
     )
+    for key, reason in matcher.undecided.items():
+        err.print(f"kizuna: warning: {key}: undecided, {reason}", markup=False, soft_wrap=True)
     for key, n in matcher.dropped_events.items():
         err.print(f"kizuna: warning: {key}: {n} events beyond the per-pattern limit were not kept")
     if report:

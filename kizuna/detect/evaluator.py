@@ -57,6 +57,10 @@ class MatchError(KizunaError):
     """Observed data that a pattern cannot be evaluated against (bad timestamp, bad IP, bad ref)."""
 
 
+class SearchLimit(MatchError):
+    """The binding search hit its step limit: the pattern is undecided on these observations."""
+
+
 # -- observed data -------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class ObservedData:
@@ -392,12 +396,22 @@ class BindingSearch:
         self,
         observations: Sequence[ObservedData],
         candidates: Mapping[Observation, Sequence[int]],
+        *,
+        max_steps: int | None = None,
     ) -> None:
         self.first = [o.first for o in observations]
         self.last = [o.last for o in observations]
         self.counts = [o.count for o in observations]
         self.candidates = candidates
-        self._obs_sets: dict[int, frozenset[int]] = {}
+        self.max_steps = max_steps
+        self.steps = 0
+        self._obs_sets: dict[int, tuple[frozenset[int], int]] = {}
+
+    def _step(self) -> None:
+        """Count one unit of search work; give up past ``max_steps`` (a bounded search)."""
+        self.steps += 1
+        if self.max_steps is not None and self.steps > self.max_steps:
+            raise SearchLimit(f"binding search gave up after {self.max_steps:,} steps")
 
     # capacity bound: how many instances a subtree could use at most vs needs at least
     def _needed(self, node: ObservationExpr) -> int:
@@ -413,11 +427,13 @@ class BindingSearch:
 
     def _available(self, node: ObservationExpr, used: Binding) -> int:
         key = id(node)
-        obs = self._obs_sets.get(key)
-        if obs is None:
+        cached = self._obs_sets.get(key)
+        if cached is None:
             obs = frozenset(i for leaf in observations_of(node) for i in self.candidates.get(leaf, ()))
-            self._obs_sets[key] = obs
-        return sum(self.counts[i] for i in obs) - sum(1 for o, _k in used if o in obs)
+            cached = (obs, sum(self.counts[i] for i in obs))
+            self._obs_sets[key] = cached
+        obs, total = cached
+        return total - sum(1 for o, _k in used if o in obs)
 
     def _feasible(self, node: ObservationExpr, used: Binding) -> bool:
         return self._available(node, used) >= self._needed(node)
@@ -431,6 +447,7 @@ class BindingSearch:
                     if inst in used:
                         continue
                     b = frozenset((inst,))
+                    self._step()
                     if guard(b):
                         yield b
         elif isinstance(node, ObsOr):
@@ -489,6 +506,7 @@ class BindingSearch:
         i = start
         while (b := choices.get(i)) is not None:
             i += 1
+            self._step()
             if acc.isdisjoint(b):
                 combined = acc | b
                 if guard(combined):
@@ -499,15 +517,18 @@ def find_binding(
     expr: ObservationExpr,
     observations: Sequence[ObservedData],
     candidates: Mapping[Observation, Sequence[int]] | None = None,
+    *,
+    max_steps: int | None = None,
 ) -> list[int] | None:
     """Indices of the observations of the first binding found (sorted), or None when ``expr`` fails.
 
     ``candidates`` gives, per bracketed observation expression, the indices of observations whose
     objects satisfy it; when omitted it is computed here with the general comparison evaluator.
+    ``max_steps`` bounds the search (SearchLimit past it); None searches exhaustively.
     """
     if candidates is None:
         candidates = leaf_candidates(expr, observations)
-    search = BindingSearch(observations, candidates)
+    search = BindingSearch(observations, candidates, max_steps=max_steps)
     binding = next(search.solve(expr, frozenset(), _always), None)
     if binding is None:
         return None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kizuna.detect.evaluator import MatchError, ObservedData, find_binding, observation_holds
+from kizuna.detect.evaluator import MatchError, ObservedData, SearchLimit, find_binding, observation_holds
 from kizuna.detect.index import ComparisonIndex
 from kizuna.detect.pattern import Observation, ObservationExpr, observations_of, parse_pattern
 
@@ -66,9 +66,12 @@ class _Compound:
 class Matcher:
     """Compile patterns once; :meth:`feed` events; :meth:`finish` for patterns across observations."""
 
-    def __init__(self, *, max_events_per_pattern: int = 100_000) -> None:
+    def __init__(self, *, max_events_per_pattern: int = 100_000, max_search_steps: int = 2_000_000) -> None:
         self.index = ComparisonIndex()
         self.max_events_per_pattern = max_events_per_pattern
+        self.max_search_steps = max_search_steps
+        #: compound patterns whose binding search hit ``max_search_steps``: key -> reason
+        self.undecided: dict[str, str] = {}
         self._single: list[list[str]] = []  # leaf id -> keys of single-bracket patterns
         self._compound_of_leaf: list[list[int]] = []  # leaf id -> compound pattern numbers
         self._compound: list[_Compound] = []
@@ -137,8 +140,9 @@ class Matcher:
                 continue
             observations = [e.observed() for e in c.events]
             try:
-                binding = find_binding(c.expr, observations, c.hits)
-            except MatchError:
+                binding = find_binding(c.expr, observations, c.hits, max_steps=self.max_search_steps)
+            except SearchLimit as exc:
+                self.undecided[c.key] = str(exc)
                 binding = None
             if binding is not None:
                 out.append(Hit(c.key, [c.events[i] for i in binding]))

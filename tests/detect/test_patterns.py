@@ -182,3 +182,19 @@ def test_observed_data_counts_feed_repeats() -> None:
     m2.add("twice", "[ipv4-addr:value = '185.225.17.44'] REPEATS 2 TIMES")
     m2.feed(Event("od.json", 1, T0, obj, count=2, last=T0 + timedelta(seconds=5)))
     assert [h.key for h in m2.finish()] == ["twice"]
+
+
+def test_binding_search_is_bounded() -> None:
+    """A search that would take quadratic time stops at its step limit and says so."""
+    m = Matcher(max_search_steps=20_000)
+    m.add("burst", "[ipv4-addr:value = '185.225.17.44'] REPEATS 5 TIMES WITHIN 1 SECONDS")
+    obj = {"0": {"type": "ipv4-addr", "value": "185.225.17.44"}}
+    for i in range(2_000):  # one a minute: never 5 within a second
+        m.feed(Event("s.log", i + 1, T0 + timedelta(minutes=i), obj))
+    assert m.finish() == []
+    assert "gave up after 20,000 steps" in m.undecided["burst"]
+    small = Matcher(max_search_steps=20_000)
+    small.add("burst", "[ipv4-addr:value = '185.225.17.44'] REPEATS 5 TIMES WITHIN 1 SECONDS")
+    for i in range(50):
+        small.feed(Event("s.log", i + 1, T0 + timedelta(minutes=i), obj))
+    assert small.finish() == [] and small.undecided == {}  # decided: no burst
