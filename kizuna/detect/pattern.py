@@ -170,7 +170,7 @@ def lower_hash_literals(expr: ObservationExpr) -> ObservationExpr:
 
 
 # -- literals -----------------------------------------------------------------------------------------
-_TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$")
+_TS_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?Z")
 
 
 def parse_stix_timestamp(text: str) -> datetime:
@@ -178,7 +178,7 @@ def parse_stix_timestamp(text: str) -> datetime:
 
     ValueError when malformed or out of range.
     """
-    m = _TS_RE.match(text)
+    m = _TS_RE.fullmatch(text)
     if m is None:
         raise ValueError(f"not a STIX timestamp: {text!r}")
     frac = m.group(7)
