@@ -64,8 +64,17 @@ def check_timestamp(value: object) -> str | None:
     return timestamp_error(value)
 
 
+_last_valid_millis: list[object] = [None]
+
+
 def check_timestamp_millis(value: object) -> str | None:
-    return timestamp_error(value, millis=True)
+    # ``modified`` very often repeats ``created``, checked just before: remember the last valid value.
+    if value == _last_valid_millis[0] and value is not None:
+        return None
+    err = timestamp_error(value, millis=True)
+    if err is None:
+        _last_valid_millis[0] = value
+    return err
 
 
 def id_type(value: object) -> str | None:
@@ -203,6 +212,32 @@ def ref(types: Collection[str] | None = None, *, not_types: Collection[str] = ()
 
 def refs(types: Collection[str] | None = None, *, not_types: Collection[str] = ()) -> Checker:
     return list_of(ref(types, not_types=not_types))
+
+
+#: How many valid values a :func:`known_ref` checker remembers.
+KNOWN_REFS_MAX = 4096
+
+
+def known_ref(types: Collection[str]) -> Checker:
+    """:func:`ref` for properties whose values repeat across objects (created_by_ref, marking refs).
+
+    Valid values are remembered (up to :data:`KNOWN_REFS_MAX`), so a repeated value costs one set lookup.
+    Only values that passed the full check are remembered, so the memo can never let a bad value through.
+    """
+    full = ref(types)
+    known: set[str] = set()
+
+    def check(value: object) -> str | None:
+        if type(value) is not str:
+            return full(value)
+        if value in known:
+            return None
+        err = full(value)
+        if err is None and len(known) < KNOWN_REFS_MAX:
+            known.add(value)
+        return err
+
+    return check
 
 
 def check_hashes(value: object) -> str | None:

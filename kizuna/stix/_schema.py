@@ -23,6 +23,7 @@ from kizuna.stix._checks import (
     embedded,
     enum,
     integer,
+    known_ref,
     list_of,
     matching,
     number,
@@ -152,15 +153,15 @@ KILL_CHAIN_PHASE = embedded(
 GRANULAR_MARKING = embedded(
     {
         "lang": check_string,
-        "marking_ref": ref({"marking-definition"}),
+        "marking_ref": known_ref({"marking-definition"}),
         "selectors": STRING_LIST,
     },
     required=("selectors",),
     exactly_one=("lang", "marking_ref"),
 )
 
-IDENTITY_REF = ref({"identity"})
-MARKING_REFS = refs({"marking-definition"})
+IDENTITY_REF = known_ref({"identity"})
+MARKING_REFS = list_of(known_ref({"marking-definition"}))
 TIMESTAMP = check_timestamp
 STRING = check_string
 BOOL = check_bool

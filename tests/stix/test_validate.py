@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna.errors import InvalidObject
 from kizuna.stix import validate as validate_module
@@ -685,3 +687,47 @@ def test_not_an_object(value: object) -> None:
 def test_custom_and_toplevel_extension_properties_accepted() -> None:
     obj = base("malware") | {"x_acme_score": 3, "some_vendor_property": {"a": 1}}
     assert validate_object(obj).type == "malware"
+
+
+_json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=30)
+)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+    max_leaves=8,
+)
+_keys = st.sampled_from(
+    [
+        *("type", "id", "spec_version", "created", "modified", "created_by_ref", "object_marking_refs"),
+        *("granular_markings", "extensions", "external_references", "labels", "pattern", "valid_from"),
+        *(
+            "source_ref",
+            "object_refs",
+            "hashes",
+            "value",
+            "name",
+            "is_family",
+            "x_acme",
+            "Bad Key",
+            "kill_chain_phases",
+        ),
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(VALID), st.lists(st.tuples(_keys, _json), min_size=1, max_size=3))
+def test_any_json_gives_a_result_or_invalid_object(
+    obj: dict[str, Any], changes: list[tuple[str, Any]]
+) -> None:
+    """Whatever JSON a client sends, validation answers with a result or InvalidObject, never a crash."""
+    mutated = copy.deepcopy(obj)
+    for key, value in changes:
+        mutated[key] = value
+    try:
+        got = validate_object(mutated)
+    except InvalidObject as exc:
+        assert str(exc)
+    else:
+        assert got.id == mutated["id"] and got.type == mutated["type"]
