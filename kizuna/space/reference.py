@@ -30,7 +30,7 @@ def dense_screen(
     *,
     step_s: float = 2.0,
     primaries: Iterable[int] | None = None,
-    block_steps: int = 256,
+    max_pair_samples: int = 4_000_000,
 ) -> list[Event]:
     """Every event with TCA in ``[start, start + duration_s]`` found by dense sampling."""
     sats = [o.satrec() for o in objects]
@@ -47,6 +47,7 @@ def dense_screen(
     if times[-1] < duration_s:
         times = np.append(times, duration_s)
     half = 0.5 * step_s
+    block_steps = max(2, max_pair_samples // max(1, len(ii)))
     candidates: list[tuple[int, int, float]] = []
     width = len(ii)
     inf_row = np.full((1, width), np.inf)
