@@ -176,31 +176,32 @@ def values_equal(value: Any, literal: Any) -> bool:
     return False
 
 
-def compare_order(value: Any, literal: Any) -> int | None:
-    """-1/0/1 ordering of value against literal; None when the kinds cannot be ordered."""
+#: compare_order's answer for kinds that have no order at all (a test on them is false, even with NOT)
+UNORDERED = "unordered"
+
+
+def compare_order(value: Any, literal: Any) -> int | str | None:
+    """-1/0/1 ordering of value against literal.
+
+    None when binary data meets a string that does not stand for bytes (code points >= 256): the test
+    is false, and NOT makes it true. :data:`UNORDERED` when the kinds have no order (numbers and
+    strings, booleans...): the test is false whatever NOT says.
+    """
     tl = type(literal)
     if tl is datetime and type(value) is str:
         value = _json_timestamp(value)
     tv = type(value)
     if tv is bool or tl is bool:
-        return None
+        return UNORDERED
     if (tl in _NUMBER and tv in _NUMBER) or (tl is tv and tl in (str, bytes, datetime)):
         return (value > literal) - (value < literal)  # type: ignore[no-any-return]
-    if {tv, tl} == {str, bytes}:
-        raise _Unorderable  # the spec says the result is false (NOT then makes it true)
-    return None
-
-
-class _Unorderable(Exception):
-    pass
-
-
-def _bytes_str_order(value: Any, literal: Any) -> int | None:
-    if type(value) is str:
+    if tv is str and tl is bytes:
         b = _latin1(value)
         return None if b is None else (b > literal) - (b < literal)
-    b = _latin1(literal)
-    return None if b is None else (value > b) - (value < b)
+    if tv is bytes and tl is str:
+        b = _latin1(literal)
+        return None if b is None else (value > b) - (value < b)
+    return UNORDERED
 
 
 def like_to_regex(like: str) -> str:
@@ -275,15 +276,11 @@ def value_test(comp: Comparison) -> ValueTest:
         want = {"<": (-1,), "<=": (-1, 0), ">": (1,), ">=": (1, 0)}[op]
 
         def order(v: Any) -> bool:
-            try:
-                c = compare_order(v, lit)
-            except _Unorderable:
-                c = _bytes_str_order(v, lit)
-                result = c is not None and c in want
-                return not result if negated else result
-            if c is None:
-                return False  # kinds that cannot be ordered never match, NOT included
-            return (c not in want) if negated else (c in want)
+            c = compare_order(v, lit)
+            if c is UNORDERED:
+                return False
+            result = c is not None and c in want
+            return result != negated
 
         return order
     if op == "IN":
