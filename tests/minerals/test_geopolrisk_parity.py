@@ -43,6 +43,7 @@ YEARS = (2022, 2023, 2024)
 
 PEER_SCRIPT = r"""
 import json, sqlite3, sys
+from pathlib import Path
 import geopolrisk
 from geopolrisk.assessment import core, utils
 cases, partners, years = json.loads(sys.argv[1])
