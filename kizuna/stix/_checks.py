@@ -13,10 +13,11 @@ from collections.abc import Callable, Collection, Mapping
 
 Checker = Callable[[object], "str | None"]
 
-# RFC 3339 in UTC as STIX 2.1 section 3.2 writes it; leap second 60 allowed, as RFC 3339 does.
+# RFC 3339 in UTC as STIX 2.1 section 3.2 writes it. A leap second (":60") is refused, as the stix2 library
+# refuses it: Python's datetime (and so every consumer in kizuna) cannot represent it.
 _TS_RE = re.compile(
     r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.([0-9]+))?Z",
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.([0-9]+))?Z",
     re.ASCII,
 )
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"

@@ -259,6 +259,9 @@ INVALID: list[tuple[str, str, Mutation, str]] = [
     ("created-lower-z", "malware", _set(created="2016-04-06t20:03:00.000z"), "not an RFC 3339 UTC timestamp"),
     ("created-feb-30", "malware", _set(created="2016-02-30T20:03:00.000Z"), "is not a valid date"),
     ("created-hour-24", "malware", _set(created="2016-02-01T24:03:00.000Z"), "not an RFC 3339 UTC timestamp"),
+    ("created-leap-second", "malware", _set(created="2016-12-31T23:59:60.000Z"), "not an RFC 3339"),
+    ("created-unicode-digit", "malware", _set(created="2016-04-06T20:03:0\u0662.000Z"), "not an RFC 3339"),
+    ("created-newline", "malware", _set(created="2016-04-06T20:03:00.000Z\n"), "not an RFC 3339"),
     ("created-number", "malware", _set(created=1459972980), "must be a timestamp string"),
     (
         "modified-before-created",
