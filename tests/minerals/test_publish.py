@@ -30,6 +30,7 @@ def test_objects_are_valid_and_deterministic_with_injected_clock_and_ids() -> No
     bundle = build_objects("profile", "Supply profile: cobalt", doc, TLP.AMBER, minerals=["cobalt"],
                            clock=lambda: at, ids=counter_ids())  # fmt: skip
     identity, ext, assessment, report = bundle.objects
+    assert identity["type"] == "identity"
     assert ext == extension_definition() and ext["id"] == EXTENSION_ID
     assert assessment["type"] == ASSESSMENT_TYPE and assessment["created"] == "2026-11-23T09:30:00.000Z"
     assert assessment["assessment"] == {
