@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linprog
 
 from kizuna.errors import InputError
 from kizuna.minerals.catalogue import mineral
@@ -64,6 +63,8 @@ def solve_allocation(
     applies to what is sourced. Without it demand is a hard constraint and an infeasible programme raises
     InputError.
     """
+    from scipy.optimize import linprog  # imported here: the CLI should not pay for scipy at start-up
+
     np_, ns = len(partners), len(suppliers)
     soft = unmet_penalty is not None
     n = np_ * ns + (np_ if soft else 0)
