@@ -124,3 +124,14 @@ def test_hhi_wgi_t_is_zero_free() -> None:
 
     assert hhi_wgi_t([(1.0, 5.0, 1.0)]) == 5.0
     assert math.isclose(hhi_wgi_t([(0.5, 2.0, 0.8), (0.5, 4.0, 1.2)]), 0.25 * 2 * 0.8 + 0.25 * 4 * 1.2)
+
+
+def test_wgi_rows_all_kept_and_scalings() -> None:
+    from kizuna.minerals.wgi import load_wgi
+
+    gov, report = load_wgi(data_dir() / "wgi_2023.csv")
+    assert report.rows_read == report.rows_kept == 11_378 and report.rejected == []
+    pv = gov.estimate("CHN", 2023, "pv")
+    assert pv is not None and gov.gpr_instability("CHN", 2023) == pytest.approx((2.5 - pv) / 5)
+    assert gov.gpr_instability("XXX", 2023) is None
+    assert gov.eu_scaled("CHN", range(2016, 2021)) == pytest.approx(_wgi_scaled("CHN", range(2016, 2021)))
