@@ -462,6 +462,7 @@ def eu_crm_cmd(
     eol_rir: float = typer.Option(0.0, help="Assumed end-of-life recycling input rate (0-1)."),
     si_sr: float = typer.Option(1.0, help="Assumed substitution index for SR."),
     si_ei: float = typer.Option(1.0, help="Assumed substitution index for EI."),
+    wgi_years: str = typer.Option("2016-2020", help="WGI years averaged for the scaled governance score."),
     as_json: bool = JSON_OPT,
     chart: Path | None = CHART_OPT,
     hub_url: str | None = PUBLISH_OPT,
@@ -478,7 +479,15 @@ def eu_crm_cmd(
         if not 0.0 <= v <= 1.0:
             raise InputError(f"{name} must be between 0 and 1, got {v}")
     data: MineralsData = ctx.obj
-    a = Assumptions(import_reliance=ir, eol_rir=eol_rir, si_sr=si_sr, si_ei=si_ei)
+    first, _, last = wgi_years.partition("-")
+    try:
+        years = tuple(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise InputError(f"--wgi-years must be YEAR or FIRST-LAST, got {wgi_years!r}") from None
+    available = data.governance.years()
+    if not years or not set(years) <= set(available):
+        raise InputError(f"--wgi-years {wgi_years}: the WGI file covers {available[0]}-{available[-1]}")
+    a = Assumptions(import_reliance=ir, eol_rir=eol_rir, si_sr=si_sr, si_ei=si_ei, wgi_years=years)
     results = compute_crm(data.eu_global, data.eu_sourcing, data.eu_use, data.governance, a)
     if material:
         wanted = {resolve_key(m) for m in material} | {m.lower().replace(" ", "_") for m in material}
