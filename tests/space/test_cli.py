@@ -108,18 +108,3 @@ def test_synth_then_screen_with_a_primary(tmp_path: Path, capsys: pytest.Capture
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows and all("10001" in (r["norad_1"], r["norad_2"]) for r in rows)
-
-
-def test_screen_publishes_to_a_hub(
-    kizuna_hub: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    hub = kizuna_hub
-    token = tmp_path / "token"
-    token.write_text(hub.token + "\n")  # type: ignore[attr-defined]
-    code = main([
-        "space", "screen", str(DATA / "iridium33_cosmos2251.tle"), "--start", "2009-02-10", "--days", "1",
-        "--out", str(tmp_path / "e.csv"), "--workers", "1", "--publish", hub.api_root_url,  # type: ignore[attr-defined]
-        "--token-file", str(token), "--collection", hub.collection_id, "--tlp", "green",  # type: ignore[attr-defined]
-    ])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    assert "published 1 conjunctions" in capsys.readouterr().err

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from itertools import count
+from pathlib import Path
 
 import pytest
 from ccsds_ndm.ndm_io import NdmIo
 
+from kizuna.cli import main
 from kizuna.errors import RemoteError
 from kizuna.hub.client import HubClient
 from kizuna.space.assessment import assess_event, event_to_cdm
@@ -25,6 +27,8 @@ from kizuna.space.publish import (
 from kizuna.space.screening import screen
 from kizuna.stix.markings import TLP, TLP2_IDS, tlp_of
 from kizuna.stix.validate import validate_object
+
+from .conftest import DATA
 
 CLOCK = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -57,7 +61,12 @@ def test_objects_are_valid_stix_of_the_extension(iridium_cosmos: list[CatalogObj
     assert obj["created"] == "2026-03-01T12:00:00.000Z"
 
 
-def test_publish_end_to_end_through_a_hub(kizuna_hub: object, iridium_cosmos: list[CatalogObject]) -> None:
+def test_publish_end_to_end_through_a_hub(
+    kizuna_hub: object,
+    iridium_cosmos: list[CatalogObject],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     hub = kizuna_hub
     amber = _conjunction(iridium_cosmos, TLP.AMBER)
     red = _conjunction(iridium_cosmos, TLP.RED)
@@ -79,8 +88,22 @@ def test_publish_end_to_end_through_a_hub(kizuna_hub: object, iridium_cosmos: li
     assert NdmIo().from_string(str(got[0]["cdm"])).header.message_id == cdm.message_id
     assert got[0]["type"] == CONJUNCTION_TYPE
 
+    # a wrong token is refused with one clear error (same hub: starting one is the slow part)
+    with HubClient(hub.api_root_url, "not-a-token") as stranger, pytest.raises(RemoteError):  # type: ignore[attr-defined]
+        publish_events(stranger, hub.collection_id, [_conjunction(iridium_cosmos, TLP.GREEN)])  # type: ignore[attr-defined]
 
-def test_wrong_token_is_a_remote_error(kizuna_hub: object, iridium_cosmos: list[CatalogObject]) -> None:
-    hub = kizuna_hub
-    with HubClient(hub.api_root_url, "not-a-token") as client, pytest.raises(RemoteError):  # type: ignore[attr-defined]
-        publish_events(client, hub.collection_id, [_conjunction(iridium_cosmos, TLP.GREEN)])  # type: ignore[attr-defined]
+    # and the command line publishes the same way
+    token = tmp_path / "token"
+    token.write_text(hub.token + "\n")  # type: ignore[attr-defined]
+    code = main([
+        "space", "screen", str(DATA / "iridium33_cosmos2251.tle"), "--start", "2009-02-10", "--days", "1",
+        "--out", str(tmp_path / "e.csv"), "--workers", "1", "--publish", hub.api_root_url,  # type: ignore[attr-defined]
+        "--token-file", str(token), "--collection", hub.collection_id, "--tlp", "green",  # type: ignore[attr-defined]
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "published 1 conjunctions" in capsys.readouterr().err
+    with HubClient(hub.api_root_url, hub.reader_token) as partner:  # type: ignore[attr-defined]
+        greens = [
+            o for o in conjunctions_in(partner.iter_objects(hub.collection_id)) if tlp_of(o) is TLP.GREEN
+        ]  # type: ignore[attr-defined]
+    assert len(greens) == 1 and greens[0]["cdm_format"] == "kvn"
