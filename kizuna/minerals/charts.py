@@ -76,7 +76,8 @@ def stacked_bars(
     keys.sort(key=lambda k: k == "ROW")
     keys.append("other")
     colours = _colours(keys)
-    fig, ax = plt.subplots(figsize=(9.5, 0.75 * len(tops) + 1.8))
+    fig_h_in = 0.75 * len(tops) + 1.8
+    fig, ax = plt.subplots(figsize=(9.5, fig_h_in))
     for y, (_label, vals) in enumerate(tops):
         left = 0.0
         ordered = sorted(vals, key=lambda k: (k in ("other", "ROW"), -vals[k]))
@@ -98,8 +99,10 @@ def stacked_bars(
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=11)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in keys]
+    # the legend sits a fixed 0.45 inch below the axis (under the x label), whatever the figure height
+    below = -0.45 / max(0.5, fig_h_in * 0.77)
     ax.legend(
-        handles, keys, ncol=min(len(keys), 7), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18)
+        handles, keys, ncol=min(len(keys), 9), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, below)
     )
     ax.spines[["top", "right"]].set_visible(False)
     _save(fig, path)
