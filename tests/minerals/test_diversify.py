@@ -76,3 +76,30 @@ def test_joint_rare_earths_on_shipped_data(data: MineralsData) -> None:
     assert res.plans[1].allied_today_pct < 50  # Japan today sources mostly outside the allied group
     with pytest.raises(InputError, match="no HS92 code"):
         diversify(data, "gallium")
+
+
+def _greedy_cost(demand_total: float, capacity: dict[str, float], cost: dict[str, float]) -> float:
+    """Plain reference: with only shared capacity, fill the cheapest suppliers first (optimal)."""
+    left, total = demand_total, 0.0
+    for s in sorted(cost, key=lambda k: cost[k]):
+        take = min(left, capacity[s])
+        total += take * cost[s]
+        left -= take
+    assert left <= 1e-9
+    return total
+
+
+def test_lp_agrees_with_greedy_reference_on_random_instances() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        ns = int(rng.integers(1, 8))
+        suppliers = [f"S{i}" for i in range(ns)]
+        demand = {"A": float(rng.uniform(1, 100)), "B": float(rng.uniform(1, 100))}
+        capacity = {s: float(rng.uniform(1, 120)) for s in suppliers}
+        if sum(capacity.values()) < sum(demand.values()):
+            capacity[suppliers[0]] += sum(demand.values())
+        cost = {s: float(rng.uniform(0.5, 10)) for s in suppliers}
+        sol = solve_allocation(["A", "B"], suppliers, demand, capacity, cost)
+        assert sol.objective == pytest.approx(_greedy_cost(sum(demand.values()), capacity, cost), rel=1e-7)
