@@ -8,6 +8,7 @@ message on the valid path, so validating an object costs one call per property.
 from __future__ import annotations
 
 import calendar
+import ipaddress
 import re
 from collections.abc import Callable, Collection, Mapping
 
@@ -290,6 +291,37 @@ def embedded(
         return None
 
     return check
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?", re.ASCII)
+_MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}", re.ASCII)
+
+
+def check_ipv4_value(value: object) -> str | None:
+    """An IPv4 address or CIDR block (section 6.13)."""
+    if type(value) is not str or _IPV4_RE.fullmatch(value) is None:
+        return f"must be an IPv4 address or CIDR block, not {str(value)[:60]!r}"
+    return None
+
+
+def check_ipv6_value(value: object) -> str | None:
+    """An IPv6 address or CIDR block (section 6.14)."""
+    if type(value) is str and "%" not in value:
+        try:
+            ipaddress.IPv6Network(value, strict=False)
+        except ValueError:
+            pass
+        else:
+            return None
+    return f"must be an IPv6 address or CIDR block, not {str(value)[:60]!r}"
+
+
+def check_mac_value(value: object) -> str | None:
+    """A colon-delimited, lower-case MAC-48 address with leading zeros (section 6.15)."""
+    if type(value) is not str or _MAC_RE.fullmatch(value) is None:
+        return f"must be a lower-case, colon-delimited MAC-48 address, not {str(value)[:60]!r}"
+    return None
 
 
 def check_dictionary_of_strings(value: object) -> str | None:

@@ -17,6 +17,9 @@ from kizuna.stix._checks import (
     check_dictionary_of_strings,
     check_hashes,
     check_hex,
+    check_ipv4_value,
+    check_ipv6_value,
+    check_mac_value,
     check_string,
     check_timestamp,
     check_timestamp_millis,
@@ -266,6 +269,27 @@ def _email_body(obj: Mapping[str, object]) -> str | None:
         return "'body' must not be used when 'is_multipart' is true"
     if multipart is False and "body_multipart" in obj:
         return "'body_multipart' must not be used when 'is_multipart' is false"
+    return None
+
+
+def _value_format(check: Checker) -> Constraint:
+    """``value`` in its defined format, unless the object says it is defanged (section 6.1, ``defanged``)."""
+
+    def constraint(obj: Mapping[str, object]) -> str | None:
+        if obj.get("defanged") is True:
+            return None
+        err = check(obj.get("value"))
+        return f"property 'value' {err}" if err is not None else None
+
+    return constraint
+
+
+def _language_contents(obj: Mapping[str, object]) -> str | None:
+    contents = obj.get("contents")
+    if isinstance(contents, Mapping):
+        for lang, translated in contents.items():
+            if not isinstance(translated, Mapping) or not translated:
+                return f"property 'contents' entry {str(lang)[:20]!r} must be a JSON object of translations"
     return None
 
 
@@ -587,6 +611,7 @@ SPECS["language-content"] = TypeSpec(
         "contents": check_dict,
     },
     ("created", "modified", "object_ref", "contents"),
+    (_language_contents,),
 )
 SPECS["marking-definition"] = TypeSpec(
     "meta",
@@ -725,6 +750,7 @@ SPECS.update(
                 "resolves_to_refs": refs({"mac-addr"}),
                 "belongs_to_refs": refs({"autonomous-system"}),
             },
+            _value_format(check_ipv4_value),
         ),
         "ipv6-addr": _sco(
             ("value",),
@@ -733,8 +759,9 @@ SPECS.update(
                 "resolves_to_refs": refs({"mac-addr"}),
                 "belongs_to_refs": refs({"autonomous-system"}),
             },
+            _value_format(check_ipv6_value),
         ),
-        "mac-addr": _sco(("value",), {"value": STRING}),
+        "mac-addr": _sco(("value",), {"value": STRING}, _value_format(check_mac_value)),
         "mutex": _sco(("name",), {"name": STRING}),
         "network-traffic": _sco(
             ("protocols",),

@@ -152,6 +152,31 @@ def test_sco_without_spec_version_is_valid() -> None:
     assert validate_object(sco).type == "domain-name"
 
 
+@pytest.mark.parametrize(
+    ("stix_type", "value"),
+    [
+        ("ipv4-addr", "10.0.0.0/8"),
+        ("ipv4-addr", "0.0.0.0"),
+        ("ipv4-addr", "255.255.255.255/32"),
+        ("ipv4-addr", "198.51.100.3/24"),
+        ("ipv6-addr", "2001:db8::1"),
+        ("ipv6-addr", "2001:db8::/32"),
+        ("ipv6-addr", "::ffff:198.51.100.1"),
+        ("mac-addr", "00:00:5e:00:53:af"),
+    ],
+)
+def test_address_values(stix_type: str, value: str) -> None:
+    assert validate_object(base(stix_type) | {"value": value}).type == stix_type
+
+
+def test_defanged_values_are_not_format_checked() -> None:
+    obj = base("ipv4-addr") | {"value": "198.51.100[.]1", "defanged": True}
+    assert validate_object(obj).type == "ipv4-addr"
+    obj["defanged"] = False
+    with pytest.raises(InvalidObject, match="must be an IPv4 address"):
+        validate_object(obj)
+
+
 def test_sub_millisecond_precision_compares_as_time() -> None:
     obj = base("campaign") | {"created": "2016-04-06T20:03:00.1200Z", "modified": "2016-04-06T20:03:00.120Z"}
     assert validate_object(obj).version_key == "2016-04-06T20:03:00.120Z"
@@ -578,6 +603,32 @@ INVALID: list[tuple[str, str, Mutation, str]] = [
         "email-message",
         _set(is_multipart=True, body_multipart=[{"content_type": "x"}]),
         "property 'body_multipart' item 0 needs one of 'body', 'body_raw_ref'",
+    ),
+    (
+        "ipv4-octet",
+        "ipv4-addr",
+        _set(value="198.51.100.256"),
+        "property 'value' must be an IPv4 address or CIDR",
+    ),
+    ("ipv4-leading-zero", "ipv4-addr", _set(value="198.051.100.1"), "must be an IPv4 address or CIDR"),
+    ("ipv4-prefix", "ipv4-addr", _set(value="198.51.100.0/33"), "must be an IPv4 address or CIDR"),
+    ("ipv4-port", "ipv4-addr", _set(value="198.51.100.1:80"), "must be an IPv4 address or CIDR"),
+    ("ipv4-v6", "ipv4-addr", _set(value="2001:db8::1"), "must be an IPv4 address or CIDR"),
+    ("ipv6-bad", "ipv6-addr", _set(value="2001:db8::g"), "property 'value' must be an IPv6 address or CIDR"),
+    ("ipv6-v4", "ipv6-addr", _set(value="198.51.100.1"), "must be an IPv6 address or CIDR"),
+    (
+        "mac-upper",
+        "mac-addr",
+        _set(value="D2:FB:49:24:37:18"),
+        "must be a lower-case, colon-delimited MAC-48",
+    ),
+    ("mac-dashes", "mac-addr", _set(value="d2-fb-49-24-37-18"), "colon-delimited MAC-48"),
+    ("mac-no-zeros", "mac-addr", _set(value="d2:fb:9:24:37:18"), "colon-delimited MAC-48"),
+    (
+        "language-contents-shape",
+        "language-content",
+        _set(contents={"de": "Bank Angriff"}),
+        "property 'contents' entry 'de' must be a JSON object",
     ),
     ("ipv4-resolves-wrong", "ipv4-addr", _set(resolves_to_refs=[f"domain-name--{U}"]), "of type 'mac-addr'"),
     (
