@@ -5,6 +5,7 @@ Errors reach the user as one line on stderr and a non-zero exit status, never a 
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -12,19 +13,17 @@ import typer
 
 from kizuna import __version__
 from kizuna.clikit import err
-from kizuna.detect import cli as detect_cli
 from kizuna.errors import KizunaError
-from kizuna.hub import cli as hub_cli
-from kizuna.minerals import cli as minerals_cli
-from kizuna.space import cli as space_cli
 
-app = typer.Typer(
-    name="kizuna",
-    help="kizuna (絆): share security information between partners safely, and act on it.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+#: Which domain module registers each top-level command. Only the modules a command needs are imported, so
+#: ``kizuna hub ...`` does not pay for numpy, scipy or matplotlib.
+COMMANDS: dict[str, str] = {
+    "hub": "kizuna.hub.cli",
+    "demo": "kizuna.hub.cli",
+    "match": "kizuna.detect.cli",
+    "space": "kizuna.space.cli",
+    "minerals": "kizuna.minerals.cli",
+}
 
 
 def _version(value: bool) -> None:
@@ -33,26 +32,37 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """kizuna (絆): share security information between partners safely, and act on it."""
+def build_app(command: str | None = None) -> typer.Typer:
+    """The CLI app with the domain that registers ``command`` (every domain when None or unknown)."""
+    app = typer.Typer(
+        name="kizuna",
+        help="kizuna (絆): share security information between partners safely, and act on it.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
 
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        """kizuna (絆): share security information between partners safely, and act on it."""
 
-hub_cli.register(app)
-detect_cli.register(app)
-space_cli.register(app)
-minerals_cli.register(app)
+    wanted = COMMANDS.get(command or "")
+    modules = [wanted] if wanted else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).register(app)
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (used by the console script and by tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="kizuna")
+        command = next((a for a in args if not a.startswith("-")), None)
+        build_app(command)(args=args, prog_name="kizuna")
     except SystemExit as exc:  # Typer/click end every run this way, usage errors included
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -7,14 +7,23 @@ the environment variable ``KIZUNA_DB``.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import orjson
 import typer
 
 from kizuna.clikit import err, out
-from kizuna.errors import InputError, KizunaError
+from kizuna.errors import Conflict, InputError, KizunaError
+from kizuna.hub.models import Peer
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from kizuna.hub.federation.sync import PeerResult
 
 hub_app = typer.Typer(
     help="Run a hub: database, organisations, tokens, collections, the TAXII 2.1 server, the audit log.",
@@ -26,10 +35,14 @@ org_app = typer.Typer(
 token_app = typer.Typer(help="API tokens (shown once, stored only as a hash).", no_args_is_help=True)
 collection_app = typer.Typer(help="Collections and who may read or write them.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+peer_app = typer.Typer(
+    help="Peer hubs this hub federates with, and what flows each way.", no_args_is_help=True
+)
 hub_app.add_typer(org_app, name="org")
 hub_app.add_typer(token_app, name="token")
 hub_app.add_typer(collection_app, name="collection")
 hub_app.add_typer(audit_app, name="audit")
+hub_app.add_typer(peer_app, name="peer")
 
 DbOption = typer.Option(..., "--db", envvar="KIZUNA_DB", help="Hub database file (or $KIZUNA_DB).")
 _LEVELS = "|".join(LEVEL_CHOICES)
@@ -56,8 +69,15 @@ def hub_init(
     title: str = typer.Option("kizuna hub", "--title", help="The hub's title, shown in TAXII discovery."),
 ) -> None:
     """Create a new hub database (refuses to overwrite an existing file)."""
+    from kizuna.hub.federation.secrets import create_key, key_path
+
+    if key_path(db).exists():
+        raise Conflict(f"{key_path(db)}: a key file already exists here; refusing to overwrite it")
     SQLiteStore.create(db, title=title).close()
-    err.print(f"created hub database {db}")
+    create_key(db)
+    err.print(
+        f"created hub database {db} and its key file {key_path(db)} (mode 0600; keep it with the database)"
+    )
 
 
 @org_app.command("add")
@@ -173,6 +193,7 @@ def hub_serve(
     db: Path = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
+    sync_every: float | None = typer.Option(None, "--sync-every", help="Also sync with peers every SECONDS."),
 ) -> None:
     """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/)."""
     store = _open(db)
@@ -181,7 +202,23 @@ def hub_serve(
         raise KizunaError(
             f"{db}: no organisation has a token; create one with 'kizuna hub token create' before serving"
         )
-    serve(store, host=host, port=port)
+    stop = threading.Event()
+    if sync_every is not None:
+        from kizuna.hub.federation.secrets import SecretBox
+        from kizuna.hub.federation.sync import Syncer
+
+        syncer = Syncer(store, SecretBox(db))
+        threading.Thread(
+            target=syncer.run_forever,
+            args=(sync_every, stop),
+            kwargs={"on_pass": _report_pass},
+            name="kizuna-sync",
+            daemon=True,
+        ).start()
+    try:
+        serve(store, host=host, port=port)
+    finally:
+        stop.set()
 
 
 def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None) -> None:
@@ -195,6 +232,189 @@ def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         store.close()
+
+
+# -- federation -----------------------------------------------------------------------------------------
+def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for v in values:
+        a, sep, b = v.partition(":")
+        if not sep or not a or not b:
+            raise InputError(f"{option}: {v!r} must be SOURCE_COLLECTION_ID:TARGET_COLLECTION_ID")
+        pairs.append((a, b))
+    return pairs
+
+
+@peer_app.command("add")
+def peer_add(
+    name: str = typer.Argument(
+        ..., help="The peer's name here (use the same name for its --peer-hub account)."
+    ),
+    db: Path = DbOption,
+    url: str = typer.Option(..., "--url", help="The peer's TAXII 2.1 API root URL."),
+    token_file: Path = typer.Option(..., "--token-file", help="File holding the credential for the peer."),
+    user: str | None = typer.Option(None, "--user", help="Send the credential as HTTP Basic with this user."),
+    pull: list[str] = typer.Option(
+        [], "--pull", help="REMOTE_COLLECTION_ID:LOCAL_COLLECTION_ID (repeatable)."
+    ),
+    push: list[str] = typer.Option(
+        [], "--push", help="LOCAL_COLLECTION_ID:REMOTE_COLLECTION_ID (repeatable)."
+    ),
+    max_tlp: str = typer.Option("green", "--max-tlp", help="Highest TLP that flows: clear|green|amber."),
+    types: str | None = typer.Option(None, "--types", help="Only these STIX types flow: TYPE,TYPE."),
+) -> None:
+    """Record a peer hub and what flows each way (its credential is stored encrypted)."""
+    from kizuna.clikit import read_token_file
+    from kizuna.hub.federation.secrets import SecretBox
+
+    level = _level(max_tlp, "--max-tlp")
+    if level > TLP.AMBER:
+        raise InputError(f"--max-tlp: {level} never leaves a hub; use clear, green or amber")
+    if not re.match(r"^https?://", url):
+        raise InputError(f"--url: {url!r} is not an http(s) URL")
+    secret = read_token_file(token_file)
+    box = SecretBox(db)
+    with _open(db) as store:
+        store.add_peer(
+            name,
+            url=url,
+            user=user,
+            secret=box.seal(secret),
+            max_tlp=level,
+            types=_names(types),
+            pulls=_pairs(pull, "--pull"),
+            pushes=_pairs(push, "--push"),
+        )
+    err.print(f"added peer {name} ({len(pull)} pull, {len(push)} push, max {level})")
+
+
+@peer_app.command("list")
+def peer_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show each peer with its flows, cursors, last success and last error."""
+    with _open(db) as store:
+        peers = store.list_peers()
+    if as_json:
+        print(orjson.dumps([_peer_json(p) for p in peers], option=orjson.OPT_INDENT_2).decode())
+        return
+    from rich.table import Table
+
+    table = Table(
+        "peer", "url", "max TLP", "types", "flow", "cursor", "moved", "refused", "last success", "last error"
+    )
+    for p in peers:
+        for i, f in enumerate(p.flows or (None,)):
+            first = i == 0
+            table.add_row(
+                p.name if first else "",
+                p.url if first else "",
+                p.max_tlp.label if first else "",
+                ",".join(p.types) if first else "",
+                ""
+                if f is None
+                else f"{f.direction} {f.remote_collection if f.direction == 'pull' else f.local_collection}"
+                f" -> {f.local_collection if f.direction == 'pull' else f.remote_collection}",
+                "" if f is None else f.cursor,
+                "" if f is None else str(f.transferred),
+                "" if f is None else str(f.refused),
+                (f.last_success if f else p.last_success) or "",
+                (f.last_error if f else p.last_error) or "",
+            )
+    out.print(table)
+
+
+def _peer_json(p: Peer) -> dict[str, object]:
+    return {
+        "name": p.name,
+        "url": p.url,
+        "user": p.user,
+        "max_tlp": p.max_tlp.label,
+        "types": list(p.types),
+        "last_success": p.last_success,
+        "last_error": p.last_error,
+        "flows": [
+            {
+                "direction": f.direction,
+                "remote_collection": f.remote_collection,
+                "local_collection": f.local_collection,
+                "cursor": f.cursor,
+                "transferred": f.transferred,
+                "refused": f.refused,
+                "last_success": f.last_success,
+                "last_error": f.last_error,
+            }
+            for f in p.flows
+        ],
+    }
+
+
+@peer_app.command("remove")
+def peer_remove(name: str = typer.Argument(...), db: Path = DbOption) -> None:
+    """Forget a peer (its flows and cursors go with it; objects already received stay)."""
+    with _open(db) as store:
+        store.remove_peer(name)
+    err.print(f"removed peer {name}")
+
+
+def _report_pass(results: list[PeerResult]) -> None:
+    for r in results:
+        if not r.ok:
+            err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
+
+
+@hub_app.command("sync")
+def hub_sync(
+    db: Path = DbOption,
+    peer: list[str] = typer.Option([], "--peer", help="Only this peer (repeatable)."),
+    once: bool = typer.Option(False, "--once", help="One full pass, then exit (non-zero if a peer failed)."),
+    every: float = typer.Option(60.0, "--every", help="Seconds between passes when not --once."),
+    page_size: int = typer.Option(1000, "--page-size", min=1, max=10_000, help="Objects per request."),
+) -> None:
+    """Sync with peer hubs: pull and push every flow, following next until more is false."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from kizuna.hub.federation.secrets import SecretBox
+    from kizuna.hub.federation.sync import Syncer
+
+    with (
+        _open(db) as store,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,.0f} objects"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as progress,
+    ):
+        tasks: dict[tuple[str, str], TaskID] = {}
+        lock = threading.Lock()
+
+        def on_progress(peer_name: str, direction: str, n: int) -> None:
+            with lock:
+                key = (peer_name, direction)
+                if key not in tasks:
+                    tasks[key] = progress.add_task(f"{direction} {peer_name}", total=None)
+                progress.advance(tasks[key], n)
+
+        syncer = Syncer(store, SecretBox(db), on_progress=on_progress, page_size=page_size)
+        if not once:
+            stop = threading.Event()
+            try:
+                syncer.run_forever(every, stop, peer, on_pass=_report_pass)
+            except KeyboardInterrupt:
+                stop.set()
+            return
+        results = syncer.run_once(peer)
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        moved = sum(f.transferred for f in r.flows)
+        refused = sum(f.refused for f in r.flows)
+        if r.ok:
+            err.print(f"{r.peer}: ok ({moved} objects moved, {refused} refused)")
+    for r in failed:
+        err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 def demo(port: int = typer.Option(8000, "--port")) -> None:

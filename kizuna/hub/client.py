@@ -98,7 +98,31 @@ class HubClient:
         timeout_s: float = 300.0,
     ) -> dict[str, Any]:
         """POST an envelope; with ``wait``, poll the status until it is complete. Returns the status."""
-        body = orjson.dumps({"objects": list(objects)})
+        return self.add_envelope(
+            collection_id,
+            orjson.dumps({"objects": list(objects)}),
+            wait=wait,
+            poll_interval_s=poll_interval_s,
+            timeout_s=timeout_s,
+        )
+
+    def add_serialised(
+        self, collection_id: str, raw_objects: Sequence[bytes], *, wait: bool = True, timeout_s: float = 300.0
+    ) -> dict[str, Any]:
+        """POST objects already serialised as JSON (as a hub stores them), without parsing them again."""
+        body = b'{"objects":[' + b",".join(raw_objects) + b"]}"
+        return self.add_envelope(collection_id, body, wait=wait, timeout_s=timeout_s)
+
+    def add_envelope(
+        self,
+        collection_id: str,
+        body: bytes,
+        *,
+        wait: bool = True,
+        poll_interval_s: float = 0.1,
+        timeout_s: float = 300.0,
+    ) -> dict[str, Any]:
+        """POST a serialised envelope; with ``wait``, poll the status until it is complete."""
         response = self._request(
             "POST",
             f"collections/{collection_id}/objects/",

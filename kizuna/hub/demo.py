@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 
 from kizuna.hub.auth import hash_token, new_token
+from kizuna.hub.ingest import prepare
 from kizuna.hub.models import StatusRecord
 from kizuna.hub.store.sqlite import SQLiteStore
-from kizuna.hub.taxii.app import prepare
 from kizuna.stix.ids import format_timestamp, utc_now
 from kizuna.stix.markings import TLP, TLP2_IDS, marking_definition
 

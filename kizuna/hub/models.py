@@ -112,3 +112,34 @@ class StatusRecord:
             "pending_count": pending,
             "pendings": self.pendings,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One direction of one collection pair with a peer; ``cursor`` is durable progress."""
+
+    id: int
+    direction: str  # "pull" or "push"
+    remote_collection: str
+    local_collection: str
+    cursor: str = ""
+    transferred: int = 0
+    refused: int = 0
+    last_success: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Another hub this hub syncs with. ``secret`` is the encrypted credential (never shown)."""
+
+    id: int
+    name: str
+    url: str
+    user: str | None
+    secret: bytes
+    max_tlp: TLP
+    types: tuple[str, ...]
+    flows: tuple[Flow, ...] = ()
+    last_success: str | None = None
+    last_error: str | None = None

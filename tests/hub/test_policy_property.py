@@ -97,7 +97,8 @@ def reference(
     spec = orgs[reader]
     if not spec.read:
         return []
-    ceiling = min(spec.ceiling, 2) if spec.peer else spec.ceiling  # peer hubs: never RED or AMBER+STRICT
+    # another hub's account: never RED or AMBER+STRICT, and with no peer agreement on record, GREEN at most
+    ceiling = min(spec.ceiling, 1) if spec.peer else spec.ceiling
 
     def tlp(o: ObjSpec) -> int:
         ranks = [RANK[m] for m in o.markings if m in RANK]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from kizuna.hub.audit import AuditRecord
-from kizuna.hub.models import Collection, Grant, Incoming, Org, Page, Query, StatusRecord
+from kizuna.hub.models import Collection, Flow, Grant, Incoming, Org, Page, Peer, Query, Row, StatusRecord
+from kizuna.hub.policy import Agreement
 from kizuna.stix.markings import TLP
 
 
@@ -47,17 +48,41 @@ class Store(Protocol):
     def add_objects(
         self,
         collection: Collection,
-        org: Org,
+        org: Org | None,
         incoming: Sequence[Incoming],
         status: StatusRecord,
         *,
         unmarked_tlp: TLP | None = None,
         origin: str | None = None,
+        cursor: tuple[int, str] | None = None,
+        refused: int = 0,
     ) -> StatusRecord: ...
-    def query(self, collection: Collection, org: Org, query: Query) -> Page: ...
+    def query(self, collection: Collection, org: Org | Agreement, query: Query) -> Page: ...
     def delete_versions(self, collection: Collection, org: Org, object_id: str, query: Query) -> int: ...
     def get_status(self, status_id: str, org: Org) -> StatusRecord | None: ...
     def count_objects(self) -> int: ...
+
+    # -- peers (federation) --------------------------------------------------------------------------
+    def add_peer(
+        self,
+        name: str,
+        *,
+        url: str,
+        user: str | None,
+        secret: bytes,
+        max_tlp: TLP,
+        types: Sequence[str] = (),
+        pulls: Sequence[tuple[str, str]] = (),
+        pushes: Sequence[tuple[str, str]] = (),
+    ) -> Peer: ...
+    def get_peer(self, name: str) -> Peer: ...
+    def list_peers(self) -> list[Peer]: ...
+    def remove_peer(self, name: str) -> None: ...
+    def agreement_for(self, org: Org) -> Agreement: ...
+    def record_sync(self, peer_id: int, flow_id: int | None, error: str | None) -> None: ...
+    def confirm_push(
+        self, peer: Peer, flow: Flow, cursor: str, rows: Sequence[Row], status: dict[str, Any]
+    ) -> None: ...
 
     # -- audit --------------------------------------------------------------------------------------
     def append_audit(self, actor: str, action: str, detail: object) -> None: ...

@@ -28,10 +28,12 @@ from kizuna.hub import policy
 from kizuna.hub.audit import GENESIS_HASH, AuditRecord, canonical_detail, record_hash
 from kizuna.hub.models import (
     Collection,
+    Flow,
     Grant,
     Incoming,
     Org,
     Page,
+    Peer,
     Query,
     Row,
     StatusRecord,
@@ -101,8 +103,33 @@ CREATE TABLE recipients (
 );
 CREATE TABLE status (
     id TEXT PRIMARY KEY,
-    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    org_id INTEGER REFERENCES orgs(id),
     body BLOB NOT NULL
+);
+CREATE TABLE peers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    user TEXT,
+    secret BLOB NOT NULL,
+    max_tlp INTEGER NOT NULL,
+    types TEXT NOT NULL DEFAULT '[]',
+    created TEXT NOT NULL,
+    last_success TEXT,
+    last_error TEXT
+);
+CREATE TABLE flows (
+    id INTEGER PRIMARY KEY,
+    peer_id INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+    direction TEXT NOT NULL CHECK (direction IN ('pull', 'push')),
+    remote_collection TEXT NOT NULL,
+    local_collection TEXT NOT NULL REFERENCES collections(id),
+    cursor TEXT NOT NULL DEFAULT '',
+    transferred INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    last_success TEXT,
+    last_error TEXT,
+    UNIQUE (peer_id, direction, remote_collection, local_collection)
 );
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY,
@@ -464,20 +491,28 @@ class SQLiteStore:
     def add_objects(
         self,
         collection: Collection,
-        org: Org,
+        org: Org | None,
         incoming: Sequence[Incoming],
         status: StatusRecord,
         *,
         unmarked_tlp: TLP | None = None,
         origin: str | None = None,
+        cursor: tuple[int, str] | None = None,
+        refused: int = 0,
     ) -> StatusRecord:
         """Store ``incoming`` (already validated) and the status; failures already in ``status`` stay.
 
         Same id and version already stored with the same bytes: a success, stored once. Same id and version
-        with different bytes: a failure (the stored version is never replaced).
+        with different bytes: a failure (the stored version is never replaced). ``org`` is the posting
+        organisation (None for objects pulled from a peer, whose ``origin`` is ``peer:NAME``); ``cursor``
+        (flow id, value) advances a pull flow in the same transaction, with ``refused`` objects counted.
         """
         default_tlp = collection.default_tlp if unmarked_tlp is None else unmarked_tlp
-        origin = origin or f"org:{org.name}"
+        if origin is None:
+            if org is None:
+                raise ValueError("add_objects needs an organisation or an origin")
+            origin = f"org:{org.name}"
+        org_id = None if org is None else org.id
         with self._write() as conn:
             stored = self._existing(conn, collection.id, [o.id for o in incoming])
             recipient_ids = self._recipient_ids(conn, incoming)
@@ -524,7 +559,7 @@ class SQLiteStore:
                         last_added,
                         int(tlp),
                         int(obj.tlp is not None),
-                        org.id,
+                        org_id,
                         origin,
                         digest,
                         obj.raw,
@@ -547,20 +582,24 @@ class SQLiteStore:
             conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last_added),))
             conn.execute(
                 "INSERT INTO status (id, org_id, body) VALUES (?,?,?)",
-                (status.id, org.id, orjson.dumps(status.resource())),
+                (status.id, org_id, orjson.dumps(status.resource())),
             )
-            self._audit(
-                conn,
-                f"org:{org.name}" if origin.startswith("org:") else origin,
-                "objects.add",
-                {
-                    "collection": collection.id,
-                    "status": status.id,
-                    "added": added,
-                    "duplicates": duplicates,
-                    "failures": len(status.failures),
-                },
-            )
+            detail: dict[str, object] = {
+                "collection": collection.id,
+                "status": status.id,
+                "added": added,
+                "duplicates": duplicates,
+                "failures": status.failures,
+            }
+            if cursor is not None:
+                conn.execute(
+                    "UPDATE flows SET cursor=?, transferred=transferred+?, refused=refused+? WHERE id=?",
+                    (cursor[1], len(added), refused, cursor[0]),
+                )
+                detail["flow"] = cursor[0]
+                detail["cursor"] = cursor[1]
+            action = "objects.add" if origin.startswith("org:") else "objects.receive"
+            self._audit(conn, origin, action, detail)
         return status
 
     def _existing(
@@ -591,9 +630,171 @@ class SQLiteStore:
                 out[str(r[2])] = int(r[0])
         return out
 
+    # -- peers (federation) --------------------------------------------------------------------------
+    def add_peer(
+        self,
+        name: str,
+        *,
+        url: str,
+        user: str | None,
+        secret: bytes,
+        max_tlp: TLP,
+        types: Sequence[str] = (),
+        pulls: Sequence[tuple[str, str]] = (),
+        pushes: Sequence[tuple[str, str]] = (),
+    ) -> Peer:
+        """Record a peer hub. ``pulls`` are (remote, local) collection pairs, ``pushes`` (local, remote)."""
+        policy.Agreement(name, max_tlp, tuple(types))  # refuses an agreement above AMBER
+        flows: list[tuple[str, str, str]] = []
+        for remote, local in pulls:
+            flows.append(("pull", remote, self._local_collection_id(local)))
+        for local, remote in pushes:
+            flows.append(("push", remote, self._local_collection_id(local)))
+        with self._write() as conn:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO peers (name, url, user, secret, max_tlp, types, created)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (
+                        name,
+                        url,
+                        user,
+                        secret,
+                        int(max_tlp),
+                        orjson.dumps(list(types)).decode(),
+                        self._now_text(),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"peer {name!r} already exists") from None
+            peer_id = int(cur.lastrowid or 0)
+            try:
+                conn.executemany(
+                    "INSERT INTO flows (peer_id, direction, remote_collection, local_collection)"
+                    " VALUES (?,?,?,?)",
+                    [(peer_id, d, r, lc) for d, r, lc in flows],
+                )
+            except sqlite3.IntegrityError:
+                raise InputError("the same flow is given twice") from None
+            self._audit(
+                conn,
+                "cli",
+                "peer.add",
+                {
+                    "name": name,
+                    "url": url,
+                    "max_tlp": max_tlp.label,
+                    "types": list(types),
+                    "flows": [list(f) for f in flows],
+                },
+            )
+        return self.get_peer(name)
+
+    def _local_collection_id(self, id_or_alias: str) -> str:
+        c = self.get_collection(id_or_alias)
+        if c is None:
+            raise NotFound(f"unknown local collection {id_or_alias!r}")
+        return c.id
+
+    def get_peer(self, name: str) -> Peer:
+        for peer in self.list_peers():
+            if peer.name == name:
+                return peer
+        raise NotFound(f"unknown peer {name!r}")
+
+    def list_peers(self) -> list[Peer]:
+        conn = self._reader()
+        flows: dict[int, list[Flow]] = {}
+        for r in conn.execute(
+            "SELECT peer_id, id, direction, remote_collection, local_collection, cursor, transferred,"
+            " refused, last_success, last_error FROM flows ORDER BY id"
+        ):
+            flows.setdefault(int(r[0]), []).append(Flow(*r[1:]))
+        return [
+            Peer(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                bytes(r[4]),
+                TLP(int(r[5])),
+                tuple(orjson.loads(r[6])),
+                tuple(flows.get(int(r[0]), ())),
+                r[7],
+                r[8],
+            )
+            for r in conn.execute(
+                "SELECT id, name, url, user, secret, max_tlp, types, last_success, last_error FROM peers"
+                " ORDER BY name"
+            )
+        ]
+
+    def remove_peer(self, name: str) -> None:
+        peer = self.get_peer(name)
+        with self._write() as conn:
+            conn.execute("DELETE FROM peers WHERE id=?", (peer.id,))
+            self._audit(conn, "cli", "peer.remove", {"name": name})
+
+    def agreement_for(self, org: Org) -> policy.Agreement:
+        """The agreement that governs what another hub's account may read: its peer record of the same
+        name, else the most restrictive default (GREEN, every type)."""
+        row = self._reader().execute("SELECT max_tlp, types FROM peers WHERE name=?", (org.name,)).fetchone()
+        if row is None:
+            return policy.Agreement(org.name)
+        return policy.Agreement(org.name, TLP(int(row[0])), tuple(orjson.loads(row[1])))
+
+    def record_sync(self, peer_id: int, flow_id: int | None, error: str | None) -> None:
+        """Note a flow's (or a whole peer's) last success or last error."""
+        now = self._now_text()
+        with self._write() as conn:
+            if error is None:
+                conn.execute("UPDATE peers SET last_success=?, last_error=NULL WHERE id=?", (now, peer_id))
+                if flow_id is not None:
+                    conn.execute(
+                        "UPDATE flows SET last_success=?, last_error=NULL WHERE id=?", (now, flow_id)
+                    )
+            else:
+                conn.execute("UPDATE peers SET last_error=? WHERE id=?", (f"{now} {error}", peer_id))
+                if flow_id is not None:
+                    conn.execute("UPDATE flows SET last_error=? WHERE id=?", (f"{now} {error}", flow_id))
+
+    def confirm_push(
+        self, peer: Peer, flow: Flow, cursor: str, rows: Sequence[Row], status: dict[str, Any]
+    ) -> None:
+        """After the peer's status confirmed a pushed page: advance the cursor and audit the share."""
+        failures = status.get("failures") or []
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE flows SET cursor=?, transferred=transferred+?, refused=refused+? WHERE id=?",
+                (cursor, len(rows) - len(failures), len(failures), flow.id),
+            )
+            self._audit(
+                conn,
+                policy.peer_origin(peer.name),
+                "objects.share",
+                {
+                    "peer": peer.name,
+                    "flow": flow.id,
+                    "local_collection": flow.local_collection,
+                    "remote_collection": flow.remote_collection,
+                    "cursor": cursor,
+                    "shared": [[r.id, r.version] for r in rows],
+                    "remote_status": status.get("id"),
+                    "remote_failures": failures,
+                },
+            )
+
     # -- objects: read ------------------------------------------------------------------------------
-    def _where(self, collection: Collection, org: Org, query: Query) -> tuple[str, list[object]]:
-        visible, params = policy.visible_sql(org, "o")
+    def _visible(self, org: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]:
+        """The read predicate: an organisation's (peer-hub accounts include their agreement), or egress."""
+        if isinstance(org, policy.Agreement):
+            return policy.egress_sql(org, alias)
+        return policy.visible_sql(org, alias, self.agreement_for(org) if org.peer_hub else None)
+
+    def _where(
+        self, collection: Collection, org: Org | policy.Agreement, query: Query
+    ) -> tuple[str, list[object]]:
+        visible, params = self._visible(org, "o")
         clauses = ["o.collection_id = ?", visible]
         args: list[object] = [collection.id, *params]
         if query.added_after_us is not None:
@@ -615,7 +816,7 @@ class SQLiteStore:
             options: list[str] = []
             for wanted, op in ((v.last, ">"), (v.first, "<")):
                 if wanted:
-                    vis2, p2 = policy.visible_sql(org, "o2")
+                    vis2, p2 = self._visible(org, "o2")
                     options.append(
                         "NOT EXISTS (SELECT 1 FROM objects o2 WHERE o2.collection_id = o.collection_id"
                         f" AND o2.id = o.id AND o2.version_us {op} o.version_us AND {vis2})"
@@ -627,8 +828,12 @@ class SQLiteStore:
             clauses.append("(" + " OR ".join(options or ["0"]) + ")")
         return " AND ".join(clauses), args
 
-    def query(self, collection: Collection, org: Org, query: Query) -> Page:
-        """One page of what ``org`` may read in ``collection``, in (date_added, seq) order."""
+    def query(self, collection: Collection, org: Org | policy.Agreement, query: Query) -> Page:
+        """One page of what ``org`` may read in ``collection``, in (date_added, seq) order.
+
+        Given an :class:`~kizuna.hub.policy.Agreement` instead of an organisation: what may leave to that
+        peer (the push side of federation).
+        """
         where, args = self._where(collection, org, query)
         cur = self._reader().execute(
             "SELECT o.seq, o.id, o.type, o.spec_version, o.version, o.date_added, o.raw FROM objects o"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kizuna.errors import InvalidObject
 from kizuna.hub import policy
 from kizuna.hub.auth import WWW_AUTHENTICATE, hash_token, parse_authorization
-from kizuna.hub.models import Collection, Grant, Incoming, Org, Page, Query, StatusRecord, VersionFilter
+from kizuna.hub.ingest import prepare
+from kizuna.hub.models import Collection, Grant, Org, Page, Query, StatusRecord, VersionFilter
 from kizuna.hub.store.base import Store
 from kizuna.hub.store.sqlite import format_us, to_us
 from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, utc_now
@@ -372,7 +371,22 @@ class _Api:
             total_count=len(items),
         )
         incoming = prepare(items, status.failures)
-        return self.store.add_objects(c, org, incoming, status)
+        if not org.peer_hub:
+            return self.store.add_objects(c, org, incoming, status)
+        # another hub pushing to us: the agreement with it decides what enters, and its unmarked objects
+        # take the agreement's TLP, never this collection's default
+        agreement = self.store.agreement_for(org)
+        before = len(status.failures)
+        kept = policy.screen_ingress(agreement, incoming, status.failures)
+        return self.store.add_objects(
+            c,
+            org,
+            kept,
+            status,
+            unmarked_tlp=agreement.max_tlp,
+            origin=policy.peer_origin(org.name),
+            refused=len(status.failures) - before,
+        )
 
 
 def _collection_resource(c: Collection, g: Grant) -> dict[str, Any]:
@@ -429,38 +443,3 @@ def create_app(settings: HubSettings, store: Store, *, clock: Clock = utc_now) -
             Exception: on_unexpected,
         },
     )
-
-
-def prepare(items: Sequence[object], failures: list[dict[str, str]]) -> list[Incoming]:
-    """Validate each item; invalid ones go to ``failures`` (id and reason), valid ones come back ready."""
-    from kizuna.stix.validate import validate_object
-
-    incoming: list[Incoming] = []
-    for index, obj in enumerate(items):
-        try:
-            v = validate_object(obj)
-        except InvalidObject as exc:
-            oid = obj.get("id") if isinstance(obj, dict) else None
-            failures.append({"id": oid if isinstance(oid, str) else f"objects[{index}]", "message": str(exc)})
-            continue
-        assert isinstance(obj, dict)
-        recipients = obj.get(policy.RECIPIENTS_PROPERTY, [])
-        if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-            failures.append(
-                {"id": v.id, "message": f"{policy.RECIPIENTS_PROPERTY} must be a list of organisation names"}
-            )
-            continue
-        version_us = to_us(parse_timestamp(v.version_key)) if v.version_key else 0
-        incoming.append(
-            Incoming(
-                id=v.id,
-                type=v.type,
-                spec_version=v.spec_version,
-                version=v.version_key,
-                version_us=version_us,
-                tlp=v.tlp,
-                raw=orjson.dumps(obj),
-                recipients=tuple(recipients),
-            )
-        )
-    return incoming

@@ -1,0 +1,301 @@
+"""Sync with peer hubs over plain TAXII 2.1: this hub is a TAXII client of each peer's API.
+
+Pull: GET the peer's collection (``match[version]=all``, ``added_after`` = the durable cursor), following
+``next`` until ``more`` is false; each page is validated, screened by the agreement (ingress) and stored
+together with the advanced cursor in one transaction, so a crash at any point loses and repeats nothing.
+
+Push: read what may leave to the peer (egress, :func:`kizuna.hub.policy.egress_sql`) after the cursor, POST
+it, and advance the cursor only once the peer's status resource confirms every object (a re-sent object is
+stored once on the other side: same id and version).
+
+Each peer syncs in its own thread; a peer that is down, slow, answers 5xx or garbage, or sends a page that
+does not advance is retried with back-off, reported, and never blocks the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from kizuna.errors import KizunaError, NotFound, RemoteError
+from kizuna.hub import policy
+from kizuna.hub.client import HubClient
+from kizuna.hub.federation.secrets import SecretBox
+from kizuna.hub.ingest import prepare
+from kizuna.hub.models import Flow, Peer, Query, StatusRecord, VersionFilter
+from kizuna.hub.store.sqlite import SQLiteStore, format_us, to_us
+from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, utc_now
+
+Progress = Callable[[str, str, int], None]  # (peer, "pull"/"push", objects in this page)
+
+
+@dataclass
+class FlowResult:
+    direction: str
+    local_collection: str
+    remote_collection: str
+    transferred: int = 0
+    refused: int = 0
+    error: str | None = None
+
+
+@dataclass
+class PeerResult:
+    peer: str
+    flows: list[FlowResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(f.error is None for f in self.flows)
+
+    def summary(self) -> str:
+        errors = [self.error] if self.error else []
+        errors += [f"{f.direction} {f.local_collection}: {f.error}" for f in self.flows if f.error]
+        return "; ".join(errors)
+
+
+class Syncer:
+    """Runs sync passes for the peers recorded in ``store``."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        secrets: SecretBox,
+        *,
+        clock: Clock = utc_now,
+        page_size: int = 1000,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        on_progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.clock = clock
+        self.page_size = page_size
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.transport = transport
+        self.on_progress = on_progress
+
+    # -- passes -------------------------------------------------------------------------------------
+    def run_once(self, only: Sequence[str] = ()) -> list[PeerResult]:
+        """One full pass of every pull and push of every peer (or of the peers named in ``only``)."""
+        peers = self.store.list_peers()
+        if only:
+            known = {p.name for p in peers}
+            missing = [n for n in only if n not in known]
+            if missing:
+                raise NotFound(f"unknown peer(s): {', '.join(missing)}")
+            peers = [p for p in peers if p.name in only]
+        if not peers:
+            return []
+        with ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="kizuna-sync") as pool:
+            return list(pool.map(self.sync_peer, peers))
+
+    def run_forever(
+        self,
+        every_s: float,
+        stop: threading.Event,
+        only: Sequence[str] = (),
+        on_pass: Callable[[list[PeerResult]], None] | None = None,
+    ) -> None:
+        """Sync every ``every_s`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            results = self.run_once(only)
+            if on_pass is not None:
+                on_pass(results)
+            stop.wait(every_s)
+
+    def sync_peer(self, peer: Peer) -> PeerResult:
+        result = PeerResult(peer.name)
+        try:
+            token = self.secrets.open(peer.secret)
+        except KizunaError as exc:
+            result.error = str(exc)
+            self.store.record_sync(peer.id, None, result.error)
+            return result
+        agreement = policy.Agreement(peer.name, peer.max_tlp, peer.types)
+        with HubClient(
+            peer.url, token, user=peer.user, timeout_s=self.timeout_s, transport=self.transport
+        ) as client:
+            for flow in peer.flows:
+                fr = FlowResult(flow.direction, flow.local_collection, flow.remote_collection)
+                result.flows.append(fr)
+                try:
+                    if flow.direction == "pull":
+                        self._pull(peer, flow, client, agreement, fr)
+                    else:
+                        self._push(peer, flow, client, agreement, fr)
+                except Exception as exc:  # one failing flow never stops the others
+                    fr.error = _describe(exc)
+                self.store.record_sync(peer.id, flow.id, fr.error)
+        self.store.record_sync(peer.id, None, result.summary() or None)
+        return result
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except RemoteError as exc:
+                permanent = (
+                    exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429)
+                )
+                if permanent or attempt == self.retries:
+                    raise RemoteError(f"{what}: {exc}", status=exc.status) from None
+            time.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _progress(self, peer: Peer, direction: str, n: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(peer.name, direction, n)
+
+    # -- pull ---------------------------------------------------------------------------------------
+    def _pull(
+        self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
+    ) -> None:
+        collection = self.store.get_collection(flow.local_collection)
+        if collection is None:
+            raise NotFound(f"local collection {flow.local_collection} no longer exists")
+        # The cursor is the peer's date_added of the last object stored. A trailing "~" marks a pass that
+        # stopped mid-way: a peer may give many objects one date_added (medallion gives a whole envelope
+        # one), so the restart asks from just before it and the store drops what it already holds.
+        cursor = flow.cursor
+        base: dict[str, str] = {"limit": str(self.page_size), "match[version]": "all"}
+        floor_us: int | None = None
+        if cursor:
+            floor_us = to_us(parse_timestamp(cursor.rstrip("~"))) - (1 if cursor.endswith("~") else 0)
+            base["added_after"] = format_us(floor_us)
+        params = dict(base)
+        previous_page = ""
+        last_us = floor_us
+        while True:
+            envelope, headers = self._retry(
+                f"GET {flow.remote_collection}",
+                functools.partial(client.get_objects_page, flow.remote_collection, params),
+            )
+            objects = envelope.get("objects", [])
+            if not isinstance(objects, list):
+                raise RemoteError("the peer answered with something that is not a TAXII envelope")
+            more = bool(envelope.get("more"))
+            if objects:
+                last = headers.get("X-TAXII-Date-Added-Last")
+                if not last:
+                    raise RemoteError("a page of objects came without X-TAXII-Date-Added-Last")
+                try:
+                    page_last_us = to_us(parse_timestamp(last))
+                except ValueError:
+                    raise RemoteError(f"the peer sent an invalid X-TAXII-Date-Added-Last {last!r}") from None
+                restarted = "next" not in params
+                if last_us is not None and (
+                    page_last_us < last_us or (restarted and page_last_us <= last_us)
+                ):
+                    raise RemoteError(f"the peer's page does not advance past {format_us(last_us)}")
+                signature = repr([(o.get("id"), o.get("modified")) for o in objects if isinstance(o, dict)])
+                if signature == previous_page:
+                    raise RemoteError("the peer's page does not advance (the same page twice)")
+                previous_page = signature
+                last_us = page_last_us
+                self._store_page(peer, flow, collection, objects, agreement, last + ("~" if more else ""), fr)
+            elif more:
+                raise RemoteError("the peer says there is more but sent an empty page")
+            if not more:
+                return
+            nxt = envelope.get("next")
+            restart = {**base} if last_us is None else {**base, "added_after": format_us(last_us)}
+            params = restart if nxt is None else {**base, "next": str(nxt)}
+
+    def _store_page(
+        self,
+        peer: Peer,
+        flow: Flow,
+        collection: Any,
+        objects: list[Any],
+        agreement: policy.Agreement,
+        cursor: str,
+        fr: FlowResult,
+    ) -> None:
+        status = StatusRecord(
+            id=str(uuid.uuid4()),
+            total_count=len(objects),
+            request_timestamp=format_timestamp(self.clock(), precision="microsecond"),
+        )
+        incoming = prepare(objects, status.failures)
+        kept = policy.screen_ingress(agreement, incoming, status.failures)
+        self.store.add_objects(
+            collection,
+            None,
+            kept,
+            status,
+            unmarked_tlp=agreement.max_tlp,
+            origin=policy.peer_origin(peer.name),
+            cursor=(flow.id, cursor),
+            refused=len(status.failures),
+        )
+        fr.transferred += sum(1 for ok in status.successes if "message" not in ok)  # new, not re-sent
+        fr.refused += len(status.failures)
+        self._progress(peer, "pull", len(objects))
+
+    # -- push ---------------------------------------------------------------------------------------
+    def _push(
+        self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
+    ) -> None:
+        collection = self.store.get_collection(flow.local_collection)
+        if collection is None:
+            raise NotFound(f"local collection {flow.local_collection} no longer exists")
+        after = _decode_cursor(flow.cursor)
+        while True:
+            page = self.store.query(
+                collection,
+                agreement,
+                Query(limit=self.page_size, after=after, versions=VersionFilter(all=True)),
+            )
+            if not page.rows:
+                return
+            raws = [r.raw for r in page.rows]
+            status = self._retry(
+                f"POST {flow.remote_collection}",
+                functools.partial(client.add_serialised, flow.remote_collection, raws),
+            )
+            counts = [status.get(k) for k in ("success_count", "failure_count", "pending_count")]
+            if (
+                status.get("status") != "complete"
+                or status.get("total_count") != len(raws)
+                or not all(isinstance(c, int) for c in counts)
+                or sum(counts) != len(raws)
+            ):
+                raise RemoteError(f"the peer's status does not confirm the {len(raws)} objects sent")
+            last = page.rows[-1]
+            after = (last.date_added_us, last.seq)
+            self.store.confirm_push(peer, flow, f"{last.date_added_us}.{last.seq}", page.rows, status)
+            failed = len(status.get("failures") or [])
+            fr.transferred += len(raws) - failed
+            fr.refused += failed
+            self._progress(peer, "push", len(raws))
+            if not page.more:
+                return
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int] | None:
+    if not cursor:
+        return None
+    a, b = cursor.split(".")
+    return int(a), int(b)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KizunaError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
