@@ -346,3 +346,46 @@ def test_last_version_is_the_last_the_reader_may_see(hub: Hub):
     assert [o["modified"] for o in r["objects"]] == [old["modified"]]
     r = hub.client.get(hub.url(f"objects/{oid}/"), headers=hub.headers("producer")).json()
     assert [o["modified"] for o in r["objects"]] == [new["modified"]]
+
+
+def test_a_sighting_reaches_the_indicators_collection(hub: Hub):
+    ind = indicator(tlp_ref=TLP2_IDS[TLP.AMBER])
+    assert hub.post("producer", [ind]).json()["success_count"] == 1
+    # the operator reports into its own sightings collection, which the producer cannot read
+    sightings = hub.store.add_collection("operator sightings", readers=["write-only"], writers=["write-only"])
+    identity = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": "identity--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
+        "created": "2026-02-01T00:00:00.000Z",
+        "modified": "2026-02-01T00:00:00.000Z",
+        "name": "a water operator",
+        "identity_class": "organization",
+    }
+    sighting = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": "sighting--ee20065d-2555-424f-ad9e-0f8428623c75",
+        "created": "2026-02-02T00:00:00.000Z",
+        "modified": "2026-02-02T00:00:00.000Z",
+        "sighting_of_ref": ind["id"],
+        "count": 3,
+        "where_sighted_refs": [identity["id"]],
+        "object_marking_refs": [TLP2_IDS[TLP.AMBER]],
+    }
+    unrelated = {
+        **sighting,
+        "id": "sighting--1e6f6a62-5a5c-4b8b-a8b5-57ad6ef4e9a4",
+        "sighting_of_ref": "indicator--9d9ba8d6-5b9f-4a5e-bd4d-c2c7e0f0bd11",
+    }
+    # write-only may not read the shared collection: nothing is routed for it
+    status = hub.post("write-only", [identity, sighting, unrelated], collection_id=sightings.id).json()
+    assert status["success_count"] == 3
+    assert sighting["id"] not in all_ids(hub, "producer")
+    # an organisation that can read the indicator gets its sighting routed beside it
+    hub.store.add_collection("reader sightings", alias="rs", readers=["reader"], writers=["reader"])
+    status = hub.post("reader", [identity, sighting, unrelated], collection_id="rs").json()
+    assert status["success_count"] == 3 and status["total_count"] == 3
+    assert sighting["id"] in all_ids(hub, "producer")
+    assert unrelated["id"] not in all_ids(hub, "producer")
+    assert sighting["id"] not in all_ids(hub, "green-reader")  # still AMBER where it was routed

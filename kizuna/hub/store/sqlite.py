@@ -882,6 +882,15 @@ class SQLiteStore:
             total_count=body["total_count"],
         )
 
+    def producer_names(self, collection_id: str, object_id: str) -> list[str]:
+        """The organisations that posted any version of ``object_id`` in the collection."""
+        cur = self._reader().execute(
+            "SELECT DISTINCT g.name FROM objects o JOIN orgs g ON g.id = o.producer_org_id"
+            " WHERE o.collection_id=? AND o.id=? ORDER BY g.name",
+            (collection_id, object_id),
+        )
+        return [str(r[0]) for r in cur]
+
     def count_objects(self) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM objects").fetchone()[0])
 

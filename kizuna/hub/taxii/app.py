@@ -25,6 +25,7 @@ from kizuna.hub import policy
 from kizuna.hub.auth import WWW_AUTHENTICATE, hash_token, parse_authorization
 from kizuna.hub.ingest import prepare
 from kizuna.hub.models import Collection, Grant, Org, Page, Query, StatusRecord, VersionFilter
+from kizuna.hub.routing import route_sightings
 from kizuna.hub.store.base import Store
 from kizuna.hub.store.sqlite import format_us, to_us
 from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, utc_now
@@ -372,7 +373,11 @@ class _Api:
         )
         incoming = prepare(items, status.failures)
         if not org.peer_hub:
-            return self.store.add_objects(c, org, incoming, status)
+            self.store.add_objects(c, org, incoming, status)
+            new = {(s["id"], s.get("version", "")) for s in status.successes if "message" not in s}
+            stored = [o for o in incoming if (o.id, o.version) in new]
+            route_sightings(self.store, org, c, stored, clock=self.clock)
+            return status
         # another hub pushing to us: the agreement with it decides what enters, and its unmarked objects
         # take the agreement's TLP, never this collection's default
         agreement = self.store.agreement_for(org)
