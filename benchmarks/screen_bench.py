@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--threshold-km", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--step-s", type=float, default=20.0)
+    ap.add_argument("--step-s", type=float, default=40.0)
     ap.add_argument("--sample", type=int, default=25, help="primaries in the recall sample")
     ap.add_argument("--sample-hours", type=float, default=12.0, help="window of the recall sample")
     ap.add_argument("--reference-step-s", type=float, default=10.0)

@@ -71,7 +71,7 @@ def screen_cmd(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786) to scale out."
     ),
-    step_s: float = typer.Option(20.0, "--step-s", help="Screening step (s); divides 120."),
+    step_s: float = typer.Option(40.0, "--step-s", help="Screening step (s); divides 120."),
     originator: str = typer.Option("KIZUNA", "--originator", help="ORIGINATOR written in CDMs."),
     publish: str | None = typer.Option(None, "--publish", help="Hub API root URL to publish the events to."),
     token_file: Path | None = typer.Option(None, "--token-file", help="File holding the hub token."),

@@ -51,7 +51,7 @@ I64 = NDArray[np.int64]
 class ScreenSettings:
     threshold_km: float = 5.0
     #: spacing of the k-d tree steps
-    step_s: float = 20.0
+    step_s: float = 40.0
     #: spacing of exact SGP4 knots (a whole multiple of ``step_s``)
     knot_step_s: float = 120.0
     #: length of one unit of work (a whole multiple of ``knot_step_s``)
@@ -254,7 +254,19 @@ def screen_chunk(
     err, r, v = propagate(model.array, start, knot_t)
     half = 0.5 * settings.step_s
     out: list[tuple[int, int, float]] = []
+    # step fractions within each knot interval: every step in [t0, t1), and t1 itself at the window end
+    fractions: list[list[float]] = [
+        [m / sub for m in range(sub) if float(knot_t[k]) + m * settings.step_s < t1_s - 1e-9]
+        for k in range(n_knots - 1)
+    ]
+    if include_end:
+        k_end = min(n_knots - 2, int((t1_s - t0_s) // h_knot))
+        frac_end = (t1_s - float(knot_t[k_end])) / h_knot
+        if not any(abs(f - frac_end) < 1e-12 for f in fractions[k_end]):
+            fractions[k_end].append(frac_end)
     for k in range(n_knots - 1):
+        if not fractions[k]:
+            continue
         ok = active & (err[k] == 0) & (err[k + 1] == 0)
         stats.propagation_failures += int(np.count_nonzero(active & ((err[k] != 0) | (err[k + 1] != 0))))
         idx = np.nonzero(ok)[0]
@@ -265,11 +277,9 @@ def screen_chunk(
         reach = settings.threshold_km + e_pos + e_vel * half
         primary_local = None if primary_mask is None else np.nonzero(primary_mask[idx])[0]
         p0, v0, p1, v1 = r[k, idx], v[k, idx], r[k + 1, idx], v[k + 1, idx]
-        for m in range(sub):
-            t = float(knot_t[k]) + m * settings.step_s
-            if t >= t1_s and not (include_end and abs(t - t1_s) < 1e-9):
-                break
-            pos, vel = hermite(p0, v0, p1, v1, h_knot, m / sub)
+        for frac in fractions[k]:
+            t = float(knot_t[k]) + frac * h_knot
+            pos, vel = hermite(p0, v0, p1, v1, h_knot, frac)
             stats.steps += 1
             pairs = _step_pairs(pos, vel, idx, primary_local, reach, half)
             stats.tree_pairs += len(pairs)

@@ -121,3 +121,27 @@ def test_events_stay_inside_the_window_and_are_unique(crowded_catalog: list[Cata
 def test_settings_reject_steps_that_do_not_divide() -> None:
     with pytest.raises(ValueError, match="whole number"):
         ScreenSettings(step_s=25.0, knot_step_s=120.0)
+
+
+@pytest.mark.parametrize("seconds_before_end", [0.5, 2.0, 19.0])
+def test_an_approach_just_before_the_window_end_is_found(
+    iridium_cosmos: list[CatalogObject], seconds_before_end: float
+) -> None:
+    tca = datetime(2009, 2, 10, 16, 55, 59, 795784, tzinfo=UTC)
+    duration_s = 1000.0  # not a multiple of the step or knot spacing
+    start = tca - timedelta(seconds=duration_s - seconds_before_end)
+    (event,) = screen(iridium_cosmos, start, duration_s, ScreenSettings(threshold_km=5.0), workers=1).events
+    assert abs((event.tca_utc - tca).total_seconds()) < 1e-3
+    # and one that falls just after the window is not reported
+    later = start - timedelta(seconds=seconds_before_end + 0.5)
+    assert screen(iridium_cosmos, later, duration_s, ScreenSettings(threshold_km=5.0), workers=1).events == []
+
+
+def test_step_size_does_not_change_the_answer(crowded_catalog: list[CatalogObject]) -> None:
+    answers = []
+    for step in (10.0, 40.0, 120.0):
+        settings = ScreenSettings(threshold_km=40.0, step_s=step, chunk_s=3600.0)
+        events = screen(crowded_catalog, EPOCH, 7000.0, settings, workers=1).events
+        answers.append([(e.norad_1, e.norad_2, round(e.tca_utc.timestamp(), 3)) for e in events])
+    assert answers[0] == answers[1] == answers[2]
+    assert len(answers[0]) > 5
