@@ -330,6 +330,7 @@ def read_catalog(path: str | Path) -> Catalog:
 
 
 def parse_catalog_text(text: str, *, source: str = "<text>", suffix: str = "") -> Catalog:
+    """Parse catalogue text; the format comes from ``suffix`` (``.xml``, ``.json``, ``.csv``) or content."""
     head = text.lstrip()[:200]
     if suffix == ".xml" or head.startswith("<"):
         return _parse_omm_records(_xml_records(text, source), source)

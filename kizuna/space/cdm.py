@@ -365,6 +365,7 @@ def parse_cdm(text: str, *, source: str = "<cdm>") -> Cdm:
 
 
 def read_cdm(path: str | Path) -> Cdm:
+    """Read a CDM file (KVN or XML); NotFound / InputError name the file."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
