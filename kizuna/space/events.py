@@ -81,7 +81,7 @@ def _fmt(x: float | None, digits: int = 6) -> str:
 
 
 def write_events_csv(events: Iterable[Event], out: TextIO) -> int:
-    """Write ``events.csv`` (columns :data:`CSV_COLUMNS`, TCA as ISO 8601 UTC with ms); returns the row count."""
+    """Write ``events.csv`` (:data:`CSV_COLUMNS`, TCA in ISO 8601 UTC with ms); returns the row count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     n = 0
