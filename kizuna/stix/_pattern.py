@@ -46,9 +46,20 @@ _ELEMENT = rf"(?:{_OBS}|{_GROUP})"
 _PATTERN_RE = re.compile(rf"{_ELEMENT}(?:{_OBS_OP}{_ELEMENT})*", re.ASCII)
 _TEST_RE = re.compile(_TEST, re.ASCII)
 
-# Hash names stix2-patterns checks (upper case, hyphens removed) that the recogniser can check too.
-_HEX_LENGTHS = {"MD5": 32, "SHA1": 40, "SHA256": 64, "SHA512": 128, "SHA3256": 64, "SHA3512": 128}
-_HEX_RE = re.compile(r"[0-9a-fA-F]+")
+# How stix2-patterns checks hash values, by hash name upper-cased with '-' removed; None: it does not check.
+# Names missing here send the pattern to stix2-patterns.
+_HASH_VALUE_RES: dict[str, re.Pattern[str] | None] = {
+    "MD5": re.compile(r"[0-9a-fA-F]{32}"),
+    "SHA1": re.compile(r"[0-9a-fA-F]{40}"),
+    "SHA224": re.compile(r"[0-9a-fA-F]{56}"),
+    "SHA256": re.compile(r"[0-9a-fA-F]{64}"),
+    "SHA384": re.compile(r"[0-9a-fA-F]{96}"),
+    "SHA512": re.compile(r"[0-9a-fA-F]{128}"),
+    "SHA3256": re.compile(r"[0-9a-fA-F]{64}"),
+    "SHA3512": re.compile(r"[0-9a-fA-F]{128}"),
+    "SSDEEP": re.compile(r"[a-zA-Z0-9/+:.]{1,128}"),
+    "TLSH": None,
+}
 
 
 def _hashes_ok(pattern: str) -> bool:
@@ -59,12 +70,13 @@ def _hashes_ok(pattern: str) -> bool:
             continue
         last = path.rsplit(".", 1)[-1] if "." in path else ""
         name = last.strip("'").upper().replace("-", "")
-        length = _HEX_LENGTHS.get(name)
-        value = m.group("eq") or m.group("ord") or m.group("like")
-        if length is None or value is None or not value.startswith("'"):
+        if name not in _HASH_VALUE_RES:
             return False
-        text = value[1:-1]
-        if len(text) != length or _HEX_RE.fullmatch(text) is None:
+        check = _HASH_VALUE_RES[name]
+        if check is None:
+            continue
+        value = m.group("eq") or m.group("ord") or m.group("like")
+        if value is None or not value.startswith("'") or check.fullmatch(value[1:-1]) is None:
             return False
     return True
 

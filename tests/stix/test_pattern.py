@@ -16,6 +16,8 @@ COMMON = [
     f"[file:hashes.'SHA-256' = '{SHA256}']",
     f"[file:hashes.MD5 = '{MD5}']",
     f"[file:hashes.md5 = '{MD5.upper()}']",
+    "[file:hashes.SSDEEP = '3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C']",
+    "[file:hashes.TLSH = 'T1A0F0A1']",
     f"[file:hashes.'SHA-1' = '{'a' * 40}' OR file:hashes.'SHA-256' = '{SHA256}']",
     "[ipv4-addr:value = '198.51.100.1/32']",
     "[ipv4-addr:value = '198.51.100.1'] OR [ipv4-addr:value = '203.0.113.33']",
@@ -171,15 +173,36 @@ _clean_types = st.sampled_from(
     [*("file", "ipv4-addr", "domain-name", "url", "x-acme-thing") * 4, "true", "x-"]
 )
 _clean_idents = st.sampled_from(
-    [*("value", "name", "size", "dst_ref", "x_acme_id") * 4, "hashes", "MD5", "IN"]
+    [
+        *("value", "name", "size", "dst_ref", "x_acme_id") * 4,
+        "hashes",
+        "MD5",
+        "IN",
+        "SSDEEP",
+        "TLSH",
+        "sha384",
+    ]
 )
-_clean_quoted = st.sampled_from([*("'SHA-256'", "'x y'", "'a.b'") * 4, "'it\\'s'", "'a\\b'", "'\\'"])
+_clean_quoted = st.sampled_from(
+    [*("'SHA-256'", "'x y'", "'a.b'") * 4, "'it\\'s'", "'a\\b'", "'\\'", "'SHA3-512'", "'SHA-224'", "'tlsh'"]
+)
 _clean_index = st.sampled_from([*("[*]", "[0]", "[12]") * 3, "[01]"])
 _safe_text = st.text(alphabet=st.sampled_from(list("abc %_.-/:\u00e9")), max_size=8)
 _clean_literal = st.sampled_from(["safe"] * 8 + ["number"] * 3 + ["noisy"]).flatmap(
     lambda kind: {
         "safe": _safe_text.map(lambda t: f"'{t}'"),
-        "number": st.sampled_from(["0", "1", "-1", "42", "true", f"'{'a' * 32}'", f"'{'0' * 64}'"]),
+        "number": st.sampled_from(
+            [
+                "0",
+                "1",
+                "-1",
+                "42",
+                "true",
+                f"'{'a' * 32}'",
+                f"'{'0' * 64}'",
+                "'3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C'",
+            ]
+        ),
         "noisy": st.one_of(
             _text.map(lambda t: f"'{t}'"),
             _hexes.map(lambda h: f"'{h}'"),
@@ -286,3 +309,46 @@ def test_generator_exercises_both_outcomes() -> None:
     count()
     assert accepted >= 20
     assert rejected >= 100
+
+
+_hash_paths = st.sampled_from(
+    [
+        *("file:hashes", "artifact:hashes", "x509-certificate:hashes", "file:extensions.'ntfs-ext'.hashes"),
+        *("file:extensions.'windows-pebinary-ext'.sections[*].hashes", "file:'hashes'", "file:x_hashes"),
+    ]
+)
+_hash_names = st.sampled_from(
+    [
+        *(
+            "MD5",
+            "md5",
+            "'MD5'",
+            "'SHA-1'",
+            "SHA1",
+            "'sha-256'",
+            "SHA256",
+            "'SHA3-256'",
+            "'SHA-224'",
+            "SHA384",
+        ),
+        *("'SHA-512'", "'SHA3-512'", "SSDEEP", "ssdeep", "TLSH", "'tlsh'", "MD6", "WHIRLPOOL", "RIPEMD160"),
+        *("X_CUSTOM", "'SHA-3-256'", "[0]", "[*]"),
+    ]
+)
+_hash_values = st.one_of(
+    _hexes,
+    st.text(alphabet=st.sampled_from(list("abcXYZ0189/+:.")), min_size=0, max_size=130),
+    st.sampled_from(
+        ["3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C", "T1A0F0A1", "", "x'y", "a\\\\b", MD5 + "\n"]
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_hash_paths, _hash_names, st.sampled_from([" = ", " != ", " LIKE ", " > "]), _hash_values)
+def test_hash_comparisons_agree(path: str, name: str, op: str, value: str) -> None:
+    """Hash values are checked by stix2-patterns; the fast path must never accept one it refuses."""
+    sep = "" if name.startswith("[") else "."
+    pattern = f"[{path}{sep}{name}{op}'{value}']"
+    if fast_accepts(pattern):
+        assert reference_error(pattern) is None, pattern
