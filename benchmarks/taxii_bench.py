@@ -7,12 +7,16 @@ Both servers run as separate processes on 127.0.0.1 and are driven by the same c
 * kizuna: ``kizuna hub serve`` on a fresh durable SQLite file (the default settings: validation on,
   ``synchronous=FULL``), ``--objects`` objects (default 100,000);
 * medallion 3.0.0: the OASIS reference TAXII 2.1 server, memory backend, one API root and one collection,
-  HTTP Basic user/password, ``--medallion-objects`` objects (default 10,000). Each phase is bounded by
-  ``--phase-limit-s``; a phase that runs out of time is reported with the rate of what it did.
+  HTTP Basic user/password, ``--medallion-objects`` objects (default 10,000).
+
+Each phase (ingest, reads) is bounded by ``--phase-limit-s`` and every request gets only the time left to
+its phase: an ingest that runs out of time reports the rate of what it stored, a read that cannot finish
+reports an upper bound ("< x objects/s").
 
 Figures: ingest objects/s in bundles of 100 and of 1,000 (every block of the store alternates the two, so
 the growth table shows both as the store grows); full paged read (objects/s, ``as_pages(per_request=1000)``);
-page latency p50/p99 over every page of the read passes; peak server RSS (psutil on the server pid).
+page latency p50/p99 over every page of the read passes; peak server RSS (psutil on the server pid); server
+and client CPU per 1,000 objects (the figures that depend least on other load on the machine).
 
     python benchmarks/taxii_bench.py            # the full run; writes the "## Hub (TAXII)" section
     python benchmarks/taxii_bench.py --quick    # a small run (< 1 minute), writes nothing
@@ -49,6 +53,7 @@ from _corpus import corpus
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Hub (TAXII)"
+ANALYSIS = "### Analysis"  # a hand-written subsection that a re-run keeps
 PAGE_SIZE = 1000
 BARS = {  # kizuna's acceptance bars (issue 2)
     "ingest_1000": 20_000.0,
@@ -574,7 +579,10 @@ def machine() -> str:
 
 
 def write_section(body: str) -> None:
-    """Add or replace this benchmark's section of docs/benchmarks.md, leaving the others as they are."""
+    """Add or replace this benchmark's section of docs/benchmarks.md, leaving the others as they are.
+
+    A hand-written ``### Analysis`` subsection at the end of the old section is kept (findings, profiles).
+    """
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
@@ -583,6 +591,12 @@ def write_section(body: str) -> None:
         new_lines = [*lines, "", *body_lines] if lines else body_lines
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        kept = next((i for i in range(start, end) if lines[i].startswith(ANALYSIS)), end)
+        analysis = lines[kept:end]
+        while analysis and not analysis[-1].strip():
+            analysis.pop()
+        if analysis:
+            body_lines += ["", *analysis]
         new_lines = lines[:start] + body_lines + ([""] if end < len(lines) else []) + lines[end:]
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text("\n".join(new_lines).rstrip("\n") + "\n")
