@@ -21,11 +21,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeAlias
 
 from kizuna.errors import InputError
+from kizuna.stix.ids import parse_timestamp
 
 #: A path step: a property name, a list index, or ``None`` for ``[*]``.
 PathStep: TypeAlias = str | int | None
@@ -170,29 +171,9 @@ def lower_hash_literals(expr: ObservationExpr) -> ObservationExpr:
 
 
 # -- literals -----------------------------------------------------------------------------------------
-_TS_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?Z")
-
-
-def parse_stix_timestamp(text: str) -> datetime:
-    """A STIX timestamp (upper-case ``T`` and ``Z``, any sub-second digits, truncated to microseconds).
-
-    ValueError when malformed or out of range.
-    """
-    m = _TS_RE.fullmatch(text)
-    if m is None:
-        raise ValueError(f"not a STIX timestamp: {text!r}")
-    frac = m.group(7)
-    micro = int((frac[1:] + "000000")[:6]) if frac else 0
-    return datetime(
-        int(m.group(1)),
-        int(m.group(2)),
-        int(m.group(3)),
-        int(m.group(4)),
-        int(m.group(5)),
-        int(m.group(6)),
-        micro,
-        tzinfo=UTC,
-    )
+#: A STIX timestamp (upper-case ``T`` and ``Z``, any sub-second digits, truncated to microseconds);
+#: ValueError when malformed or out of range. One parser for the whole package.
+parse_stix_timestamp = parse_timestamp
 
 
 _STRING_ESCAPE = re.compile(r"\\(['\\])")

@@ -40,12 +40,12 @@ def format_timestamp(moment: datetime, *, precision: str = "millisecond") -> str
     return f"{base}.{moment.microsecond // 1000:03d}Z"
 
 
-_TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$")
+_TS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z", re.ASCII)
 
 
 def parse_timestamp(value: str) -> datetime:
     """Parse a STIX timestamp (UTC, ``Z`` suffix, any sub-second precision). ValueError if malformed."""
-    m = _TS_RE.match(value) if isinstance(value, str) else None
+    m = _TS_RE.fullmatch(value) if isinstance(value, str) else None
     if m is None:
         raise ValueError(f"not a STIX timestamp: {value!r}")
     frac = m.group(7)
