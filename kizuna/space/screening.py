@@ -19,6 +19,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed as cf_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 from sgp4.api import Satrec, SatrecArray
 
+from kizuna.errors import InputError
 from kizuna.space.catalog import CatalogObject
 from kizuna.space.events import Event
 from kizuna.space.propagation import (
@@ -114,6 +116,8 @@ class _Model:
         self.band_hi = self.ra + radial_pad_km
 
 
+#: Per-process cache of the one catalogue a worker is screening (a worker gets many chunks of it; building
+#: 25,000 Satrecs per chunk would dominate). Holds at most one catalogue.
 _MODEL_CACHE: dict[str, _Model] = {}
 
 
@@ -435,8 +439,6 @@ def screen(
         known = {o.norad_id for o in objects}
         missing = sorted(prim - known)
         if missing:
-            from kizuna.errors import InputError
-
             raise InputError(f"primary NORAD id(s) not in the catalogue: {', '.join(map(str, missing))}")
     key = catalogue_fingerprint(objects)
     chunks = _chunks(duration_s, settings.chunk_s)
@@ -473,8 +475,6 @@ def screen(
         else:
             with ProcessPoolExecutor(max_workers=min(n_workers, len(chunks))) as pool:
                 futs = {pool.submit(_chunk_task, *a_): a_[5] - a_[4] for a_ in args}
-                from concurrent.futures import as_completed as cf_completed
-
                 for f in cf_completed(futs):
                     collect(f.result(), futs[f])
     return ScreenResult(merge_events(events), total)
