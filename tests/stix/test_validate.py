@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import stix2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kizuna.errors import InvalidObject
 from kizuna.stix import validate as validate_module
+from kizuna.stix._schema import SPECS
 from kizuna.stix.markings import TLP, TLP1_IDS, TLP2_IDS
 from kizuna.stix.validate import ValidatedObject, validate_object
 from tests.stix.examples import CREATED, IDENTITY_ID, MODIFIED, all_valid
@@ -785,3 +788,82 @@ def test_any_json_gives_a_result_or_invalid_object(
         assert str(exc)
     else:
         assert got.id == mutated["id"] and got.type == mutated["type"]
+
+
+# ---- agreement with the OASIS stix2 library --------------------------------------------------------------
+
+_U = "6ba7b810-9dad-41d1-80b4-00c04fd430c8"
+_PEER_IDS = st.sampled_from(
+    [
+        f"{t}--{_U}"
+        for t in (
+            *("identity", "marking-definition", "file", "artifact", "software", "malware", "indicator"),
+            *(
+                "user-account",
+                "ipv4-addr",
+                "observed-data",
+                "location",
+                "network-traffic",
+                "email-addr",
+                "x-acme",
+            ),
+        )
+    ]
+)
+_PEER_SCALARS = st.one_of(
+    # timestamps of every precision the stix2 library can hold (it stops at microseconds)
+    st.sampled_from(["2016-04-06T20:03:00Z", "2016-04-06T20:03:00.123Z", "2020-01-01T00:00:00.000000Z"]),
+    st.sampled_from(["1999-01-01T00:00:00.000Z", "stix", "agree", "AES-256-GCM", "REG_SZ", "new-sdo"]),
+    st.sampled_from(["198.51.100.1", "2001:db8::1", "d2:fb:49:24:37:18", "VBORw0KGgo=", "ab12"]),
+    _PEER_IDS,
+    st.text(max_size=5),
+    st.integers(-5, 10**10),
+    st.booleans(),
+    st.floats(-200, 200),
+)
+_PEER_VALUES = st.one_of(
+    _PEER_SCALARS,
+    st.lists(_PEER_SCALARS, min_size=1, max_size=2),
+    st.lists(_PEER_IDS, min_size=1, max_size=2),
+    st.sampled_from(
+        [
+            {"MD5": "d41d8cd98f00b204e9800998ecf8427e"},
+            [{"source_name": "x", "url": "https://x.example"}],
+            [{"kill_chain_name": "a", "phase_name": "b"}],
+            {"de": {"name": "x"}},
+            {"a": "b"},
+        ]
+    ),
+)
+_PEER_NAMES = st.sampled_from(
+    sorted({n for spec in SPECS.values() for n in spec.props} | {"x_acme", "vendor_score"})
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(VALID), st.lists(st.tuples(_PEER_NAMES, _PEER_VALUES), min_size=1, max_size=2))
+def test_what_we_accept_the_stix2_library_accepts(
+    obj: dict[str, Any], changes: list[tuple[str, Any]]
+) -> None:
+    """Plausible edits of valid objects: whenever validate_object accepts one, so does stix2.parse.
+
+    (The library is laxer in many places - it coerces "true" to True, ignores modified < created - so the
+    converse does not hold; tests above pin those rules.)
+    """
+    mutated = copy.deepcopy(obj)
+    for key, value in changes:
+        mutated[key] = value
+    try:
+        validate_object(mutated)
+    except InvalidObject:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stix2.parse(mutated, allow_custom=True)
+
+
+def test_valid_examples_are_valid_for_the_stix2_library() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for obj in VALID:
+            stix2.parse(obj, allow_custom=True)
