@@ -6,6 +6,7 @@ import copy
 import json
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 
 from kizuna.errors import InvalidObject
 from kizuna.stix import validate as validate_module
+from kizuna.stix._checks import check_timestamp, timestamp_key
 from kizuna.stix._schema import SPECS
+from kizuna.stix.ids import parse_timestamp
 from kizuna.stix.markings import TLP, TLP1_IDS, TLP2_IDS
 from kizuna.stix.validate import ValidatedObject, validate_object
 from tests.stix.examples import CREATED, IDENTITY_ID, MODIFIED, all_valid
@@ -867,3 +870,33 @@ def test_valid_examples_are_valid_for_the_stix2_library() -> None:
         warnings.simplefilter("ignore")
         for obj in VALID:
             stix2.parse(obj, allow_custom=True)
+
+
+# ---- timestamps: the string comparison used for modified >= created, against datetime ---------------------
+
+_moments = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1))
+
+
+def _stix_ts(moment: datetime, digits: int) -> str:
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return base + "Z" if digits == 0 else f"{base}.{f'{moment.microsecond:06d}'[:digits]:0<{digits}}Z"
+
+
+@settings(max_examples=500, deadline=None)
+@given(_moments, st.integers(0, 9), _moments, st.integers(0, 9))
+def test_timestamp_order_matches_datetime(a: datetime, da: int, b: datetime, db: int) -> None:
+    ta, tb = _stix_ts(a, da), _stix_ts(b, db)
+    assert check_timestamp(ta) is None and check_timestamp(tb) is None
+    pa, pb = parse_timestamp(ta), parse_timestamp(tb)  # what the hub stores (microseconds)
+    if da <= 6 and db <= 6:
+        assert (timestamp_key(ta) < timestamp_key(tb)) == (pa < pb)
+        assert (timestamp_key(ta) == timestamp_key(tb)) == (pa == pb)
+    elif timestamp_key(ta) <= timestamp_key(tb):
+        assert pa <= pb
+
+
+def test_every_accepted_version_key_parses() -> None:
+    for obj in VALID:
+        key = validate_object(obj).version_key
+        if key:
+            assert parse_timestamp(key).tzinfo is not None
