@@ -1,0 +1,573 @@
+"""Federation benchmark: how fast a partner hub catches up on new objects, by pull and by push.
+
+Three real ``kizuna hub serve`` processes run on 127.0.0.1, each on its own durable SQLite file (the
+default settings: validation on, ``synchronous=FULL``), set up only with the ``kizuna hub`` CLI, exactly as
+docs/federation.md tells a user to:
+
+* hub A holds the new objects: ``--objects`` objects (default 100,000) of the seeded corpus
+  (``benchmarks/_corpus.py``: indicators, observables, relationships, sightings, malware, reports...; TLP
+  2.0 markings, a few unmarked) posted through the TAXII API in bundles of 1,000;
+* hub B pulls from A: ``kizuna hub sync --db B.db --once`` (B's peer record for A has ``--pull``);
+* hub C is pushed to by A: ``kizuna hub sync --db A.db --once --peer c-hub`` (A's peer record for C has
+  ``--push``).
+
+Every agreement is ``--max-tlp amber``, every type. Each sync is timed end to end (the whole command,
+Python start-up included); objects/s is objects stored on the receiving side / that time. Peak RSS: the
+sync process's peak (its VmHWM, read every 5 ms until it exits) and each server's peak sampled with psutil
+every 20 ms during the sync. Afterwards the receiving hubs must hold exactly the objects a plain reference
+function computes from the sharing rules (RED and AMBER+STRICT never leave; unmarked objects count as A's
+default, AMBER, on the way out and take the agreement's AMBER on the way in, so a GREEN reader there cannot
+see them); a second pass must move nothing; ``kizuna hub audit verify`` must pass on every hub.
+
+    python benchmarks/federation_bench.py            # the full run; writes the "## Federation" section
+    python benchmarks/federation_bench.py --quick    # 3,000 objects (< 1 minute), writes nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import TLP_IDS, corpus
+
+from kizuna.hub.client import HubClient
+from kizuna.hub.models import Query, VersionFilter
+from kizuna.hub.store.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Federation"
+BAR_RATE = 10_000.0  # objects/s end to end (issue 7)
+BAR_RSS_MB = 300.0  # peak RSS of each side
+BUNDLE = 1000
+MAX_TLP = "amber"  # every agreement in this benchmark
+SYNC_LIMIT_S = 600.0  # no sync command may run longer than this
+
+
+# -- the expected result, from the rules (plain reference) --------------------------------------------
+RANK = {TLP_IDS[k]: r for k, r in (("clear", 0), ("green", 1), ("amber", 2), ("amber+strict", 3), ("red", 4))}
+LEVEL = {"clear": 0, "green": 1, "amber": 2}
+DEFAULT_RANK_A = 2  # hub A's collection default: amber
+
+
+def marked_rank(obj: dict[str, Any]) -> int | None:
+    ranks = [RANK[m] for m in obj.get("object_marking_refs", ()) if m in RANK]
+    return max(ranks) if ranks else None
+
+
+def expected_arrivals(objects: list[dict[str, Any]], max_tlp: str) -> tuple[set[str], set[str]]:
+    """(ids the receiving hub must hold, ids its GREEN reader may read) after a sync from hub A."""
+    held, green = set(), set()
+    for o in objects:
+        marked = marked_rank(o)
+        effective_out = DEFAULT_RANK_A if marked is None else marked
+        if effective_out >= 3 or effective_out > LEVEL[max_tlp]:  # egress
+            continue
+        if marked is not None and marked > LEVEL[max_tlp]:  # ingress
+            continue
+        held.add(o["id"])
+        effective_in = LEVEL[max_tlp] if marked is None else marked  # unmarked: the agreement's TLP
+        if effective_in <= LEVEL["green"]:
+            green.add(o["id"])
+    return held, green
+
+
+# -- processes -------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kizuna(*args: str, timeout_s: float = 120.0) -> str:
+    """Run one ``kizuna`` CLI command; returns its stdout, stops the benchmark with its stderr if it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "kizuna", *args], capture_output=True, text=True, timeout=timeout_s, cwd=ROOT
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"kizuna {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc.stdout
+
+
+@dataclass
+class Hub:
+    name: str
+    db: Path
+    port: int
+    collection_id: str = ""
+    analyst_token: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def start(self) -> None:
+        log = open(self.db.with_suffix(".log"), "ab")  # noqa: SIM115 (kept open by the child)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(self.db), "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"hub {self.name} exited: {self.db.with_suffix('.log').read_text()}")
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/taxii2/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise SystemExit(f"hub {self.name} did not start within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def vm_hwm_mb(self) -> float | None:
+        """The server's peak RSS since it started (VmHWM), in MB."""
+        return None if self.proc is None else vm_hwm(self.proc.pid) / 1e6
+
+
+def set_up(work: Path) -> tuple[Hub, Hub, Hub]:
+    """Three hubs and two agreements, with the CLI only (the commands docs/federation.md shows)."""
+    hubs = {n: Hub(n, work / f"{n}.db", free_port()) for n in ("a", "b", "c")}
+    partners = {"a": ("b", "c"), "b": ("a",), "c": ("a",)}
+    tokens: dict[tuple[str, str], str] = {}  # (hub, account) -> token issued by that hub
+    for n, hub in hubs.items():
+        db = str(hub.db)
+        kizuna("hub", "init", "--db", db, "--title", f"hub {n.upper()}")
+        kizuna("hub", "org", "add", "analyst", "--db", db, "--ceiling", "red")
+        kizuna("hub", "org", "add", "green-reader", "--db", db, "--ceiling", "green")
+        accounts = [f"{p}-hub" for p in partners[n]]
+        for account in accounts:
+            kizuna("hub", "org", "add", account, "--db", db, "--peer-hub", "--ceiling", "amber")
+            tokens[(n, account)] = kizuna("hub", "token", "create", "--db", db, "--org", account).strip()
+        hub.analyst_token = kizuna("hub", "token", "create", "--db", db, "--org", "analyst").strip()
+        hub.collection_id = kizuna(
+            "hub", "collection", "add", "--db", db, "--title", "shared", "--alias", "shared",
+            "--read", ",".join(["analyst", "green-reader", *accounts]),
+            "--write", ",".join(["analyst", *accounts]), "--default-tlp", "amber",
+        ).strip()  # fmt: skip
+
+    def peer_add(here: str, there: str, *flows: str) -> None:
+        # the token `there` issued for `here`'s account, given to `here` out of band
+        token_file = work / f"{here}-to-{there}.token"
+        token_file.write_text(tokens[(there, f"{here}-hub")] + "\n")
+        token_file.chmod(0o600)
+        kizuna(
+            "hub", "peer", "add", f"{there}-hub", "--db", str(hubs[here].db), "--url", hubs[there].api,
+            "--token-file", str(token_file), "--max-tlp", MAX_TLP, *flows,
+        )  # fmt: skip
+
+    a, b, c = hubs["a"], hubs["b"], hubs["c"]
+    peer_add("b", "a", "--pull", f"{a.collection_id}:{b.collection_id}")  # B pulls from A
+    peer_add("a", "b")  # A's side of the agreement with B (governs what B's account may read)
+    peer_add("a", "c", "--push", f"{a.collection_id}:{c.collection_id}")  # A pushes to C
+    peer_add("c", "a")  # C's side (governs what A may push into C)
+    return a, b, c
+
+
+# -- measurements --------------------------------------------------------------------------------------
+class RssSampler:
+    """Peak resident set size of one process, sampled every 20 ms in a background thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        with suppress(psutil.Error):
+            self.peak = max(self.peak, int(self.proc.memory_info().rss))
+
+    def cpu_s(self) -> float:
+        try:
+            t = self.proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(t.user + t.system)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+@contextmanager
+def py_spy(pid: int, out: Path | None, label: str) -> Iterator[None]:
+    """``py-spy record`` (raw collapsed stacks) on ``pid`` while the body runs, with --profile-dir."""
+    if out is None:
+        yield
+        return
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise SystemExit("--profile-dir needs py-spy (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--threads",
+         "--output", str(out / f"{label}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.3)
+    try:
+        yield
+    finally:
+        proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def vm_hwm(pid: int) -> int:
+    """The peak resident set size of process ``pid`` since its last exec (VmHWM), in bytes; 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class SyncRun:
+    label: str
+    command: str
+    wall_s: float = 0.0
+    moved: int = 0
+    refused: int = 0
+    sync_peak_mb: float = 0.0
+    sync_cpu_s: float = 0.0
+    servers: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (peak MB, CPU s)
+    stderr: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.moved / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def run_sync(label: str, db: Path, args: list[str], servers: dict[str, Hub], profile: Path | None) -> SyncRun:
+    """Time one ``kizuna hub sync --once`` end to end, sampling the servers' RSS meanwhile."""
+    cmd = [sys.executable, "-m", "kizuna", "hub", "sync", "--db", str(db), "--once", *args]
+    run = SyncRun(label, "kizuna " + " ".join(cmd[3:]).replace(str(db), db.name))
+    samplers = {n: RssSampler(h.proc.pid) for n, h in servers.items() if h.proc is not None}
+    cpu0 = {n: s.cpu_s() for n, s in samplers.items()}
+    err_path = db.with_suffix(f".{label}.stderr")
+    with open(err_path, "wb") as err_file:
+        for s in samplers.values():
+            s.__enter__()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file, cwd=ROOT)
+        spies = [py_spy(proc.pid, profile, f"{label}-sync")]
+        spies += [py_spy(h.proc.pid, profile, f"{label}-server-{n}") for n, h in servers.items() if h.proc]
+        for spy in spies:
+            spy.__enter__()
+        deadline = time.monotonic() + SYNC_LIMIT_S
+        hwm = 0
+        while True:  # bounded: the sync is killed at the time limit
+            hwm = max(hwm, vm_hwm(proc.pid))  # the peak so far; read until the process exits
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+        run.wall_s = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        for spy in spies:
+            spy.__exit__(None, None, None)
+        for s in samplers.values():
+            s.__exit__()
+    # Not ru_maxrss: Linux counts in it the parent's RSS at fork (exec keeps it), here the corpus's.
+    run.sync_peak_mb = hwm / 1e6
+    run.sync_cpu_s = usage.ru_utime + usage.ru_stime
+    run.servers = {n: (s.peak / 1e6, s.cpu_s() - cpu0[n]) for n, s in samplers.items()}
+    run.stderr = err_path.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"{run.command} failed ({proc.returncode}) after {run.wall_s:.0f} s:\n{run.stderr}")
+    counts = re.findall(r"ok \((\d+) objects moved, (\d+) refused\)", run.stderr)
+    if not counts:
+        raise SystemExit(f"{run.command}: no 'ok (N objects moved' line in its output:\n{run.stderr}")
+    run.moved = sum(int(m) for m, _ in counts)
+    run.refused = sum(int(r) for _, r in counts)
+    server_lines = [
+        f"server {n} peak RSS {mb:.0f} MB, CPU {cpu:.1f} s" for n, (mb, cpu) in run.servers.items()
+    ]
+    print(
+        f"  {label}: {run.moved:,} objects moved in {run.wall_s:.1f} s = {run.rate:,.0f} objects/s;"
+        f" sync process peak RSS {run.sync_peak_mb:.0f} MB, CPU {run.sync_cpu_s:.1f} s",
+        *server_lines,
+        sep="; ",
+        file=sys.stderr,
+    )
+    return run
+
+
+def post(hub: Hub, objects: list[dict[str, Any]]) -> float:
+    """Post ``objects`` to ``hub`` through the TAXII API in bundles of 1,000; returns objects/s."""
+    t0 = time.perf_counter()
+    with HubClient(hub.api, hub.analyst_token, timeout_s=300) as client:
+        for i in range(0, len(objects), BUNDLE):
+            status = client.add_objects(hub.collection_id, objects[i : i + BUNDLE])
+            if status.get("failure_count") or status.get("success_count") != len(objects[i : i + BUNDLE]):
+                raise SystemExit(f"hub {hub.name}: bundle {i // BUNDLE} not fully stored: {status}")
+    took = time.perf_counter() - t0
+    print(f"  posted {len(objects):,} objects to hub A in {took:.1f} s", file=sys.stderr)
+    return len(objects) / took
+
+
+def held(hub: Hub, org: str) -> list[tuple[str, str]]:
+    """(id, version) of every stored version ``org`` may read in the hub's collection (store API)."""
+    with SQLiteStore.open(hub.db) as s:
+        c = s.get_collection(hub.collection_id)
+        assert c is not None
+        q = Query(limit=10_000_000, versions=VersionFilter(all=True))
+        return [(r.id, r.version) for r in s.query(c, s.get_org(org), q).rows]
+
+
+def check(hub: Hub, want: set[str], want_green: set[str]) -> list[str]:
+    """Problems with what ``hub`` holds (an empty list when it holds exactly the expected objects)."""
+    problems = []
+    rows = held(hub, "analyst")
+    ids = {i for i, _ in rows}
+    if len(rows) != len(set(rows)) or len(rows) != len(ids):
+        problems.append(f"hub {hub.name}: {len(rows) - len(ids)} versions stored twice")
+    if ids != want:
+        problems.append(
+            f"hub {hub.name}: {len(want - ids)} expected objects missing, {len(ids - want)} unexpected"
+        )
+    green = {i for i, _ in held(hub, "green-reader")}
+    if green != want_green:
+        problems.append(
+            f"hub {hub.name}: its GREEN reader sees {len(green)} objects, expected {len(want_green)}"
+            f" ({len(green - want_green)} it must not see)"
+        )
+    return problems
+
+
+def audit_verify(hub: Hub) -> str:
+    t0 = time.perf_counter()
+    line = kizuna("hub", "audit", "verify", "--db", str(hub.db), timeout_s=600).strip()
+    return f"hub {hub.name}: {line} ({time.perf_counter() - t0:.1f} s)"
+
+
+# -- report --------------------------------------------------------------------------------------------
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{model} (`lscpu`), {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f}/{five:.1f}"
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def table(pull: SyncRun, push: SyncRun) -> str:
+    """The results in Markdown: one row per sync, rate and each side's peak RSS against the bars."""
+    lines = [
+        "| sync | objects moved | time (s) | objects/s | sender peak RSS (MB) | receiver peak RSS (MB)"
+        " | sync process CPU (s) | server CPU (s) | bar met (>= 10,000/s, <= 300 MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|:-:|",
+    ]
+    for run, server, sync_sends in ((pull, "a", False), (push, "c", True)):
+        server_mb, server_cpu = run.servers[server]
+        sides = [(run.sync_peak_mb, "sync"), (server_mb, f"server {server}")]
+        sender, receiver = sides if sync_sends else sides[::-1]
+        ok = run.rate >= BAR_RATE and max(server_mb, run.sync_peak_mb) <= BAR_RSS_MB
+        lines.append(
+            f"| {run.label}: `{run.command}` | {run.moved:,} | {run.wall_s:.1f} | {run.rate:,.0f}"
+            f" | {sender[0]:.0f} ({sender[1]}) | {receiver[0]:.0f} ({receiver[1]}) | {run.sync_cpu_s:.1f}"
+            f" | {server_cpu:.1f} (server {server}) | {_met(ok)} |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(body: str) -> None:
+    """Add or replace this benchmark's section of docs/benchmarks.md, leaving the others as they are."""
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    body_lines = body.rstrip("\n").splitlines()
+    if start is None:
+        new_lines = [*lines, "", *body_lines] if lines else body_lines
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new_lines = lines[:start] + body_lines + ([""] if end < len(lines) else []) + lines[end:]
+    DOCS.write_text("\n".join(new_lines).rstrip("\n") + "\n")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--objects", type=int, default=100_000, help="new objects posted to hub A (100,000)")
+    p.add_argument("--quick", action="store_true", help="a small run (< 1 minute): 3,000 objects, no docs")
+    p.add_argument("--page-size", type=int, default=1000, help="objects per sync request (1000)")
+    p.add_argument("--seed", type=int, default=20260105)
+    p.add_argument("--profile-dir", type=Path, help="record py-spy profiles of every process of each sync")
+    p.add_argument("--keep", type=Path, help="copy the hubs' databases and logs here at the end")
+    p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    args = p.parse_args()
+    if args.quick:
+        args.objects = min(args.objects, 3000)
+        args.no_docs = True
+    if args.objects < 1 or not 1 <= args.page_size <= 10_000:
+        p.error("--objects must be positive and --page-size within 1..10,000")
+    t_start = time.perf_counter()
+    load_before = _load()
+    objects = corpus(args.objects, seed=args.seed)
+    want, want_green = expected_arrivals(objects, MAX_TLP)
+    print(f"corpus: {len(objects):,} objects (seed {args.seed}); {len(want):,} may flow", file=sys.stderr)
+    problems: list[str] = []
+    audits: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="kizuna-federation-bench-") as tmp:
+        work = Path(tmp)
+        a, b, c = set_up(work)
+        try:
+            for hub in (a, b, c):
+                hub.start()
+            post_rate = post(a, objects)
+            sync_args = ["--page-size", str(args.page_size)]
+            pull = run_sync("pull", b.db, sync_args, {"a": a}, args.profile_dir)
+            push = run_sync("push", a.db, [*sync_args, "--peer", "c-hub"], {"c": c}, args.profile_dir)
+            # a pass after catching up moves nothing
+            again = [run_sync(f"{r}-again", h.db, sync_args, {}, None) for r, h in (("pull", b), ("push", a))]
+            for hub in (b, c):
+                problems += check(hub, want, want_green)
+            for r in (pull, push):
+                if r.moved != len(want):
+                    problems.append(f"{r.label}: moved {r.moved:,} objects, expected {len(want):,}")
+            problems += [f"{r.label}: moved {r.moved:,}, expected 0" for r in again if r.moved]
+            hwm = {h.name: h.vm_hwm_mb() for h in (a, b, c)}
+        finally:
+            for hub in (a, b, c):
+                hub.stop()
+        audits = [audit_verify(h) for h in (a, b, c)]
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for f in work.iterdir():
+                shutil.copy2(f, args.keep / f.name)
+    wall_s = time.perf_counter() - t_start
+    print(table(pull, push))
+    for line in [*audits, *problems]:
+        print(line, file=sys.stderr)
+    print("result: " + ("exact" if not problems else "WRONG: " + "; ".join(problems)), file=sys.stderr)
+    if not args.no_docs:
+        command = ("python benchmarks/federation_bench.py " + " ".join(sys.argv[1:])).strip()
+        write_section(
+            section(command, objects, want, want_green, post_rate, pull, push, again, hwm, audits, problems,
+                    wall_s, f"load average (1/5 min) {load_before} at the start, {_load()} at the end")
+        )  # fmt: skip
+        print(f"wrote the '{SECTION}' section of {DOCS.relative_to(ROOT)}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def section(
+    command: str,
+    objects: list[dict[str, Any]],
+    want: set[str],
+    want_green: set[str],
+    post_rate: float,
+    pull: SyncRun,
+    push: SyncRun,
+    again: list[SyncRun],
+    hwm: dict[str, float | None],
+    audits: list[str],
+    problems: list[str],
+    wall_s: float,
+    load: str,
+) -> str:
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    unmarked = sum(1 for o in objects if marked_rank(o) is None)
+    withheld = len(objects) - len(want)
+    result = (
+        "exact: B and C each hold exactly the expected objects, no version twice, and their GREEN readers see"
+        " exactly the expected subset"
+        if not problems
+        else "**wrong**: " + "; ".join(problems)
+    )
+    hwm_text = ", ".join(f"{n.upper()} {mb:.0f} MB" for n, mb in hwm.items() if mb is not None)
+    return f"""{SECTION}
+
+Command: `{command}` (wall time {wall_s:.0f} s). Date: {date}.
+Machine: {machine()}; the three hubs, the sync process and the client share it; {load}.
+
+Three `kizuna hub serve` processes on 127.0.0.1, each with its own durable SQLite file (default settings:
+validation on, WAL, `synchronous=FULL`), set up with the `kizuna hub` CLI only, as in docs/federation.md.
+{len(objects):,} new objects of the seeded corpus (`benchmarks/_corpus.py`: indicators, observables,
+relationships, sightings, malware, attack patterns, threat actors, identities, reports; TLP 2.0 markings,
+{unmarked:,} unmarked) were posted to hub A through the TAXII API in bundles of 1,000 ({post_rate:,.0f}
+objects/s). Every agreement is `--max-tlp amber`, every type, so {len(want):,} objects may flow and
+{withheld:,} (RED and AMBER+STRICT) never leave A. Then, separately:
+
+- pull: hub B catches up by pulling from A (`kizuna hub sync --db B.db --once`, B's peer record has
+  `--pull`); the sync process writes B's database while A's server serves the pages;
+- push: A pushes the same collection to a fresh hub C (`kizuna hub sync --db A.db --once --peer c-hub`,
+  A's peer record has `--push`); the sync process reads A's database and C's server stores the bundles.
+
+{table(pull, push)}
+
+- objects/s: objects stored on the receiving side (the command's `ok (N objects moved` line) / the wall
+  time of the whole `kizuna hub sync --once` command, Python start-up, paging, validation, ingress and
+  egress screening, durable writes, audit records and (push) status confirmation included.
+- peak RSS (MB = 10^6 bytes): the sync process's peak (its VmHWM, read every 5 ms until it exits); a
+  server's peak sampled with psutil every 20 ms during that sync. Servers' lifetime peaks (VmHWM,
+  including the ingest of the new objects into A): {hwm_text}.
+- CPU (s): user + system time of the sync process and of the server on the other side during the sync.
+- Result: {result}. A second pass after catching up moved {again[0].moved} (pull, {again[0].wall_s:.1f} s)
+  and {again[1].moved} (push, {again[1].wall_s:.1f} s) objects. `kizuna hub audit verify`:
+  {"; ".join(audits)}.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
