@@ -198,11 +198,13 @@ def validate_object(obj: object) -> ValidatedObject:
     if not isinstance(obj, Mapping):
         raise InvalidObject(f"a STIX object must be a JSON object, not {type(obj).__name__}")
     stix_type = obj.get("type")
-    if stix_type is None:
-        raise InvalidObject("property 'type' is required")
-    if type(stix_type) is not str or TYPE_RE.fullmatch(stix_type) is None:
+    if stix_type is None or type(stix_type) is not str or TYPE_RE.fullmatch(stix_type) is None:
+        given_id = obj.get("id")
+        where = f"{given_id[:120]}: " if type(given_id) is str else ""
+        if stix_type is None:
+            raise InvalidObject(f"{where}property 'type' is required")
         raise InvalidObject(
-            "'type' must be 3-250 characters of a-z, 0-9 and '-' starting with a letter, "
+            f"{where}'type' must be 3-250 characters of a-z, 0-9 and '-' starting with a letter, "
             f"not {str(stix_type)[:80]!r}"
         )
     oid = _check_id(obj, stix_type)
