@@ -247,7 +247,7 @@ def main() -> None:
     for name, objects in (("mix", mix), ("hub corpus", hub_corpus(args.objects)), ("ATT&CK ICS", attack)):
         if not objects:
             continue
-        patterns_mod.reference_error.cache_clear()
+        patterns_mod._cached_reference.cache_clear()
         cold = rate(objects, validate_object, 1)  # every pattern seen for the first time
         warm = rate(objects, validate_object, args.repeat)
         print(f"validate_object, {name} ({len(objects)} objects): {cold:,.0f} objects/s, warm {warm:,.0f}")

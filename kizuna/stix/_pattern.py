@@ -88,9 +88,11 @@ def fast_accepts(pattern: str) -> bool:
     return "hashes" not in pattern.lower() or _hashes_ok(pattern)
 
 
-@lru_cache(maxsize=8192)
-def reference_error(pattern: str) -> str | None:
-    """The first error ``stix2-patterns`` reports for ``pattern`` (without its ``FAIL:`` prefix), or None."""
+#: Patterns longer than this are checked by stix2-patterns each time rather than cached (bounds memory).
+CACHE_MAX_CHARS = 4096
+
+
+def _run_reference(pattern: str) -> str | None:
     from stix2patterns.validator import run_validator
 
     try:
@@ -101,6 +103,16 @@ def reference_error(pattern: str) -> str | None:
         return None
     first = str(errors[0])
     return first[6:] if first.startswith("FAIL: ") else first
+
+
+_cached_reference = lru_cache(maxsize=8192)(_run_reference)
+
+
+def reference_error(pattern: str) -> str | None:
+    """The first error ``stix2-patterns`` reports for ``pattern`` (without its ``FAIL:`` prefix), or None."""
+    if len(pattern) > CACHE_MAX_CHARS:
+        return _run_reference(pattern)
+    return _cached_reference(pattern)
 
 
 def pattern_error(pattern: str) -> str | None:
