@@ -61,6 +61,7 @@ BAR_RSS_MB = 300.0  # peak RSS of each side
 BUNDLE = 1000
 MAX_TLP = "amber"  # every agreement in this benchmark
 SYNC_LIMIT_S = 600.0  # no sync command may run longer than this
+NOTES = ""  # observations from profiles, appended to the section (kept here so a re-run keeps them)
 
 
 # -- the expected result, from the rules (plain reference) --------------------------------------------
@@ -155,10 +156,16 @@ class Hub:
         return None if self.proc is None else vm_hwm(self.proc.pid) / 1e6
 
 
-def set_up(work: Path) -> tuple[Hub, Hub, Hub]:
-    """Three hubs and two agreements, with the CLI only (the commands docs/federation.md shows)."""
-    hubs = {n: Hub(n, work / f"{n}.db", free_port()) for n in ("a", "b", "c")}
-    partners = {"a": ("b", "c"), "b": ("a",), "c": ("a",)}
+def set_up(work: Path, pairs: int) -> tuple[Hub, list[Hub], list[Hub]]:
+    """Hub A, ``pairs`` hubs B1.. that pull from it and ``pairs`` hubs C1.. it pushes to; one agreement each.
+
+    Set up with the CLI only (the commands docs/federation.md shows).
+    """
+    a = Hub("a", work / "a.db", free_port())
+    bs = [Hub(f"b{i}", work / f"b{i}.db", free_port()) for i in range(1, pairs + 1)]
+    cs = [Hub(f"c{i}", work / f"c{i}.db", free_port()) for i in range(1, pairs + 1)]
+    hubs = {h.name: h for h in (a, *bs, *cs)}
+    partners = {h.name: ("a",) for h in (*bs, *cs)} | {"a": tuple(h.name for h in (*bs, *cs))}
     tokens: dict[tuple[str, str], str] = {}  # (hub, account) -> token issued by that hub
     for n, hub in hubs.items():
         db = str(hub.db)
@@ -176,22 +183,23 @@ def set_up(work: Path) -> tuple[Hub, Hub, Hub]:
             "--write", ",".join(["analyst", *accounts]), "--default-tlp", "amber",
         ).strip()  # fmt: skip
 
-    def peer_add(here: str, there: str, *flows: str) -> None:
+    def peer_add(here: Hub, there: Hub, *flows: str) -> None:
         # the token `there` issued for `here`'s account, given to `here` out of band
-        token_file = work / f"{here}-to-{there}.token"
-        token_file.write_text(tokens[(there, f"{here}-hub")] + "\n")
+        token_file = work / f"{here.name}-to-{there.name}.token"
+        token_file.write_text(tokens[(there.name, f"{here.name}-hub")] + "\n")
         token_file.chmod(0o600)
         kizuna(
-            "hub", "peer", "add", f"{there}-hub", "--db", str(hubs[here].db), "--url", hubs[there].api,
+            "hub", "peer", "add", f"{there.name}-hub", "--db", str(here.db), "--url", there.api,
             "--token-file", str(token_file), "--max-tlp", MAX_TLP, *flows,
         )  # fmt: skip
 
-    a, b, c = hubs["a"], hubs["b"], hubs["c"]
-    peer_add("b", "a", "--pull", f"{a.collection_id}:{b.collection_id}")  # B pulls from A
-    peer_add("a", "b")  # A's side of the agreement with B (governs what B's account may read)
-    peer_add("a", "c", "--push", f"{a.collection_id}:{c.collection_id}")  # A pushes to C
-    peer_add("c", "a")  # C's side (governs what A may push into C)
-    return a, b, c
+    for b in bs:
+        peer_add(b, a, "--pull", f"{a.collection_id}:{b.collection_id}")  # B pulls from A
+        peer_add(a, b)  # A's side of the agreement with B (governs what B's account may read)
+    for c in cs:
+        peer_add(a, c, "--push", f"{a.collection_id}:{c.collection_id}")  # A pushes to C
+        peer_add(c, a)  # C's side (governs what A may push into C)
+    return a, bs, cs
 
 
 # -- measurements --------------------------------------------------------------------------------------
@@ -413,22 +421,22 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def table(pull: SyncRun, push: SyncRun) -> str:
+def table(runs: list[SyncRun]) -> str:
     """The results in Markdown: one row per sync, rate and each side's peak RSS against the bars."""
     lines = [
         "| sync | objects moved | time (s) | objects/s | sender peak RSS (MB) | receiver peak RSS (MB)"
         " | sync process CPU (s) | server CPU (s) | bar met (>= 10,000/s, <= 300 MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|:-:|",
     ]
-    for run, server, sync_sends in ((pull, "a", False), (push, "c", True)):
-        server_mb, server_cpu = run.servers[server]
+    for run in runs:
+        server, (server_mb, server_cpu) = next(iter(run.servers.items()))
         sides = [(run.sync_peak_mb, "sync"), (server_mb, f"server {server}")]
-        sender, receiver = sides if sync_sends else sides[::-1]
+        sender, receiver = sides if run.label.startswith("push") else sides[::-1]
         ok = run.rate >= BAR_RATE and max(server_mb, run.sync_peak_mb) <= BAR_RSS_MB
         lines.append(
-            f"| {run.label}: `{run.command}` | {run.moved:,} | {run.wall_s:.1f} | {run.rate:,.0f}"
-            f" | {sender[0]:.0f} ({sender[1]}) | {receiver[0]:.0f} ({receiver[1]}) | {run.sync_cpu_s:.1f}"
-            f" | {server_cpu:.1f} (server {server}) | {_met(ok)} |"
+            f"| {run.label.rstrip('0123456789')}: `{run.command}` | {run.moved:,} | {run.wall_s:.1f}"
+            f" | {run.rate:,.0f} | {sender[0]:.0f} ({sender[1]}) | {receiver[0]:.0f} ({receiver[1]})"
+            f" | {run.sync_cpu_s:.1f} | {server_cpu:.1f} (server {server}) | {_met(ok)} |"
         )
     return "\n".join(lines)
 
@@ -451,62 +459,76 @@ def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--objects", type=int, default=100_000, help="new objects posted to hub A (100,000)")
     p.add_argument("--quick", action="store_true", help="a small run (< 1 minute): 3,000 objects, no docs")
-    p.add_argument("--page-size", type=int, default=1000, help="objects per sync request (1000)")
+    p.add_argument(
+        "--page-size",
+        type=int,
+        action="append",
+        help="objects per sync request (default 1000); repeat it to measure several, each with fresh hubs",
+    )
     p.add_argument("--seed", type=int, default=20260105)
     p.add_argument("--profile-dir", type=Path, help="record py-spy profiles of every process of each sync")
     p.add_argument("--keep", type=Path, help="copy the hubs' databases and logs here at the end")
     p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     args = p.parse_args()
+    page_sizes: list[int] = args.page_size or [1000]
     if args.quick:
         args.objects = min(args.objects, 3000)
         args.no_docs = True
-    if args.objects < 1 or not 1 <= args.page_size <= 10_000:
-        p.error("--objects must be positive and --page-size within 1..10,000")
+    if args.objects < 1 or not all(1 <= n <= 10_000 for n in page_sizes) or len(page_sizes) > 4:
+        p.error("--objects must be positive; --page-size within 1..10,000, at most 4 of them")
     t_start = time.perf_counter()
     load_before = _load()
     objects = corpus(args.objects, seed=args.seed)
     want, want_green = expected_arrivals(objects, MAX_TLP)
     print(f"corpus: {len(objects):,} objects (seed {args.seed}); {len(want):,} may flow", file=sys.stderr)
     problems: list[str] = []
-    audits: list[str] = []
+    runs: list[SyncRun] = []
+    again: list[SyncRun] = []
     with tempfile.TemporaryDirectory(prefix="kizuna-federation-bench-") as tmp:
         work = Path(tmp)
-        a, b, c = set_up(work)
+        a, bs, cs = set_up(work, len(page_sizes))
+        hubs = [a, *bs, *cs]
         try:
-            for hub in (a, b, c):
+            for hub in hubs:
                 hub.start()
             post_rate = post(a, objects)
-            sync_args = ["--page-size", str(args.page_size)]
-            pull = run_sync("pull", b.db, sync_args, {"a": a}, args.profile_dir)
-            push = run_sync("push", a.db, [*sync_args, "--peer", "c-hub"], {"c": c}, args.profile_dir)
-            # a pass after catching up moves nothing
-            again = [run_sync(f"{r}-again", h.db, sync_args, {}, None) for r, h in (("pull", b), ("push", a))]
-            for hub in (b, c):
+            for size, b, c in zip(page_sizes, bs, cs, strict=True):
+                sync_args = ["--page-size", str(size)]
+                label = f"{size}" if len(page_sizes) > 1 else ""
+                runs.append(run_sync(f"pull{label}", b.db, sync_args, {"a": a}, args.profile_dir))
+                push_args = [*sync_args, "--peer", f"{c.name}-hub"]
+                runs.append(run_sync(f"push{label}", a.db, push_args, {c.name: c}, args.profile_dir))
+                # a pass after catching up moves nothing
+                again.append(run_sync(f"pull{label}-again", b.db, sync_args, {}, None))
+                again.append(run_sync(f"push{label}-again", a.db, push_args, {}, None))
+            for hub in (*bs, *cs):
                 problems += check(hub, want, want_green)
-            for r in (pull, push):
-                if r.moved != len(want):
-                    problems.append(f"{r.label}: moved {r.moved:,} objects, expected {len(want):,}")
+            problems += [
+                f"{r.label}: moved {r.moved:,} objects, expected {len(want):,}"
+                for r in runs
+                if r.moved != len(want)
+            ]
             problems += [f"{r.label}: moved {r.moved:,}, expected 0" for r in again if r.moved]
-            hwm = {h.name: h.vm_hwm_mb() for h in (a, b, c)}
+            hwm = {h.name: h.vm_hwm_mb() for h in hubs}
         finally:
-            for hub in (a, b, c):
+            for hub in hubs:
                 hub.stop()
-        audits = [audit_verify(h) for h in (a, b, c)]
+        audits = [audit_verify(h) for h in hubs]
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for f in work.iterdir():
                 shutil.copy2(f, args.keep / f.name)
     wall_s = time.perf_counter() - t_start
-    print(table(pull, push))
+    print(table(runs))
     for line in [*audits, *problems]:
         print(line, file=sys.stderr)
     print("result: " + ("exact" if not problems else "WRONG: " + "; ".join(problems)), file=sys.stderr)
     if not args.no_docs:
         command = ("python benchmarks/federation_bench.py " + " ".join(sys.argv[1:])).strip()
+        load = f"load average (1/5 min) {load_before} at the start, {_load()} at the end"
         write_section(
-            section(command, objects, want, want_green, post_rate, pull, push, again, hwm, audits, problems,
-                    wall_s, f"load average (1/5 min) {load_before} at the start, {_load()} at the end")
-        )  # fmt: skip
+            section(command, objects, want, post_rate, runs, again, hwm, audits, problems, wall_s, load)
+        )
         print(f"wrote the '{SECTION}' section of {DOCS.relative_to(ROOT)}", file=sys.stderr)
     return 1 if problems else 0
 
@@ -515,10 +537,8 @@ def section(
     command: str,
     objects: list[dict[str, Any]],
     want: set[str],
-    want_green: set[str],
     post_rate: float,
-    pull: SyncRun,
-    push: SyncRun,
+    runs: list[SyncRun],
     again: list[SyncRun],
     hwm: dict[str, float | None],
     audits: list[str],
@@ -530,43 +550,43 @@ def section(
     unmarked = sum(1 for o in objects if marked_rank(o) is None)
     withheld = len(objects) - len(want)
     result = (
-        "exact: B and C each hold exactly the expected objects, no version twice, and their GREEN readers see"
-        " exactly the expected subset"
+        "exact: every B and C holds exactly the expected objects, no version twice, and its GREEN reader sees"
+        " exactly the expected subset (no unmarked object)"
         if not problems
         else "**wrong**: " + "; ".join(problems)
     )
     hwm_text = ", ".join(f"{n.upper()} {mb:.0f} MB" for n, mb in hwm.items() if mb is not None)
+    again_text = ", ".join(f"{r.moved} ({r.label.removesuffix('-again')}, {r.wall_s:.1f} s)" for r in again)
     return f"""{SECTION}
 
 Command: `{command}` (wall time {wall_s:.0f} s). Date: {date}.
-Machine: {machine()}; the three hubs, the sync process and the client share it; {load}.
+Machine: {machine()}; every hub, the sync process and the client share it; {load}.
 
-Three `kizuna hub serve` processes on 127.0.0.1, each with its own durable SQLite file (default settings:
+Real `kizuna hub serve` processes on 127.0.0.1, each with its own durable SQLite file (default settings:
 validation on, WAL, `synchronous=FULL`), set up with the `kizuna hub` CLI only, as in docs/federation.md.
 {len(objects):,} new objects of the seeded corpus (`benchmarks/_corpus.py`: indicators, observables,
 relationships, sightings, malware, attack patterns, threat actors, identities, reports; TLP 2.0 markings,
 {unmarked:,} unmarked) were posted to hub A through the TAXII API in bundles of 1,000 ({post_rate:,.0f}
 objects/s). Every agreement is `--max-tlp amber`, every type, so {len(want):,} objects may flow and
-{withheld:,} (RED and AMBER+STRICT) never leave A. Then, separately:
+{withheld:,} (RED and AMBER+STRICT) never leave A. Then, one at a time:
 
-- pull: hub B catches up by pulling from A (`kizuna hub sync --db B.db --once`, B's peer record has
+- pull: a fresh hub B catches up by pulling from A (`kizuna hub sync --db b.db --once`, B's peer record has
   `--pull`); the sync process writes B's database while A's server serves the pages;
-- push: A pushes the same collection to a fresh hub C (`kizuna hub sync --db A.db --once --peer c-hub`,
+- push: A pushes the same collection to a fresh hub C (`kizuna hub sync --db a.db --once --peer c-hub`,
   A's peer record has `--push`); the sync process reads A's database and C's server stores the bundles.
 
-{table(pull, push)}
+{table(runs)}
 
 - objects/s: objects stored on the receiving side (the command's `ok (N objects moved` line) / the wall
-  time of the whole `kizuna hub sync --once` command, Python start-up, paging, validation, ingress and
-  egress screening, durable writes, audit records and (push) status confirmation included.
+  time of the whole `kizuna hub sync --once` command: Python start-up, paging, validation, ingress and
+  egress screening, durable writes, audit records and (push) the peer's status confirmation.
 - peak RSS (MB = 10^6 bytes): the sync process's peak (its VmHWM, read every 5 ms until it exits); a
   server's peak sampled with psutil every 20 ms during that sync. Servers' lifetime peaks (VmHWM,
   including the ingest of the new objects into A): {hwm_text}.
-- CPU (s): user + system time of the sync process and of the server on the other side during the sync.
-- Result: {result}. A second pass after catching up moved {again[0].moved} (pull, {again[0].wall_s:.1f} s)
-  and {again[1].moved} (push, {again[1].wall_s:.1f} s) objects. `kizuna hub audit verify`:
-  {"; ".join(audits)}.
-"""
+- CPU (s): user + system time of the sync process, and of the server on the other side, during the sync.
+- Result: {result}. A second pass after catching up moved {again_text} objects.
+  `kizuna hub audit verify`: {"; ".join(audits)}.
+{NOTES}"""
 
 
 if __name__ == "__main__":
