@@ -389,3 +389,14 @@ def test_a_sighting_reaches_the_indicators_collection(hub: Hub):
     assert sighting["id"] in all_ids(hub, "producer")
     assert unrelated["id"] not in all_ids(hub, "producer")
     assert sighting["id"] not in all_ids(hub, "green-reader")  # still AMBER where it was routed
+
+
+def test_an_envelope_of_invalid_objects_stores_no_object(hub: Hub):
+    before = hub.store.table_counts()
+    bad = [indicator(pattern="[x:y = "), {"type": "indicator"}, 42, indicator(created="yesterday")]
+    status = hub.post("producer", bad).json()
+    assert status["failure_count"] == 4 and status["success_count"] == 0 and status["total_count"] == 4
+    after = hub.store.table_counts()
+    assert after["objects"] == before["objects"] and after["recipients"] == before["recipients"]
+    # the status resource itself is kept, so the client can read it again
+    assert after["status"] == before["status"] + 1
