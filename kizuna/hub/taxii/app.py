@@ -29,6 +29,7 @@ from kizuna.hub.routing import route_sightings
 from kizuna.hub.store.base import Store
 from kizuna.hub.store.sqlite import format_us, to_us
 from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, utc_now
+from kizuna.web import web_routes
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -439,6 +440,7 @@ def create_app(settings: HubSettings, store: Store, *, clock: Clock = utc_now) -
         Route(c + "manifest/", api.manifest, methods=["GET"]),
         Route(c + "objects/{object_id}/", api.one_object, methods=["GET", "DELETE"]),
         Route(c + "objects/{object_id}/versions/", api.versions, methods=["GET"]),
+        *web_routes(api.store, settings, clock),
     ]
     return Starlette(
         routes=routes,

@@ -1,0 +1,117 @@
+"""In-process web UI fixtures: a real SQLite hub, the real ASGI app (TAXII API and UI), Starlette's client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from kizuna.hub.auth import hash_token, new_token
+from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.hub.taxii.app import TAXII_MEDIA_TYPE, HubSettings, create_app
+from kizuna.stix.markings import TLP, TLP2_IDS
+from tests.hub.conftest import ORGS, FrozenClock, indicator
+
+__all__ = ["TLP2_IDS", "UiHub", "indicator"]
+
+
+@dataclass
+class UiHub:
+    store: SQLiteStore
+    app: Any
+    tokens: dict[str, str]
+    collection_id: str
+    clock: FrozenClock
+    clients: list[TestClient] = field(default_factory=list)
+
+    def client(self) -> TestClient:
+        """A fresh browser-like client (its own cookie jar), not logged in; redirects are not followed."""
+        c = TestClient(self.app, base_url="http://127.0.0.1", follow_redirects=False)
+        self.clients.append(c)
+        return c
+
+    def login(self, org: str) -> TestClient:
+        c = self.client()
+        r = c.post("/ui/login", data={"token": self.tokens[org]})
+        assert r.status_code == 303, r.text
+        return c
+
+    def post(
+        self, org: str, objects: list[dict[str, Any]], collection_id: str | None = None
+    ) -> dict[str, Any]:
+        """Publish through the TAXII API, as a producer would."""
+        cid = collection_id or self.collection_id
+        r = self.client().post(
+            f"/api/collections/{cid}/objects/",
+            content=orjson.dumps({"objects": objects}),
+            headers={
+                "Authorization": f"Bearer {self.tokens[org]}",
+                "Accept": TAXII_MEDIA_TYPE,
+                "Content-Type": TAXII_MEDIA_TYPE,
+            },
+        )
+        assert r.status_code == 202, r.text
+        status: dict[str, Any] = r.json()
+        assert status["failure_count"] == 0, status["failures"]
+        return status
+
+    def api_ids(self, org: str, collection_id: str | None = None) -> set[str]:
+        """Ids the TAXII API serves ``org`` (latest versions), following ``next``: the UI's oracle."""
+        cid = collection_id or self.collection_id
+        ids: set[str] = set()
+        url = f"/api/collections/{cid}/objects/?limit=1000"
+        headers = {"Authorization": f"Bearer {self.tokens[org]}", "Accept": TAXII_MEDIA_TYPE}
+        for _ in range(1000):
+            r = self.client().get(url, headers=headers)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            ids.update(o["id"] for o in body.get("objects", []))
+            if not body.get("more"):
+                return ids
+            url = f"/api/collections/{cid}/objects/?limit=1000&next={body['next']}"
+        raise AssertionError("paging did not end")
+
+
+def ui_ids(client: TestClient, collection_id: str, **params: str) -> list[str]:
+    """Every object id listed on the UI's collection pages, following 'Next' links (bounded)."""
+    ids: list[str] = []
+    url = f"/ui/collections/{collection_id}"
+    r = client.get(url, params=params)
+    for _ in range(1000):
+        assert r.status_code == 200, r.text
+        ids.extend(re.findall(r'/objects/([a-z0-9-]+--[0-9a-f-]{36})"', r.text))
+        found = re.search(r'<a rel="next" href="([^"]+)"', r.text)
+        if found is None:
+            return ids
+        r = client.get(found.group(1).replace("&amp;", "&"))
+    raise AssertionError("paging did not end")
+
+
+@pytest.fixture
+def ui_hub(tmp_path: Path) -> Iterator[UiHub]:
+    clock = FrozenClock(datetime(2026, 2, 1, 9, 0, 0, tzinfo=UTC))
+    store = SQLiteStore.create(tmp_path / "hub.db", title="web test hub", clock=clock)
+    tokens = {}
+    for name, (ceiling, peer) in ORGS.items():
+        store.add_org(name, ceiling=ceiling, peer_hub=peer)
+        tokens[name] = new_token()
+        store.add_token(name, hash_token(tokens[name]))
+    readers = [n for n in ORGS if n not in ("outsider", "write-only")]
+    c = store.add_collection(
+        "shared", alias="shared", readers=readers, writers=["producer", "write-only"], default_tlp=TLP.AMBER
+    )
+    app = create_app(HubSettings(title="web test hub"), store, clock=clock)
+    hub = UiHub(store, app, tokens, c.id, clock)
+    try:
+        yield hub
+    finally:
+        for client in hub.clients:
+            client.close()
+        store.close()
