@@ -25,10 +25,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from kizuna.hub.auth import hash_token
 from kizuna.hub.models import Collection, Grant, Org, Query, Row, VersionFilter
@@ -181,8 +181,9 @@ class WebUI:
 
         return [Route(PREFIX, to_index, methods=["GET"]), Mount(PREFIX, app=self.asgi())]
 
-    def asgi(self) -> Starlette:
-        return Starlette(
+    def asgi(self) -> ASGIApp:
+        """The UI's own app (mounted at ``/ui``); the security headers wrap even its 500 pages."""
+        app = Starlette(
             routes=[
                 Route("/", self.index, methods=["GET"]),
                 Route("/login", self.login_form, methods=["GET"]),
@@ -192,7 +193,6 @@ class WebUI:
                 Route("/collections/{collection_id}/objects/{object_id}", self.object, methods=["GET"]),
                 Route("/static/{name}", self.static, methods=["GET"]),
             ],
-            middleware=[Middleware(SecurityHeaders)],
             exception_handlers={
                 WebError: self._on_web_error,
                 _NeedLogin: self._on_need_login,
@@ -200,6 +200,7 @@ class WebUI:
                 Exception: self._on_unexpected,
             },
         )
+        return SecurityHeaders(app)
 
     # -- rendering and errors -------------------------------------------------------------------------
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

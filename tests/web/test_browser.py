@@ -78,6 +78,7 @@ def test_log_in_browse_and_screenshot(kizuna_hub: RunningHub, browser: Any, tmp_
     page.click("button[type=submit]")
     page.wait_for_selector("header .org")
     assert page.inner_text("header .org") == kizuna_hub.reader_org
+    page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
     page.click(f"a[href='/ui/collections/{kizuna_hub.collection_id}']")
     page.wait_for_selector("table.objects tbody tr")
     page.wait_for_selector("svg.chart rect.tlp-amber")

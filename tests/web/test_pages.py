@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
+from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.markings import TLP, TLP2_IDS
+from kizuna.web import WebUI
 from kizuna.web.security import CONTENT_SECURITY_POLICY
 from tests.web.conftest import UiHub, indicator, ui_ids
 from tests.web.sample import MALICIOUS_NAME, sample_objects, sid
@@ -314,3 +319,28 @@ def test_taxii_api_is_unchanged_beside_the_ui(ui_hub: UiHub) -> None:
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/taxii+json")
     r = ui_hub.client().get("/nowhere")
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/taxii+json")
+
+
+def test_store_failure_is_a_plain_500_page(ui_hub: UiHub) -> None:
+    class BrokenStore:
+        """The real store, except that object queries fail."""
+
+        def __init__(self, inner: SQLiteStore) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def query(self, *args: Any) -> Any:
+            raise RuntimeError("disk on fire: /var/lib/secret/path")
+
+    ui = WebUI(BrokenStore(ui_hub.store), title="t", clock=ui_hub.clock)
+    with TestClient(Starlette(routes=ui.routes()), raise_server_exceptions=False) as c:
+        assert (
+            c.post("/ui/login", data={"token": ui_hub.tokens["reader"]}, follow_redirects=False).status_code
+            == 303
+        )
+        r = c.get(f"/ui/collections/{ui_hub.collection_id}")
+    assert r.status_code == 500 and "Internal error" in r.text
+    assert "disk on fire" not in r.text and "secret" not in r.text
+    assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY

@@ -200,6 +200,8 @@ def test_ui_lists_exactly_what_the_plain_rule_allows(
             with TestClient(ui_app, follow_redirects=False) as ui:
                 assert ui.post("/ui/login", data={"token": tokens[name]}).status_code == 303
                 assert ui_ids(ui, col.id) == expected, name
+                malware = [i for i in expected if i.startswith("malware--")]
+                assert ui_ids(ui, col.id, type="malware") == malware, name  # filter kept across pages
                 index = ui.get("/ui/").text
                 total = re.search(r'<td class="num">(\d+)</td>', index)
                 assert total is not None and int(total.group(1)) == len(expected), name
