@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -209,12 +211,16 @@ class RssSampler:
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
         self.peak = 0
+        self.first: int | None = None  # RSS when sampling began
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> None:
         with suppress(psutil.Error):
-            self.peak = max(self.peak, int(self.proc.memory_info().rss))
+            rss = int(self.proc.memory_info().rss)
+            self.peak = max(self.peak, rss)
+            if self.first is None:
+                self.first = rss
 
     def cpu_s(self) -> float:
         try:
@@ -286,6 +292,7 @@ class SyncRun:
     sync_peak_mb: float = 0.0
     sync_cpu_s: float = 0.0
     servers: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (peak MB, CPU s)
+    servers_start_mb: dict[str, float] = field(default_factory=dict)  # name -> RSS MB when the sync began
     stderr: str = ""
 
     @property
@@ -331,6 +338,7 @@ def run_sync(label: str, db: Path, args: list[str], servers: dict[str, Hub], pro
     run.sync_peak_mb = hwm / 1e6
     run.sync_cpu_s = usage.ru_utime + usage.ru_stime
     run.servers = {n: (s.peak / 1e6, s.cpu_s() - cpu0[n]) for n, s in samplers.items()}
+    run.servers_start_mb = {n: (s.first or 0) / 1e6 for n, s in samplers.items()}
     run.stderr = err_path.read_text(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{run.command} failed ({proc.returncode}) after {run.wall_s:.0f} s:\n{run.stderr}")
@@ -340,7 +348,8 @@ def run_sync(label: str, db: Path, args: list[str], servers: dict[str, Hub], pro
     run.moved = sum(int(m) for m, _ in counts)
     run.refused = sum(int(r) for _, r in counts)
     server_lines = [
-        f"server {n} peak RSS {mb:.0f} MB, CPU {cpu:.1f} s" for n, (mb, cpu) in run.servers.items()
+        f"server {n} RSS {run.servers_start_mb[n]:.0f} MB at the start, peak {mb:.0f} MB, CPU {cpu:.1f} s"
+        for n, (mb, cpu) in run.servers.items()
     ]
     print(
         f"  {label}: {run.moved:,} objects moved in {run.wall_s:.1f} s = {run.rate:,.0f} objects/s;"
@@ -350,6 +359,49 @@ def run_sync(label: str, db: Path, args: list[str], servers: dict[str, Hub], pro
         file=sys.stderr,
     )
     return run
+
+
+@dataclass
+class ConcurrentReads:
+    readers: int
+    wall_s: float
+    per_reader: list[int]
+    start_mb: float
+    peak_mb: float
+
+
+def concurrent_reads(hub: Hub, token: str, readers: int, want: int) -> ConcurrentReads:
+    """``readers`` peers catching up at once against a freshly started server: each walks the whole
+    collection as a peer-hub account, as a pull does (``match[version]=all``, pages of 1,000, ``next``)."""
+    hub.stop()
+    hub.start()
+    assert hub.proc is not None
+    url = f"{hub.api}collections/{hub.collection_id}/objects/"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/taxii+json;version=2.1"}
+
+    def walk(_: int) -> int:
+        seen = 0
+        params = {"limit": "1000", "match[version]": "all"}
+        with httpx.Client(headers=headers, timeout=120) as client:
+            for _page in range(10 * want // 1000 + 10):  # bounded
+                body = orjson.loads(client.get(url, params=params).raise_for_status().content)
+                seen += len(body.get("objects", ()))
+                if not body.get("more"):
+                    break
+                params = {**params, "next": str(body["next"])}
+        return seen
+
+    with RssSampler(hub.proc.pid) as rss, ThreadPoolExecutor(readers) as pool:
+        t0 = time.perf_counter()
+        counts = list(pool.map(walk, range(readers)))
+        took = time.perf_counter() - t0
+    result = ConcurrentReads(readers, took, counts, (rss.first or 0) / 1e6, rss.peak / 1e6)
+    print(
+        f"  {readers} concurrent catch-up reads of hub {hub.name} (fresh server): {counts} objects in"
+        f" {took:.1f} s; server RSS {result.start_mb:.0f} MB at the start, peak {result.peak_mb:.0f} MB",
+        file=sys.stderr,
+    )
+    return result
 
 
 def post(hub: Hub, objects: list[dict[str, Any]]) -> float:
@@ -465,6 +517,12 @@ def main() -> int:
         action="append",
         help="objects per sync request (default 1000); repeat it to measure several, each with fresh hubs",
     )
+    p.add_argument(
+        "--concurrent-reads",
+        type=int,
+        default=4,
+        help="then this many peers read all of hub A at once (its server's RSS); 0: skip (default 4)",
+    )
     p.add_argument("--seed", type=int, default=20260105)
     p.add_argument("--profile-dir", type=Path, help="record py-spy profiles of every process of each sync")
     p.add_argument("--keep", type=Path, help="copy the hubs' databases and logs here at the end")
@@ -476,6 +534,8 @@ def main() -> int:
         args.no_docs = True
     if args.objects < 1 or not all(1 <= n <= 10_000 for n in page_sizes) or len(page_sizes) > 4:
         p.error("--objects must be positive; --page-size within 1..10,000, at most 4 of them")
+    if not 0 <= args.concurrent_reads <= 16:
+        p.error("--concurrent-reads must be within 0..16")
     t_start = time.perf_counter()
     load_before = _load()
     objects = corpus(args.objects, seed=args.seed)
@@ -510,6 +570,15 @@ def main() -> int:
             ]
             problems += [f"{r.label}: moved {r.moved:,}, expected 0" for r in again if r.moved]
             hwm = {h.name: h.vm_hwm_mb() for h in hubs}
+            reads = None
+            if args.concurrent_reads:
+                token = (work / f"{bs[0].name}-to-a.token").read_text().strip()  # B1's account on A
+                reads = concurrent_reads(a, token, args.concurrent_reads, len(want))
+                problems += [
+                    f"concurrent reads: a walk saw {n:,} objects, expected {len(want):,}"
+                    for n in reads.per_reader
+                    if n != len(want)
+                ]
         finally:
             for hub in hubs:
                 hub.stop()
@@ -527,7 +596,9 @@ def main() -> int:
         command = ("python benchmarks/federation_bench.py " + " ".join(sys.argv[1:])).strip()
         load = f"load average (1/5 min) {load_before} at the start, {_load()} at the end"
         write_section(
-            section(command, objects, want, post_rate, runs, again, hwm, audits, problems, wall_s, load)
+            section(
+                command, objects, want, post_rate, runs, again, hwm, reads, audits, problems, wall_s, load
+            )
         )
         print(f"wrote the '{SECTION}' section of {DOCS.relative_to(ROOT)}", file=sys.stderr)
     return 1 if problems else 0
@@ -541,6 +612,7 @@ def section(
     runs: list[SyncRun],
     again: list[SyncRun],
     hwm: dict[str, float | None],
+    reads: ConcurrentReads | None,
     audits: list[str],
     problems: list[str],
     wall_s: float,
@@ -556,6 +628,15 @@ def section(
         else "**wrong**: " + "; ".join(problems)
     )
     hwm_text = ", ".join(f"{n.upper()} {mb:.0f} MB" for n, mb in hwm.items() if mb is not None)
+    reads_text = (
+        ""
+        if reads is None
+        else f"- Several peers catching up at once: {reads.readers} readers each walked all of A's collection"
+        f" as B1's peer account (pages of 1,000, `match[version]=all`, as a pull does) against A's server"
+        f" freshly restarted: {reads.per_reader[0]:,} objects each in {reads.wall_s:.1f} s; server RSS"
+        f" {reads.start_mb:.0f} MB at the start, peak **{reads.peak_mb:.0f} MB**"
+        f" ({'within' if reads.peak_mb <= BAR_RSS_MB else 'above'} the 300 MB bar).\n"
+    )
     again_text = ", ".join(f"{r.moved} ({r.label.removesuffix('-again')}, {r.wall_s:.1f} s)" for r in again)
     return f"""{SECTION}
 
@@ -584,7 +665,7 @@ objects/s). Every agreement is `--max-tlp amber`, every type, so {len(want):,} o
   server's peak sampled with psutil every 20 ms during that sync. Servers' lifetime peaks (VmHWM,
   including the ingest of the new objects into A): {hwm_text}.
 - CPU (s): user + system time of the sync process, and of the server on the other side, during the sync.
-- Result: {result}. A second pass after catching up moved {again_text} objects.
+{reads_text}- Result: {result}. A second pass after catching up moved {again_text} objects.
   `kizuna hub audit verify`: {"; ".join(audits)}.
 {NOTES}"""
 
