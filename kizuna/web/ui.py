@@ -47,6 +47,8 @@ PREFIX = "/ui"
 COOKIE = "kizuna_session"
 #: Largest login form accepted (a token is ~50 characters).
 MAX_FORM_BYTES = 16 * 1024
+#: Bars of the objects-per-type chart; the remaining types share one "other types" bar.
+MAX_TYPE_BARS = 12
 #: Versions of one object listed at most.
 MAX_VERSIONS = 1000
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,249}$")
@@ -79,6 +81,7 @@ class ObjectRow:
     modified: str
     date_added: str
     href: str
+    revoked: bool = False
 
 
 def tlp_css(label: str) -> str:
@@ -373,6 +376,7 @@ class WebUI:
                     modified=r.version or "\u2014",
                     date_added=format_us(r.date_added_us),
                     href=object_href(c.id, r.id),
+                    revoked=obj.get("revoked") is True,
                 )
             )
         filters = {"type": list(types)} if types else {}
@@ -394,10 +398,18 @@ class WebUI:
             first_href=first_href,
             page_size=self.page_size,
             self_href=collection_href(c.id),
+            unmarked_hint=(
+                f"no TLP marking of its own: the hub enforces this collection's default, {c.default_tlp}"
+                " (or, for an object from a partner hub, the agreement's TLP)"
+            ),
         )
 
     def _type_chart(self, c: Collection, summary: Summary) -> Any:
-        bars = [Bar(t, n, "bar", collection_href(c.id, type=t)) for t, n in summary.type_counts()]
+        counts = summary.type_counts()
+        bars = [Bar(t, n, "bar", collection_href(c.id, type=t)) for t, n in counts[:MAX_TYPE_BARS]]
+        rest = counts[MAX_TYPE_BARS:]
+        if rest:
+            bars.append(Bar(f"{len(rest)} other types", sum(n for _, n in rest), "bar bar-other"))
         return bar_chart(bars, title="Objects per type (latest versions)", chart_id="chart-types")
 
     def _tlp_chart(self, summary: Summary) -> Any:

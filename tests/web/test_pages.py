@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -169,6 +170,7 @@ def test_collection_page_shows_table_and_charts(ui_hub: UiHub) -> None:
         "unmarked": "2",
     }
     assert "C2 node 203.0.113.0" in r.text and "2026-01-15T08:30:00.000Z" in r.text
+    assert "no TLP marking of its own: the hub enforces this collection&#39;s default, TLP:AMBER" in r.text
     assert "indicator--" + sid("indicator", 0).split("--")[1][:8] + " indicates malware--" in r.text
 
 
@@ -344,3 +346,30 @@ def test_store_failure_is_a_plain_500_page(ui_hub: UiHub) -> None:
     assert r.status_code == 500 and "Internal error" in r.text
     assert "disk on fire" not in r.text and "secret" not in r.text
     assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_many_types_share_an_other_bar_and_revoked_is_tagged(ui_hub: UiHub) -> None:
+    objs = [
+        {
+            "type": f"x-kizuna-kind-{chr(97 + k)}",
+            "spec_version": "2.1",
+            "id": f"x-kizuna-kind-{chr(97 + k)}--{uuid.uuid4()}",
+            "created": "2026-01-01T00:00:00.000Z",
+            "modified": "2026-01-01T00:00:00.000Z",
+            "object_marking_refs": [TLP2_IDS[TLP.GREEN]],
+        }
+        for k in range(15)
+        for _ in range(15 - k)  # kind a: 15 objects, kind b: 14 ... kind o: 1
+    ]
+    revoked = indicator("192.0.2.99", tlp_ref=TLP2_IDS[TLP.GREEN], revoked=True)
+    ui_hub.post("producer", [*objs, revoked])
+    r = ui_hub.login("reader").get(f"/ui/collections/{ui_hub.collection_id}")
+    bars = chart_bars(r.text, "chart-types")
+    assert len(bars) == 13
+    assert bars["x-kizuna-kind-a"] == "15" and bars["x-kizuna-kind-l"] == "4"  # the 12 largest
+    assert bars["4 other types"] == str(3 + 2 + 1 + 1)  # kinds m, n, o and the indicator
+    page = ui_hub.login("reader").get(f"/ui/collections/{ui_hub.collection_id}", params={"type": "indicator"})
+    row = re.search(r'<tr>\s*<td class="type">indicator</td>.*?</tr>', page.text, re.S)
+    assert row is not None and revoked["id"] in row.group(0)
+    assert '<span class="tag" title="the producer revoked this object">revoked</span>' in row.group(0)
+    assert 'class="tag"' not in r.text  # no other object is revoked
