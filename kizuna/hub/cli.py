@@ -161,6 +161,19 @@ def collection_add(
     print(c.id)
 
 
+@collection_app.command("grant")
+def collection_grant(
+    collection: str = typer.Argument(..., help="Collection id or alias."),
+    db: Path = DbOption,
+    read: str | None = typer.Option(None, "--read", help="Organisations that may now read: ORG,ORG."),
+    write: str | None = typer.Option(None, "--write", help="Organisations that may now write: ORG,ORG."),
+) -> None:
+    """Give organisations (e.g. a new partner hub's account) access to an existing collection."""
+    with _open(db) as store:
+        c = store.grant_access(collection, readers=_names(read), writers=_names(write))
+    err.print(f"granted on {c.id}: read {_names(read) or '-'}, write {_names(write) or '-'}")
+
+
 @collection_app.command("list")
 def collection_list(db: Path = DbOption) -> None:
     """List collections with their default TLP."""
@@ -170,6 +183,40 @@ def collection_list(db: Path = DbOption) -> None:
         table = Table("id", "title", "alias", "default TLP")
         for c in store.list_collections():
             table.add_row(c.id, c.title, c.alias or "", c.default_tlp.label)
+    out.print(table)
+
+
+@audit_app.command("list")
+def audit_list(
+    db: Path = DbOption,
+    limit: int = typer.Option(20, "--limit", min=1, help="The last N records."),
+    action: str | None = typer.Option(None, "--action", help="Only this action, e.g. objects.receive."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line, detail included."),
+) -> None:
+    """Show the last audit records (who did what, when; refusals and their reasons are in the detail)."""
+    with _open(db) as store:
+        records = [r for r in store.audit_records() if action is None or r.action == action][-limit:]
+    if as_json:
+        for r in records:
+            print(
+                orjson.dumps(
+                    {
+                        "seq": r.seq,
+                        "at": r.at,
+                        "actor": r.actor,
+                        "action": r.action,
+                        "detail": orjson.loads(r.detail),
+                    }
+                ).decode()
+            )
+        return
+    from rich.table import Table
+
+    table = Table("seq", "at", "actor", "action", "detail")
+    for r in records:
+        table.add_row(
+            str(r.seq), r.at, r.actor, r.action, r.detail if len(r.detail) < 120 else r.detail[:117] + "..."
+        )
     out.print(table)
 
 

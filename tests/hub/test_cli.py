@@ -140,3 +140,30 @@ def test_audit_verify_detects_tampering(db: Path):
     conn.commit()
     bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
     assert bad.returncode == 1 and "record" in bad.stderr
+
+
+def test_grant_on_an_existing_collection_and_audit_list(db: Path):
+    env = {"KIZUNA_DB": str(db)}
+    kizuna_cli("hub", "org", "add", "uk-ncsc", env=env)
+    kizuna_cli("hub", "org", "add", "jp-hub", "--peer-hub", "--ceiling", "amber", env=env)
+    cid = kizuna_cli(
+        "hub", "collection", "add", "--title", "CNI", "--alias", "cni", "--write", "uk-ncsc", env=env
+    ).stdout.strip()
+    kizuna_cli("hub", "collection", "grant", "cni", "--read", "jp-hub", env=env)
+    kizuna_cli("hub", "collection", "grant", cid, "--write", "jp-hub", env=env)
+    with SQLiteStore.open(db) as store:
+        g = store.grant(cid, store.get_org("jp-hub").id)
+        assert g is not None and g.can_read and g.can_write  # grants only widen
+    line = one_line_error(
+        kizuna_cli("hub", "collection", "grant", "nope", "--read", "uk-ncsc", env=env, check=False)
+    )
+    assert "nope" in line
+    import json
+
+    records = [
+        json.loads(x)
+        for x in kizuna_cli(
+            "hub", "audit", "list", "--json", "--action", "collection.grant", env=env
+        ).stdout.splitlines()
+    ]
+    assert [r["detail"]["read"] for r in records] == [["jp-hub"], []]

@@ -120,6 +120,7 @@ class HubUnderTest:
     analyst_token: str
     proc: subprocess.Popen[bytes] | None = None
     peer_tokens: dict[str, str] = field(default_factory=dict)  # tokens other hubs use to reach this one
+    granted: set[str] = field(default_factory=set)
 
     @property
     def api(self) -> str:
@@ -191,9 +192,20 @@ def link(
                 token = new_token()
                 s.add_token(account, hash_token(token))
                 here.peer_tokens[there.name] = token
-                c = s.get_collection(here.collection_id)
-                with s._write() as conn:  # grant the account read and write on the shared collection
-                    conn.execute("INSERT INTO grants VALUES (?, ?, 1, 1)", (c.id, s.get_org(account).id))
+        if account not in here.granted:
+            kizuna_cli(
+                "hub",
+                "collection",
+                "grant",
+                here.collection_id,
+                "--db",
+                str(here.db),
+                "--read",
+                account,
+                "--write",
+                account,
+            )
+            here.granted.add(account)
     # the peer record lives on src (src runs the sync); dst keeps a peer record too, for its ingress/egress
     for here, there, terms, flows in (
         (src, dst, terms_at_src, direction),
@@ -555,6 +567,25 @@ def test_medallion_round_trip_pull_and_push(tmp_path, hubs):
             "green",
         )
         sync(uk)
+        # the partner serves our objects back with its own key order: the same objects, not conflicts
+        kizuna_cli(
+            "hub",
+            "peer",
+            "add",
+            "partner-back",
+            "--db",
+            str(uk.db),
+            "--url",
+            api,
+            "--user",
+            "partner",
+            "--token-file",
+            str(token_file),
+            "--pull",
+            f"{remote_collection}:{uk.collection_id}",
+        )
+        back = sync(uk, "--peer", "partner-back")
+        assert "0 objects moved, 0 refused" in back.stderr
         from taxii2client.v21 import Collection, as_pages
 
         remote = Collection(

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -170,7 +171,7 @@ def test_store_matches_reference_policy(
     for o in objs:
         producer = made[o.producer % len(made)]
         marked = [RANK[m] for m in o.markings if m in RANK]
-        raw = repr((o.oid, o.version_us, o.markings)).encode()
+        raw = orjson.dumps({"id": o.oid, "version": o.version_us, "markings": o.markings})
         inc = Incoming(
             id=o.oid,
             type=o.oid.split("--")[0],

@@ -281,7 +281,8 @@ class Syncer:
             after = (last.date_added_us, last.seq)
             self.store.confirm_push(peer, flow, f"{last.date_added_us}.{last.seq}", page.rows, status)
             failed = len(status.get("failures") or [])
-            fr.transferred += len(raws) - failed
+            held = sum(1 for ok in status.get("successes") or [] if ok.get("message") == "already stored")
+            fr.transferred += len(raws) - failed - held  # new to the peer, as a pull counts
             fr.refused += failed
             self._progress(peer, "push", len(raws))
             if not page.more:
