@@ -30,7 +30,7 @@ from kizuna.hub import policy
 from kizuna.hub.client import HubClient
 from kizuna.hub.federation.secrets import SecretBox
 from kizuna.hub.ingest import prepare
-from kizuna.hub.models import Flow, Peer, Query, StatusRecord, VersionFilter
+from kizuna.hub.models import Collection, Flow, Peer, Query, StatusRecord, VersionFilter
 from kizuna.hub.store.sqlite import SQLiteStore, format_us, to_us
 from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, utc_now
 
@@ -158,6 +158,12 @@ class Syncer:
             time.sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
+    def _local_collection(self, flow: Flow) -> Collection:
+        collection = self.store.get_collection(flow.local_collection)
+        if collection is None:
+            raise NotFound(f"local collection {flow.local_collection} no longer exists")
+        return collection
+
     def _progress(self, peer: Peer, direction: str, n: int) -> None:
         if self.on_progress is not None:
             self.on_progress(peer.name, direction, n)
@@ -166,9 +172,7 @@ class Syncer:
     def _pull(
         self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
     ) -> None:
-        collection = self.store.get_collection(flow.local_collection)
-        if collection is None:
-            raise NotFound(f"local collection {flow.local_collection} no longer exists")
+        collection = self._local_collection(flow)
         # The cursor is the peer's date_added of the last object stored. A trailing "~" marks a pass that
         # stopped mid-way: a peer may give many objects one date_added (medallion gives a whole envelope
         # one), so the restart asks from just before it and the store drops what it already holds.
@@ -221,7 +225,7 @@ class Syncer:
         self,
         peer: Peer,
         flow: Flow,
-        collection: Any,
+        collection: Collection,
         objects: list[Any],
         agreement: policy.Agreement,
         cursor: str,
@@ -252,9 +256,7 @@ class Syncer:
     def _push(
         self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
     ) -> None:
-        collection = self.store.get_collection(flow.local_collection)
-        if collection is None:
-            raise NotFound(f"local collection {flow.local_collection} no longer exists")
+        collection = self._local_collection(flow)
         after = _decode_cursor(flow.cursor)
         while True:
             page = self.store.query(
