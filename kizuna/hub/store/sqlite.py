@@ -189,10 +189,16 @@ def id_key(stix_id: str) -> int:
 
 
 def _digest(raw: bytes) -> bytes:
-    """Content digest of a serialised object, independent of key order and whitespace (another server may
-    send the same object back with its keys sorted)."""
-    canonical = orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=16).digest()
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def _same_content(a: bytes, b: bytes) -> bool:
+    """Are two serialisations the same object? Key order and whitespace do not count (another server may
+    send an object back with its keys sorted)."""
+    if a == b:
+        return True
+    sort = orjson.OPT_SORT_KEYS
+    return orjson.dumps(orjson.loads(a), option=sort) == orjson.dumps(orjson.loads(b), option=sort)
 
 
 class SQLiteStore:
@@ -568,7 +574,8 @@ class SQLiteStore:
                 digest = _digest(obj.raw)
                 ref = {"id": obj.id, "version": obj.version} if obj.version else {"id": obj.id}
                 if key in stored:
-                    if stored[key] == digest:
+                    held_digest, held_raw = stored[key]
+                    if held_digest == digest or _same_content(held_raw, obj.raw):
                         duplicates += 1
                         status.successes.append({**ref, "message": "already stored"})
                     else:
@@ -585,7 +592,7 @@ class SQLiteStore:
                 if tlp == TLP.RED and unknown:
                     status.failures.append({**ref, "message": f"unknown recipient(s) {', '.join(unknown)}"})
                     continue
-                stored[key] = digest
+                stored[key] = (digest, obj.raw)
                 last_added = max(now_us, last_added + 1)
                 rows.append(
                     (
@@ -645,20 +652,21 @@ class SQLiteStore:
 
     def _existing(
         self, conn: sqlite3.Connection, collection_id: str, ids: list[str]
-    ) -> dict[tuple[str, int], bytes]:
-        found: dict[tuple[str, int], bytes] = {}
+    ) -> dict[tuple[str, int], tuple[bytes, bytes]]:
+        """(id, version_us) -> (digest, serialised object) of what the collection already holds."""
+        found: dict[tuple[str, int], tuple[bytes, bytes]] = {}
         unique = list(dict.fromkeys(ids))
         for i in range(0, len(unique), _CHUNK):
             chunk = unique[i : i + _CHUNK]
             cur = conn.execute(
-                f"SELECT id, version_us, digest FROM objects WHERE collection_id=? AND id_key IN"
+                f"SELECT id, version_us, digest, raw FROM objects WHERE collection_id=? AND id_key IN"
                 f" ({','.join('?' * len(chunk))})",
                 [collection_id, *(id_key(i) for i in chunk)],
             )
             wanted = set(chunk)
             for r in cur:
                 if r[0] in wanted:  # a 64-bit key may collide; the id decides
-                    found[(str(r[0]), int(r[1]))] = bytes(r[2])
+                    found[(str(r[0]), int(r[1]))] = (bytes(r[2]), bytes(r[3]))
         return found
 
     def _recipient_ids(self, conn: sqlite3.Connection, incoming: Sequence[Incoming]) -> dict[str, int]:
