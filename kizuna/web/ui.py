@@ -208,7 +208,13 @@ class WebUI:
     # -- rendering and errors -------------------------------------------------------------------------
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         org = getattr(request.state, "org", None)
-        html = self.env.get_template(template).render(hub_title=self.title, org=org, prefix=PREFIX, **context)
+        html = self.env.get_template(template).render(
+            hub_title=self.title,
+            org=org,
+            prefix=PREFIX,
+            session_hours=f"{self.sessions.ttl.total_seconds() / 3600:g}",
+            **context,
+        )
         return HTMLResponse(html, status_code=status)
 
     def _error_page(self, request: Request, status: int, title: str, message: str) -> Response:

@@ -51,6 +51,7 @@ def test_login_form(ui_hub: UiHub) -> None:
     assert r.status_code == 200
     assert 'name="token" type="password"' in r.text
     assert 'name="next" value="/ui/collections/shared"' in r.text
+    assert "valid for 8 hours" in r.text
 
 
 @pytest.mark.parametrize(
@@ -373,3 +374,12 @@ def test_many_types_share_an_other_bar_and_revoked_is_tagged(ui_hub: UiHub) -> N
     assert row is not None and revoked["id"] in row.group(0)
     assert '<span class="tag" title="the producer revoked this object">revoked</span>' in row.group(0)
     assert 'class="tag"' not in r.text  # no other object is revoked
+
+
+def test_wrong_method_is_a_405_page(ui_hub: UiHub) -> None:
+    c = ui_hub.login("reader")
+    r = c.post(f"/ui/collections/{ui_hub.collection_id}")
+    assert (
+        r.status_code == 405 and "Method not allowed" in r.text and "text/html" in r.headers["content-type"]
+    )
+    assert c.get("/ui/logout").status_code == 405  # logging out takes a POST (the form's button)
