@@ -138,6 +138,17 @@ def token_create(
     print(token)
 
 
+@token_app.command("revoke")
+def token_revoke(
+    db: Path = DbOption,
+    org: str = typer.Option(..., "--org", help="The organisation whose tokens stop working now."),
+) -> None:
+    """Revoke every token of an organisation (issue a new one with 'token create')."""
+    with _open(db) as store:
+        n = store.revoke_tokens(org)
+    err.print(f"revoked {n} token(s) of {org}")
+
+
 @collection_app.command("add")
 def collection_add(
     db: Path = DbOption,
@@ -274,7 +285,10 @@ def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None)
     from kizuna.hub.taxii.app import HubSettings, create_app
 
     app = create_app(HubSettings(title=title or store.title()), store)
-    err.print(f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/)")
+    err.print(
+        f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/,"
+        f" web UI http://{host}:{port}/ui/)"
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
@@ -474,6 +488,7 @@ def demo(port: int = typer.Option(8000, "--port")) -> None:
         f"kizuna demo hub (temporary database {hub.db_path}, deleted on exit)",
         f"TAXII discovery: {base}/taxii2/",
         f"API root: {base}/api/",
+        f"web UI: {base}/ui/ (log in with a token below)",
         *(f"token {name}: {token}" for name, token in hub.tokens.items()),
         *(f"collection {cid}: {title}" for title, cid in hub.collections.items()),
         f"try: curl -H 'Authorization: Bearer {hub.tokens['uk-ncsc']}' {base}/api/collections/",

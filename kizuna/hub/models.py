@@ -79,6 +79,8 @@ class Row:
     version: str
     date_added_us: int
     raw: bytes
+    tlp: TLP  # the TLP the hub enforces: the object's marking, or the default it was stored with
+    marked: bool  # False when the object carries no TLP marking of its own
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ class ObjectRow:
     date_added: str
     href: str
     revoked: bool = False
+    enforced: str = ""  # for an unmarked object: the TLP the hub enforces on it here
 
 
 def tlp_css(label: str) -> str:
@@ -383,6 +384,7 @@ class WebUI:
                     date_added=format_us(r.date_added_us),
                     href=object_href(c.id, r.id),
                     revoked=obj.get("revoked") is True,
+                    enforced=str(r.tlp),
                 )
             )
         filters = {"type": list(types)} if types else {}
@@ -404,10 +406,7 @@ class WebUI:
             first_href=first_href,
             page_size=self.page_size,
             self_href=collection_href(c.id),
-            unmarked_hint=(
-                f"no TLP marking of its own: the hub enforces this collection's default, {c.default_tlp}"
-                " (or, for an object from a partner hub, the agreement's TLP)"
-            ),
+            unmarked_hint="no TLP marking of its own; the hub enforces it here as ",
         )
 
     def _type_chart(self, c: Collection, summary: Summary) -> Any:

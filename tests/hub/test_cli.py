@@ -167,3 +167,14 @@ def test_grant_on_an_existing_collection_and_audit_list(db: Path):
         ).stdout.splitlines()
     ]
     assert [r["detail"]["read"] for r in records] == [["jp-hub"], []]
+
+
+def test_token_revoke_locks_the_organisation_out(db: Path):
+    env = {"KIZUNA_DB": str(db)}
+    kizuna_cli("hub", "org", "add", "uk-ncsc", env=env)
+    token = kizuna_cli("hub", "token", "create", "--org", "uk-ncsc", env=env).stdout.strip()
+    with SQLiteStore.open(db) as store:
+        assert store.org_for_token(hash_token(token)) is not None
+    assert "revoked 1 token" in kizuna_cli("hub", "token", "revoke", "--org", "uk-ncsc", env=env).stderr
+    with SQLiteStore.open(db) as store:
+        assert store.org_for_token(hash_token(token)) is None

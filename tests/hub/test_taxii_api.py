@@ -400,3 +400,8 @@ def test_an_envelope_of_invalid_objects_stores_no_object(hub: Hub):
     assert after["objects"] == before["objects"] and after["recipients"] == before["recipients"]
     # the status resource itself is kept, so the client can read it again
     assert after["status"] == before["status"] + 1
+
+
+def test_root_sends_people_to_the_web_ui(hub: Hub):
+    r = hub.client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/"

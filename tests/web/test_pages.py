@@ -124,8 +124,7 @@ def test_session_expires_after_eight_hours(ui_hub: UiHub) -> None:
 
 def test_revoked_token_ends_its_sessions(ui_hub: UiHub) -> None:
     c = ui_hub.login("reader")
-    with ui_hub.store._write() as conn:  # no revoke command exists yet: remove the token row directly
-        conn.execute("DELETE FROM tokens WHERE org_id = (SELECT id FROM orgs WHERE name = 'reader')")
+    assert ui_hub.store.revoke_tokens("reader") == 1
     assert c.get("/ui/").status_code == 303
 
 
@@ -171,7 +170,7 @@ def test_collection_page_shows_table_and_charts(ui_hub: UiHub) -> None:
         "unmarked": "2",
     }
     assert "C2 node 203.0.113.0" in r.text and "2026-01-15T08:30:00.000Z" in r.text
-    assert "no TLP marking of its own: the hub enforces this collection&#39;s default, TLP:AMBER" in r.text
+    assert "no TLP marking of its own; the hub enforces it here as TLP:AMBER" in r.text
     assert "indicator--" + sid("indicator", 0).split("--")[1][:8] + " indicates malware--" in r.text
 
 
@@ -383,3 +382,29 @@ def test_wrong_method_is_a_405_page(ui_hub: UiHub) -> None:
         r.status_code == 405 and "Method not allowed" in r.text and "text/html" in r.headers["content-type"]
     )
     assert c.get("/ui/logout").status_code == 405  # logging out takes a POST (the form's button)
+
+
+def test_unmarked_badge_names_the_tlp_the_hub_enforces(tmp_path):
+    from kizuna.hub.models import Query
+    from kizuna.hub.store.sqlite import SQLiteStore
+    from kizuna.stix.markings import TLP
+
+    with SQLiteStore.create(tmp_path / "h.db", durable=False) as store:
+        store.add_org("a", ceiling=TLP.RED)
+        c = store.add_collection("c", readers=["a"], writers=["a"], default_tlp=TLP.GREEN)
+        from kizuna.hub.ingest import prepare
+        from kizuna.hub.models import StatusRecord
+
+        obj = {
+            "type": "malware",
+            "spec_version": "2.1",
+            "id": "malware--4c8f4b4e-6d4e-4b57-9f1a-2b9cc7f3e001",
+            "created": "2026-01-01T00:00:00.000Z",
+            "modified": "2026-01-01T00:00:00.000Z",
+            "name": "x",
+            "is_family": False,
+        }
+        status = StatusRecord(id="s", request_timestamp="t", total_count=1)
+        store.add_objects(c, store.get_org("a"), prepare([obj], status.failures), status)
+        [row] = store.query(c, store.get_org("a"), Query()).rows
+        assert row.tlp == TLP.GREEN and row.marked is False

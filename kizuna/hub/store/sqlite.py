@@ -409,6 +409,14 @@ class SQLiteStore:
             )
             self._audit(conn, "cli", "token.create", {"org": org.name, "token_sha256_prefix": token_hash[:8]})
 
+    def revoke_tokens(self, org_name: str) -> int:
+        """Revoke every token of an organisation (it is locked out at once); returns how many."""
+        org = self.get_org(org_name)
+        with self._write() as conn:
+            n = conn.execute("DELETE FROM tokens WHERE org_id=?", (org.id,)).rowcount
+            self._audit(conn, "cli", "token.revoke", {"org": org.name, "tokens": n})
+        return int(n)
+
     def org_for_token(self, token_hash: str) -> Org | None:
         row = (
             self._reader()
@@ -891,11 +899,12 @@ class SQLiteStore:
         """
         where, args = self._where(collection, org, query)
         cur = self._reader().execute(
-            "SELECT o.seq, o.id, o.type, o.spec_version, o.version, o.date_added, o.raw FROM objects o"
+            "SELECT o.seq, o.id, o.type, o.spec_version, o.version, o.date_added, o.raw, o.tlp, o.marked"
+            " FROM objects o"
             f" WHERE {where} ORDER BY o.date_added, o.seq LIMIT ?",
             [*args, query.limit + 1],
         )
-        rows = [Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in cur]
+        rows = [Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], TLP(r[7]), bool(r[8])) for r in cur]
         more = len(rows) > query.limit
         return Page(rows[: query.limit], more)
 

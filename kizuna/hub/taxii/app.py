@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from kizuna.hub import policy
@@ -410,6 +410,10 @@ def _collection_resource(c: Collection, g: Grant) -> dict[str, Any]:
     return body
 
 
+async def _to_web_ui(request: Request) -> Response:
+    return RedirectResponse("/ui/", status_code=303)
+
+
 def create_app(settings: HubSettings, store: Store, *, clock: Clock = utc_now) -> Starlette:
     """Build the hub's ASGI app over ``store``."""
     api = _Api(settings, store, clock)
@@ -431,6 +435,7 @@ def create_app(settings: HubSettings, store: Store, *, clock: Clock = utc_now) -
     r = api.root
     c = r + "collections/{collection_id}/"
     routes = [
+        Route("/", _to_web_ui, methods=["GET"]),
         Route("/taxii2/", api.discovery, methods=["GET"]),
         Route(r, api.api_root, methods=["GET"]),
         Route(r + "status/{status_id}/", api.status, methods=["GET"]),
