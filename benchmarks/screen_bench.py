@@ -79,6 +79,8 @@ def main() -> None:
     if len(misses):
         print(f"  events under 1 km: {int((misses < 1).sum())}, under 0.1 km: {int((misses < 0.1).sum())}")
 
+    if args.sample <= 0:
+        return
     rng = np.random.default_rng(args.seed + 1000)
     sample = sorted(
         int(x) for x in rng.choice([o.norad_id for o in objects], size=args.sample, replace=False)
