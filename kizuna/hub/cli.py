@@ -6,6 +6,7 @@ the environment variable ``KIZUNA_DB``.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 from pathlib import Path
@@ -285,6 +286,8 @@ def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None)
     from kizuna.hub.taxii.app import HubSettings, create_app
 
     app = create_app(HubSettings(title=title or store.title()), store)
+    gc.collect()
+    gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
     err.print(
         f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/,"
         f" web UI http://{host}:{port}/ui/)"
