@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kizuna.hub.client import HubClient
+from kizuna.stix.extensions import KIZUNA_IDENTITY_ID, kizuna_identity
 from kizuna.stix.ids import Clock, UuidFactory, format_timestamp, new_id, utc_now
 from kizuna.stix.markings import TLP, TLP2_IDS
 
@@ -23,21 +24,7 @@ ASSESSMENT_TYPE = "x-kizuna-minerals-assessment"
 EXTENSION_ID = "extension-definition--" + str(
     uuid.uuid5(uuid.NAMESPACE_URL, "https://kizuna/minerals/assessment/v1")
 )
-KIZUNA_IDENTITY_ID = "identity--" + str(uuid.uuid5(uuid.NAMESPACE_URL, "https://kizuna/identity"))
 _DEFINED = "2026-11-01T00:00:00.000Z"
-
-
-def kizuna_identity() -> dict[str, Any]:
-    return {
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": KIZUNA_IDENTITY_ID,
-        "created": _DEFINED,
-        "modified": _DEFINED,
-        "name": "kizuna project",
-        "identity_class": "system",
-        "object_marking_refs": [TLP2_IDS[TLP.CLEAR]],
-    }
 
 
 def extension_definition() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kizuna.hub.client import HubClient
 from kizuna.space.events import Event
+from kizuna.stix.extensions import KIZUNA_IDENTITY_ID, kizuna_identity
 from kizuna.stix.ids import Clock, UuidFactory, format_timestamp, new_id, utc_now
 from kizuna.stix.markings import TLP, TLP2_IDS
 
@@ -27,7 +28,6 @@ __all__ = [
 
 #: Stable ids: every kizuna hub publishes the same extension definition and producer identity.
 CONJUNCTION_EXTENSION_ID = "extension-definition--6b1f1c8e-3f0a-4d59-9a51-8c3f0e5c2a71"
-KIZUNA_IDENTITY_ID = "identity--0c7b3d2a-5e8f-4a61-b7d4-2f9e6a1c8b35"
 CONJUNCTION_TYPE = "kizuna-conjunction"
 _DEFINED = "2026-01-01T00:00:00.000Z"
 
@@ -55,20 +55,6 @@ SCHEMA = (
     "max-pc-tle); hbr_m (number, hard-body radius used); cdm_format (kvn | xml); cdm (string, the CCSDS "
     "508.0-B-1 Conjunction Data Message, byte for byte as produced)."
 )
-
-
-def kizuna_identity() -> dict[str, Any]:
-    return {
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": KIZUNA_IDENTITY_ID,
-        "created": _DEFINED,
-        "modified": _DEFINED,
-        "name": "kizuna space",
-        "identity_class": "system",
-        "description": "Conjunction screening of the kizuna exchange",
-        "object_marking_refs": [TLP2_IDS[TLP.CLEAR]],
-    }
 
 
 def extension_definition() -> dict[str, Any]:
