@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import re
+import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -292,10 +293,18 @@ def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None)
         f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/,"
         f" web UI http://{host}:{port}/ui/)"
     )
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; with this handler in place
+    # that ends in an exception, so every ``finally`` (closing the store, removing the demo's files) runs.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 # -- federation -----------------------------------------------------------------------------------------

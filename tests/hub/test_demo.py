@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kizuna.hub.demo import attack_ics_objects, build_demo
 from kizuna.hub.models import Query
@@ -39,7 +40,8 @@ def test_demo_hub_contents(tmp_path: Path):
     assert not tmp_path.joinpath("demo-hub.db").exists()
 
 
-def test_demo_serves_until_interrupted():
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_demo_serves_until_stopped_and_cleans_up(stop_signal):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kizuna", "demo", "--port", str(port)],
@@ -72,7 +74,7 @@ def test_demo_serves_until_interrupted():
         titles = {c["title"] for c in r.json()["collections"]}
         assert "MITRE ATT&CK for ICS" in titles and "UK-Japan CNI threats" in titles
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         proc.wait(timeout=20)
         if proc.stdout:
             proc.stdout.close()
