@@ -34,11 +34,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,10 +43,10 @@ from typing import Any
 
 import httpx
 import orjson
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import TLP_IDS, corpus
+from _measure import RssSampler, py_spy
 
 from kizuna.hub.client import HubClient
 from kizuna.hub.models import Query, VersionFilter
@@ -227,72 +224,6 @@ def set_up(work: Path, pairs: int) -> tuple[Hub, list[Hub], list[Hub]]:
 
 
 # -- measurements --------------------------------------------------------------------------------------
-class RssSampler:
-    """Peak resident set size of one process, sampled every 20 ms in a background thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.first: int | None = None  # RSS when sampling began
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def sample(self) -> None:
-        with suppress(psutil.Error):
-            rss = int(self.proc.memory_info().rss)
-            self.peak = max(self.peak, rss)
-            if self.first is None:
-                self.first = rss
-
-    def cpu_s(self) -> float:
-        try:
-            t = self.proc.cpu_times()
-        except psutil.Error:
-            return 0.0
-        return float(t.user + t.system)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.sample()
-
-    def __enter__(self) -> RssSampler:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-
-
-@contextmanager
-def py_spy(pid: int, out: Path | None, label: str) -> Iterator[None]:
-    """``py-spy record`` (raw collapsed stacks) on ``pid`` while the body runs, with --profile-dir."""
-    if out is None:
-        yield
-        return
-    exe = shutil.which("py-spy")
-    if exe is None:
-        raise SystemExit("--profile-dir needs py-spy (pip install py-spy)")
-    out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--threads",
-         "--output", str(out / f"{label}.txt")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    time.sleep(0.3)
-    try:
-        yield
-    finally:
-        proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def vm_hwm(pid: int) -> int:
     """The peak resident set size of process ``pid`` since its last exec (VmHWM), in bytes; 0 if gone."""
     try:
@@ -326,7 +257,7 @@ def run_sync(label: str, db: Path, args: list[str], servers: dict[str, Hub], pro
     """Time one ``kizuna hub sync --once`` end to end, sampling the servers' RSS meanwhile."""
     cmd = [sys.executable, "-m", "kizuna", "hub", "sync", "--db", str(db), "--once", *args]
     run = SyncRun(label, "kizuna " + " ".join(cmd[3:]).replace(str(db), db.name))
-    samplers = {n: RssSampler(h.proc.pid) for n, h in servers.items() if h.proc is not None}
+    samplers = {n: RssSampler(h.proc.pid, interval_s=0.02) for n, h in servers.items() if h.proc is not None}
     cpu0 = {n: s.cpu_s() for n, s in samplers.items()}
     err_path = db.with_suffix(f".{label}.stderr")
     with open(err_path, "wb") as err_file:
@@ -413,7 +344,7 @@ def concurrent_reads(hub: Hub, token: str, readers: int, want: int) -> Concurren
                 params = {**params, "next": str(body["next"])}
         return seen
 
-    with RssSampler(hub.proc.pid) as rss, ThreadPoolExecutor(readers) as pool:
+    with RssSampler(hub.proc.pid, interval_s=0.02) as rss, ThreadPoolExecutor(readers) as pool:
         t0 = time.perf_counter()
         counts = list(pool.map(walk, range(readers)))
         took = time.perf_counter() - t0

@@ -29,27 +29,23 @@ import gc
 import json
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 from requests.adapters import HTTPAdapter
 from taxii2client.v21 import Collection, as_pages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import corpus
+from _measure import RssSampler, py_spy
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -207,74 +203,6 @@ def stop(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
-
-
-class RssSampler:
-    """Peak resident set size of one process, sampled every 50 ms in a background thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def now(self) -> int:
-        try:
-            rss = int(self.proc.memory_info().rss)
-        except psutil.Error:
-            return self.peak
-        self.peak = max(self.peak, rss)
-        return rss
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server has used so far."""
-        try:
-            t = self.proc.cpu_times()
-        except psutil.Error:
-            return 0.0
-        return float(t.user + t.system)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.now()
-
-    def __enter__(self) -> RssSampler:
-        self.now()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.now()
-
-
-@contextmanager
-def py_spy(pid: int, out: Path | None, label: str) -> Iterator[None]:
-    """``py-spy record`` on the server while the body runs (when --profile-dir is given)."""
-    if out is None:
-        yield
-        return
-    exe = shutil.which("py-spy")
-    if exe is None:
-        raise SystemExit("--profile-dir needs py-spy (pip install py-spy)")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{label}.txt"
-    proc = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(0.5)
-    try:
-        yield
-    finally:
-        proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- the measurements (the same code for both servers) -----------------------------------------------
@@ -458,7 +386,7 @@ def measure(
     col = Collection(server.collection_url, user=server.user, password=server.password)
     adapter = DeadlineAdapter()
     col._conn.session.mount("http://", adapter)  # taxii2-client's requests.Session
-    with RssSampler(server.process.pid) as rss:
+    with RssSampler(server.process.pid, interval_s=0.05) as rss:
         with py_spy(server.process.pid, profile, f"{server.name}-ingest"):
             adapter.deadline = time.monotonic() + args.phase_limit_s
             ingest(col, objects, res, rss, args.phase_limit_s)

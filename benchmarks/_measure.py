@@ -1,0 +1,88 @@
+"""What the benchmarks measure about a process: resident memory, CPU time, and py-spy profiles."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+
+class RssSampler:
+    """Peak resident set size of one process, sampled every ``interval_s`` in a background thread."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        self.proc = psutil.Process(pid)
+        self.interval_s = interval_s
+        self.peak = 0
+        self.first: int | None = None  # RSS when sampling began
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def now(self) -> int:
+        """The RSS now (bytes); the peak so far when the process is gone."""
+        try:
+            rss = int(self.proc.memory_info().rss)
+        except psutil.Error:
+            return self.peak
+        self.peak = max(self.peak, rss)
+        if self.first is None:
+            self.first = rss
+        return rss
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the process has used so far."""
+        try:
+            t = self.proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(t.user + t.system)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.now()
+
+    def __enter__(self) -> RssSampler:
+        self.now()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.now()
+
+
+@contextmanager
+def py_spy(
+    pid: int, out: Path | None, label: str, *, rate: int = 100, threads: bool = False
+) -> Iterator[None]:
+    """``py-spy record`` (raw collapsed stacks, ``out/label.txt``) on ``pid`` while the body runs."""
+    if out is None:
+        yield
+        return
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise SystemExit("--profile-dir needs py-spy (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate)]
+    if threads:
+        cmd.append("--threads")
+    proc = subprocess.Popen(
+        [*cmd, "--output", str(out / f"{label}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(0.4)
+    try:
+        yield
+    finally:
+        proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
