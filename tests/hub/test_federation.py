@@ -663,3 +663,23 @@ def test_peer_credentials_are_encrypted_and_never_printed(tmp_path):
     assert bad.returncode == 2 and "never leaves" in bad.stderr
     kizuna_cli("hub", "peer", "remove", "jp", "--db", str(hub.db))
     assert json.loads(kizuna_cli("hub", "peer", "list", "--db", str(hub.db), "--json").stdout) == []
+
+
+def test_serve_with_sync_every_keeps_the_hub_current(tmp_path, hubs):
+    uk, jp = hubs["uk"], hubs["jp"] = new_hub(tmp_path, "uk"), new_hub(tmp_path, "jp")
+    jp.start()
+    link(uk, jp, tmp_path, direction="pull", terms_at_src=Terms("green"), terms_at_dst=Terms("green"))
+    uk.proc = start_hub_process(uk.db, uk.port, "--sync-every", "0.5")  # the sync loop runs beside the API
+    first = make_objects("jp")[2:4]
+    jp.post(first)
+    later = make_objects("jp-later")[2:4]
+    expected = {(o["id"], o["modified"]) for o in first}
+    deadline = time.monotonic() + 30
+    while uk.held() != expected:
+        assert time.monotonic() < deadline, uk.held()
+        time.sleep(0.2)
+    jp.post(later)
+    expected |= {(o["id"], o["modified"]) for o in later}
+    while uk.held() != expected:
+        assert time.monotonic() < deadline, uk.held()
+        time.sleep(0.2)
