@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import shutil
 import subprocess
 import threading
@@ -86,3 +88,15 @@ def py_spy(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def machine() -> str:
+    """The CPU model (from ``lscpu``), core count and Python version, for the benchmark records."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{model} (`lscpu`), {os.cpu_count()} cores, Python {platform.python_version()}"

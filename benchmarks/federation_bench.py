@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import socket
@@ -46,7 +45,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import TLP_IDS, corpus
-from _measure import RssSampler, py_spy
+from _measure import RssSampler, machine, py_spy
 
 from kizuna.hub.client import HubClient
 from kizuna.hub.models import Query, VersionFilter
@@ -406,17 +405,6 @@ def audit_verify(hub: Hub) -> str:
 
 
 # -- report --------------------------------------------------------------------------------------------
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model} (`lscpu`), {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.1f}/{five:.1f}"

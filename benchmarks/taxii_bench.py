@@ -28,7 +28,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from taxii2client.v21 import Collection, as_pages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import corpus
-from _measure import RssSampler, py_spy
+from _measure import RssSampler, machine, py_spy
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -494,17 +493,6 @@ def tables(k: Result | None, m: Result | None) -> str:
                 f"| {r.name} | {b.stored:,} | {_fmt(b.rate_100)} | {_fmt(b.rate_1000)} | {b.rss_mb:.0f} |"
             )
     return "\n".join(out)
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"{model} (`lscpu`), {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def write_section(body: str) -> None:
