@@ -548,42 +548,16 @@ def test_medallion_round_trip_pull_and_push(tmp_path, hubs):
         uk.post(ours)
         token_file = tmp_path / "medallion.password"
         token_file.write_text("s3cret-medallion\n")
-        kizuna_cli(
-            "hub",
-            "peer",
-            "add",
-            "partner",
-            "--db",
-            str(uk.db),
-            "--url",
-            api,
-            "--user",
-            "partner",
-            "--token-file",
-            str(token_file),
-            "--push",
-            f"{uk.collection_id}:{remote_collection}",
-            "--max-tlp",
-            "green",
-        )
+
+        def add_partner(hub: HubUnderTest, name: str, *flows: str) -> None:
+            """medallion as a peer: HTTP Basic (user 'partner', the password in a file)."""
+            kizuna_cli("hub", "peer", "add", name, "--db", str(hub.db), "--url", api, "--user", "partner",
+                       "--token-file", str(token_file), *flows)  # fmt: skip
+
+        add_partner(uk, "partner", "--push", f"{uk.collection_id}:{remote_collection}", "--max-tlp", "green")
         sync(uk)
         # the partner serves our objects back with its own key order: the same objects, not conflicts
-        kizuna_cli(
-            "hub",
-            "peer",
-            "add",
-            "partner-back",
-            "--db",
-            str(uk.db),
-            "--url",
-            api,
-            "--user",
-            "partner",
-            "--token-file",
-            str(token_file),
-            "--pull",
-            f"{remote_collection}:{uk.collection_id}",
-        )
+        add_partner(uk, "partner-back", "--pull", f"{remote_collection}:{uk.collection_id}")
         back = sync(uk, "--peer", "partner-back")
         assert "0 objects moved, 0 refused" in back.stderr
         from taxii2client.v21 import Collection, as_pages
@@ -598,22 +572,7 @@ def test_medallion_round_trip_pull_and_push(tmp_path, hubs):
         remote.add_objects({"objects": theirs}, wait_for_completion=True)
         jp_side = new_hub(tmp_path, "jp")
         hubs["jp"] = jp_side
-        kizuna_cli(
-            "hub",
-            "peer",
-            "add",
-            "partner",
-            "--db",
-            str(jp_side.db),
-            "--url",
-            api,
-            "--user",
-            "partner",
-            "--token-file",
-            str(token_file),
-            "--pull",
-            f"{remote_collection}:{jp_side.collection_id}",
-        )
+        add_partner(jp_side, "partner", "--pull", f"{remote_collection}:{jp_side.collection_id}")
         sync(jp_side)
         assert jp_side.held() == {(o["id"], o["modified"]) for o in ours + theirs}
         assert moved(sync(jp_side)) == 0
@@ -673,13 +632,14 @@ def test_serve_with_sync_every_keeps_the_hub_current(tmp_path, hubs):
     first = make_objects("jp")[2:4]
     jp.post(first)
     later = make_objects("jp-later")[2:4]
-    expected = {(o["id"], o["modified"]) for o in first}
     deadline = time.monotonic() + 30
-    while uk.held() != expected:
-        assert time.monotonic() < deadline, uk.held()
-        time.sleep(0.2)
+
+    def wait_until_uk_holds(objects: list[dict[str, Any]]) -> None:
+        expected = {(o["id"], o["modified"]) for o in objects}
+        while uk.held() != expected:
+            assert time.monotonic() < deadline, uk.held()
+            time.sleep(0.2)
+
+    wait_until_uk_holds(first)
     jp.post(later)
-    expected |= {(o["id"], o["modified"]) for o in later}
-    while uk.held() != expected:
-        assert time.monotonic() < deadline, uk.held()
-        time.sleep(0.2)
+    wait_until_uk_holds(first + later)
