@@ -1,8 +1,11 @@
 """Append-only, tamper-evident audit log: each record's hash covers its content and the previous hash.
 
 Records are appended by the store inside the same transaction as the write they describe, so a write and
-its audit record are committed together or not at all. :func:`verify_chain` walks the chain and names the
-first record whose content or link does not match.
+its audit record are committed together or not at all. The store also keeps the chain's head (how many
+records, the last one's sequence number and hash) in the same transaction, so cutting records off the end
+of the chain is told apart from an intact chain. :func:`verify_chain` walks the chain and names the first
+damage it finds, each kind in its own words: a record edited, a record missing from the middle, records
+missing from the end.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import orjson
 
@@ -27,6 +31,15 @@ class AuditRecord:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuditHead:
+    """The chain's head as the store last wrote it."""
+
+    records: int
+    last_seq: int
+    hash: str
+
+
 def canonical_detail(detail: object) -> str:
     return orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -40,27 +53,64 @@ def record_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, deta
     return h.hexdigest()
 
 
+class Damage(StrEnum):
+    """The kinds of damage :func:`verify_chain` tells apart."""
+
+    MODIFIED = "modified"  # a record's content does not match its hash, or a link is broken
+    DELETED = "deleted"  # a record is missing between two others
+    TRUNCATED = "truncated"  # records are missing from the end of the chain
+    HEAD = "head"  # the head record itself is missing or does not match any record
+
+
 @dataclass(frozen=True, slots=True)
 class ChainReport:
     ok: bool
     records: int
     first_bad_seq: int | None = None
     reason: str = ""
+    damage: Damage | None = None
 
 
-def verify_chain(records: Iterable[AuditRecord]) -> ChainReport:
-    """Check every link and hash in ``records`` (in seq order)."""
+def verify_chain(records: Iterable[AuditRecord], head: AuditHead | None) -> ChainReport:
+    """Check every link and hash in ``records`` (in seq order), then that the chain ends at ``head``."""
     prev = GENESIS_HASH
-    expected_seq: int | None = None
+    expected_seq = 1
     count = 0
+    last: AuditRecord | None = None
     for rec in records:
         count += 1
-        if expected_seq is not None and rec.seq != expected_seq:
-            return ChainReport(False, count, rec.seq, f"record {expected_seq} is missing")
+        if rec.seq != expected_seq:
+            if rec.seq > expected_seq:
+                missing = (
+                    f"record {expected_seq} is"
+                    if rec.seq == expected_seq + 1
+                    else f"records {expected_seq}-{rec.seq - 1} are"
+                )
+                return ChainReport(False, count, expected_seq, f"{missing} deleted", Damage.DELETED)
+            return ChainReport(False, count, rec.seq, "records are out of order", Damage.MODIFIED)
         if rec.prev_hash != prev:
-            return ChainReport(False, count, rec.seq, "link to the previous record is broken")
+            return ChainReport(
+                False, count, rec.seq, "its link to the previous record is broken (modified)", Damage.MODIFIED
+            )
         if record_hash(rec.prev_hash, rec.seq, rec.at, rec.actor, rec.action, rec.detail) != rec.hash:
-            return ChainReport(False, count, rec.seq, "content does not match its hash")
+            return ChainReport(False, count, rec.seq, "its content was modified", Damage.MODIFIED)
         prev = rec.hash
         expected_seq = rec.seq + 1
+        last = rec
+    if head is None:
+        return ChainReport(False, count, None, "the chain's head record is missing", Damage.HEAD)
+    if last is None or last.seq < head.last_seq or count < head.records:
+        first = 1 if last is None else last.seq + 1
+        lost = head.records - count
+        return ChainReport(
+            False,
+            count,
+            first,
+            f"{lost} record(s) after record {first - 1} were deleted from the end (head says {head.records})",
+            Damage.TRUNCATED,
+        )
+    if last.seq != head.last_seq or last.hash != head.hash or count != head.records:
+        return ChainReport(
+            False, count, last.seq, "the chain does not end where its head says (modified)", Damage.HEAD
+        )
     return ChainReport(True, count)

@@ -18,8 +18,11 @@ import typer
 
 from kizuna.clikit import err, out
 from kizuna.errors import Conflict, InputError, KizunaError
+from kizuna.hub import policy
 from kizuna.hub.models import Peer
+from kizuna.hub.paging import Cursor
 from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.stix.ids import format_us
 from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
 
 if TYPE_CHECKING:
@@ -80,6 +83,16 @@ def hub_init(
     err.print(
         f"created hub database {db} and its key file {key_path(db)} (mode 0600; keep it with the database)"
     )
+
+
+@hub_app.command("migrate")
+def hub_migrate(db: Path = DbOption) -> None:
+    """Bring a hub database made by an older kizuna up to this version's schema (back it up first)."""
+    applied = SQLiteStore.migrate(db)
+    if not applied:
+        err.print(f"{db} is up to date")
+    for m in applied:
+        err.print(f"{db}: applied migration {m.version}: {m.description}")
 
 
 @org_app.command("add")
@@ -235,14 +248,15 @@ def audit_list(
 
 @audit_app.command("verify")
 def audit_verify(db: Path = DbOption) -> None:
-    """Check the audit log's hash chain; exit 1 and name the first bad record if it is broken."""
+    """Check the audit log's hash chain and head; exit 1 naming the damage (modified, deleted, truncated)."""
     from kizuna.hub.audit import verify_chain
 
     with _open(db) as store:
-        report = verify_chain(store.audit_records())
+        report = verify_chain(store.audit_records(), store.audit_head())
     if not report.ok:
+        where = "" if report.first_bad_seq is None else f" at record {report.first_bad_seq}"
         err.print(
-            f"kizuna: audit chain broken at record {report.first_bad_seq}: {report.reason}", markup=False
+            f"kizuna: audit chain {report.damage}{where}: {report.reason}", markup=False, soft_wrap=True
         )
         raise typer.Exit(1)
     out.print(f"audit chain intact: {report.records} records")
@@ -284,7 +298,8 @@ def hub_serve(
 def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None) -> None:
     import uvicorn
 
-    from kizuna.hub.taxii.app import HubSettings, create_app
+    from kizuna.hub.app import create_app
+    from kizuna.hub.settings import HubSettings
 
     app = create_app(HubSettings(title=title or store.title()), store)
     gc.collect()
@@ -341,8 +356,10 @@ def peer_add(
     from kizuna.hub.federation.secrets import SecretBox
 
     level = _level(max_tlp, "--max-tlp")
-    if level > TLP.AMBER:
-        raise InputError(f"--max-tlp: {level} never leaves a hub; use clear, green or amber")
+    try:
+        policy.check_agreement_tlp(level)
+    except InputError as exc:
+        raise InputError(f"--max-tlp: {exc}; use clear, green or amber") from None
     if not re.match(r"^https?://", url):
         raise InputError(f"--url: {url!r} is not an http(s) URL")
     secret = read_token_file(token_file)
@@ -386,13 +403,18 @@ def peer_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")
                 if f is None
                 else f"{f.direction} {f.remote_collection if f.direction == 'pull' else f.local_collection}"
                 f" -> {f.local_collection if f.direction == 'pull' else f.remote_collection}",
-                "" if f is None else f.cursor,
+                "" if f is None or f.cursor is None else _cursor_text(f.cursor),
                 "" if f is None else str(f.transferred),
                 "" if f is None else str(f.refused),
                 (f.last_success if f else p.last_success) or "",
                 (f.last_error if f else p.last_error) or "",
             )
     out.print(table)
+
+
+def _cursor_text(cursor: Cursor) -> str:
+    """A flow's cursor as users read it: the ``date_added`` reached (``~``: part of that instant only)."""
+    return format_us(cursor.date_added_us) + ("" if cursor.complete else "~")
 
 
 def _peer_json(p: Peer) -> dict[str, object]:
@@ -409,7 +431,7 @@ def _peer_json(p: Peer) -> dict[str, object]:
                 "direction": f.direction,
                 "remote_collection": f.remote_collection,
                 "local_collection": f.local_collection,
-                "cursor": f.cursor,
+                "cursor": None if f.cursor is None else _cursor_text(f.cursor),
                 "transferred": f.transferred,
                 "refused": f.refused,
                 "last_success": f.last_success,

@@ -1,9 +1,9 @@
 """A small TAXII 2.1 client for kizuna hubs (and any TAXII 2.1 server).
 
-Domain modules (detect, space, minerals) publish through this class only; they never touch hub internals.
+Domain modules (detect, space, minerals) publish through this class only; they never touch hub internals::
 
->>> # client = HubClient("http://127.0.0.1:8000/api/", token="...")
->>> # status = client.add_objects(collection_id, [indicator, sighting])
+    client = HubClient("http://127.0.0.1:8000/api/", token="...")
+    status = client.add_objects(collection_id, [indicator, sighting])
 """
 
 from __future__ import annotations

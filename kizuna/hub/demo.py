@@ -17,9 +17,11 @@ from typing import Any
 
 import orjson
 
+from kizuna.errors import StoreError
+from kizuna.hub import intake
 from kizuna.hub.auth import hash_token, new_token
-from kizuna.hub.ingest import prepare
-from kizuna.hub.models import StatusRecord
+from kizuna.hub.models import Collection, Org
+from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import format_timestamp, utc_now
 from kizuna.stix.markings import TLP, TLP2_IDS, marking_definition
@@ -96,7 +98,7 @@ def build_demo(workdir: Path | None = None) -> DemoHub:
     hub.collections = {attack.title: attack.id, cni.title: cni.id, sightings.title: sightings.id}
 
     ncsc = store.get_org("uk-ncsc")
-    _load(store, attack, ncsc, attack_ics_objects())
+    load(store, attack, ncsc, attack_ics_objects())
     now = format_timestamp(utc_now())
     samples = [marking_definition(level) for level in (TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.RED)]
     samples += [
@@ -120,15 +122,13 @@ def build_demo(workdir: Path | None = None) -> DemoHub:
             x_kizuna_recipients=["jp-nisc"],
         ),
     ]
-    _load(store, cni, ncsc, samples)
+    load(store, cni, ncsc, samples)
     return hub
 
 
-def _load(store: SQLiteStore, collection: Any, org: Any, objects: list[dict[str, Any]]) -> None:
-    status = StatusRecord(
-        id=str(uuid.uuid4()), request_timestamp=format_timestamp(utc_now()), total_count=len(objects)
-    )
-    incoming = prepare(objects, status.failures)
-    store.add_objects(collection, org, incoming, status)
-    if status.failures:
-        raise RuntimeError(f"demo data failed validation: {status.failures[:3]}")
+def load(store: Store, collection: Collection, org: Org, objects: list[dict[str, Any]]) -> None:
+    """Store the demo's objects through the intake, as ``org`` would post them; refuse the whole demo if
+    any is refused."""
+    result = intake.accept(store, collection, intake.Sender.local(org), objects, clock=utc_now)
+    if result.refused:
+        raise StoreError(f"demo data was refused: {[r.reason for r in result.refused[:3]]}")

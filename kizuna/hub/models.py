@@ -1,9 +1,11 @@
-"""The hub's records: organisations, collections, grants, stored rows, queries and status resources."""
+"""The hub's records: organisations, collections, grants, stored rows, queries and write results."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from kizuna.hub.paging import Cursor
 from kizuna.stix.markings import TLP
 
 
@@ -25,6 +27,7 @@ class Collection:
     default_tlp: TLP
     alias: str | None = None
     description: str = ""
+    key: int = 0  # the store's integer key for the collection (indexes hold it instead of the UUID text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ class Query:
 
     added_after_us: int | None = None
     limit: int = 1000
-    after: tuple[int, int] | None = None  # keyset cursor (date_added_us, seq) from `next`
+    after: Cursor | None = None  # keyset position (TAXII `next`, a web page link, a federation cursor)
     ids: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     versions: VersionFilter = field(default_factory=VersionFilter)
@@ -72,7 +75,8 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    seq: int
+    """One stored object version as a reader gets it; ``date_added_us`` is unique across the hub."""
+
     id: str
     type: str
     spec_version: str
@@ -88,43 +92,76 @@ class Page:
     rows: list[Row]
     more: bool
 
+    @property
+    def cursor(self) -> Cursor | None:
+        """Where the next page starts (after the last row), or None for an empty page."""
+        return Cursor(self.rows[-1].date_added_us) if self.rows else None
 
-@dataclass(slots=True)
-class StatusRecord:
-    """The TAXII status resource of one POST."""
 
-    id: str
-    request_timestamp: str
-    successes: list[dict[str, str]] = field(default_factory=list)
-    failures: list[dict[str, str]] = field(default_factory=list)
-    pendings: list[dict[str, str]] = field(default_factory=list)
-    total_count: int = 0
+class Outcome(StrEnum):
+    """What the intake did with one object of a write."""
 
-    def resource(self) -> dict[str, object]:
-        pending = len(self.pendings)
-        return {
-            "id": self.id,
-            "status": "complete" if pending == 0 else "pending",
-            "request_timestamp": self.request_timestamp,
-            "total_count": self.total_count,
-            "success_count": len(self.successes),
-            "successes": self.successes,
-            "failure_count": len(self.failures),
-            "failures": self.failures,
-            "pending_count": pending,
-            "pendings": self.pendings,
-        }
+    STORED = "stored"  # a new object
+    NEW_VERSION = "new-version"  # a new version of an object the collection already held
+    DUPLICATE = "duplicate"  # this exact version was already held; nothing changed
+    REFUSED = "refused"  # not stored; ``reason`` says why
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    """The intake's answer for one object of a write, in the order the objects came."""
+
+    id: str  # the object's id, or ``objects[N]`` when it had none
+    version: str  # `modified` (or `created`) as written; "" when none
+    outcome: Outcome
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not Outcome.REFUSED
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A copy of a sighting the intake stored beside its indicator, in another collection."""
+
+    collection_id: str
+    sighting_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one write did (a TAXII POST, a pulled page, an ingested file unit): one result per object."""
+
+    id: str  # the write's id (a TAXII status id)
+    requested_us: int  # when the write was requested (microseconds since the epoch)
+    collection_id: str
+    objects: tuple[ObjectResult, ...] = ()
+    routed: tuple[Routed, ...] = ()
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.objects if r.outcome is outcome)
+
+    @property
+    def added(self) -> int:
+        """Object versions this write stored (new objects and new versions)."""
+        return self.count(Outcome.STORED) + self.count(Outcome.NEW_VERSION)
+
+    @property
+    def refused(self) -> tuple[ObjectResult, ...]:
+        return tuple(r for r in self.objects if r.outcome is Outcome.REFUSED)
 
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """One direction of one collection pair with a peer; ``cursor`` is durable progress."""
+    """One direction of one collection pair with a peer; ``cursor`` is durable progress (the peer's
+    ``date_added`` for a pull, this hub's for a push; None before the first page)."""
 
     id: int
     direction: str  # "pull" or "push"
     remote_collection: str
     local_collection: str
-    cursor: str = ""
+    cursor: Cursor | None = None
     transferred: int = 0
     refused: int = 0
     last_success: str | None = None

@@ -1,24 +1,34 @@
-"""Who may read or write what. The one place the sharing policy lives (see docs/sharing-policy.md).
+"""Who may read, write or receive what: every sharing decision of the hub, in one place.
 
-An organisation reads an object only if
-  1. it holds a read grant on the object's collection, and
-  2. the object's effective TLP does not exceed the organisation's ceiling (for another hub's account the
-     ceiling is never above AMBER: RED and AMBER+STRICT never leave the hub), and
-  3. the TLP rule allows it: CLEAR, GREEN, AMBER and AMBER+STRICT go to readers of the collection (the
-     producer chose them by posting there); RED only to the producing organisation and the recipients it
-     named.
-An unmarked object's effective TLP is its collection's default at the time it was stored (hub metadata).
+See ``docs/sharing-policy.md`` for the rules in words. An organisation reads an object only if
 
-:func:`visible_sql` is that rule as a SQL predicate, used inside every store query; :func:`may_read` is the
-same rule written plainly, used as the reference in tests and for single-object checks.
+1. it holds a read grant on the object's collection, and
+2. the object's effective TLP does not exceed the organisation's ceiling (for another hub's account the
+   ceiling is never above AMBER: RED and AMBER+STRICT never leave the hub), and
+3. the TLP rule allows it: CLEAR, GREEN, AMBER and AMBER+STRICT go to readers of the collection (the
+   producer chose them by posting there); RED only to the producing organisation and the recipients it
+   named.
+
+An unmarked object's effective TLP is decided when it is stored (:func:`unmarked_tlp`) and kept as hub
+metadata beside the object as received.
+
+Rules that run inside a store query are given as a :data:`Predicate`: a small expression over *facts* of a
+stored object version (its TLP, producer, origin, type, the grants on its collection, its RED recipients)
+that names no table. Each backend translates predicates to its own query language
+(``kizuna/hub/store/sqlite/predicates.py``), so the list pages of every interface filter in the query.
+Beside each predicate a plainly written reference (:func:`may_read`, :func:`may_leave`) states the same rule
+for one object; property tests hold the two together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection as AbstractSet
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from kizuna.hub.models import Grant, Incoming, Org
+from kizuna.errors import InputError
+from kizuna.hub.models import Grant, Org
 from kizuna.stix.markings import TLP
 
 #: Property in which a producer names the recipients of a TLP:RED object (organisation names).
@@ -28,18 +38,72 @@ RECIPIENTS_PROPERTY = "x_kizuna_recipients"
 PEER_HUB_MAX = TLP.AMBER
 
 
+# -- the predicate language (facts of one stored object version; no table names) ------------------------
+Fact = Literal["tlp", "producer", "origin", "type"]
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """``fact op value``; ``op`` is one of ``= != < <= in``; ``in`` takes a tuple."""
+
+    fact: Fact
+    op: Literal["=", "!=", "<", "<=", "in"]
+    value: int | str | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HasReadGrant:
+    """The organisation holds a read grant on the object's collection."""
+
+    org_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class IsRecipient:
+    """The producer named the organisation as a recipient of this (RED) object version."""
+
+    org_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    parts: tuple[Predicate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    parts: tuple[Predicate, ...]
+
+
+Predicate = Compare | HasReadGrant | IsRecipient | AllOf | AnyOf
+
+
+# -- organisations and collections ----------------------------------------------------------------------
 def effective_ceiling(org: Org) -> TLP:
     """The highest TLP ``org`` may receive."""
-    return min(org.ceiling, PEER_HUB_MAX) if org.peer_hub else org.ceiling
+    return min(org.ceiling, PEER_HUB_MAX) if is_peer_account(org) else org.ceiling
 
 
-def effective_tlp(marked: TLP | None, default: TLP) -> TLP:
-    """An object's TLP as the hub enforces it: its own marking, else the collection default."""
-    return default if marked is None else marked
+def may_read_collection(grant: Grant | None) -> bool:
+    """May the grant's holder read the collection at all (before any per-object rule)?"""
+    return grant is not None and grant.can_read
 
 
 def may_write(grant: Grant | None) -> bool:
+    """May the grant's holder post objects to the collection?"""
     return grant is not None and grant.can_write
+
+
+def may_see_collection(grant: Grant | None) -> bool:
+    """Is the collection listed for the grant's holder (it may read or write it)? Otherwise it is hidden
+    exactly like a collection that does not exist."""
+    return grant is not None and (grant.can_read or grant.can_write)
+
+
+# -- reading --------------------------------------------------------------------------------------------
+def effective_tlp(marked: TLP | None, default: TLP) -> TLP:
+    """An object's TLP as the hub enforces it: its own marking, else the default it was stored with."""
+    return default if marked is None else marked
 
 
 def may_read(
@@ -49,8 +113,8 @@ def may_read(
     producer_org_id: int | None,
     recipient_org_ids: AbstractSet[int] = (),
 ) -> bool:
-    """Reference form of the read rule for one stored object version."""
-    if grant is None or not grant.can_read:
+    """Reference form of the read rule for one stored object version (``tlp`` is its effective TLP)."""
+    if not may_read_collection(grant):
         return False
     if tlp > effective_ceiling(org):
         return False
@@ -59,28 +123,66 @@ def may_read(
     return org.id == producer_org_id or org.id in recipient_org_ids
 
 
-def visible_sql(org: Org, alias: str = "o", agreement: Agreement | None = None) -> tuple[str, list[object]]:
-    """SQL predicate (and parameters) true for the rows of ``alias`` (table ``objects``) ``org`` may read.
+def visible(org: Org, agreement: Agreement | None = None) -> Predicate:
+    """The read rule as a predicate: the object versions ``org`` may read.
 
-    For another hub's account, ``agreement`` (the local peer record of the same name, when there is one)
-    adds the egress rule: the same predicate a push to that hub uses.
+    For another hub's account, ``agreement`` (the local peer record of the same name) adds the egress
+    rule: what that hub's account reads is exactly what a push to it would send.
     """
-    sql = (
-        f"(EXISTS (SELECT 1 FROM grants g WHERE g.collection_id = {alias}.collection_id"
-        f" AND g.org_id = ? AND g.can_read = 1)"
-        f" AND {alias}.tlp <= ?"
-        f" AND ({alias}.tlp < {int(TLP.RED)} OR {alias}.producer_org_id = ?"
-        f" OR EXISTS (SELECT 1 FROM recipients r WHERE r.object_seq = {alias}.seq AND r.org_id = ?)))"
+    rule: Predicate = AllOf(
+        (
+            HasReadGrant(org.id),
+            Compare("tlp", "<=", int(effective_ceiling(org))),
+            AnyOf((Compare("tlp", "<", int(TLP.RED)), Compare("producer", "=", org.id), IsRecipient(org.id))),
+        )
     )
-    params: list[object] = [org.id, int(effective_ceiling(org)), org.id, org.id]
-    if org.peer_hub and agreement is not None:
-        extra, extra_params = egress_sql(agreement, alias)
-        sql = f"({sql} AND {extra})"
-        params.extend(extra_params)
-    return sql, params
+    if is_peer_account(org) and agreement is not None:
+        rule = AllOf((rule, egress(agreement)))
+    return rule
+
+
+# -- writing --------------------------------------------------------------------------------------------
+def recipient_refusal(tlp: TLP, recipients: Sequence[str], known: AbstractSet[str]) -> str | None:
+    """Why a RED object naming ``recipients`` cannot be stored (some are not organisations of this hub),
+    or None. Recipients of objects below RED are kept as received and grant nothing."""
+    unknown = [r for r in recipients if r not in known]
+    if tlp == TLP.RED and unknown:
+        return f"unknown recipient(s) {', '.join(unknown)}"
+    return None
+
+
+def granted_recipients(tlp: TLP, recipient_org_ids: AbstractSet[int]) -> tuple[int, ...]:
+    """The organisations a stored version names as recipients that the read rule honours: a RED object's
+    named recipients; none for anything below RED (its named recipients grant nothing)."""
+    return tuple(sorted(recipient_org_ids)) if tlp == TLP.RED else ()
+
+
+def unmarked_tlp(collection_default: TLP, agreement: Agreement | None) -> TLP:
+    """The TLP an unmarked object is stored with: the collection's default for a local organisation's
+    post; for an object from a peer hub, the agreement's TLP (never a local default)."""
+    return collection_default if agreement is None else agreement.max_tlp
+
+
+def routed_sighting_recipients(indicator_producers: Sequence[str]) -> tuple[str, ...]:
+    """Recipients of the copy of a sighting routed beside its indicator: the indicator's producers, so a
+    RED sighting reaches the organisation that shared what was seen."""
+    return tuple(indicator_producers)
 
 
 # -- federation: what may leave the hub and what may enter it ------------------------------------------
+def is_peer_account(org: Org) -> bool:
+    """Is ``org`` another hub's account? Its reads pass the egress rule of its agreement, and what it
+    posts is received as from that peer (ingress), never as a local organisation's post."""
+    return org.peer_hub
+
+
+def check_agreement_tlp(level: TLP) -> TLP:
+    """``level`` if an agreement may allow it; InputError otherwise (RED and AMBER+STRICT never leave)."""
+    if level > PEER_HUB_MAX:
+        raise InputError(f"{level} never leaves a hub; an agreement allows at most {PEER_HUB_MAX}")
+    return level
+
+
 @dataclass(frozen=True, slots=True)
 class Agreement:
     """What flows between this hub and one peer hub (``kizuna hub peer add``)."""
@@ -90,8 +192,7 @@ class Agreement:
     types: tuple[str, ...] = ()  # empty: every type
 
     def __post_init__(self) -> None:
-        if self.max_tlp > PEER_HUB_MAX:
-            raise ValueError(f"an agreement cannot allow more than {PEER_HUB_MAX}")
+        check_agreement_tlp(self.max_tlp)
 
 
 def peer_origin(peer: str) -> str:
@@ -99,23 +200,28 @@ def peer_origin(peer: str) -> str:
     return f"peer:{peer}"
 
 
-def egress_sql(agreement: Agreement, alias: str = "o") -> tuple[str, list[object]]:
-    """SQL predicate for the rows that may leave to ``agreement.peer`` (push, or that peer's pull).
+def org_origin(org: Org) -> str:
+    """The provenance recorded for objects posted by a local organisation."""
+    return f"org:{org.name}"
+
+
+def egress(agreement: Agreement) -> Predicate:
+    """The object versions that may leave to ``agreement.peer`` (push, or that peer's pull).
 
     RED and AMBER+STRICT never leave; nothing above the agreement's TLP leaves (an unmarked object counts as
-    its collection's default, already recorded in the row); only the agreed types; and never an object
-    back to the peer it came from.
+    the TLP it was stored with); only the agreed types; and never an object back to the peer it came from.
     """
-    sql = f"({alias}.tlp <= ? AND {alias}.origin != ?"
-    params: list[object] = [int(min(agreement.max_tlp, PEER_HUB_MAX)), peer_origin(agreement.peer)]
+    parts: list[Predicate] = [
+        Compare("tlp", "<=", int(min(agreement.max_tlp, PEER_HUB_MAX))),
+        Compare("origin", "!=", peer_origin(agreement.peer)),
+    ]
     if agreement.types:
-        sql += f" AND {alias}.type IN ({','.join('?' * len(agreement.types))})"
-        params.extend(agreement.types)
-    return sql + ")", params
+        parts.append(Compare("type", "in", tuple(agreement.types)))
+    return AllOf(tuple(parts))
 
 
 def may_leave(agreement: Agreement, tlp: TLP, stix_type: str, origin: str) -> bool:
-    """Reference form of :func:`egress_sql`."""
+    """Reference form of :func:`egress`."""
     return (
         tlp <= min(agreement.max_tlp, PEER_HUB_MAX)
         and origin != peer_origin(agreement.peer)
@@ -126,28 +232,10 @@ def may_leave(agreement: Agreement, tlp: TLP, stix_type: str, origin: str) -> bo
 def ingress_refusal(agreement: Agreement, marked: TLP | None, stix_type: str) -> str | None:
     """Why an object received from ``agreement.peer`` must be refused, or None when it may be stored.
 
-    An unmarked object takes the agreement's TLP (never a local default), so it is never refused for TLP.
+    An unmarked object takes the agreement's TLP (:func:`unmarked_tlp`), so it is never refused for TLP.
     """
     if marked is not None and marked > agreement.max_tlp:
         return f"refused: {marked} is above the agreement with {agreement.peer} ({agreement.max_tlp})"
     if agreement.types and stix_type not in agreement.types:
         return f"refused: type {stix_type!r} is not in the agreement with {agreement.peer}"
     return None
-
-
-def screen_ingress(
-    agreement: Agreement, incoming: list[Incoming], failures: list[dict[str, str]]
-) -> list[Incoming]:
-    """Keep what may enter from ``agreement.peer``; each refusal goes to ``failures`` with its reason."""
-    kept: list[Incoming] = []
-    for obj in incoming:
-        reason = ingress_refusal(agreement, obj.tlp, obj.type)
-        if reason is None:
-            kept.append(obj)
-        else:
-            failures.append(
-                {"id": obj.id, "version": obj.version, "message": reason}
-                if obj.version
-                else {"id": obj.id, "message": reason}
-            )
-    return kept

@@ -148,7 +148,7 @@ def load_trade(
             parts = text.split(",")
             try:
                 if len(parts) != 6:
-                    raise ValueError(f"{len(parts)} fields, expected 6")
+                    raise InputError(f"{len(parts)} fields, expected 6")
                 t, i, j, k = int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])
                 v = float(parts[4])
                 q = float(parts[5]) if parts[5] != "" else nan

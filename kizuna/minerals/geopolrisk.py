@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kizuna.errors import InputError
+
 NEUTRAL_G = 0.5
 
 
@@ -53,7 +55,7 @@ def geopolrisk(
 ) -> GeoPolRisk:
     """Score from imports by exporter (tonnes), instability by exporter, HHI (0..1), domestic production."""
     if not 0.0 <= hhi <= 1.0:
-        raise ValueError(f"hhi must be on 0..1, got {hhi}")
+        raise InputError(f"hhi must be on 0..1, got {hhi}")
     missing: list[str] = []
     terms: list[float] = []
     for iso3, f in imports_t.items():

@@ -34,6 +34,7 @@ from kizuna.stix._checks import (
     refs,
     timestamp_key,
 )
+from kizuna.stix.markings import TLP1_NAMES
 
 Constraint = Callable[[Mapping[str, object]], "str | None"]
 
@@ -122,7 +123,7 @@ NETWORK_SOCKET_ADDRESS_FAMILY_ENUM = (
     "AF_BTH",
 )
 NETWORK_SOCKET_TYPE_ENUM = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
-TLP1_DEFINITIONS = ("white", "green", "amber", "red")
+TLP1_DEFINITIONS = tuple(TLP1_NAMES.values())  # "white", "green", "amber", "red"
 
 #: Types a relationship may not point at (section 5.1: source_ref/target_ref are SDOs, SCOs or custom).
 NOT_RELATABLE = frozenset({"bundle", "relationship", "sighting"}) | META_TYPES
@@ -319,14 +320,6 @@ def _extension_properties(obj: Mapping[str, object]) -> str | None:
     return None
 
 
-_TLP1_BY_ID = {
-    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": "white",
-    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": "green",
-    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": "amber",
-    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": "red",
-}
-
-
 def _marking_definition(obj: Mapping[str, object]) -> str | None:
     dtype, definition = obj.get("definition_type"), obj.get("definition")
     if "extensions" not in obj and ("definition_type" not in obj or "definition" not in obj):
@@ -337,12 +330,12 @@ def _marking_definition(obj: Mapping[str, object]) -> str | None:
         tlp = definition.get("tlp") if isinstance(definition, Mapping) else None
         if tlp not in TLP1_DEFINITIONS:
             return "a 'tlp' definition must be {'tlp': 'white'|'green'|'amber'|'red'}"
-        if _TLP1_BY_ID.get(str(obj.get("id"))) != tlp:
+        if TLP1_NAMES.get(str(obj.get("id"))) != tlp:
             return f"TLP 1.0 marking 'tlp: {tlp}' must use its predefined id (section 7.2.1.4)"
     elif dtype == "statement":
         if not isinstance(definition, Mapping) or type(definition.get("statement")) is not str:
             return "a 'statement' definition must be {'statement': '...'}"
-    elif str(obj.get("id")) in _TLP1_BY_ID:
+    elif str(obj.get("id")) in TLP1_NAMES:
         return "a predefined TLP 1.0 marking id must have definition_type 'tlp'"
     return None
 

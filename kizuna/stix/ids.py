@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from kizuna.errors import InputError
 
 Clock = Callable[[], datetime]
 UuidFactory = Callable[[], uuid.UUID]
@@ -16,8 +18,35 @@ _ID_RE = re.compile(
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch (exact integer arithmetic).
+
+    >>> to_us(datetime(2026, 2, 1, 9, 30, tzinfo=UTC))
+    1769938200000000
+    """
+    return (moment - _EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC instant ``us`` microseconds after the Unix epoch (inverse of :func:`to_us`)."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def format_us(us: int) -> str:
+    """A hub timestamp (microseconds since the epoch) as TAXII writes ``date_added``.
+
+    >>> format_us(1769938200000001)
+    '2026-02-01T09:30:00.000001Z'
+    """
+    return format_timestamp(from_us(us), precision="microsecond")
 
 
 def new_id(stix_type: str, factory: UuidFactory = uuid.uuid4) -> str:
@@ -30,7 +59,12 @@ def is_stix_id(value: object) -> bool:
 
 
 def format_timestamp(moment: datetime, *, precision: str = "millisecond") -> str:
-    """RFC 3339 UTC timestamp as STIX writes it: ``2026-02-01T09:30:00.000Z``."""
+    """RFC 3339 UTC timestamp as STIX writes it. Digits beyond ``precision`` are cut, never rounded, so a
+    written time is never later than the instant it stands for (one rule for every domain).
+
+    >>> format_timestamp(datetime(2026, 2, 1, 9, 30, 0, 999_999, tzinfo=UTC))
+    '2026-02-01T09:30:00.999Z'
+    """
     moment = moment.astimezone(UTC)
     base = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if precision == "second":
@@ -44,19 +78,26 @@ _TS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z",
 
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse a STIX timestamp (UTC, ``Z`` suffix, any sub-second precision). ValueError if malformed."""
+    """Parse a STIX timestamp (UTC, ``Z`` suffix, any sub-second precision).
+
+    Raises :class:`~kizuna.errors.InputError` (a ``ValueError``) when malformed or out of range
+    (year 0000, 24:00:00, February 30th).
+    """
     m = _TS_RE.fullmatch(value) if isinstance(value, str) else None
     if m is None:
-        raise ValueError(f"not a STIX timestamp: {value!r}")
+        raise InputError(f"not a STIX timestamp: {value!r}")
     frac = m.group(7)
     micro = int((frac[1:] + "000000")[:6]) if frac else 0
-    return datetime(
-        int(m.group(1)),
-        int(m.group(2)),
-        int(m.group(3)),
-        int(m.group(4)),
-        int(m.group(5)),
-        int(m.group(6)),
-        micro,
-        tzinfo=UTC,
-    )
+    try:
+        return datetime(
+            int(m.group(1)),
+            int(m.group(2)),
+            int(m.group(3)),
+            int(m.group(4)),
+            int(m.group(5)),
+            int(m.group(6)),
+            micro,
+            tzinfo=UTC,
+        )
+    except ValueError as exc:
+        raise InputError(f"not a valid timestamp {value!r}: {exc}") from None

@@ -57,6 +57,11 @@ TLP1_IDS: dict[TLP, str] = {
     TLP.RED: "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
 }
 
+#: TLP 1.0 id -> its ``definition.tlp`` name, as STIX 2.1 section 7.2.1.4 writes it (CLEAR is "white").
+TLP1_NAMES: dict[str, str] = {
+    mid: "white" if level is TLP.CLEAR else level.label for level, mid in TLP1_IDS.items()
+}
+
 #: OpenCTI reuses the TLP 1.0 ids (its TLP:CLEAR is the WHITE id) and adds a fixed id for AMBER+STRICT.
 OPENCTI_IDS: dict[TLP, str] = {
     TLP.AMBER_STRICT: "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37",

@@ -1,6 +1,6 @@
 """The hub's web UI: read-only HTML pages over the same store and sharing policy as the TAXII API.
 
-``web_routes(store, settings, clock)`` returns the routes ``create_app`` mounts under ``/ui``.
+``web_routes(store, settings, clock=..., cursors=...)`` returns the routes ``create_app`` mounts at ``/ui``.
 """
 
 from kizuna.web.ui import WebUI, web_routes

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from kizuna.errors import InputError
+
 #: Labels longer than this many characters are cut (the full label stays in the bar's tooltip).
 MAX_LABEL_CHARS = 24
 
@@ -31,7 +33,7 @@ def _short(label: str) -> str:
 def bar_widths_px(values: Sequence[int], track_px: int) -> list[int]:
     """Bar lengths proportional to ``values``; the largest fills ``track_px``; non-zero values get >= 2 px."""
     if any(v < 0 for v in values):
-        raise ValueError("bar values must not be negative")
+        raise InputError("bar values must not be negative")
     top = max(values, default=0)
     if top == 0:
         return [0 for _ in values]

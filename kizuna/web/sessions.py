@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from kizuna.errors import InputError
 from kizuna.stix.ids import Clock
 
 #: How long a session lasts after login (an analyst's working day).
@@ -36,7 +37,7 @@ class Sessions:
         self, clock: Clock, *, ttl: timedelta = DEFAULT_TTL, max_sessions: int = DEFAULT_MAX_SESSIONS
     ) -> None:
         if max_sessions < 1:
-            raise ValueError("max_sessions must be at least 1")
+            raise InputError("max_sessions must be at least 1")
         self._clock = clock
         self.ttl = ttl
         self._max = max_sessions

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from kizuna.hub.models import Collection, Org, Query, Row
-from kizuna.hub.store.base import Store
+from kizuna.hub.paging import Cursor
+from kizuna.hub.store.protocols import Store
 from kizuna.stix.markings import TLP, tlp_of
 
 #: Label of objects that carry no TLP marking (the hub enforces a default for them; see :func:`tlp_label`).
@@ -115,7 +116,6 @@ def summarise(store: Store, collection: Collection, org: Org, *, max_objects: in
             return Summary(seen, dict(by_type), dict(by_tlp), truncated=False)
         if seen >= max_objects:
             return Summary(seen, dict(by_type), dict(by_tlp), truncated=True)
-        last = rows[-1]
         query = replace(
-            query, after=(last.date_added_us, last.seq), limit=min(_SCAN_PAGE, max_objects - seen)
+            query, after=Cursor(rows[-1].date_added_us), limit=min(_SCAN_PAGE, max_objects - seen)
         )

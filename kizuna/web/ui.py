@@ -11,14 +11,12 @@ Routes (all under ``/ui``): ``GET /login``, ``POST /login``, ``POST /logout``, `
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -30,18 +28,18 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from kizuna.errors import InputError
+from kizuna.hub import policy
 from kizuna.hub.auth import hash_token
 from kizuna.hub.models import Collection, Grant, Org, Query, Row, VersionFilter
-from kizuna.hub.store.base import Store
-from kizuna.hub.store.sqlite import format_us, to_us
-from kizuna.stix.ids import Clock, parse_timestamp
+from kizuna.hub.paging import Cursor, CursorCodec
+from kizuna.hub.settings import HubSettings
+from kizuna.hub.store.protocols import Store
+from kizuna.stix.ids import Clock, format_us, parse_timestamp, to_us
 from kizuna.web.charts import Bar, bar_chart
 from kizuna.web.security import SecurityHeaders, is_cross_site
 from kizuna.web.sessions import DEFAULT_TTL, Sessions
 from kizuna.web.summary import UNMARKED, Summary, describe, parse_raw, summarise, tlp_label
-
-if TYPE_CHECKING:
-    from kizuna.hub.taxii.app import HubSettings
 
 PREFIX = "/ui"
 COOKIE = "kizuna_session"
@@ -95,21 +93,6 @@ def tlp_text(label: str) -> str:
     return label if label == UNMARKED else "TLP:" + label.upper()
 
 
-def encode_cursor(row: Row) -> str:
-    return base64.urlsafe_b64encode(f"{row.date_added_us}.{row.seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[int, int]:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
-        a, b = raw.split(".")
-        return int(a), int(b)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise WebError(
-            400, "Bad page link", "This page link is not one the hub made; start again from page 1."
-        ) from None
-
-
 def safe_next(path: str | None) -> str | None:
     """A post-login destination, only if it is a path inside the UI (never another site)."""
     if not path or not path.startswith(PREFIX + "/") or "\\" in path or "//" in path:
@@ -150,14 +133,16 @@ class WebUI:
         *,
         title: str,
         clock: Clock,
+        cursors: CursorCodec,
         session_ttl: timedelta = DEFAULT_TTL,
         page_size: int = 50,
         max_summary_objects: int = 10_000,
     ) -> None:
         if page_size < 1 or max_summary_objects < 1:
-            raise ValueError("page_size and max_summary_objects must be positive")
+            raise InputError("page_size and max_summary_objects must be positive")
         self.store = store
         self.title = title
+        self.cursors = cursors
         self.sessions = Sessions(clock, ttl=session_ttl)
         self.page_size = page_size
         self.max_summary_objects = max_summary_objects
@@ -335,7 +320,8 @@ class WebUI:
         items = []
         for c, g in pairs:
             summary = None
-            if g.can_read:
+            readable = policy.may_read_collection(g)
+            if readable:
                 summary = await run_in_threadpool(
                     summarise, self.store, c, org, max_objects=self.max_summary_objects
                 )
@@ -343,7 +329,7 @@ class WebUI:
                 {
                     "collection": c,
                     "access": _access(g),
-                    "href": collection_href(c.id) if g.can_read else None,
+                    "href": collection_href(c.id) if readable else None,
                     "summary": summary,
                 }
             )
@@ -352,12 +338,20 @@ class WebUI:
     async def _readable(self, request: Request, org: Org) -> Collection:
         cid = request.path_params["collection_id"]
         c = await run_in_threadpool(self.store.get_collection, cid)
-        g = None if c is None else await run_in_threadpool(self.store.grant, c.id, org.id)
-        if c is None or g is None:
+        g = None if c is None else await run_in_threadpool(self.store.grant, c, org)
+        if c is None or not policy.may_see_collection(g):
             raise WebError(404, "Collection not found", f"No collection {cid!r} is available to you.")
-        if not g.can_read:
+        if not policy.may_read_collection(g):
             raise WebError(403, "Collection not readable", "You may post to this collection but not read it.")
         return c
+
+    def _page_cursor(self, c: Collection, org: Org, text: str) -> Cursor:
+        try:
+            return self.cursors.decode(text, scope=f"ui:{c.id}:{org.id}")
+        except InputError:
+            raise WebError(
+                400, "Bad page link", "This page link is not one the hub made; start again from page 1."
+            ) from None
 
     async def collection(self, request: Request) -> Response:
         org = await self._require_org(request)
@@ -367,7 +361,7 @@ class WebUI:
         if bad:
             raise WebError(400, "Bad type filter", f"{bad[0]!r} is not a STIX object type.")
         after_text = request.query_params.get("after")
-        after = decode_cursor(after_text) if after_text else None
+        after = self._page_cursor(c, org, after_text) if after_text else None
         query = Query(limit=self.page_size, types=types, after=after)
         page = await run_in_threadpool(self.store.query, c, org, query)
         summary = await run_in_threadpool(summarise, self.store, c, org, max_objects=self.max_summary_objects)
@@ -388,8 +382,11 @@ class WebUI:
                 )
             )
         filters = {"type": list(types)} if types else {}
+        cursor = page.cursor
         next_href = (
-            collection_href(c.id, **filters, after=encode_cursor(page.rows[-1])) if page.more else None
+            collection_href(c.id, **filters, after=self.cursors.encode(cursor, scope=f"ui:{c.id}:{org.id}"))
+            if page.more and cursor is not None
+            else None
         )
         first_href = collection_href(c.id, **filters) if after is not None else None
         return self.render(
@@ -474,6 +471,6 @@ class WebUI:
         return Response(body, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
 
 
-def web_routes(store: Store, settings: HubSettings, clock: Clock) -> list[BaseRoute]:
+def web_routes(store: Store, settings: HubSettings, *, clock: Clock, cursors: CursorCodec) -> list[BaseRoute]:
     """The UI's routes for the hub's app (``create_app`` adds them to its route list)."""
-    return WebUI(store, title=settings.title, clock=clock).routes()
+    return WebUI(store, title=settings.title, clock=clock, cursors=cursors).routes()

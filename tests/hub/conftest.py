@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from kizuna.hub.app import create_app
 from kizuna.hub.auth import hash_token, new_token
+from kizuna.hub.settings import HubSettings
 from kizuna.hub.store.sqlite import SQLiteStore
-from kizuna.hub.taxii.app import TAXII_MEDIA_TYPE, HubSettings, create_app
+from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP
 
 ORGS = {
@@ -115,3 +117,12 @@ def indicator(
         obj["object_marking_refs"] = [tlp_ref]
     obj.update(extra)
     return obj
+
+
+@pytest.fixture
+def hubs() -> Iterator[dict[str, Any]]:
+    """Hubs under test by name (``test_federation.HubUnderTest``); each is stopped at the end."""
+    made: dict[str, Any] = {}
+    yield made
+    for hub in made.values():
+        hub.stop()

@@ -81,8 +81,8 @@ def test_org_token_collection_flow_and_env_db(db: Path):
         assert store.org_for_token(hash_token(token)) == org
         c = store.get_collection(cid)
         assert c is not None and c.alias == "cni" and c.default_tlp.label == "green"
-        assert store.grant(cid, org.id).can_write
-        assert not store.grant(cid, store.get_org("uk-water").id).can_write
+        assert store.grant(c, org).can_write
+        assert not store.grant(c, store.get_org("uk-water")).can_write
     # only the hash is stored
     raw = sqlite3.connect(db).execute("SELECT token_hash FROM tokens").fetchall()
     assert raw == [(hash_token(token),)]
@@ -142,6 +142,29 @@ def test_audit_verify_detects_tampering(db: Path):
     assert bad.returncode == 1 and "record" in bad.stderr
 
 
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)", "truncated"),
+        ("DELETE FROM audit WHERE seq = 2", "record 2 is deleted"),
+        ("UPDATE audit SET actor = 'someone else' WHERE seq = 3", "record 3: its content was modified"),
+        ("UPDATE audit SET actor = 'x' WHERE seq = 2; UPDATE audit SET seq = seq", "modified"),
+    ],
+)
+def test_audit_verify_names_each_kind_of_damage(db: Path, damage: str, words: str):
+    for name in ("a", "b", "c"):
+        kizuna_cli("hub", "org", "add", name, "--db", str(db))
+    assert "intact: 4 records" in kizuna_cli("hub", "audit", "verify", "--db", str(db)).stdout
+    conn = sqlite3.connect(db)
+    conn.executescript(damage)
+    conn.close()
+    bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
+    line = one_line_error(bad)
+    assert bad.returncode == 1 and words in line, line
+    kinds = {"truncated": "truncated", "record 2 is deleted": "deleted"}
+    assert f"audit chain {kinds.get(words, 'modified')}" in line
+
+
 def test_grant_on_an_existing_collection_and_audit_list(db: Path):
     env = {"KIZUNA_DB": str(db)}
     kizuna_cli("hub", "org", "add", "uk-ncsc", env=env)
@@ -152,7 +175,9 @@ def test_grant_on_an_existing_collection_and_audit_list(db: Path):
     kizuna_cli("hub", "collection", "grant", "cni", "--read", "jp-hub", env=env)
     kizuna_cli("hub", "collection", "grant", cid, "--write", "jp-hub", env=env)
     with SQLiteStore.open(db) as store:
-        g = store.grant(cid, store.get_org("jp-hub").id)
+        c = store.get_collection(cid)
+        assert c is not None
+        g = store.grant(c, store.get_org("jp-hub"))
         assert g is not None and g.can_read and g.can_write  # grants only widen
     line = one_line_error(
         kizuna_cli("hub", "collection", "grant", "nope", "--read", "uk-ncsc", env=env, check=False)

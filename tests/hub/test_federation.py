@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,14 +233,6 @@ def link(
         elif flows == "pull":
             args += ["--pull", f"{there.collection_id}:{here.collection_id}"]
         kizuna_cli(*args)
-
-
-@pytest.fixture
-def hubs(tmp_path: Path) -> Iterator[dict[str, HubUnderTest]]:
-    made: dict[str, HubUnderTest] = {}
-    yield made
-    for hub in made.values():
-        hub.stop()
 
 
 def sync(hub: HubUnderTest, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:

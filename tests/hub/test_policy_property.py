@@ -15,13 +15,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kizuna.hub.models import Incoming, Org, Query, StatusRecord, VersionFilter
+from kizuna.hub import intake
+from kizuna.hub.models import Org, Query, VersionFilter
 from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.stix.ids import format_timestamp, from_us, parse_timestamp, to_us, utc_now
 from kizuna.stix.markings import TLP
 
 EXAMPLES = int(os.environ.get("KIZUNA_POLICY_EXAMPLES", "2000"))
@@ -88,6 +89,27 @@ query_st = st.fixed_dictionaries(
         "added_after_index": st.one_of(st.none(), st.integers(0, 11)),
     }
 )
+
+
+def stix_object(o: ObjSpec, names: list[str]) -> dict[str, object]:
+    """A valid STIX object for the spec: its id, `modified` at ``version_us``, its markings, recipients."""
+    stamp = format_timestamp(from_us(o.version_us))
+    obj: dict[str, object] = {
+        "type": o.oid.split("--")[0],
+        "spec_version": "2.1",
+        "id": o.oid,
+        "created": "1970-01-01T00:00:00.000Z",
+        "modified": stamp,
+    }
+    if obj["type"] == "indicator":
+        obj.update(pattern="[ipv4-addr:value = '192.0.2.1']", pattern_type="stix", valid_from=stamp)
+    else:
+        obj.update(name="sample", is_family=False)
+    if o.markings:
+        obj["object_marking_refs"] = list(dict.fromkeys(o.markings))
+    if o.recipients:
+        obj["x_kizuna_recipients"] = [names[r % len(names)] for r in o.recipients]
+    return obj
 
 
 def reference(
@@ -167,28 +189,17 @@ def test_store_matches_reference_policy(
         readers=[n for n, s in zip(names, orgs, strict=True) if s.read],
         writers=[n for n, s in zip(names, orgs, strict=True) if s.write],
     )
-    # post each object as its producer, one envelope per object (the first of an (id, version) wins)
+    # post each object as its producer through the intake, one write per object (the first of an
+    # (id, version) wins: a different object under the same id and version is refused)
     for o in objs:
         producer = made[o.producer % len(made)]
-        marked = [RANK[m] for m in o.markings if m in RANK]
-        raw = orjson.dumps({"id": o.oid, "version": o.version_us, "markings": o.markings})
-        inc = Incoming(
-            id=o.oid,
-            type=o.oid.split("--")[0],
-            spec_version="2.1",
-            version=str(o.version_us),
-            version_us=o.version_us,
-            tlp=TLP(max(marked)) if marked else None,
-            raw=raw,
-            recipients=tuple(names[r % len(names)] for r in o.recipients),
-        )
-        store.add_objects(
-            collection, producer, [inc], StatusRecord(id=str(uuid.uuid4()), request_timestamp="t")
+        intake.accept(
+            store, collection, intake.Sender.local(producer), [stix_object(o, names)], clock=utc_now
         )
     conn = sqlite3.connect(store.path)
     rows = conn.execute(
-        "SELECT id, version_us, date_added FROM objects WHERE collection_id=? ORDER BY date_added",
-        (collection.id,),
+        "SELECT id, version_us, date_added FROM objects WHERE collection_key=? ORDER BY date_added",
+        (collection.key,),
     ).fetchall()
     conn.close()
     first_spec: dict[tuple[str, int], ObjSpec] = {}
@@ -222,9 +233,9 @@ def test_store_matches_reference_policy(
                 versions=versions,
             ),
         )
-        got += [(r.id, int(r.version) if r.version else 0) for r in page.rows]
+        got += [(r.id, to_us(parse_timestamp(r.version))) for r in page.rows]
         assert len(page.rows) <= q["limit"]
         if not page.more:
             break
-        after = (page.rows[-1].date_added_us, page.rows[-1].seq)
+        after = page.cursor
     assert got == expected

@@ -13,9 +13,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from kizuna.hub.app import create_app
 from kizuna.hub.auth import hash_token, new_token
+from kizuna.hub.settings import HubSettings
 from kizuna.hub.store.sqlite import SQLiteStore
-from kizuna.hub.taxii.app import TAXII_MEDIA_TYPE, HubSettings, create_app
+from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS
 from tests.hub.conftest import ORGS, FrozenClock, indicator
 

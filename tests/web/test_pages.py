@@ -11,6 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from kizuna.hub.paging import CursorCodec
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.markings import TLP, TLP2_IDS
 from kizuna.web import WebUI
@@ -336,7 +337,8 @@ def test_store_failure_is_a_plain_500_page(ui_hub: UiHub) -> None:
         def query(self, *args: Any) -> Any:
             raise RuntimeError("disk on fire: /var/lib/secret/path")
 
-    ui = WebUI(BrokenStore(ui_hub.store), title="t", clock=ui_hub.clock)
+    cursors = CursorCodec(ui_hub.store.cursor_key())
+    ui = WebUI(BrokenStore(ui_hub.store), title="t", clock=ui_hub.clock, cursors=cursors)
     with TestClient(Starlette(routes=ui.routes()), raise_server_exceptions=False) as c:
         assert (
             c.post("/ui/login", data={"token": ui_hub.tokens["reader"]}, follow_redirects=False).status_code
@@ -392,8 +394,8 @@ def test_unmarked_badge_names_the_tlp_the_hub_enforces(tmp_path):
     with SQLiteStore.create(tmp_path / "h.db", durable=False) as store:
         store.add_org("a", ceiling=TLP.RED)
         c = store.add_collection("c", readers=["a"], writers=["a"], default_tlp=TLP.GREEN)
-        from kizuna.hub.ingest import prepare
-        from kizuna.hub.models import StatusRecord
+        from kizuna.hub import intake
+        from kizuna.stix.ids import utc_now
 
         obj = {
             "type": "malware",
@@ -404,7 +406,6 @@ def test_unmarked_badge_names_the_tlp_the_hub_enforces(tmp_path):
             "name": "x",
             "is_family": False,
         }
-        status = StatusRecord(id="s", request_timestamp="t", total_count=1)
-        store.add_objects(c, store.get_org("a"), prepare([obj], status.failures), status)
+        intake.accept(store, c, intake.Sender.local(store.get_org("a")), [obj], clock=utc_now)
         [row] = store.query(c, store.get_org("a"), Query()).rows
         assert row.tlp == TLP.GREEN and row.marked is False

@@ -15,10 +15,13 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from kizuna.hub import policy
+from kizuna.hub.app import create_app
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.models import Grant
+from kizuna.hub.paging import CursorCodec
+from kizuna.hub.settings import HubSettings
 from kizuna.hub.store.sqlite import SQLiteStore
-from kizuna.hub.taxii.app import TAXII_MEDIA_TYPE, HubSettings, create_app
+from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS, tlp_of
 from kizuna.web import WebUI
 from tests.hub.conftest import FrozenClock
@@ -161,7 +164,11 @@ def test_ui_lists_exactly_what_the_plain_rule_allows(
             "c", readers=list(ORG_CEILINGS), writers=list(WRITERS), default_tlp=default
         )
         api = TestClient(create_app(HubSettings(), store, clock=clock))
-        ui_app = Starlette(routes=WebUI(store, title="prop", clock=clock, page_size=page_size).routes())
+        ui_app = Starlette(
+            routes=WebUI(
+                store, title="prop", clock=clock, cursors=CursorCodec(store.cursor_key()), page_size=page_size
+            ).routes()
+        )
         stored: list[tuple[dict[str, Any], str]] = []
         for n, spec in enumerate(specs):
             obj = _stix(spec, n)

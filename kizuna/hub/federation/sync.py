@@ -1,8 +1,9 @@
 """Sync with peer hubs over plain TAXII 2.1: this hub is a TAXII client of each peer's API.
 
 Pull: GET the peer's collection (``match[version]=all``, ``added_after`` = the durable cursor), following
-``next`` until ``more`` is false; each page is validated, screened by the agreement (ingress) and stored
-together with the advanced cursor in one transaction, so a crash at any point loses and repeats nothing.
+``next`` until ``more`` is false; each page goes through the intake (validation, the agreement's ingress
+rule) and is stored together with the advanced cursor in one transaction, so a crash at any point loses and
+repeats nothing.
 
 Push: read what may leave to the peer (egress, :func:`kizuna.hub.policy.egress_sql`) after the cursor, POST
 it, and advance the cursor only once the peer's status resource confirms every object (a re-sent object is
@@ -26,13 +27,13 @@ from typing import Any
 import httpx
 
 from kizuna.errors import KizunaError, NotFound, RemoteError
-from kizuna.hub import policy
+from kizuna.hub import intake, policy
 from kizuna.hub.client import HubClient
 from kizuna.hub.federation.secrets import SecretBox
-from kizuna.hub.ingest import prepare
-from kizuna.hub.models import Collection, Flow, Peer, Query, StatusRecord, VersionFilter
-from kizuna.hub.store.sqlite import SQLiteStore, format_us, to_us
-from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, utc_now
+from kizuna.hub.models import Collection, Flow, Peer, Query, VersionFilter
+from kizuna.hub.paging import Cursor
+from kizuna.hub.store.protocols import Store
+from kizuna.stix.ids import Clock, format_us, parse_timestamp, to_us, utc_now
 
 Progress = Callable[[str, str, int], None]  # (peer, "pull"/"push", objects in this page)
 
@@ -68,10 +69,11 @@ class Syncer:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         secrets: SecretBox,
         *,
         clock: Clock = utc_now,
+        new_id: intake.IdFactory = uuid.uuid4,
         page_size: int = 1000,
         retries: int = 3,
         backoff_s: float = 0.5,
@@ -82,6 +84,7 @@ class Syncer:
         self.store = store
         self.secrets = secrets
         self.clock = clock
+        self.new_id = new_id
         self.page_size = page_size
         self.retries = retries
         self.backoff_s = backoff_s
@@ -173,14 +176,14 @@ class Syncer:
         self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
     ) -> None:
         collection = self._local_collection(flow)
-        # The cursor is the peer's date_added of the last object stored. A trailing "~" marks a pass that
-        # stopped mid-way: a peer may give many objects one date_added (medallion gives a whole envelope
-        # one), so the restart asks from just before it and the store drops what it already holds.
-        cursor = flow.cursor
+        # The cursor is the peer's date_added of the last object stored. An incomplete cursor marks a pass
+        # that stopped mid-way: a peer may give many objects one date_added (medallion gives a whole
+        # envelope one), so the restart asks from just before it and the intake counts what it already
+        # holds as duplicates.
         base: dict[str, str] = {"limit": str(self.page_size), "match[version]": "all"}
         floor_us: int | None = None
-        if cursor:
-            floor_us = to_us(parse_timestamp(cursor.rstrip("~"))) - (1 if cursor.endswith("~") else 0)
+        if flow.cursor is not None:
+            floor_us = flow.cursor.date_added_us - (0 if flow.cursor.complete else 1)
             base["added_after"] = format_us(floor_us)
         params = dict(base)
         previous_page = ""
@@ -212,7 +215,8 @@ class Syncer:
                     raise RemoteError("the peer's page does not advance (the same page twice)")
                 previous_page = signature
                 last_us = page_last_us
-                self._store_page(peer, flow, collection, objects, agreement, last + ("~" if more else ""), fr)
+                cursor = Cursor(page_last_us, complete=not more)
+                self._store_page(peer, flow, collection, objects, agreement, cursor, fr)
             elif more:
                 raise RemoteError("the peer says there is more but sent an empty page")
             if not more:
@@ -228,28 +232,20 @@ class Syncer:
         collection: Collection,
         objects: list[Any],
         agreement: policy.Agreement,
-        cursor: str,
+        cursor: Cursor,
         fr: FlowResult,
     ) -> None:
-        status = StatusRecord(
-            id=str(uuid.uuid4()),
-            total_count=len(objects),
-            request_timestamp=format_timestamp(self.clock(), precision="microsecond"),
-        )
-        incoming = prepare(objects, status.failures)
-        kept = policy.screen_ingress(agreement, incoming, status.failures)
-        self.store.add_objects(
+        result = intake.accept(
+            self.store,
             collection,
-            None,
-            kept,
-            status,
-            unmarked_tlp=agreement.max_tlp,
-            origin=policy.peer_origin(peer.name),
-            cursor=(flow.id, cursor),
-            refused=len(status.failures),
+            intake.Sender.pulled(agreement),
+            objects,
+            clock=self.clock,
+            new_id=self.new_id,
+            flow=intake.FlowAdvance(flow.id, cursor),
         )
-        fr.transferred += sum(1 for ok in status.successes if "message" not in ok)  # new, not re-sent
-        fr.refused += len(status.failures)
+        fr.transferred += result.added  # new, not re-sent
+        fr.refused += len(result.refused)
         self._progress(peer, "pull", len(objects))
 
     # -- push ---------------------------------------------------------------------------------------
@@ -257,7 +253,7 @@ class Syncer:
         self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
     ) -> None:
         collection = self._local_collection(flow)
-        after = _decode_cursor(flow.cursor)
+        after = flow.cursor
         while True:
             page = self.store.query(
                 collection,
@@ -279,9 +275,8 @@ class Syncer:
                 or sum(counts) != len(raws)
             ):
                 raise RemoteError(f"the peer's status does not confirm the {len(raws)} objects sent")
-            last = page.rows[-1]
-            after = (last.date_added_us, last.seq)
-            self.store.confirm_push(peer, flow, f"{last.date_added_us}.{last.seq}", page.rows, status)
+            after = Cursor(page.rows[-1].date_added_us)
+            self.store.confirm_push(peer, flow, after, page.rows, status)
             failed = len(status.get("failures") or [])
             held = sum(1 for ok in status.get("successes") or [] if ok.get("message") == "already stored")
             fr.transferred += len(raws) - failed - held  # new to the peer, as a pull counts
@@ -289,13 +284,6 @@ class Syncer:
             self._progress(peer, "push", len(raws))
             if not page.more:
                 return
-
-
-def _decode_cursor(cursor: str) -> tuple[int, int] | None:
-    if not cursor:
-        return None
-    a, b = cursor.split(".")
-    return int(a), int(b)
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,182 @@
+"""What a hub store is: four small protocols, each complete, that every backend implements.
+
+* :class:`Directory`: the hub itself, organisations, tokens, collections and grants;
+* :class:`ObjectStore`: stored object versions: policy-filtered reads, one write transaction at a time
+  (:meth:`ObjectStore.write` hands the intake a :class:`WriteTx`), deletion, write results;
+* :class:`PeerStore`: peer hubs, their agreements, flows and durable cursors;
+* :class:`AuditLog`: the append-only, hash-chained record of every write and share.
+
+:class:`Store` is all four. Only composition roots (the CLI, the demo, tests' fixtures) name a backend; the
+rest of kizuna types its store with these protocols. Reads take a :class:`~kizuna.hub.models.Org` or an
+:class:`~kizuna.hub.policy.Agreement` and filter with :mod:`kizuna.hub.policy`'s predicates inside the
+query; no backend decides who may read what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from kizuna.hub.audit import AuditHead, AuditRecord
+from kizuna.hub.models import (
+    Collection,
+    Flow,
+    Grant,
+    Incoming,
+    Org,
+    Page,
+    Peer,
+    Query,
+    Row,
+    WriteResult,
+)
+from kizuna.hub.paging import Cursor
+from kizuna.hub.policy import Agreement
+from kizuna.stix.markings import TLP
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A version a collection already holds, as the intake needs it to tell duplicates from conflicts."""
+
+    digest: bytes
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """One object version the intake has decided to store, with the hub metadata kept beside it."""
+
+    obj: Incoming
+    tlp: TLP  # effective TLP: the object's own marking, or the default decided by policy
+    producer_org_id: int | None
+    origin: str  # "org:NAME" or "peer:NAME"
+    digest: bytes
+    recipient_org_ids: tuple[int, ...] = ()
+
+
+class Directory(Protocol):
+    """The hub, its organisations, tokens, collections and grants."""
+
+    def title(self) -> str: ...
+    def cursor_key(self) -> bytes: ...
+    def add_org(
+        self,
+        name: str,
+        *,
+        ceiling: TLP,
+        country: str | None = None,
+        sectors: Sequence[str] = (),
+        peer_hub: bool = False,
+    ) -> Org: ...
+    def get_org(self, name: str) -> Org: ...
+    def list_orgs(self) -> list[Org]: ...
+    def add_token(self, org_name: str, token_hash: str) -> None: ...
+    def revoke_tokens(self, org_name: str) -> int: ...
+    def org_for_token(self, token_hash: str) -> Org | None: ...
+    def count_orgs_with_tokens(self) -> int: ...
+    def add_collection(
+        self,
+        title: str,
+        *,
+        alias: str | None = None,
+        description: str = "",
+        default_tlp: TLP = TLP.AMBER,
+        readers: Sequence[str] = (),
+        writers: Sequence[str] = (),
+        collection_id: str | None = None,
+    ) -> Collection: ...
+    def grant_access(
+        self, id_or_alias: str, *, readers: Sequence[str] = (), writers: Sequence[str] = ()
+    ) -> Collection: ...
+    def get_collection(self, id_or_alias: str) -> Collection | None: ...
+    def list_collections(self) -> list[Collection]: ...
+    def grant(self, collection: Collection, org: Org) -> Grant | None: ...
+    def collections_for(self, org: Org) -> list[tuple[Collection, Grant]]: ...
+
+
+class WriteTx(Protocol):
+    """The operations of one write transaction (all or nothing; see :meth:`ObjectStore.write`)."""
+
+    def held(self, collection: Collection, ids: Sequence[str]) -> dict[tuple[str, int], Held]:
+        """(id, version_us) -> what ``collection`` holds of those ids."""
+        ...
+
+    def org_ids(self, refs: Iterable[str]) -> dict[str, int]:
+        """Organisation ids of the names or identity ids in ``refs`` that are organisations here."""
+        ...
+
+    def insert(self, collection: Collection, versions: Sequence[NewVersion]) -> list[int]:
+        """Store ``versions``; returns the ``date_added`` (microseconds) given to each, in order."""
+        ...
+
+    def holders(
+        self, object_ids: Sequence[str], reader: Org, exclude: Collection
+    ) -> dict[str, list[tuple[Collection, list[str]]]]:
+        """For each of ``object_ids``: the other collections where ``reader`` may read it, each with the
+        names of the organisations that posted a version of it there (ids held nowhere else are left out)."""
+        ...
+
+    def save_result(self, result: WriteResult, org: Org | None) -> None: ...
+    def advance_flow(self, flow_id: int, cursor: Cursor, transferred: int, refused: int) -> None: ...
+    def audit(self, actor: str, action: str, detail: object) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Stored object versions."""
+
+    def write(self, work: Callable[[WriteTx], T]) -> T:
+        """Run ``work`` in one write transaction and return what it returns; nothing it did persists if it
+        raises. The intake (:mod:`kizuna.hub.intake`) is the only caller that stores objects."""
+        ...
+
+    def query(self, collection: Collection, reader: Org | Agreement, query: Query) -> Page:
+        """One page of what ``reader`` may read in ``collection``, in ``date_added`` order; given an
+        :class:`~kizuna.hub.policy.Agreement`: what may leave to that peer."""
+        ...
+
+    def delete_versions(self, collection: Collection, org: Org, object_id: str, query: Query) -> int: ...
+    def write_result(self, result_id: str, org: Org) -> WriteResult | None: ...
+    def count_objects(self) -> int: ...
+
+
+class PeerStore(Protocol):
+    """Peer hubs, agreements, flows and their cursors."""
+
+    def add_peer(
+        self,
+        name: str,
+        *,
+        url: str,
+        user: str | None,
+        secret: bytes,
+        max_tlp: TLP,
+        types: Sequence[str] = (),
+        pulls: Sequence[tuple[str, str]] = (),
+        pushes: Sequence[tuple[str, str]] = (),
+    ) -> Peer: ...
+    def get_peer(self, name: str) -> Peer: ...
+    def list_peers(self) -> list[Peer]: ...
+    def remove_peer(self, name: str) -> None: ...
+    def agreement_for(self, org: Org) -> Agreement: ...
+    def record_sync(self, peer_id: int, flow_id: int | None, error: str | None) -> None: ...
+    def confirm_push(
+        self, peer: Peer, flow: Flow, cursor: Cursor, rows: Sequence[Row], status: dict[str, Any]
+    ) -> None: ...
+
+
+class AuditLog(Protocol):
+    """The audit chain (records are appended inside the transaction of the write they describe)."""
+
+    def append_audit(self, actor: str, action: str, detail: object) -> None: ...
+    def audit_records(self) -> Iterable[AuditRecord]: ...
+    def audit_head(self) -> AuditHead | None: ...
+
+
+class Store(Directory, ObjectStore, PeerStore, AuditLog, Protocol):
+    """A hub store: every protocol above, and a way to let go of its connections."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,86 @@
+"""Connections to one SQLite hub file: one writer under a lock (``BEGIN IMMEDIATE``), a reader per thread.
+
+WAL mode lets readers run while the writer commits; ``synchronous=FULL`` makes every commit durable (the
+WAL is fsynced before ``COMMIT`` returns). Several processes may open one file: ``BEGIN IMMEDIATE`` and the
+busy timeout serialise their writers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kizuna.errors import StoreError
+
+#: Page cache of the one writer and of each reader thread (KiB, negative as SQLite takes it): readers are
+#: many (one per server thread), so theirs is small and the process's memory stays bounded.
+WRITER_CACHE_KIB = 65536
+READER_CACHE_KIB = 8192
+
+
+class Connections:
+    """The writer and the per-thread readers of one database file."""
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        self.path = path
+        self._synchronous = "FULL" if durable else "OFF"
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self.writer = self.connect(writer=True)
+
+    def connect(self, *, writer: bool = False) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA cache_size={-(WRITER_CACHE_KIB if writer else READER_CACHE_KIB)}")
+            conn.execute("PRAGMA wal_autocheckpoint=16384")  # checkpoint every ~64 MiB of WAL, not every 4
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a hub database: {exc}") from None
+        return conn
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        with self._lock:
+            conn = self.writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path}: cannot start a write: {exc}") from None
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    conn.execute("ROLLBACK")
+                    raise StoreError(f"{self.path}: the write could not be committed: {exc}") from None
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self.writer.close()

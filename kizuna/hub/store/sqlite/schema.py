@@ -1,0 +1,350 @@
+"""The SQLite hub schema as one ordered list of migrations.
+
+A new database applies every migration in order; an older one applies those it lacks
+(``kizuna hub migrate``). ``meta.schema_version`` records the last applied. Each migration runs in one
+transaction with foreign-key checks deferred to its end, so a database is at one version or the next,
+never between.
+
+Version 1 is the schema of the first release (issue 2). Version 2 (the hub's house, issue 12): integer
+collection keys in every index; ``date_added`` (microseconds, unique across the hub, assigned in commit
+order) is the objects' row key, so a page is one range scan and cursors need nothing else; federation
+cursors in typed columns; write results instead of TAXII status bodies; the audit chain's head.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from kizuna.errors import StoreError
+from kizuna.stix.ids import parse_timestamp, to_us
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE orgs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    ceiling INTEGER NOT NULL,
+    country TEXT,
+    sectors TEXT NOT NULL DEFAULT '[]',
+    peer_hub INTEGER NOT NULL DEFAULT 0,
+    identity_id TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    created TEXT NOT NULL
+);
+CREATE TABLE collections (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    alias TEXT UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    default_tlp INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE grants (
+    collection_id TEXT NOT NULL REFERENCES collections(id),
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    can_read INTEGER NOT NULL,
+    can_write INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, org_id)
+);
+CREATE TABLE objects (
+    seq INTEGER PRIMARY KEY,
+    collection_id TEXT NOT NULL REFERENCES collections(id),
+    id TEXT NOT NULL,
+    id_key INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    version TEXT NOT NULL,
+    version_us INTEGER NOT NULL,
+    date_added INTEGER NOT NULL,
+    tlp INTEGER NOT NULL,
+    marked INTEGER NOT NULL,
+    producer_org_id INTEGER REFERENCES orgs(id),
+    origin TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    raw BLOB NOT NULL
+);
+CREATE INDEX objects_by_date ON objects (collection_id, date_added, seq);
+CREATE INDEX objects_by_id ON objects (collection_id, id_key, version_us);
+CREATE TABLE recipients (
+    object_seq INTEGER NOT NULL REFERENCES objects(seq) ON DELETE CASCADE,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    PRIMARY KEY (object_seq, org_id)
+);
+CREATE TABLE status (
+    id TEXT PRIMARY KEY,
+    org_id INTEGER REFERENCES orgs(id),
+    body BLOB NOT NULL
+);
+CREATE TABLE peers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    user TEXT,
+    secret BLOB NOT NULL,
+    max_tlp INTEGER NOT NULL,
+    types TEXT NOT NULL DEFAULT '[]',
+    created TEXT NOT NULL,
+    last_success TEXT,
+    last_error TEXT
+);
+CREATE TABLE flows (
+    id INTEGER PRIMARY KEY,
+    peer_id INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+    direction TEXT NOT NULL CHECK (direction IN ('pull', 'push')),
+    remote_collection TEXT NOT NULL,
+    local_collection TEXT NOT NULL REFERENCES collections(id),
+    cursor TEXT NOT NULL DEFAULT '',
+    transferred INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    last_success TEXT,
+    last_error TEXT,
+    UNIQUE (peer_id, direction, remote_collection, local_collection)
+);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+_V2_TABLES = """
+CREATE TABLE collections2 (
+    key INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    alias TEXT UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    default_tlp INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE grants2 (
+    collection_key INTEGER NOT NULL REFERENCES collections2(key),
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    can_read INTEGER NOT NULL,
+    can_write INTEGER NOT NULL,
+    PRIMARY KEY (collection_key, org_id)
+) WITHOUT ROWID;
+CREATE TABLE objects2 (
+    date_added INTEGER PRIMARY KEY,
+    collection_key INTEGER NOT NULL REFERENCES collections2(key),
+    id TEXT NOT NULL,
+    id_key INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    version TEXT NOT NULL,
+    version_us INTEGER NOT NULL,
+    tlp INTEGER NOT NULL,
+    marked INTEGER NOT NULL,
+    producer_org_id INTEGER REFERENCES orgs(id),
+    origin TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    raw BLOB NOT NULL
+);
+CREATE TABLE recipients2 (
+    object_added INTEGER NOT NULL REFERENCES objects2(date_added) ON DELETE CASCADE,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    PRIMARY KEY (object_added, org_id)
+) WITHOUT ROWID;
+CREATE TABLE write_results (
+    id TEXT PRIMARY KEY,
+    org_id INTEGER REFERENCES orgs(id),
+    body BLOB NOT NULL
+);
+CREATE TABLE flows2 (
+    id INTEGER PRIMARY KEY,
+    peer_id INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+    direction TEXT NOT NULL CHECK (direction IN ('pull', 'push')),
+    remote_collection TEXT NOT NULL,
+    local_collection_key INTEGER NOT NULL REFERENCES collections2(key),
+    cursor_us INTEGER,
+    cursor_complete INTEGER NOT NULL DEFAULT 1,
+    transferred INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    last_success TEXT,
+    last_error TEXT,
+    UNIQUE (peer_id, direction, remote_collection, local_collection_key)
+);
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    records INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+)
+"""
+
+_V2_INDEXES = """
+CREATE INDEX objects_by_collection ON objects (collection_key);
+CREATE INDEX objects_by_id ON objects (collection_key, id_key, version_us)
+"""
+
+
+def _flow_cursor(direction: str, text: str) -> tuple[int | None, int]:
+    """A version-1 flow cursor as (cursor_us, complete): a push cursor was ``US.SEQ``, a pull cursor the
+    peer's ``date_added`` text with a trailing ``~`` when the pass stopped mid-way."""
+    if not text:
+        return None, 1
+    if direction == "push":
+        return int(text.split(".")[0]), 1
+    return to_us(parse_timestamp(text.rstrip("~"))), 0 if text.endswith("~") else 1
+
+
+def _status_to_result(body: bytes) -> bytes:
+    """A version-1 TAXII status body as a version-2 write result."""
+    status = orjson.loads(body)
+    objects = [
+        {
+            "id": s["id"],
+            "version": s.get("version", ""),
+            "outcome": "duplicate" if s.get("message") == "already stored" else "stored",
+            "reason": "",
+        }
+        for s in status.get("successes", [])
+    ]
+    objects += [
+        {"id": f["id"], "version": f.get("version", ""), "outcome": "refused", "reason": f.get("message", "")}
+        for f in status.get("failures", [])
+    ]
+    return orjson.dumps(
+        {
+            "id": status["id"],
+            "requested_us": to_us(parse_timestamp(status["request_timestamp"])),
+            "collection_id": "",
+            "objects": objects,
+            "routed": [],
+        }
+    )
+
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    _script(_V2_TABLES)(conn)
+    conn.execute(
+        "INSERT INTO collections2 (id, title, alias, description, default_tlp, created)"
+        " SELECT id, title, alias, description, default_tlp, created FROM collections ORDER BY created, id"
+    )
+    conn.execute(
+        "INSERT INTO grants2 SELECT c.key, g.org_id, g.can_read, g.can_write"
+        " FROM grants g JOIN collections2 c ON c.id = g.collection_id"
+    )
+    conn.execute(
+        "INSERT INTO objects2 SELECT o.date_added, c.key, o.id, o.id_key, o.type, o.spec_version, o.version,"
+        " o.version_us, o.tlp, o.marked, o.producer_org_id, o.origin, o.digest, o.raw"
+        " FROM objects o JOIN collections2 c ON c.id = o.collection_id ORDER BY o.date_added"
+    )
+    conn.execute(
+        "INSERT INTO recipients2 SELECT o.date_added, r.org_id FROM recipients r"
+        " JOIN objects o ON o.seq = r.object_seq"
+    )
+    for fid, peer_id, direction, remote, local, cursor, moved, refused, ok, error in conn.execute(
+        "SELECT id, peer_id, direction, remote_collection, local_collection, cursor, transferred, refused,"
+        " last_success, last_error FROM flows"
+    ).fetchall():
+        us, complete = _flow_cursor(direction, cursor)
+        conn.execute(
+            "INSERT INTO flows2 SELECT ?, ?, ?, ?, key, ?, ?, ?, ?, ?, ? FROM collections2 WHERE id = ?",
+            (fid, peer_id, direction, remote, us, complete, moved, refused, ok, error, local),
+        )
+    for sid, org_id, body in conn.execute("SELECT id, org_id, body FROM status").fetchall():
+        conn.execute(
+            "INSERT INTO write_results (id, org_id, body) VALUES (?,?,?)",
+            (sid, org_id, _status_to_result(body)),
+        )
+    for old in ("recipients", "objects", "grants", "flows", "status", "collections"):
+        conn.execute(f"DROP TABLE {old}")
+    for name in ("collections", "grants", "objects", "recipients", "flows"):
+        conn.execute(f"ALTER TABLE {name}2 RENAME TO {name}")
+    _script(_V2_INDEXES)(conn)
+    last = conn.execute("SELECT COUNT(*), MAX(seq) FROM audit").fetchone()
+    head = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.execute(
+        "INSERT INTO audit_head (id, records, last_seq, hash) VALUES (1, ?, ?, ?)",
+        (int(last[0]), int(last[1] or 0), head[0] if head else "0" * 64),
+    )
+    conn.execute("INSERT INTO meta (key, value) VALUES ('cursor_key', ?)", (secrets.token_hex(32),))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
+    Migration(2, "integer collection keys, date_added as row key, typed flow cursors, audit head", _to_v2),
+)
+
+#: The schema version this code reads and writes.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version of the database on ``conn``: 0 when empty; StoreError when it is not a hub database."""
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError:
+        raise StoreError("not a kizuna hub database") from None
+    if not tables:
+        return 0
+    if "meta" not in tables:
+        raise StoreError("not a kizuna hub database")
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None or not str(row[0]).isdigit():
+        raise StoreError("not a kizuna hub database (no schema version)")
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> list[Migration]:
+    """Apply the migrations the database on ``conn`` lacks, each in its own transaction; returns them."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database is at schema version {current}, newer than this kizuna ({SCHEMA_VERSION})"
+        )
+    applied: list[Migration] = []
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        for m in MIGRATIONS:
+            if not current < m.version <= target:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                m.apply(conn)
+                if m.version == 1:
+                    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+                conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(m.version),))
+                problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise StoreError(f"migration {m.version} left dangling references: {problems[:3]}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            applied.append(m)
+            current = m.version
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+    return applied

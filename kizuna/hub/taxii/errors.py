@@ -1,0 +1,85 @@
+"""Errors on the TAXII API: every library error (:mod:`kizuna.errors`) becomes a TAXII error message
+resource (TAXII 2.1 section 3.6.1) with the TAXII media type; nothing else ever reaches a client."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kizuna.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InputError,
+    InvalidObject,
+    KizunaError,
+    NotAcceptable,
+    NotFound,
+    PermissionDenied,
+    RemoteError,
+    StoreError,
+    TooLarge,
+    UnsupportedMedia,
+)
+from kizuna.hub.auth import WWW_AUTHENTICATE
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+
+#: HTTP status of each library error class (the most specific class wins).
+STATUS: tuple[tuple[type[KizunaError], int], ...] = (
+    (NotAcceptable, 406),
+    (UnsupportedMedia, 415),
+    (InputError, 400),
+    (AuthenticationFailed, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooLarge, 413),
+    (InvalidObject, 422),
+    (RemoteError, 502),
+    (StoreError, 503),
+)
+
+
+def status_of(exc: KizunaError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_response(
+    status: int, title: str, description: str = "", headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, str] = {"title": title, "http_status": str(status)}
+    if description:
+        body["description"] = description
+    return Response(orjson.dumps(body), status_code=status, media_type=TAXII_MEDIA_TYPE, headers=headers)
+
+
+async def on_library_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KizunaError)
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    description = (
+        str(exc) if not isinstance(exc, StoreError) else "the hub's storage is unavailable; retry later"
+    )
+    return error_response(status, exc.title, description, headers)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "not found", 405: "method not allowed"}
+    return error_response(
+        exc.status_code, titles.get(exc.status_code, str(exc.detail)), headers=dict(exc.headers or {})
+    )
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal error", "the hub could not complete this request")
+
+
+def error_handlers() -> dict[type[Exception] | int, object]:
+    """Starlette exception handlers for the hub's app."""
+    return {KizunaError: on_library_error, HTTPException: on_http_error, Exception: on_unexpected}
