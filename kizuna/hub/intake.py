@@ -352,14 +352,15 @@ def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
     versions = w.held.get(obj.id, [])
     digest = _digest(obj.raw)
     observable = not obj.version
-    owner_visible = [h for h in versions if h.origin == owner and h.readable]
-    mode = policy.ownership(owner, me, writer_can_read=bool(owner_visible))
+    others_visible = [h for h in versions if h.origin != me and h.readable]
+    mode = policy.ownership(owner, me, writer_can_read=bool(others_visible), observable=observable)
+    if mode is not policy.Ownership.OWN:
+        # the writer can read someone else's version: the very same content again changes nothing (a
+        # partner's hub sending back what it received from here, an observable someone already shared)
+        for h in others_visible:
+            if h.version_us == obj.version_us and (h.digest == digest or _same_content(h.raw, obj.raw)):
+                return _DUPLICATE, "", None
     if mode is policy.Ownership.REFUSE:
-        # the writer can read the owner's versions: the same version again changes nothing (a partner's
-        # hub sending back what it received from here), anything else is someone else's to change
-        same = [h for h in owner_visible if h.version_us == obj.version_us]
-        if same and (same[0].digest == digest or _same_content(same[0].raw, obj.raw)):
-            return _DUPLICATE, "", None
         return _REFUSED, "this object belongs to another organisation; only it may add versions of it", None
     restricted = mode is policy.Ownership.OWN_COPY and policy.own_copy_restricted(observable)
     lineage = [h for h in versions if h.origin == me]

@@ -236,14 +236,19 @@ class Ownership(Enum):
     OWN_COPY = "own-copy"  # someone else owns it and the writer cannot see it: kept as the writer's copy
 
 
-def ownership(owner: str | None, writer: str, *, writer_can_read: bool) -> Ownership:
+def ownership(
+    owner: str | None, writer: str, *, writer_can_read: bool, observable: bool = False
+) -> Ownership:
     """Who may change an object. The first to store an id at this hub owns it; only the owner adds
     versions. A writer that is not the owner is refused only where it can read the object; where it cannot,
     its answer must be the one a fresh id would get (no existence oracle), so its version is kept as its
-    own copy, which nobody else reads under that id (an observable's copy is shared under its own
-    marking: observable ids are derived from content, so partners legitimately produce the same one)."""
+    own copy, which nobody else reads under that id. An observable (its id derives from its content, so
+    partners legitimately produce the same one) is always kept as the writer's own copy, shared under its
+    own marking, unless the writer can read the very same content (a duplicate)."""
     if owner is None or owner == writer:
         return Ownership.OWN
+    if observable:
+        return Ownership.OWN_COPY
     return Ownership.REFUSE if writer_can_read else Ownership.OWN_COPY
 
 

@@ -88,7 +88,7 @@ def status_resource(result: WriteResult) -> dict[str, object]:
         elif r.outcome is Outcome.DUPLICATE:
             successes.append({**ref, "message": "already stored"})
         else:
-            successes.append(ref)
+            successes.append({**ref, "message": r.reason} if r.reason else ref)
     return {
         "id": result.id,
         "status": "complete",
