@@ -186,7 +186,11 @@ def check(index: int, obj: object) -> Incoming | ObjectResult:
         version_us = to_us(parse_timestamp(v.version_key)) if v.version_key else 0
     except (orjson.JSONEncodeError, ValueError) as exc:
         return _refused(index, obj, f"cannot be stored: {exc}", v.version_key)
-    custom = tuple(dict.fromkeys(m for m in marking_refs(obj) if m not in MARKING_RANK))
+    refs = obj.get("object_marking_refs")
+    if "granular_markings" in obj or (refs and any(r not in MARKING_RANK for r in refs)):
+        custom = tuple(dict.fromkeys(m for m in marking_refs(obj) if m not in MARKING_RANK))
+    else:  # the common case: predefined TLP markings only
+        custom = ()
     return Incoming(
         id=v.id,
         type=v.type,
@@ -322,11 +326,14 @@ def _tlp(obj: Incoming, w: _Write) -> tuple[TLP, str | None, tuple[str, ...], TL
     """(effective TLP, refusal, marking ids not yet known here, the TLP it will have once they are known
     should they declare no TLP)."""
     agreement = w.sender.agreement
-    claim = w.claims.get((obj.id, obj.version))
+    claim = w.claims.get((obj.id, obj.version)) if w.claims else None
     claimed = claim.tlp if claim is not None else None
-    _, unknown = policy.marked_tlp(obj.tlp, obj.markings, w.known_markings)
-    known_only = [m for m in obj.markings if m in w.known_markings]
-    base, _ = policy.marked_tlp(obj.tlp, known_only, w.known_markings)
+    if obj.markings:
+        _, unknown = policy.marked_tlp(obj.tlp, obj.markings, w.known_markings)
+        known_only = [m for m in obj.markings if m in w.known_markings]
+        base, _ = policy.marked_tlp(obj.tlp, known_only, w.known_markings)
+    else:  # predefined TLP markings only (or none): nothing to look up
+        unknown, base = (), obj.tlp
     if base is None:  # no TLP marking (among those known here)
         base, refusal = policy.unmarked_tlp(w.collection.default_tlp, agreement, claimed)
         if refusal is not None:
