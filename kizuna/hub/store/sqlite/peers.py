@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kizuna.errors import Conflict, InputError, NotFound
-from kizuna.hub import policy
+from kizuna.hub import names, policy
 from kizuna.hub.models import Collection, Flow, Org, Peer, Row
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.sqlite.base import SQLiteBase
@@ -35,6 +35,7 @@ class SQLitePeers(SQLiteBase):
         pushes: Sequence[tuple[str, str]] = (),
     ) -> Peer:
         """Record a peer hub. ``pulls`` are (remote, local) collection pairs, ``pushes`` (local, remote)."""
+        names.peer_name(name)
         policy.Agreement(name, max_tlp, tuple(types))  # refuses an agreement above AMBER
         flows: list[tuple[str, str, Collection]] = []
         for remote, local in pulls:

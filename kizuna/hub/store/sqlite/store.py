@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from kizuna.errors import Conflict, NotFound, StoreError
+from kizuna.hub import names
 from kizuna.hub.store.sqlite import schema
 from kizuna.hub.store.sqlite.audit import SQLiteAudit
 from kizuna.hub.store.sqlite.connection import Connections
@@ -37,6 +38,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit):
 
         ``durable=False`` skips fsync (throw-away test databases only).
         """
+        title = names.title(title)
         p = Path(path)
         if not p.parent.is_dir():
             raise NotFound(f"{p.parent}: directory does not exist")
