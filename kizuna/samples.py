@@ -38,6 +38,7 @@ def _scenario(stem: str, what: str) -> Sample:
 
 SAMPLES: tuple[Sample, ...] = (
     _data("indicators.json", "STIX 2.1 bundle of a partner CERT's indicators (kizuna match --bundle)"),
+    _data("exchange.json", "TAXII envelope of four indicators at GREEN, AMBER, RED and unmarked (to POST)"),
     _data("conn.log", "Zeek conn log of a plant network (with one truncated record)"),
     _data("dns.log", "Zeek dns log"),
     _data("http.log", "Zeek http log"),

@@ -184,7 +184,7 @@ def profile_cmd(
                 )
             out.print(t)
             for note in p.notes:
-                out.print(f"  note: {note}", markup=False)
+                out.print(f"  note: {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "profile",
@@ -265,10 +265,10 @@ def exposure_cmd(
             for note in e.notes:
                 if note not in seen:
                     seen.add(note)
-                    out.print(f"  note: {note}", markup=False)
+                    out.print(f"  note: {note}", soft_wrap=True)
             for s in e.stages:
                 for note in s.notes:
-                    out.print(f"  note ({e.partner} {e.mineral.key} {s.stage}): {note}", markup=False)
+                    out.print(f"  note ({e.partner} {e.mineral.key} {s.stage}): {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "exposure",
@@ -355,7 +355,7 @@ def scenario_cmd(
             )
         out.print(t)
         for note in res.notes:
-            out.print(f"  note: {note}", markup=False)
+            out.print(f"  note: {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "scenario",
@@ -479,7 +479,7 @@ def diversify_cmd(
             )
         out.print(t)
         for note in res.notes:
-            out.print(f"  note: {note}", markup=False)
+            out.print(f"  note: {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "diversify",
@@ -572,7 +572,7 @@ def eu_crm_cmd(
         out.print(t)
         out.print("Assumptions (inputs the shipped data lack):")
         for s in a.statements():
-            out.print(f"  - {s}", markup=False)
+            out.print(f"  - {s}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "eu-crm",
