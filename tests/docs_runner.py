@@ -261,7 +261,7 @@ def run(guide: Guide, workdir: Path) -> Result:
             script.append(f'echo "bg {k} $!" >&9')
         elif b.exit != 0:
             script.append(f"set +e\n(\n{text})\n__rc=$?\nset -e")
-            script.append(f"if [ $__rc -ne {b.exit} ]; then echo \"exit {k} $__rc\" >&9; exit 97; fi")
+            script.append(f'if [ $__rc -ne {b.exit} ]; then echo "exit {k} $__rc" >&9; exit 97; fi')
         else:
             script.append(text)
         script.append(f"echo 'ok {k}' >&9")
@@ -308,7 +308,11 @@ def run(guide: Guide, workdir: Path) -> Result:
     if failure is None and started and started[-1] not in finished:
         k = started[-1]
         wrong = [s for s in status if s.startswith(f"exit {k} ")]
-        why = f"exit status {wrong[0].split()[2]}" if wrong else f"a command failed (bash exit {proc.returncode})"
+        why = (
+            f"exit status {wrong[0].split()[2]}"
+            if wrong
+            else f"a command failed (bash exit {proc.returncode})"
+        )
         failure = f"{why}\n--- output ---\n{outputs.get(k, '')[-3000:]}"
     if failure is not None and started:
         failure = f"block at {guide.path.name}:{guide.blocks[started[-1]].line}: {failure}"

@@ -58,7 +58,9 @@ def test_runner_carries_state_and_checks_output(tmp_path: Path) -> None:
 
 
 def test_runner_names_the_failing_block_and_stops(tmp_path: Path) -> None:
-    guide = "```sh\ntrue\n```\n\ntext\n\n```sh\necho before\nfalse\necho after\n```\n\n```sh\ntouch never\n```\n"
+    guide = (
+        "```sh\ntrue\n```\n\ntext\n\n```sh\necho before\nfalse\necho after\n```\n\n```sh\ntouch never\n```\n"
+    )
     (problem,) = _run(tmp_path, guide)
     assert "guide.md:7" in problem and "before" in problem and "after" not in problem
     assert not (tmp_path / "run" / "work" / "never").exists()
