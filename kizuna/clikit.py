@@ -73,11 +73,17 @@ def output_file(path: str | os.PathLike[str], *, force: bool, what: str = "outpu
             raise Conflict(f"{p}: {what} already exists; refusing to overwrite it (--force replaces it)")
         if not os.access(p, os.W_OK):
             raise InputError(f"cannot replace the {what} (permission denied)", path=str(p))
-    if not parent.is_dir():
-        raise NotFound(f"{parent}: folder does not exist (for the {what} {p.name})")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write the {what} here (permission denied)", path=str(p))
+    _writable_folder(parent, what, p.name)
     return p
+
+
+def _writable_folder(folder: Path, what: str, name: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"is a file, not a folder (for the {what} {name})", path=str(folder))
+    if not folder.is_dir():
+        raise NotFound(f"{folder}: folder does not exist (for the {what} {name})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write the {what} {name} here (permission denied)", path=str(folder))
 
 
 def output_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
@@ -86,11 +92,10 @@ def output_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> 
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(f"is a file, not a folder, for the {what}", path=str(p))
-    probe = p if p.is_dir() else (p.parent if str(p.parent) else Path("."))
-    if not probe.is_dir():
-        raise NotFound(f"{probe}: folder does not exist (for the {what} {p.name})")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write the {what} here (permission denied)", path=str(p))
+    if p.is_dir():
+        _writable_folder(p, what, p.name)
+    else:
+        _writable_folder(p.parent if str(p.parent) else Path("."), what, p.name)
     return p
 
 

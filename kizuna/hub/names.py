@@ -9,9 +9,10 @@ no interface can bring in a name the others cannot handle. Documented in docs/qu
   account and its peer record share it. Case matters.
 * **collection aliases**: the same characters, 1-64 of them, and never a UUID: an alias stands in for the
   id in ``/collections/{id}/``, so it must not look like one.
-* **titles** (of a hub or a collection) and **sectors**: printable text, 1-200 characters (sectors 1-64),
-  with no line breaks or other control characters; spaces at either end are dropped.
-* **descriptions**: up to 2,000 characters of text; line breaks are allowed, other control characters not.
+* **titles** (of a hub or a collection) and **sectors**: printable text (Python's ``str.isprintable``:
+  letters, marks, numbers, punctuation, symbols and the ordinary space), 1-200 characters (sectors 1-64),
+  on one line; spaces at either end are dropped.
+* **descriptions**: up to 2,000 characters of printable text; line breaks are allowed.
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ def _printable(value: str, what: str, limit: int, *, lines: bool = False) -> str
     if len(text) > limit:
         raise InputError(f"the {what} is {len(text)} characters long; at most {limit} are allowed")
     for c in text:
-        if lines and c == "\n":
+        if c.isprintable() or (lines and c == "\n"):
             continue
-        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp"):
-            raise InputError(
-                f"the {what} contains the control character U+{ord(c):04X}; use printable text"
-                + ("" if lines else " on one line")
-            )
+        kind = "control" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else "unprintable"
+        raise InputError(
+            f"the {what} contains the {kind} character U+{ord(c):04X}; use printable text"
+            + ("" if lines else " on one line")
+        )
     return text
 
 

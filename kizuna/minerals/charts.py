@@ -132,7 +132,8 @@ def stacked_bars(
             if v <= 0:
                 continue
             width = v * scale
-            ax.barh(y, width, left=left, color=colours[k], edgecolor="white", linewidth=0.6, label=k)
+            (bar,) = ax.barh(y, width, left=left, color=colours[k], edgecolor="white", linewidth=0.6)
+            bar.set_gid(k)  # which supplier the segment is (tests check it has its legend colour)
             if total > 0 and v / total >= 0.07:
                 ink = "black" if colours[k] in _DARK_TEXT_ON else "white"
                 ax.text(left + width / 2, y, k, ha="center", va="center", fontsize=8, color=ink)
