@@ -43,7 +43,8 @@ def test_a_scenario_naming_an_unknown_mineral_says_which(
     )
     assert main(["minerals", "scenario", str(f)]) == 2
     assert capsys.readouterr().err == (
-        f"kizuna: error: {f}: restriction CHN-galium: unknown mineral 'galium'; did you mean gallium, gadolinium?\n"
+        f"kizuna: error: {f}: restriction CHN-galium: unknown mineral 'galium';"
+        " did you mean gallium, gadolinium?\n"
     )
 
 
