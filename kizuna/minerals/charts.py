@@ -251,6 +251,6 @@ def eu_crm_figure(doc: dict[str, Any]) -> Any:
     ax.set_xlabel("economic importance EI (kizuna, scaled 0-10)")
     ax.set_ylabel("supply risk SR (kizuna; assumptions in the JSON)")
     ax.set_title("EU CRM 2023 inputs: SR vs EI (thresholds SR 1.0, EI 2.8)", fontsize=11)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")  # high importance, low risk: the emptiest corner
     ax.spines[["top", "right"]].set_visible(False)
     return fig

@@ -90,10 +90,15 @@ def inspect(fig: Any, *, stacked: bool) -> dict[str, str]:
     lb = legend.get_window_extent(renderer)
     if stacked:  # below the axes, clear of the bars
         assert lb.y1 <= box.y0, (lb, box)
-    else:  # inside, clear of every bar and label
+    else:  # inside, clear of every bar, point and label
         for patch in ax.patches:
             pb = patch.get_window_extent(renderer)
             assert not lb.overlaps(pb) or pb.height < 1, (patch, lb)
+        for text in ax.texts:
+            assert not lb.overlaps(text.get_window_extent(renderer)), text.get_text()
+        for points in ax.collections:
+            for x, y in points.get_offset_transform().transform(points.get_offsets()):
+                assert not lb.contains(x, y), (x, y)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
