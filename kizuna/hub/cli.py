@@ -689,6 +689,7 @@ def hub_sync(
             TimeElapsedColumn(),
             console=err,
             transient=False,
+            disable=not err.is_terminal,  # in a pipe or a log: the result lines only, no spinner frames
         ) as progress,
     ):
         tasks: dict[tuple[str, str], TaskID] = {}

@@ -112,7 +112,7 @@ def test_a_peer_that_is_down_is_one_line_on_the_cli(tmp_path: Path) -> None:
     )
     proc = kizuna_cli("hub", "sync", "--once", env=env, check=False)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert proc.returncode == 1 and len(lines) == 1 and proc.stderr.count("\n") == 1, proc.stderr
     assert lines[0].startswith("kizuna: sync with jp-hub failed: ")
     assert lines[0].endswith(f"cannot reach {url}collections/remote/objects/: connection refused")
     assert lines[0].count("GET") <= 1 and "Errno" not in lines[0]
