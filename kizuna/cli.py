@@ -1,6 +1,8 @@
 """The ``kizuna`` command: one Typer app; each domain registers its own sub-commands.
 
-Errors reach the user as one line on stderr and a non-zero exit status, never a traceback.
+Errors reach the user as one line on stderr and a non-zero exit status, never a traceback: exit status 2 for
+bad input or a refused action (``KizunaError``, and ``OSError`` from the environment), 1 where a command
+documents a failure of its own (``hub sync --once``, ``hub audit verify``), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "match": "kizuna.detect.cli",
     "space": "kizuna.space.cli",
     "minerals": "kizuna.minerals.cli",
+    "samples": "kizuna.samples",
 }
 
 
@@ -67,11 +70,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except KizunaError as exc:
-        err.print(f"kizuna: error: {exc}", markup=False, soft_wrap=True)
+        err.print(f"kizuna: error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("kizuna: interrupted")
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return 1
+    except OSError as exc:  # the environment refused (a file, a folder, a port): one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"kizuna: error: {where}{exc.strerror or exc}")
+        return 2
     return 0
+
+
+def _quiet_stdout() -> None:
+    """After the reader of a pipe went away (``kizuna ... | head``): send what is left of stdout nowhere,
+    so Python's exit does not fail flushing it."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)

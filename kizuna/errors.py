@@ -92,10 +92,23 @@ class StoreError(KizunaError):
 
 
 class RemoteError(KizunaError):
-    """A remote hub answered badly. ``status`` is its HTTP status when there was one."""
+    """A remote hub answered badly, or could not be reached. ``status`` is its HTTP status when there was
+    one; ``url`` the address asked; ``remote_title`` and ``remote_description`` the two parts of the TAXII
+    error resource it answered with, when it did."""
 
     default_title = "remote error"
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        remote_title: str | None = None,
+        remote_description: str | None = None,
+    ) -> None:
         self.status = status
+        self.url = url
+        self.remote_title = remote_title
+        self.remote_description = remote_description
         super().__init__(message)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import orjson
 import typer
 
-from kizuna.clikit import err, out
+from kizuna.clikit import err, out, say
 from kizuna.errors import InputError, KizunaError
-from kizuna.hub import policy
-from kizuna.hub.models import Peer
+from kizuna.hub import names, policy
+from kizuna.hub.models import Org, Peer
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import format_us
@@ -78,7 +78,7 @@ def hub_init(
     from kizuna.hub.store.sqlite.store import checkpoint_path
 
     SQLiteStore.create(db, title=title).close()
-    err.print(
+    say(
         f"created hub database {db}, its key file {key_path(db)} and its audit checkpoint file"
         f" {checkpoint_path(db)} (mode 0600; keep the key file with the database, apart from its backups)"
     )
@@ -108,38 +108,121 @@ def org_add(
         False, "--admin", help="An administrator: may delete any object it can read (least privilege: off)."
     ),
 ) -> None:
-    """Add an organisation."""
-    if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
-        raise InputError(f"--country: {country!r} is not an ISO 3166-1 alpha-2 code (e.g. GB, JP)")
+    """Add an organisation (its name: see 'Names' in docs/quickstart.md)."""
+    level = _level(ceiling, "--ceiling")
     with _open(db) as store:
         org = store.add_org(
             name,
-            ceiling=_level(ceiling, "--ceiling"),
-            country=None if country is None else country.upper(),
-            sectors=[s.strip().lower() for s in sector if s.strip()],
+            ceiling=level,
+            country=_country(country),
+            sectors=[s for s in sector if s.strip()],
             peer_hub=peer_hub,
             admin=admin,
         )
-    err.print(f"added organisation {org.name} (ceiling {org.ceiling}, identity {org.identity_id})")
+    say(f"added organisation {org.name} (ceiling {org.ceiling}, identity {org.identity_id})")
+
+
+@org_app.command("update")
+def org_update(
+    name: str = typer.Argument(..., help="The organisation to change."),
+    db: Path = DbOption,
+    ceiling: str | None = typer.Option(None, "--ceiling", help=f"New ceiling: {_LEVELS}."),
+    country: str | None = typer.Option(None, "--country", help="New ISO 3166-1 alpha-2 code."),
+    sector: list[str] = typer.Option([], "--sector", help="New CNI sectors (repeatable; replaces them all)."),
+    peer_hub: bool | None = typer.Option(
+        None, "--peer-hub/--no-peer-hub", help="Whether it is another hub's account."
+    ),
+) -> None:
+    """Change an organisation's ceiling, country, sectors or peer-hub flag (audited)."""
+    if ceiling is None and country is None and not sector and peer_hub is None:
+        raise InputError("nothing to change: give --ceiling, --country, --sector or --peer-hub/--no-peer-hub")
+    level = None if ceiling is None else _level(ceiling, "--ceiling")
+    with _open(db) as store:
+        before = store.get_org(name)
+        org = store.update_org(
+            name,
+            ceiling=level,
+            country=_country(country),
+            sectors=[s for s in sector if s.strip()] or None,
+            peer_hub=peer_hub,
+        )
+    changes = [
+        f"{what} {a or '-'} -> {b or '-'}"
+        for what, a, b in (
+            ("ceiling", before.ceiling.label, org.ceiling.label),
+            ("country", before.country, org.country),
+            ("sectors", ",".join(before.sectors), ",".join(org.sectors)),
+            ("peer hub", "yes" if before.peer_hub else "no", "yes" if org.peer_hub else "no"),
+        )
+        if a != b
+    ]
+    say(f"updated organisation {org.name}: {'; '.join(changes) or 'no change'}")
+
+
+@org_app.command("remove")
+def org_remove(
+    name: str = typer.Argument(..., help="The organisation to remove."),
+    db: Path = DbOption,
+    force: bool = typer.Option(
+        False, "--force", help="Remove it even though objects it produced stay here without a producer."
+    ),
+) -> None:
+    """Remove an organisation: its tokens, grants and RED-recipient entries go with it (audited).
+
+    Refused while a peer record of the same name exists, and, without --force, while it produced objects
+    held here."""
+    with _open(db) as store:
+        counts = store.remove_org(name, force=force)
+    left = counts["objects_left_without_producer"]
+    say(
+        f"removed organisation {name} ({counts['tokens']} token(s), {counts['grants']} grant(s),"
+        f" {counts['recipients']} RED-recipient entries"
+        + (f"; {left} object version(s) kept without a producer)" if left else ")")
+    )
 
 
 @org_app.command("list")
-def org_list(db: Path = DbOption) -> None:
+def org_list(
+    db: Path = DbOption,
+    as_json: bool = typer.Option(False, "--json", help="A JSON list (identity ids included)."),
+) -> None:
     """List organisations."""
+    with _open(db) as store:
+        orgs = store.list_orgs()
+    if as_json:
+        _print_json([_org_json(o) for o in orgs])
+        return
     from rich.table import Table
 
-    with _open(db) as store:
-        table = Table("name", "country", "sectors", "ceiling", "peer hub", "identity")
-        for o in store.list_orgs():
-            table.add_row(
-                o.name,
-                o.country or "",
-                ", ".join(o.sectors),
-                o.ceiling.label,
-                "yes" if o.peer_hub else "",
-                o.identity_id or "",
-            )
+    table = Table("name", "country", "sectors", "ceiling", "peer hub")
+    table.columns[0].no_wrap = True
+    for o in orgs:
+        table.add_row(
+            o.name, o.country or "", ", ".join(o.sectors), o.ceiling.label, "yes" if o.peer_hub else ""
+        )
     out.print(table)
+
+
+def _org_json(o: Org) -> dict[str, object]:
+    return {
+        "name": o.name,
+        "country": o.country,
+        "sectors": list(o.sectors),
+        "ceiling": o.ceiling.label,
+        "peer_hub": o.peer_hub,
+        "identity_id": o.identity_id,
+    }
+
+
+def _print_json(value: object) -> None:
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _country(text: str | None) -> str | None:
+    try:
+        return names.country(text)
+    except InputError as exc:
+        raise InputError(f"--country: {exc}") from None
 
 
 @token_app.command("create")
@@ -200,19 +283,116 @@ def collection_grant(
     """Give organisations (e.g. a new partner hub's account) access to an existing collection."""
     with _open(db) as store:
         c = store.grant_access(collection, readers=_names(read), writers=_names(write))
-    err.print(f"granted on {c.id}: read {_names(read) or '-'}, write {_names(write) or '-'}")
+    say(f"granted on {c.id}: read {_listed(read)}, write {_listed(write)}")
+
+
+@collection_app.command("revoke")
+def collection_revoke(
+    collection: str = typer.Argument(..., help="Collection id or alias."),
+    db: Path = DbOption,
+    read: str | None = typer.Option(None, "--read", help="Organisations that may no longer read: ORG,ORG."),
+    write: str | None = typer.Option(
+        None, "--write", help="Organisations that may no longer write: ORG,ORG."
+    ),
+) -> None:
+    """Take back read and/or write access to a collection (audited; the reverse of 'grant')."""
+    with _open(db) as store:
+        c = store.revoke_access(collection, readers=_names(read), writers=_names(write))
+        partners = [n for n in {*_names(read), *_names(write)} if store.get_org(n).peer_hub]
+    say(f"revoked on {c.id}: read {_listed(read)}, write {_listed(write)}")
+    for name in sorted(partners):
+        say(f"kizuna: note: {name} is another hub's account: its sync with this collection stops working")
+
+
+@collection_app.command("update")
+def collection_update(
+    collection: str = typer.Argument(..., help="Collection id or alias."),
+    db: Path = DbOption,
+    title: str | None = typer.Option(None, "--title", help="New title."),
+    alias: str | None = typer.Option(None, "--alias", help="New alias (the id never changes)."),
+    no_alias: bool = typer.Option(False, "--no-alias", help="Remove the alias."),
+    description: str | None = typer.Option(None, "--description", help="New description."),
+    default_tlp: str | None = typer.Option(
+        None, "--default-tlp", help=f"TLP of unmarked objects stored from now on: {_LEVELS}."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Change the alias even though other hubs' accounts may use it in URLs."
+    ),
+) -> None:
+    """Change a collection's title, alias, description or default TLP (audited)."""
+    if alias is not None and no_alias:
+        raise InputError("give --alias or --no-alias, not both")
+    if title is None and alias is None and not no_alias and description is None and default_tlp is None:
+        raise InputError(
+            "nothing to change: give --title, --alias, --no-alias, --description or --default-tlp"
+        )
+    level = None if default_tlp is None else _level(default_tlp, "--default-tlp")
+    with _open(db) as store:
+        c = store.update_collection(
+            collection,
+            title=title,
+            alias=alias,
+            clear_alias=no_alias,
+            description=description,
+            default_tlp=level,
+            force=force,
+        )
+    say(f"updated collection {c.id} (title {c.title!r}, alias {c.alias or '-'}, default {c.default_tlp})")
+
+
+@collection_app.command("remove")
+def collection_remove(
+    collection: str = typer.Argument(..., help="Collection id or alias."),
+    db: Path = DbOption,
+    force: bool = typer.Option(False, "--force", help="Remove it with the objects it holds."),
+) -> None:
+    """Remove a collection and its grants (audited).
+
+    Refused while a peer flow uses it, and, without --force, while it holds objects."""
+    with _open(db) as store:
+        counts = store.remove_collection(collection, force=force)
+    say(
+        f"removed collection {collection}"
+        f" ({counts['objects']} object version(s), {counts['grants']} grant(s))"
+    )
 
 
 @collection_app.command("list")
-def collection_list(db: Path = DbOption) -> None:
-    """List collections with their default TLP."""
+def collection_list(
+    db: Path = DbOption,
+    as_json: bool = typer.Option(False, "--json", help="A JSON list (descriptions and grants included)."),
+) -> None:
+    """List collections with their alias and default TLP."""
+    with _open(db) as store:
+        collections = [(c, store.grants_on(c)) for c in store.list_collections()]
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "alias": c.alias,
+                    "description": c.description,
+                    "default_tlp": c.default_tlp.label,
+                    "read": [n for n, g in grants if policy.may_read_collection(g)],
+                    "write": [n for n, g in grants if policy.may_write(g)],
+                }
+                for c, grants in collections
+            ]
+        )
+        return
     from rich.table import Table
 
-    with _open(db) as store:
-        table = Table("id", "title", "alias", "default TLP")
-        for c in store.list_collections():
-            table.add_row(c.id, c.title, c.alias or "", c.default_tlp.label)
+    table = Table("id", "alias", "title", "default TLP")
+    table.columns[0].no_wrap = True
+    table.columns[1].no_wrap = True
+    for c, _grants in collections:
+        table.add_row(c.id, c.alias or "", c.title, c.default_tlp.label)
     out.print(table)
+
+
+def _listed(text: str | None) -> str:
+    return ",".join(_names(text)) or "-"
 
 
 @audit_app.command("list")
@@ -222,7 +402,10 @@ def audit_list(
     action: str | None = typer.Option(None, "--action", help="Only this action, e.g. objects.receive."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line, detail included."),
 ) -> None:
-    """Show the last audit records (who did what, when; refusals and their reasons are in the detail)."""
+    """Show the last audit records (who did what, when; refusals and their reasons are in the detail).
+
+    Each record is a line (sequence number, time to the second, actor, action) with its detail below,
+    cut to the terminal's width; --json prints every record whole."""
     with _open(db) as store:
         records = [r for r in store.audit_records() if action is None or r.action == action][-limit:]
     if as_json:
@@ -239,14 +422,12 @@ def audit_list(
                 ).decode()
             )
         return
-    from rich.table import Table
-
-    table = Table("seq", "at", "actor", "action", "detail")
+    # one line per record and its detail indented below, cut to the width (the whole detail: --json)
+    width = max(40, out.width)
     for r in records:
-        table.add_row(
-            str(r.seq), r.at, r.actor, r.action, r.detail if len(r.detail) < 120 else r.detail[:117] + "..."
-        )
-    out.print(table)
+        out.print(f"{r.seq:>6}  {r.at[:19]}Z  {r.actor}  {r.action}", soft_wrap=True)
+        detail = r.detail if len(r.detail) <= width - 8 else r.detail[: width - 11] + "..."
+        out.print(f"        {detail}", soft_wrap=True)
 
 
 @audit_app.command("verify")
@@ -391,37 +572,63 @@ def peer_add(
 
 
 @peer_app.command("list")
-def peer_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show each peer with its flows, cursors, last success and last error."""
+def peer_list(
+    db: Path = DbOption, as_json: bool = typer.Option(False, "--json", help="A JSON list, for scripts.")
+) -> None:
+    """Show each peer with its agreement, its flows, their cursors and totals, last success and last error.
+
+    One block per peer, each flow below it; lines wrap between words, never inside an id or a URL."""
     with _open(db) as store:
         peers = store.list_peers()
+        aliases = {c.id: c.alias for c in store.list_collections()}
     if as_json:
-        print(orjson.dumps([_peer_json(p) for p in peers], option=orjson.OPT_INDENT_2).decode())
+        _print_json([_peer_json(p) for p in peers])
         return
-    from rich.table import Table
-
-    table = Table(
-        "peer", "url", "max TLP", "types", "flow", "cursor", "moved", "refused", "last success", "last error"
-    )
+    width = max(40, out.width)
+    lines: list[str] = []
     for p in peers:
-        for i, f in enumerate(p.flows or (None,)):
-            first = i == 0
-            table.add_row(
-                p.name if first else "",
-                p.url if first else "",
-                p.max_tlp.label if first else "",
-                ",".join(p.types) if first else "",
-                ""
-                if f is None
-                else f"{f.direction} {f.remote_collection if f.direction == 'pull' else f.local_collection}"
-                f" -> {f.local_collection if f.direction == 'pull' else f.remote_collection}",
-                "" if f is None or f.cursor is None else _cursor_text(f.cursor),
-                "" if f is None else str(f.transferred),
-                "" if f is None else str(f.refused),
-                (f.last_success if f else p.last_success) or "",
-                (f.last_error if f else p.last_error) or "",
+        lines += _wrapped(f"{p.name}  {p.url}", "", width)
+        lines += _wrapped(
+            f"max TLP {p.max_tlp.label}; types {', '.join(p.types) or 'all'}; user {p.user or '- (Bearer)'}",
+            "  ",
+            width,
+        )
+        lines += _wrapped(f"last success {p.last_success or '-'}", "  ", width)
+        lines += _wrapped(f"last error {p.last_error or '-'}", "  ", width)
+        for f in p.flows:
+            local = f.local_collection + (
+                f" ({aliases[f.local_collection]})" if aliases.get(f.local_collection) else ""
             )
-    out.print(table)
+            source, target = (
+                (f.remote_collection, local) if f.direction == "pull" else (local, f.remote_collection)
+            )
+            lines += _wrapped(f"{f.direction} from {source}", "  ", width, "       ")
+            lines += _wrapped(f"into {target}", "       ", width)
+            cursor = "-" if f.cursor is None else _cursor_text(f.cursor)
+            lines += _wrapped(
+                f"cursor {cursor}; moved {f.transferred}; refused {f.refused}", "       ", width
+            )
+            lines += _wrapped(f"last success {f.last_success or '-'}", "       ", width)
+            lines += _wrapped(f"last error {f.last_error or '-'}", "       ", width)
+        if not p.flows:
+            lines.append("  no flows (this record holds this hub's side of the agreement only)")
+        lines.append("")
+    for line in lines[:-1] if lines else ["no peers"]:
+        out.print(line, soft_wrap=True)
+
+
+def _wrapped(text: str, indent: str, width: int, more: str | None = None) -> list[str]:
+    """``text`` wrapped to ``width`` between words (ids and URLs are never split)."""
+    import textwrap
+
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + "  " if more is None else more,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
 
 
 def _cursor_text(cursor: Cursor) -> str:
@@ -490,6 +697,7 @@ def hub_sync(
             TimeElapsedColumn(),
             console=err,
             transient=False,
+            disable=not err.is_terminal,  # in a pipe or a log: the result lines only, no spinner frames
         ) as progress,
     ):
         tasks: dict[tuple[str, str], TaskID] = {}
@@ -525,7 +733,7 @@ def hub_sync(
 
 def demo(port: int = typer.Option(8000, "--port")) -> None:
     """A ready demo hub: UK and Japanese agencies, a CNI operator, collections and ATT&CK for ICS."""
-    from kizuna.hub.demo import build_demo
+    from kizuna.hub.demo import build_demo, next_steps
 
     hub = build_demo()
     base = f"http://127.0.0.1:{port}"
@@ -534,9 +742,11 @@ def demo(port: int = typer.Option(8000, "--port")) -> None:
         f"TAXII discovery: {base}/taxii2/",
         f"API root: {base}/api/",
         f"web UI: {base}/ui/ (log in with a token below)",
-        *(f"token {name}: {token}" for name, token in hub.tokens.items()),
+        *(f"token {name}: {token} (in {hub.token_files[name]})" for name, token in hub.tokens.items()),
         *(f"collection {cid}: {title}" for title, cid in hub.collections.items()),
-        f"try: curl -H 'Authorization: Bearer {hub.tokens['uk-ncsc']}' {base}/api/collections/",
+        "",
+        *next_steps(hub, base),
+        "",
         "Ctrl-C stops the demo.",
     ]
     print("\n".join(lines), flush=True)

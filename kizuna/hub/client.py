@@ -8,6 +8,7 @@ Domain modules (detect, space, minerals) publish through this class only; they n
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -38,6 +39,7 @@ class HubClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_root_url = api_root_url if api_root_url.endswith("/") else api_root_url + "/"
+        self.timeout_s = timeout_s
         headers = {"Accept": TAXII_MEDIA_TYPE}
         auth: httpx.Auth | None = None
         if user is None:
@@ -61,24 +63,20 @@ class HubClient:
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise RemoteError(f"{method} {url}: {exc}") from None
-        if response.status_code >= 400:
-            detail = ""
-            try:
-                body = orjson.loads(response.content)
-                detail = f": {body.get('title', '')} {body.get('description', '')}".rstrip()
-            except (orjson.JSONDecodeError, AttributeError):
-                detail = ""
+            where = _without_query(exc.request.url if _has_request(exc) else url)
             raise RemoteError(
-                f"{method} {url} answered {response.status_code}{detail}", status=response.status_code
-            )
+                f"cannot reach {where}: {unreachable_reason(exc, self.timeout_s)}", url=where
+            ) from None
+        if response.status_code >= 400:
+            raise http_error(method, response)
         return response
 
     def _json(self, response: httpx.Response) -> Any:
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise RemoteError(f"{response.request.url} answered with a body that is not JSON") from None
+            where = _without_query(response.request.url)
+            raise RemoteError(f"{where} answered with a body that is not JSON", url=where) from None
 
     # -- API ----------------------------------------------------------------------------------------
     def api_root(self) -> dict[str, Any]:
@@ -177,3 +175,65 @@ class HubClient:
     def get_object(self, collection_id: str, object_id: str) -> list[dict[str, Any]]:
         envelope = self._json(self._request("GET", f"collections/{collection_id}/objects/{object_id}/"))
         return list(envelope.get("objects", []))
+
+
+# -- errors as users read them ----------------------------------------------------------------------------
+def http_error(method: str, response: httpx.Response) -> RemoteError:
+    """The one-line error for an HTTP error answer: where, the status, and the TAXII error resource's title
+    and description as two parts (``POST URL: HTTP 403 forbidden: you may not write to this collection``)."""
+    where = _without_query(response.request.url)
+    title = description = None
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        title = _one_line(body.get("title"))
+        description = _one_line(body.get("description"))
+    message = f"{method} {where}: HTTP {response.status_code} {title or response.reason_phrase.lower()}"
+    if description and description != title:
+        message += f": {description}"
+    return RemoteError(
+        message,
+        status=response.status_code,
+        url=where,
+        remote_title=title,
+        remote_description=description,
+    )
+
+
+def unreachable_reason(exc: httpx.HTTPError, timeout_s: float | None = None) -> str:
+    """Why a request got no answer, in a few words (``connection refused``, ``no answer within 30 s``)."""
+    limit = "the time limit" if timeout_s is None else f"{timeout_s:g} s"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no connection within {limit}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {limit}"
+    text = str(exc) or type(exc).__name__
+    found = _ERRNO.search(text)
+    if found:
+        text = found.group(1)
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        text = f"the connection closed without a valid answer ({text})"
+    return _one_line(text[:1].lower() + text[1:]) or type(exc).__name__
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\]\[]+)")
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request  # noqa: B018  (httpx raises RuntimeError when the error has no request)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _without_query(url: httpx.URL | str) -> str:
+    return str(httpx.URL(str(url)).copy_with(query=None, fragment=None))
+
+
+def _one_line(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return " ".join(value.split())

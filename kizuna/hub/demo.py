@@ -7,6 +7,7 @@ indicators at different TLP levels, and a sightings channel.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -39,6 +40,7 @@ class DemoHub:
     db_path: Path
     workdir: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    token_files: dict[str, Path] = field(default_factory=dict)  # one per organisation, mode 0600
     collections: dict[str, str] = field(default_factory=dict)
 
     def cleanup(self) -> None:
@@ -79,6 +81,7 @@ def build_demo(workdir: Path | None = None) -> DemoHub:
         token = new_token()
         store.add_token(name, hash_token(token))
         hub.tokens[name] = token
+        hub.token_files[name] = _token_file(work / f"{name}.token", token)
     everyone = [o[0] for o in ORGS]
     agencies = ["uk-ncsc", "jp-nisc"]
     attack = store.add_collection(
@@ -124,6 +127,31 @@ def build_demo(workdir: Path | None = None) -> DemoHub:
     ]
     load(store, cni, ncsc, samples)
     return hub
+
+
+def _token_file(path: Path, token: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    return path
+
+
+def next_steps(hub: DemoHub, base_url: str) -> list[str]:
+    """The commands to try next against a running demo hub (printed by ``kizuna demo``)."""
+    api = f"{base_url}/api/"
+    cni = hub.collections["UK-Japan CNI threats"]
+    nisc, water = hub.token_files["jp-nisc"], hub.token_files["uk-water-op"]
+    return [
+        "Try next, in another terminal:",
+        f'  curl -H "Authorization: Bearer $(cat {nisc})" {api}collections/',
+        "  kizuna samples kizuna-samples          # sample logs, indicators, a CDM, scenarios",
+        f"  kizuna match --hub {api} --token-file {nisc} \\",
+        f"      --collection {cni} --no-warninglists kizuna-samples/eve.json kizuna-samples/conn.log",
+        f"  kizuna minerals profile gallium --publish {api} --token-file {water} \\",
+        f"      --collection {cni} --tlp green",
+        f"  open {base_url}/ui/ and log in with a token above (only jp-nisc sees the RED indicator)",
+        "Guides: docs/quickstart.md, docs/detect.md, docs/federation.md, docs/minerals.md, docs/space.md",
+    ]
 
 
 def load(

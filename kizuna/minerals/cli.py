@@ -17,8 +17,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from kizuna.clikit import err, out, read_token_file
-from kizuna.errors import InputError
+from kizuna.clikit import FORCE_HELP, err, out, output_file, read_token_file, say, write_output
+from kizuna.errors import InputError, NotFound
 from kizuna.minerals import charts
 from kizuna.minerals.catalogue import WATCHED, resolve_key
 from kizuna.minerals.countries import PARTNERS
@@ -26,9 +26,10 @@ from kizuna.minerals.dataset import DataPaths, MineralsData
 from kizuna.minerals.diversify import diversify as run_diversify
 from kizuna.minerals.eucrm import Assumptions, compute_crm
 from kizuna.minerals.exposure import DEFAULT_TRADE_YEAR, exposure
-from kizuna.minerals.profile import all_minerals, profile
+from kizuna.minerals.profile import all_minerals, profile, require_known, suggest
 from kizuna.minerals.restrictions import SEEDED
 from kizuna.minerals.scenario import load_scenario, run_scenario
+from kizuna.minerals.tidy import slug
 from kizuna.stix.markings import LEVEL_CHOICES, parse_level
 
 app = typer.Typer(
@@ -59,7 +60,8 @@ def _group(
 
 # -- shared options --------------------------------------------------------------------------------
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document instead of tables.")
-CHART_OPT = typer.Option(None, "--chart", help="Draw the chart to FILE.png.")
+CHART_OPT = typer.Option(None, "--chart", help="Draw the chart to FILE.png (an existing file needs --force).")
+FORCE_OPT = typer.Option(False, "--force", help=FORCE_HELP)
 PUBLISH_OPT = typer.Option(None, "--publish", metavar="HUB_URL", help="Post to this hub's API root.")
 TOKEN_OPT = typer.Option(None, "--token-file", help="File holding the hub token (with --publish).")
 COLLECTION_OPT = typer.Option(None, "--collection", help="Collection id to post to (with --publish).")
@@ -118,6 +120,18 @@ def _maybe_publish(
     )
 
 
+def _check_chart(chart: Path | None, force: bool) -> None:
+    """Before any work: the chart's name and place (an existing file is refused without --force)."""
+    if chart is not None:
+        charts.check_png_name(chart)
+        output_file(chart, force=force, what="chart")
+
+
+def _write_chart(fig: Any, chart: Path, force: bool) -> None:
+    write_output(chart, lambda tmp: charts.save_png(fig, tmp), force=force, what="chart")
+    say(f"kizuna: wrote chart {chart}")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
@@ -130,6 +144,7 @@ def profile_cmd(
     year: int | None = typer.Option(None, help="USGS year (default: the latest in the release)."),
     as_json: bool = JSON_OPT,
     chart: Path | None = CHART_OPT,
+    force: bool = FORCE_OPT,
     hub_url: str | None = PUBLISH_OPT,
     token_file: Path | None = TOKEN_OPT,
     collection: str | None = COLLECTION_OPT,
@@ -137,15 +152,17 @@ def profile_cmd(
 ) -> None:
     """Supplier shares per stage (mining, refining), top-1/top-3, HHI (0-10,000) and China's share."""
     data: MineralsData = ctx.obj
-    keys = all_minerals(data) if mineral.lower() == "all" else [resolve_key(mineral)]
+    every = mineral.lower() == "all"
+    if chart is not None and every:
+        raise InputError("--chart draws one mineral; name it instead of 'all'")
+    _check_chart(chart, force)
+    keys = all_minerals(data) if every else [require_known(data, mineral)]
     profiles = [profile(data, k, year=year) for k in keys]
     docs = [p.as_dict() for p in profiles]
     doc: dict[str, Any] = docs[0] if len(docs) == 1 else {"profiles": docs}
     doc["data"] = _data_block(data)
     if chart is not None:
-        if len(docs) != 1:
-            raise InputError("--chart draws one mineral; name it instead of 'all'")
-        charts.profile_chart(docs[0], chart)
+        _write_chart(charts.profile_figure(docs[0]), chart, force)
     if as_json:
         _emit_json(doc)
     else:
@@ -167,7 +184,7 @@ def profile_cmd(
                 )
             out.print(t)
             for note in p.notes:
-                out.print(f"  note: {note}", markup=False)
+                out.print(f"  note: {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "profile",
@@ -197,6 +214,7 @@ def exposure_cmd(
     year: int = typer.Option(DEFAULT_TRADE_YEAR, help="BACI trade year."),
     as_json: bool = JSON_OPT,
     chart: Path | None = CHART_OPT,
+    force: bool = FORCE_OPT,
     hub_url: str | None = PUBLISH_OPT,
     token_file: Path | None = TOKEN_OPT,
     collection: str | None = COLLECTION_OPT,
@@ -204,12 +222,14 @@ def exposure_cmd(
 ) -> None:
     """Import reliance, import shares by supplier, import HHI and GeoPolRisk per partner and mineral."""
     data: MineralsData = ctx.obj
+    _check_chart(chart, force)
     partners = [p.upper() for p in partner]
-    results = [exposure(data, p, m, year=year) for p in partners for m in mineral]
+    keys = [require_known(data, m) for m in mineral]
+    results = [exposure(data, p, m, year=year) for p in partners for m in keys]
     docs = [e.as_dict() for e in results]
     doc: dict[str, Any] = {"year": year, "exposures": docs, "data": _data_block(data)}
     if chart is not None:
-        charts.exposure_chart(docs, chart)
+        _write_chart(charts.exposure_figure(docs), chart, force)
     if as_json:
         _emit_json(doc)
     else:
@@ -245,16 +265,16 @@ def exposure_cmd(
             for note in e.notes:
                 if note not in seen:
                     seen.add(note)
-                    out.print(f"  note: {note}", markup=False)
+                    out.print(f"  note: {note}", soft_wrap=True)
             for s in e.stages:
                 for note in s.notes:
-                    out.print(f"  note ({e.partner} {e.mineral.key} {s.stage}): {note}", markup=False)
+                    out.print(f"  note ({e.partner} {e.mineral.key} {s.stage}): {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "exposure",
-        f"Partner exposure {', '.join(partners)}: {', '.join(resolve_key(m) for m in mineral)}",
+        f"Partner exposure {', '.join(partners)}: {', '.join(keys)}",
         doc,
-        minerals=[resolve_key(m) for m in mineral],
+        minerals=keys,
         partners=partners,
         hub_url=hub_url,
         token_file=token_file,
@@ -271,6 +291,7 @@ def scenario_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help="Date the restrictions' status is judged on."),
     as_json: bool = JSON_OPT,
     chart: Path | None = CHART_OPT,
+    force: bool = FORCE_OPT,
     hub_url: str | None = PUBLISH_OPT,
     token_file: Path | None = TOKEN_OPT,
     collection: str | None = COLLECTION_OPT,
@@ -279,8 +300,14 @@ def scenario_cmd(
     """Each partner's shortfall (t and % of apparent consumption), direct and through processing,
     before and after other suppliers' spare capacity is reallocated."""
     data: MineralsData = ctx.obj
+    _check_chart(chart, force)
     today = datetime.now(UTC).date()
     sc = load_scenario(scenario_file, today=today)
+    for r in sc.restrictions:
+        try:
+            require_known(data, r.mineral)
+        except NotFound as exc:
+            raise NotFound(f"{scenario_file}: restriction {r.id}: {exc}") from None
     if as_of is not None:
         try:
             when = date.fromisoformat(as_of)
@@ -293,7 +320,7 @@ def scenario_cmd(
     doc = res.as_dict()
     doc["data"] = _data_block(data)
     if chart is not None:
-        charts.scenario_chart(doc, chart)
+        _write_chart(charts.scenario_figure(doc), chart, force)
     if as_json:
         _emit_json(doc)
     else:
@@ -328,7 +355,7 @@ def scenario_cmd(
             )
         out.print(t)
         for note in res.notes:
-            out.print(f"  note: {note}", markup=False)
+            out.print(f"  note: {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "scenario",
@@ -345,25 +372,38 @@ def scenario_cmd(
 
 @app.command("restrictions")
 def restrictions_cmd(as_json: bool = JSON_OPT) -> None:
-    """The seeded restriction table (ids usable in a scenario file), with each public source."""
+    """The seeded restriction table (ids usable in a scenario file), with each public source.
+
+    One block per restriction: its id, country, mineral, HS92 codes and dates on the first line, the measure
+    and the source below, wrapped between words to the terminal's width (ids are never split)."""
     if as_json:
         _emit_json({"restrictions": [r.as_dict() for r in SEEDED]})
         return
-    t = Table(title="Seeded export restrictions")
-    for col in ("id", "country", "mineral", "HS92", "effective", "suspended until", "measure", "source"):
-        t.add_column(col, overflow="fold")
+    import textwrap
+
+    width = max(40, out.width)
+    lines = ["Seeded export restrictions (ids usable in a scenario file)", ""]
     for r in SEEDED:
-        t.add_row(
-            r.id,
-            r.country_iso3,
-            r.mineral,
-            " ".join(str(h) for h in r.hs) or "-",
-            r.effective.isoformat(),
-            r.suspended_until.isoformat() if r.suspended_until else "-",
-            r.measure,
-            r.source,
+        dates = f"effective {r.effective.isoformat()}"
+        if r.suspended_until:
+            dates += f", suspended until {r.suspended_until.isoformat()}"
+        hs = " ".join(str(h) for h in r.hs) or "-"
+        head = f"{r.id}  {r.country_iso3} {r.mineral}  HS92 {hs}  {dates}"
+        lines += textwrap.wrap(
+            head, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False
         )
-    out.print(t)
+        for label, text in (("measure", r.measure), ("source", r.source)):
+            lines += textwrap.wrap(
+                f"{label}: {text}",
+                width,
+                initial_indent="  ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        lines.append("")
+    for line in lines[:-1]:
+        out.print(line, soft_wrap=True)
 
 
 # -- diversify -------------------------------------------------------------------------------------
@@ -384,6 +424,7 @@ def diversify_cmd(
     exclude: list[str] = typer.Option([], "--exclude", help="Supplier ISO3 to leave out (repeatable)."),
     as_json: bool = JSON_OPT,
     chart: Path | None = CHART_OPT,
+    force: bool = FORCE_OPT,
     hub_url: str | None = PUBLISH_OPT,
     token_file: Path | None = TOKEN_OPT,
     collection: str | None = COLLECTION_OPT,
@@ -391,9 +432,10 @@ def diversify_cmd(
 ) -> None:
     """Joint UK+Japan sourcing LP (HiGHS): cost + governance risk, shared capacity, caps, allied share."""
     data: MineralsData = ctx.obj
+    _check_chart(chart, force)
     res = run_diversify(
         data,
-        resolve_key(mineral),
+        require_known(data, mineral),
         partners=[p.upper() for p in partner],
         year=year,
         cap_pct=cap_pct,
@@ -405,7 +447,7 @@ def diversify_cmd(
     doc = res.as_dict()
     doc["data"] = _data_block(data)
     if chart is not None:
-        charts.diversify_chart(doc, chart)
+        _write_chart(charts.diversify_figure(doc), chart, force)
     if as_json:
         _emit_json(doc)
     else:
@@ -437,7 +479,7 @@ def diversify_cmd(
             )
         out.print(t)
         for note in res.notes:
-            out.print(f"  note: {note}", markup=False)
+            out.print(f"  note: {note}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "diversify",
@@ -465,12 +507,14 @@ def eu_crm_cmd(
     wgi_years: str = typer.Option("2016-2020", help="WGI years averaged for the scaled governance score."),
     as_json: bool = JSON_OPT,
     chart: Path | None = CHART_OPT,
+    force: bool = FORCE_OPT,
     hub_url: str | None = PUBLISH_OPT,
     token_file: Path | None = TOKEN_OPT,
     collection: str | None = COLLECTION_OPT,
     tlp: str = TLP_OPT,
 ) -> None:
     """EU 2017 methodology: HHI_WGI,t, supply risk (SR) and economic importance (EI) per material."""
+    _check_chart(chart, force)
     if year != 2023:
         raise InputError(
             f"the shipped EU CRM inputs are for the 2023 assessment; --year {year} is not available"
@@ -490,10 +534,15 @@ def eu_crm_cmd(
     a = Assumptions(import_reliance=ir, eol_rir=eol_rir, si_sr=si_sr, si_ei=si_ei, wgi_years=years)
     results = compute_crm(data.eu_global, data.eu_sourcing, data.eu_use, data.governance, a)
     if material:
-        wanted = {resolve_key(m) for m in material} | {m.lower().replace(" ", "_") for m in material}
+        names = [r.material for r in results]
+        wanted = set()
+        for m in material:
+            key = resolve_key(m)
+            spellings = {key, slug(m), *(WATCHED[key].eu_materials if key in WATCHED else ())}
+            if not spellings & set(names):
+                raise NotFound(f"unknown EU CRM 2023 material {m!r}; {suggest(slug(m), names)}")
+            wanted |= spellings
         results = [r for r in results if r.material in wanted]
-        if not results:
-            raise InputError(f"no EU CRM 2023 material matches {', '.join(material)}")
     doc: dict[str, Any] = {
         "year": year,
         "assumptions": a.statements(),
@@ -501,7 +550,7 @@ def eu_crm_cmd(
         "data": _data_block(data),
     }
     if chart is not None:
-        _eu_chart(doc, chart)
+        _write_chart(charts.eu_crm_figure(doc), chart, force)
     if as_json:
         _emit_json(doc)
     else:
@@ -523,7 +572,7 @@ def eu_crm_cmd(
         out.print(t)
         out.print("Assumptions (inputs the shipped data lack):")
         for s in a.statements():
-            out.print(f"  - {s}", markup=False)
+            out.print(f"  - {s}", soft_wrap=True)
     _print_file_notes(data)
     _maybe_publish(
         "eu-crm",
@@ -536,22 +585,6 @@ def eu_crm_cmd(
         collection=collection,
         tlp=tlp,
     )
-
-
-def _eu_chart(doc: dict[str, Any], path: Path) -> None:
-    plt = charts._plt()
-    mats = [m for m in doc["materials"] if m.get("sr") is not None and m.get("ei") is not None]
-    fig, ax = plt.subplots(figsize=(9, 6.5))
-    ax.scatter([m["ei"] for m in mats], [m["sr"] for m in mats], s=14, color="#2e86c1")
-    for m in mats:
-        ax.annotate(m["material"], (m["ei"], m["sr"]), fontsize=6, xytext=(2, 2), textcoords="offset points")
-    ax.axhline(1.0, color="#c0392b", lw=0.8, ls="--")
-    ax.axvline(2.8, color="#c0392b", lw=0.8, ls="--")
-    ax.set_xlabel("economic importance EI (kizuna, scaled 0-10)")
-    ax.set_ylabel("supply risk SR (kizuna; assumptions in the JSON)")
-    ax.set_title("EU CRM 2023 inputs: SR vs EI (thresholds SR 1.0, EI 2.8)", fontsize=11)
-    ax.spines[["top", "right"]].set_visible(False)
-    charts._save(fig, path)
 
 
 def register(root: typer.Typer) -> None:

@@ -7,11 +7,13 @@ series per stage for the headline figures: USGS where it has the stage, else the
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kizuna.errors import NotFound
-from kizuna.minerals.catalogue import Mineral, mineral
+from kizuna.minerals.catalogue import ALIASES, WATCHED, Mineral, mineral, resolve_key
 from kizuna.minerals.countries import OTHER, WORLD
 from kizuna.minerals.dataset import MineralsData
 from kizuna.minerals.metrics import Concentration, concentration
@@ -179,6 +181,31 @@ def profile(data: MineralsData, key: str, *, year: int | None = None) -> Profile
         )
     notes.extend(data.file_notes())
     return Profile(m, series, notes)
+
+
+def known_minerals(data: MineralsData) -> list[str]:
+    """Every mineral key kizuna knows: those with production data and those of the watched list."""
+    return sorted({*all_minerals(data), *WATCHED})
+
+
+def require_known(data: MineralsData, name: str) -> str:
+    """The key of mineral ``name``; NotFound naming it and the closest known names when there is none
+    (``lithum`` -> ``did you mean lithium?``)."""
+    key = resolve_key(name)
+    if key in WATCHED:
+        return key
+    known = known_minerals(data)
+    if key in known:
+        return key
+    raise NotFound(f"unknown mineral {name!r}; {suggest(key, [*known, *ALIASES])}")
+
+
+def suggest(key: str, candidates: Sequence[str]) -> str:
+    """``did you mean a, b?`` for the candidates closest to ``key``, or a pointer to the full list."""
+    close = difflib.get_close_matches(key, sorted(set(candidates)), n=4, cutoff=0.7)
+    if close:
+        return f"did you mean {', '.join(close)}?"
+    return "no known name is close ('kizuna minerals profile all --json' lists every mineral with data)"
 
 
 def all_minerals(data: MineralsData) -> list[str]:

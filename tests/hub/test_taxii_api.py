@@ -60,8 +60,14 @@ def test_discovery_api_root_collections(hub: Hub):
 
 
 def test_alias_addresses_the_collection(hub: Hub):
+    # asked for by its alias, the collection names itself by the alias (a TAXII client checks that the id
+    # is part of the URL it asked); the list and the id's own URL give the UUID
     r = hub.client.get("/api/collections/shared/", headers=hub.headers("reader"))
-    assert r.status_code == 200 and r.json()["id"] == hub.collection_id
+    assert r.status_code == 200 and r.json()["id"] == "shared" and r.json()["alias"] == "shared"
+    r = hub.client.get(f"/api/collections/{hub.collection_id}/", headers=hub.headers("reader"))
+    assert r.json()["id"] == hub.collection_id
+    (listed,) = hub.client.get("/api/collections/", headers=hub.headers("reader")).json()["collections"]
+    assert listed["id"] == hub.collection_id and listed["alias"] == "shared"
 
 
 # -- errors -----------------------------------------------------------------------------------------

@@ -103,9 +103,13 @@ def status_resource(result: WriteResult) -> dict[str, object]:
     }
 
 
-def _collection_resource(c: Collection, g: Grant) -> dict[str, Any]:
+def _collection_resource(c: Collection, g: Grant, addressed_as: str | None = None) -> dict[str, Any]:
+    """A TAXII collection resource. Asked for by its alias (``/collections/cni/``), the collection names
+    itself by that alias: TAXII clients check that a collection's ``id`` is part of the URL they asked
+    (taxii2-client refuses the collection otherwise), and under that URL the alias is its name. The list of
+    collections and ``/collections/{uuid}/`` give the UUID."""
     body: dict[str, Any] = {
-        "id": c.id,
+        "id": c.id if addressed_as is None else addressed_as,
         "title": c.title,
         "can_read": g.can_read,
         "can_write": g.can_write,
@@ -273,7 +277,8 @@ class TaxiiApi:
     async def collection(self, request: Request) -> Response:
         org = await self.authenticate(request)
         c, g = await self._collection_grant(request, org)
-        return _json(_collection_resource(c, g))
+        asked = request.path_params["collection_id"]
+        return _json(_collection_resource(c, g, None if asked == c.id else asked))
 
     # -- objects ------------------------------------------------------------------------------------
     async def objects(self, request: Request) -> Response:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from kizuna.errors import Conflict, InputError, NotFound
+from kizuna.hub import names
 from kizuna.hub.models import Collection, Grant, Org
 from kizuna.hub.store.sqlite.base import SQLiteBase
 from kizuna.stix.markings import TLP
@@ -82,9 +83,9 @@ class SQLiteDirectory(SQLiteBase):
         peer_hub: bool = False,
         admin: bool = False,
     ) -> Org:
-        name = name.strip()
-        if not name or any(c in name for c in ",:/\n\t") or len(name) > 100:
-            raise InputError(f"invalid organisation name {name!r} (no commas, colons, slashes; <= 100 chars)")
+        name = names.org_name(name)
+        country = names.country(country)
+        sectors = [names.sector(s) for s in sectors]
         identity_id = identity_id_for(name)
         with self._db.write() as conn:
             try:
@@ -134,6 +135,87 @@ class SQLiteDirectory(SQLiteBase):
         cur = self._db.reader().execute(f"SELECT {org_columns('o')} FROM orgs o ORDER BY o.name")
         return [org_from_row(r) for r in cur]
 
+    def update_org(
+        self,
+        name: str,
+        *,
+        ceiling: TLP | None = None,
+        country: str | None = None,
+        sectors: Sequence[str] | None = None,
+        peer_hub: bool | None = None,
+    ) -> Org:
+        """Change an organisation's ceiling, country, sectors or peer-hub flag (None: unchanged).
+
+        Refuses to turn a peer hub's account into an ordinary one while a peer record of its name exists:
+        that record's agreement is what binds the account."""
+        old = self.get_org(name)
+        new_country = old.country if country is None else names.country(country)
+        new_sectors = old.sectors if sectors is None else tuple(names.sector(s) for s in sectors)
+        new_ceiling = old.ceiling if ceiling is None else ceiling
+        new_peer = old.peer_hub if peer_hub is None else peer_hub
+        with self._db.write() as conn:
+            if old.peer_hub and not new_peer and self._peer_named(conn, old.name):
+                raise Conflict(
+                    f"peer {old.name!r} is recorded with this name and its agreement binds this account;"
+                    f" remove the peer first ('kizuna hub peer remove {old.name}')"
+                )
+            conn.execute(
+                "UPDATE orgs SET ceiling=?, country=?, sectors=?, peer_hub=? WHERE id=?",
+                (
+                    int(new_ceiling),
+                    new_country,
+                    orjson.dumps(list(new_sectors)).decode(),
+                    int(new_peer),
+                    old.id,
+                ),
+            )
+            changes = {
+                key: [before, after]
+                for key, before, after in (
+                    ("ceiling", old.ceiling.label, new_ceiling.label),
+                    ("country", old.country, new_country),
+                    ("sectors", list(old.sectors), list(new_sectors)),
+                    ("peer_hub", old.peer_hub, new_peer),
+                )
+                if before != after
+            }
+            self._audit(conn, "cli", "org.update", {"name": old.name, "changes": changes})
+        return Org(old.id, old.name, new_ceiling, new_country, new_sectors, new_peer, old.identity_id)
+
+    def remove_org(self, name: str, *, force: bool = False) -> dict[str, int]:
+        """Remove an organisation with its tokens, grants, RED-recipient entries and write results.
+
+        Refused while a peer record of its name exists, and, unless ``force``, while it is the producer of
+        objects held here (with ``force`` they stay, with no producer: nobody can change them any more, and
+        a RED one is readable only by the recipients it names). Returns what went with it (counts)."""
+        org = self.get_org(name)
+        with self._db.write() as conn:
+            if self._peer_named(conn, org.name):
+                raise Conflict(
+                    f"peer {org.name!r} is recorded with this name; remove the peer first"
+                    f" ('kizuna hub peer remove {org.name}'), then the organisation"
+                )
+            produced = int(
+                conn.execute("SELECT COUNT(*) FROM objects WHERE producer_org_id=?", (org.id,)).fetchone()[0]
+            )
+            if produced and not force:
+                raise Conflict(
+                    f"organisation {org.name!r} produced {produced} object version(s) held here; removed, it"
+                    " would leave them without a producer (nobody could change or revoke them, and its RED"
+                    " ones would be readable only by their named recipients); --force removes it anyway"
+                )
+            counts = {"objects_left_without_producer": produced}
+            conn.execute("UPDATE objects SET producer_org_id=NULL WHERE producer_org_id=?", (org.id,))
+            for table in ("tokens", "grants", "recipients", "write_results"):
+                counts[table] = int(conn.execute(f"DELETE FROM {table} WHERE org_id=?", (org.id,)).rowcount)
+            conn.execute("DELETE FROM orgs WHERE id=?", (org.id,))
+            self._audit(conn, "cli", "org.remove", {"name": org.name, "force": force, **counts})
+        return counts
+
+    @staticmethod
+    def _peer_named(conn: sqlite3.Connection, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM peers WHERE name=?", (name,)).fetchone() is not None
+
     def add_token(self, org_name: str, token_hash: str) -> None:
         org = self.get_org(org_name)
         with self._db.write() as conn:
@@ -179,8 +261,9 @@ class SQLiteDirectory(SQLiteBase):
         writers: Sequence[str] = (),
         collection_id: str | None = None,
     ) -> Collection:
-        if not title.strip():
-            raise InputError("a collection needs a non-empty title")
+        title = names.title(title)
+        alias = None if alias is None else names.alias(alias)
+        description = names.description(description)
         orgs = {name: self.get_org(name) for name in {*readers, *writers}}
         cid = collection_id or str(uuid.uuid4())
         with self._db.write() as conn:
@@ -216,9 +299,7 @@ class SQLiteDirectory(SQLiteBase):
         self, id_or_alias: str, *, readers: Sequence[str] = (), writers: Sequence[str] = ()
     ) -> Collection:
         """Give organisations read and/or write access to an existing collection (grants only widen)."""
-        c = self.get_collection(id_or_alias)
-        if c is None:
-            raise NotFound(f"unknown collection {id_or_alias!r}")
+        c = self._collection(id_or_alias)
         orgs = {name: self.get_org(name) for name in {*readers, *writers}}
         if not orgs:
             raise InputError("name at least one organisation with --read or --write")
@@ -237,6 +318,178 @@ class SQLiteDirectory(SQLiteBase):
                 "collection.grant",
                 {"id": c.id, "read": sorted(readers), "write": sorted(writers)},
             )
+        return c
+
+    def revoke_access(
+        self, id_or_alias: str, *, readers: Sequence[str] = (), writers: Sequence[str] = ()
+    ) -> Collection:
+        """Take back read and/or write access to a collection from organisations (the reverse of
+        :meth:`grant_access`). Naming an organisation that does not hold that grant is an error."""
+        c = self._collection(id_or_alias)
+        orgs = {name: self.get_org(name) for name in {*readers, *writers}}
+        if not orgs:
+            raise InputError("name at least one organisation with --read or --write")
+        with self._db.write() as conn:
+            missing = []
+            for name, org in sorted(orgs.items()):
+                row = conn.execute(
+                    "SELECT can_read, can_write FROM grants WHERE collection_key=? AND org_id=?",
+                    (c.key, org.id),
+                ).fetchone()
+                held_read, held_write = (False, False) if row is None else (bool(row[0]), bool(row[1]))
+                if (name in readers and not held_read) or (name in writers and not held_write):
+                    missing.append(name)
+                    continue
+                read = held_read and name not in readers
+                write = held_write and name not in writers
+                if read or write:
+                    conn.execute(
+                        "UPDATE grants SET can_read=?, can_write=? WHERE collection_key=? AND org_id=?",
+                        (int(read), int(write), c.key, org.id),
+                    )
+                else:
+                    conn.execute("DELETE FROM grants WHERE collection_key=? AND org_id=?", (c.key, org.id))
+            if missing:
+                raise InputError(
+                    f"{', '.join(missing)} hold(s) no such grant on collection {c.alias or c.id};"
+                    " nothing changed"
+                )
+            self._audit(
+                conn,
+                "cli",
+                "collection.revoke",
+                {"id": c.id, "read": sorted(readers), "write": sorted(writers)},
+            )
+        return c
+
+    def update_collection(
+        self,
+        id_or_alias: str,
+        *,
+        title: str | None = None,
+        alias: str | None = None,
+        clear_alias: bool = False,
+        description: str | None = None,
+        default_tlp: TLP | None = None,
+        force: bool = False,
+    ) -> Collection:
+        """Change a collection's title, alias, description or default TLP (None: unchanged). The id never
+        changes. A new default TLP applies to unmarked objects stored from now on (stored ones keep theirs).
+
+        Changing or clearing the alias is refused, unless ``force``, while another hub's account holds a
+        grant on the collection: partners may reach it by the alias in their URLs."""
+        old = self._collection(id_or_alias)
+        new_title = old.title if title is None else names.title(title)
+        new_alias = None if clear_alias else (old.alias if alias is None else names.alias(alias))
+        new_description = old.description if description is None else names.description(description)
+        new_tlp = old.default_tlp if default_tlp is None else default_tlp
+        with self._db.write() as conn:
+            if new_alias != old.alias and old.alias is not None and not force:
+                partners = [
+                    str(r[0])
+                    for r in conn.execute(
+                        "SELECT o.name FROM grants g JOIN orgs o ON o.id = g.org_id WHERE g.collection_key=?"
+                        " AND o.peer_hub = 1 AND (g.can_read = 1 OR g.can_write = 1) ORDER BY o.name",
+                        (old.key,),
+                    )
+                ]
+                if partners:
+                    raise Conflict(
+                        f"other hubs ({', '.join(partners)}) may reach this collection as {old.alias!r} in"
+                        " their URLs; --force changes the alias anyway (its id stays the same)"
+                    )
+            try:
+                conn.execute(
+                    "UPDATE collections SET title=?, alias=?, description=?, default_tlp=? WHERE key=?",
+                    (new_title, new_alias, new_description, int(new_tlp), old.key),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"another collection already has the alias {new_alias!r}") from None
+            changes = {
+                key: [before, after]
+                for key, before, after in (
+                    ("title", old.title, new_title),
+                    ("alias", old.alias, new_alias),
+                    ("description", old.description, new_description),
+                    ("default_tlp", old.default_tlp.label, new_tlp.label),
+                )
+                if before != after
+            }
+            self._audit(conn, "cli", "collection.update", {"id": old.id, "changes": changes, "force": force})
+        return Collection(old.id, new_title, new_tlp, new_alias, new_description, old.key)
+
+    def remove_collection(self, id_or_alias: str, *, force: bool = False) -> dict[str, int]:
+        """Remove a collection and its grants. Refused while a peer flow pulls into or pushes from it
+        (remove or re-add that peer first), and, unless ``force``, while it holds objects (with ``force``
+        they are deleted with it). Returns what went with it (counts)."""
+        c = self._collection(id_or_alias)
+        with self._db.write() as conn:
+            flows = [
+                f"{r[0]} ({r[1]})"
+                for r in conn.execute(
+                    "SELECT p.name, f.direction FROM flows f JOIN peers p ON p.id = f.peer_id"
+                    " WHERE f.local_collection_key=? ORDER BY p.name, f.direction",
+                    (c.key,),
+                )
+            ]
+            if flows:
+                raise Conflict(
+                    f"peer flows use collection {c.alias or c.id}: {', '.join(flows)}; remove the peer"
+                    " ('kizuna hub peer remove NAME') or add it again without that flow first"
+                )
+            held = int(
+                conn.execute("SELECT COUNT(*) FROM objects WHERE collection_key=?", (c.key,)).fetchone()[0]
+            )
+            if held and not force:
+                raise Conflict(
+                    f"collection {c.alias or c.id} holds {held} object version(s);"
+                    " --force deletes them with it"
+                )
+            # the versions deleted with it are listed in delete records (as a DELETE lists them), so the
+            # audit check knows they were deleted, not lost
+            doomed = conn.execute(
+                "SELECT id, version, digest FROM objects WHERE collection_key=? ORDER BY date_added", (c.key,)
+            ).fetchall()
+            for i in range(0, len(doomed), 10_000):
+                self._audit(
+                    conn,
+                    "cli",
+                    "objects.delete",
+                    {
+                        "collection": c.id,
+                        "deleted": [
+                            [oid, version, bytes(digest).hex()]
+                            for oid, version, digest in doomed[i : i + 10_000]
+                        ],
+                        "by": "collection.remove",
+                    },
+                )
+            counts = {
+                "objects": int(conn.execute("DELETE FROM objects WHERE collection_key=?", (c.key,)).rowcount),
+                "grants": int(conn.execute("DELETE FROM grants WHERE collection_key=?", (c.key,)).rowcount),
+            }
+            conn.execute("DELETE FROM collections WHERE key=?", (c.key,))
+            self._audit(
+                conn,
+                "cli",
+                "collection.remove",
+                {"id": c.id, "title": c.title, "alias": c.alias, "force": force, **counts},
+            )
+        return counts
+
+    def grants_on(self, collection: Collection) -> list[tuple[str, Grant]]:
+        """Who holds a grant on ``collection``: (organisation name, grant), by name."""
+        cur = self._db.reader().execute(
+            "SELECT o.name, g.can_read, g.can_write FROM grants g JOIN orgs o ON o.id = g.org_id"
+            " WHERE g.collection_key=? ORDER BY o.name",
+            (collection.key,),
+        )
+        return [(str(r[0]), Grant(bool(r[1]), bool(r[2]))) for r in cur]
+
+    def _collection(self, id_or_alias: str) -> Collection:
+        c = self.get_collection(id_or_alias)
+        if c is None:
+            raise NotFound(f"unknown collection {id_or_alias!r}")
         return c
 
     def get_collection(self, id_or_alias: str) -> Collection | None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kizuna.errors import Conflict, InputError, NotFound
-from kizuna.hub import policy
+from kizuna.hub import names, policy
 from kizuna.hub.models import Collection, Flow, Org, Peer, Row
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.sqlite.base import SQLiteBase
@@ -38,6 +38,7 @@ class SQLitePeers(SQLiteBase):
     ) -> Peer:
         """Record a peer hub. ``pulls`` are (remote, local) collection pairs, ``pushes`` (local, remote);
         ``reshare`` names the other peers this peer's objects may go on to, at most at ``reshare_max_tlp``."""
+        names.peer_name(name)
         policy.Agreement(name, max_tlp, tuple(types))  # refuses an agreement above AMBER
         if reshare:
             policy.check_reshare_tlp(reshare_max_tlp, max_tlp)

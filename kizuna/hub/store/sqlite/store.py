@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from kizuna.errors import Conflict, NotFound, StoreError
+from kizuna.hub import names
 from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.store.sqlite import schema
 from kizuna.hub.store.sqlite.audit import SQLiteAudit
@@ -56,6 +57,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit):
 
         ``durable=False`` skips fsync (throw-away test databases only).
         """
+        title = names.title(title)
         p = Path(path)
         if not p.parent.is_dir():
             raise NotFound(f"{p.parent}: directory does not exist")
