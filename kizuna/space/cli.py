@@ -458,14 +458,12 @@ def _print_events(summary: _Summary, top: int) -> None:
         (f"highest Pc, {min(top, summary.count)} of {summary.count} events", summary.riskiest()),
     ):
         table = Table(title=title)
-        for col in ("norad_1", "norad_2", "name_1", "name_2", "tca_utc", "miss_km", "rel_speed_km_s", "pc"):
+        for col in ("norad_1", "norad_2", "tca_utc", "miss_km", "rel_speed_km_s", "pc"):
             table.add_column(col)
         for e in events:
             table.add_row(
                 str(e.norad_1),
                 str(e.norad_2),
-                e.name_1,
-                e.name_2,
                 format_utc(e.tca_utc),
                 f"{e.miss_km:.3f}",
                 f"{e.rel_speed_km_s:.3f}",

@@ -41,12 +41,14 @@ DEEP_SPACE_ECC = 0.01
 
 @dataclass(frozen=True)
 class RadialShells:
-    """Per object: lowest and highest radius (km) it can reach in the window; ``decayed`` marks objects
-    whose SGP4 already fails at some sample (their shell covers what was reached before)."""
+    """Per object: lowest and highest radius (km) it can reach in the window. Where SGP4 fails at a sample,
+    ``fail_t_s`` is that sample's time (s after the start; NaN: no failure) and ``fail_error`` SGP4's error
+    code; the shell covers what was reached before (empty when it fails at the start)."""
 
     lo_km: F64
     hi_km: F64
-    decayed: NDArray[np.bool_]
+    fail_t_s: F64
+    fail_error: NDArray[np.int64]
 
 
 def _short_period_km(sat: Satrec, a_er: float, e: float) -> float:
@@ -65,7 +67,8 @@ def radial_shells(sats: Sequence[Satrec], jd0: float, fr0: float, duration_s: fl
     n = len(sats)
     lo = np.full(n, np.inf)
     hi = np.full(n, -np.inf)
-    decayed = np.zeros(n, dtype=bool)
+    fail_t = np.full(n, np.nan)
+    fail_error = np.zeros(n, dtype=np.int64)
     count = max(2, math.ceil(duration_s / SAMPLE_S) + 1)
     times = np.linspace(0.0, duration_s, count)
     for k, sat in enumerate(sats):
@@ -78,7 +81,7 @@ def radial_shells(sats: Sequence[Satrec], jd0: float, fr0: float, duration_s: fl
         for t in times:
             err, _r, _v = sat.sgp4(jd0, fr0 + float(t) / SECONDS_PER_DAY)
             if err:
-                decayed[k] = True
+                fail_t[k], fail_error[k] = float(t), int(err)
                 break
             a, e = float(sat.am), float(sat.em)
             e_hi = min(abs(e) + pad_e, 0.999)
@@ -92,7 +95,7 @@ def radial_shells(sats: Sequence[Satrec], jd0: float, fr0: float, duration_s: fl
         margin = DRIFT_MARGIN_KM + DRIFT_MARGIN_FRACTION * a_hi * re
         lo[k] = a_lo * re - worst_pad - margin
         hi[k] = a_hi * re + worst_pad + margin
-    return RadialShells(lo, hi, decayed)
+    return RadialShells(lo, hi, fail_t, fail_error)
 
 
 def colocated_sets(sats: Sequence[Satrec]) -> list[list[int]]:

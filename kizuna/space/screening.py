@@ -190,7 +190,7 @@ def _build_plan(
     duration_s: float,
     settings: ScreenSettings,
     selection: Selection,
-) -> tuple[_Plan, list[list[int]]]:
+) -> tuple[_Plan, list[list[int]], dict[int, tuple[float, int]]]:
     n = len(objects)
     norads = np.array([o.norad_id for o in objects], dtype=np.int64)
     primary = (
@@ -215,16 +215,19 @@ def _build_plan(
     for k, members in enumerate(sets):
         coloc[members] = k
     jd0, fr0 = to_jd(start)
+    failed_at_start: dict[int, tuple[float, int]] = {}
     if settings.prefilter:
         shells = radial_shells(sats, jd0, fr0, duration_s)
         lo, hi = shells.lo_km, shells.hi_km
+        for dead in np.nonzero(~np.isfinite(lo))[0]:
+            failed_at_start[int(dead)] = (0.0, int(shells.fail_error[dead]))
     else:
         lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
     active = _active(primary, reach, lo, hi) if settings.prefilter else np.ones(n, dtype=bool)
     plan = _Plan(
         primary, reach, axes, group, coloc, lo, hi, active, settings.prefilter, settings.exclude_same_group
     )
-    return plan, [[int(norads[k]) for k in members] for members in sets]
+    return plan, [[int(norads[k]) for k in members] for members in sets], failed_at_start
 
 
 def _active(primary: B, reach: F64, lo: F64, hi: F64) -> B:
@@ -717,7 +720,7 @@ def screen(
             raise InputError(f"primary NORAD id(s) not in the catalogue: {', '.join(map(str, missing))}")
     selection = Selection(prim, dict(groups or {}))
     sats = [o.satrec() for o in objects]
-    plan, colocated = _build_plan(objects, sats, start, duration_s, settings, selection)
+    plan, colocated, failed_at_start = _build_plan(objects, sats, start, duration_s, settings, selection)
     key = (
         catalogue_fingerprint(objects)
         + "|"
@@ -731,7 +734,7 @@ def screen(
         colocated_objects=sum(len(c) for c in colocated),
     )
     kept: list[Event] = []
-    failures: dict[int, tuple[float, int]] = {}
+    failures: dict[int, tuple[float, int]] = dict(failed_at_start)
     done = 0.0
     pending: dict[int, _ChunkResult] = {}
     next_index = 0

@@ -79,7 +79,10 @@ def test_bad_records_are_reported_with_line_and_skipped() -> None:
 
 
 def test_a_garbage_file_reports_every_bad_line() -> None:
-    text = "hello world\nthis is not a TLE\n\n# a comment\n1 25544U garbage\n2 25544 garbage\nmore junk\nlast junk\n\n"
+    text = (
+        "hello world\nthis is not a TLE\n\n# a comment\n1 25544U garbage\n2 25544 garbage\n"
+        "more junk\nlast junk\n\n"
+    )
     cat = parse_tle_text(text, source="junk.tle")
     assert cat.objects == []
     lines = sorted(p.line for p in cat.problems if p.line is not None)
