@@ -43,7 +43,8 @@ DEEP_SPACE_ECC = 0.01
 class RadialShells:
     """Per object: lowest and highest radius (km) it can reach in the window. Where SGP4 fails at a sample,
     ``fail_t_s`` is that sample's time (s after the start; NaN: no failure) and ``fail_error`` SGP4's error
-    code; the shell covers what was reached before (empty when it fails at the start)."""
+    code; the shell then reaches down to the centre of the Earth (it is coming down), and is empty when
+    it fails at the start."""
 
     lo_km: F64
     hi_km: F64
@@ -82,6 +83,8 @@ def radial_shells(sats: Sequence[Satrec], jd0: float, fr0: float, duration_s: fl
             err, _r, _v = sat.sgp4(jd0, fr0 + float(t) / SECONDS_PER_DAY)
             if err:
                 fail_t[k], fail_error[k] = float(t), int(err)
+                # on its way down it passes every radius below the last sample
+                a_lo = 0.0
                 break
             a, e = float(sat.am), float(sat.em)
             e_hi = min(abs(e) + pad_e, 0.999)
