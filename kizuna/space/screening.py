@@ -360,6 +360,30 @@ def _pairs_all(tree: cKDTree, pos: F64, rho: F64, reach_max: float, half: float)
     return pairs
 
 
+def _minimum_in_window(
+    ri: F64, rj: F64, dr: F64, dv: F64, span: F64, e_pos: F64, e_vel: F64, half: float
+) -> B:
+    """Pairs whose range may have a local minimum within ``half`` seconds of this step: the range-rate
+    ``g = dr . dv`` may go from at most 0 to at least 0 across the window. ``g`` is extrapolated to the
+    window's ends with its derivative ``|dv|^2 + dr . a`` (two-body relative acceleration ``a``) and the
+    remainder is bounded (gravity-gradient acceleration and jerk, J2 and drag on ``a``, interpolation
+    error). Pairs that stay within the screening radius for hours (formations, a fresh launch) so give
+    one candidate per range minimum instead of one per step."""
+    ai = -MU_KM3_S2 * ri / np.linalg.norm(ri, axis=1)[:, None] ** 3
+    aj = -MU_KM3_S2 * rj / np.linalg.norm(rj, axis=1)[:, None] ** 3
+    g0 = np.einsum("ij,ij->i", dr, dv)
+    speed2 = np.einsum("ij,ij->i", dv, dv)
+    g1 = speed2 + np.einsum("ij,ij->i", dr, aj - ai)
+    speed = np.sqrt(speed2)
+    accel = _GRADIENT_S2 * span + _ACCEL_FLOOR_KM_S2
+    jerk = _GRADIENT_S2 * speed + 2e-3 * _GRADIENT_S2 * span
+    g2 = 3.0 * (speed + half * accel) * accel + span * jerk
+    model = 0.01 * _GRADIENT_S2 * span + _ACCEL_FLOOR_KM_S2  # J2, drag: what two-body leaves out
+    interp = e_pos * (speed + e_vel) + span * e_vel
+    slack = 0.5 * half * half * g2 + half * span * model + 2.0 * interp + 1e-9
+    return np.asarray((g0 - half * g1 <= slack) & (g0 + half * g1 >= -slack))
+
+
 def _pair_reach(plan: _Plan, gi: I64, gj: I64) -> F64:
     return np.maximum(plan.reach_km[gi], plan.reach_km[gj])
 
@@ -484,6 +508,12 @@ def _candidates(
             hit = d_lin <= limit
             if not hit.any():
                 continue
+            hit[hit] = _minimum_in_window(
+                pos[a[hit]], pos[b[hit]], dr[hit], dv[hit], span[hit], e_pos[a[hit]] + e_pos[b[hit]],
+                e_vel[a[hit]] + e_vel[b[hit]], half,
+            )  # fmt: skip
+            if not hit.any():
+                continue
             out_i.append(gi[hit])
             out_j.append(gj[hit])
             out_t.append(t + tau[hit])
@@ -532,16 +562,21 @@ def refine_candidates(
     own_lo, own_hi, own_closed = own
     events: list[Event] = []
     refinements = 0
+    margin = 2 * half_width_s
     for (i, j), times in by_pair.items():
         times.sort()
         found: list[float] = []
+        # the refinement walks from a candidate to the minimum it finds through range-rate of one sign:
+        # a later candidate inside such a walk leads to the same minimum and is skipped
+        walked: list[tuple[float, float]] = []
         for t in times:
-            if any(abs(t - f) <= 2 * half_width_s for f in found):
+            if any(lo - margin <= t <= hi + margin for lo, hi in walked):
                 continue
             refinements += 1
             ap = refine_tca(sats[i], sats[j], jd0, fr0, t, half_width_s)
             if ap is None:
                 continue
+            walked.append((min(t, ap.t_s), max(t, ap.t_s)))
             if any(abs(ap.t_s - f) < 1e-3 for f in found):
                 continue
             found.append(ap.t_s)
