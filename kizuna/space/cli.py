@@ -296,6 +296,28 @@ def screen_cmd(
     check_output(out_path, force=force)
     if cdm_dir is not None:
         check_output_dir(cdm_dir, force=force, option="--cdm-dir")
+    client = _dask_client(scheduler) if scheduler is not None else None
+    try:
+        _screen_and_write(
+            catalog, primary, owner, group, window_start, days, settings, out_path, top, stale_days, cdm_dir,
+            cdm_format, originator, workers, client, publish, token, collection, level,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _screen_and_write(
+    catalog: Path, primary: list[int], owner: list[str], group: list[str], window_start: datetime,
+    days: float, settings: ScreenSettings, out_path: Path, top: int, stale_days: float, cdm_dir: Path | None,
+    cdm_format: str, originator: str, workers: int | None, client: Any, publish: str | None,
+    token: str | None, collection: str | None, level: TLP,
+) -> None:  # fmt: skip
+    fixed_volume, regime_volumes, threshold_km = (
+        settings.volume,
+        settings.regime_volumes,
+        settings.threshold_km,
+    )
     cat = read_catalog(catalog)
     for problem in cat.problems[:MAX_PROBLEMS_SHOWN]:
         _warn(str(problem))
@@ -331,10 +353,7 @@ def screen_cmd(
     started = time.perf_counter()
     summary = _Summary(top)
     writer = _EventWriter(out_path, cdm_dir, cdm_format, originator, cat.by_norad(), summary)
-    client = None
     try:
-        if scheduler is not None:
-            client = _dask_client(scheduler)
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -361,9 +380,6 @@ def screen_cmd(
     except BaseException:
         writer.abort()
         raise
-    finally:
-        if client is not None:
-            client.close()
     elapsed = time.perf_counter() - started
     _report_result(result)
     err.print(f"{summary.count} events in {elapsed:.1f} s; wrote {out_path}", soft_wrap=True)
@@ -378,7 +394,7 @@ def _dask_client(address: str) -> Any:
     from dask.distributed import Client
 
     try:
-        return Client(address, timeout=10)  # type: ignore[no-untyped-call]
+        return Client(address, timeout=5)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise InputError(f"--scheduler {address}: cannot reach the dask scheduler ({exc})") from None
 
