@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna.space.assessment import assess_cdm
 from kizuna.space.cdm import read_cdm
@@ -141,3 +143,24 @@ def test_monte_carlo_is_seeded() -> None:
     b = monte_carlo_pc(s1, cov, s2, cov, 0.01, 10.0, samples=2000, seed=7)
     assert a == b
     assert a.ci_low <= a.pc <= a.ci_high
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(0.05, 2000.0), st.floats(0.001, 0.02))
+def test_max_pc_small_body_form_equals_the_exact_maximum(miss_over_hbr: float, hbr_km: float) -> None:
+    from scipy import optimize, special
+
+    miss_km = hbr_km * miss_over_hbr
+    if miss_km <= hbr_km:
+        assert pc_max(miss_km, hbr_km) == 1.0
+        return
+
+    def neg(log_sigma: float) -> float:
+        s = np.exp(log_sigma)
+        return -float(special.chndtr((hbr_km / s) ** 2, 2, (miss_km / s) ** 2))
+
+    g = np.log(miss_km / np.sqrt(2))
+    exact = -optimize.minimize_scalar(
+        neg, bounds=(g - 5, g + 5), method="bounded", options={"xatol": 1e-10}
+    ).fun
+    assert pc_max(miss_km, hbr_km) == pytest.approx(exact, rel=1e-8)
