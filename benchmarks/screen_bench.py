@@ -173,7 +173,8 @@ def run_dask(catalog: Path, start: str, out: Path, reference_csv: Path) -> None:
     same = out.read_bytes() == reference_csv.read_bytes()
     print(
         f"dask: local cluster, 2 worker processes on 127.0.0.1: wall {figures['wall_s']:.1f} s, "
-        f"CPU {cpu_workers:.1f} s in the workers + {figures['cpu_s']:.1f} s in the command, {figures['events']} events; "
+        f"CPU {cpu_workers:.1f} s in the workers + {figures['cpu_s']:.1f} s in the command, "
+        f"{figures['events']} events; "
         f"events file identical to the process pool's: {same}"
     )
     if not same:
@@ -230,7 +231,8 @@ def main() -> None:
             print(
                 f"  run {k + 1}: wall {fig['wall_s']:.1f} s, CPU {fig['cpu_s']:.1f} s, peak RSS (all "
                 f"processes) {fig['peak_rss_mib']:.0f} MiB, {fig['events']} events, load average "
-                f"{fig['load_before']:.1f} before, {fig['load_mean']:.1f} mean / {fig['load_max']:.1f} max during"
+                f"{fig['load_before']:.1f} before, {fig['load_mean']:.1f} mean / {fig['load_max']:.1f} "
+                "max during"
             )
             if k > 0 and out.read_bytes() != first.read_bytes():
                 raise SystemExit("runs gave different events")
