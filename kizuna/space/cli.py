@@ -163,10 +163,15 @@ class _EventWriter:
         self.summary = summary
         self.created = utc_now()
         self.cdms = 0
-        self.fh = self.tmp.open("w", encoding="utf-8", newline="")
-        write_events_csv([], self.fh)
         if self.cdm_tmp is not None:
             self.cdm_tmp.mkdir()
+        try:
+            self.fh = self.tmp.open("w", encoding="utf-8", newline="")
+            write_events_csv([], self.fh)
+        except OSError as exc:
+            if self.cdm_tmp is not None:
+                shutil.rmtree(self.cdm_tmp, ignore_errors=True)
+            raise InputError(f"cannot write: {exc.strerror}", path=str(out_path)) from None
 
     def cdm_text(self, e: Event) -> str:
         cdm = event_to_cdm(
