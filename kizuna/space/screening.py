@@ -456,6 +456,8 @@ def _candidates(
             fractions[k_end].append(frac_end)
     all_primary = bool(plan.primary.all())
     reach_max = float(plan.reach_km.max())
+    reaches = plan.reach_km[model.index]
+    uniform = reach_max if all_primary and float(reaches.min()) == reach_max else None
     out_i: list[I64] = []
     out_j: list[I64] = []
     out_t: list[F64] = []
@@ -489,13 +491,18 @@ def _candidates(
             stats.tree_pairs += len(pairs)
             if len(pairs) == 0:
                 continue
-            gi, gj = idx[pairs[:, 0]], idx[pairs[:, 1]]
-            reach = _pair_reach(plan, gi, gj)
-            keep = _eligible(plan, gi, gj, reach)
-            pairs, gi, gj, reach = pairs[keep], gi[keep], gj[keep], reach[keep]
-            if len(pairs) == 0:
-                continue
             a, b = pairs[:, 0], pairs[:, 1]
+            reach: float | F64
+            if uniform is not None:
+                # every object a primary with one reach: the (costlier) pair rules wait for the survivors
+                reach = uniform
+            else:
+                gi, gj = idx[a], idx[b]
+                reach = _pair_reach(plan, gi, gj)
+                keep = _eligible(plan, gi, gj, reach)
+                a, b, reach = a[keep], b[keep], reach[keep]
+                if len(a) == 0:
+                    continue
             dr = pos[b] - pos[a]
             dv = vel[b] - vel[a]
             dv2 = np.einsum("ij,ij->i", dv, dv)
@@ -508,14 +515,19 @@ def _candidates(
             hit = d_lin <= limit
             if not hit.any():
                 continue
+            if uniform is not None:
+                ha, hb = a[hit], b[hit]
+                hit[hit] = _eligible(plan, idx[ha], idx[hb], np.full(len(ha), uniform))
+                if not hit.any():
+                    continue
             hit[hit] = _minimum_in_window(
                 pos[a[hit]], pos[b[hit]], dr[hit], dv[hit], span[hit], e_pos[a[hit]] + e_pos[b[hit]],
                 e_vel[a[hit]] + e_vel[b[hit]], half,
             )  # fmt: skip
             if not hit.any():
                 continue
-            out_i.append(gi[hit])
-            out_j.append(gj[hit])
+            out_i.append(idx[a[hit]])
+            out_j.append(idx[b[hit]])
             out_t.append(t + tau[hit])
     if not out_i:
         return empty, empty, np.empty(0), failures
