@@ -15,15 +15,6 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` beside the project root (reference data and oracles)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside the project root")
-    return SHARED_DATA
 
 
 def free_port() -> int:

@@ -186,10 +186,6 @@ OWNED_ELSEWHERE = {
         "issue 19 'match export --out' (detect engineer): match export checks its output folder only after"
         " loading and selecting the indicators, so their summary line comes before the error"
     ),
-    ("space screen", "unwritable"): (
-        "issue 19 'Never overwrite silently' (space engineer): space screen checks its output path only after"
-        " screening, so a progress line comes before the error"
-    ),
 }
 
 

@@ -58,7 +58,7 @@ def colours_for(keys: Sequence[str]) -> dict[str, str]:
     out = {k: FIXED[k] for k in keys if k in FIXED}
     rest = [k for k in keys if k not in FIXED]
     if len(rest) > len(PALETTE):
-        raise ValueError(f"{len(rest)} suppliers but only {len(PALETTE)} distinct colours")
+        raise InputError(f"{len(rest)} suppliers but only {len(PALETTE)} distinct colours")
     out.update(zip(rest, PALETTE, strict=False))
     return out
 

@@ -10,8 +10,9 @@ from kizuna.space.cdm import Cdm, CdmObject, parse_cdm, read_cdm, write_kvn, wri
 from kizuna.space.events import Event, read_events_csv, write_events_csv
 from kizuna.space.pc import PcResult, pc_circle, pc_foster, pc_max
 from kizuna.space.reference import dense_screen
-from kizuna.space.screening import ScreenResult, ScreenSettings, screen
+from kizuna.space.screening import ScreenResult, ScreenSettings, screen, stale_element_sets
 from kizuna.space.synthetic import synthetic_catalog
+from kizuna.space.volumes import Volume
 
 __all__ = [
     "Catalog",
@@ -23,6 +24,7 @@ __all__ = [
     "Problem",
     "ScreenResult",
     "ScreenSettings",
+    "Volume",
     "assess_cdm",
     "assess_event",
     "dense_screen",
@@ -36,6 +38,7 @@ __all__ = [
     "read_cdm",
     "read_events_csv",
     "screen",
+    "stale_element_sets",
     "synthetic_catalog",
     "write_events_csv",
     "write_kvn",

@@ -185,6 +185,7 @@ def parse_tle_text(
     found: list[CatalogObject] = []
     lines = text.splitlines()
     name = ""
+    name_line = 0
     i = 0
     while i < len(lines):
         raw = lines[i].rstrip()
@@ -194,11 +195,16 @@ def parse_tle_text(
             continue
         line2 = lines[i + 1].rstrip() if i + 1 < len(lines) else ""
         if raw.startswith("1 ") and (len(raw) >= 60 or line2.startswith("2 ")):
-            msg = _check_tle_line(raw, "1", verify_checksums) or _check_tle_line(line2, "2", verify_checksums)
+            msg = _check_tle_line(raw, "1", verify_checksums)
+            bad_line = lineno
+            if msg is None:
+                msg = _check_tle_line(line2, "2", verify_checksums)
+                bad_line = lineno + 1
             if msg is None and raw[2:7] != line2[2:7]:
                 msg = f"TLE lines 1 and 2 name different objects ({raw[2:7]!r}, {line2[2:7]!r})"
+                bad_line = lineno
             if msg is not None:
-                problems.append(Problem(source, lineno, msg))
+                problems.append(Problem(source, bad_line, msg))
                 i += 2 if line2.startswith("2 ") else 1
                 name = ""
                 continue
@@ -227,16 +233,19 @@ def parse_tle_text(
             continue
         if raw.startswith("2 ") and len(raw) >= 60:
             if name:
-                problems.append(Problem(source, lineno - 1, f"title line {name!r} is not followed by a TLE"))
+                problems.append(Problem(source, name_line, f"title line {name!r} is not followed by a TLE"))
             problems.append(Problem(source, lineno, "TLE line 2 without a line 1 before it"))
             i += 1
             name = ""
             continue
         # a title line (3LE); "0 NAME" is the Space-Track form
         if name:
-            problems.append(Problem(source, lineno - 1, f"title line {name!r} is not followed by a TLE"))
+            problems.append(Problem(source, name_line, f"title line {name!r} is not followed by a TLE"))
         name = raw[2:].strip() if raw.startswith("0 ") else raw.strip()
+        name_line = lineno
         i += 1
+    if name:
+        problems.append(Problem(source, name_line, f"title line {name!r} is not followed by a TLE"))
     return Catalog(_dedupe(found, problems) if dedupe else found, problems)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import TextIO
 from kizuna.errors import InputError
 from kizuna.space.timeutil import format_utc, parse_utc
 
-__all__ = ["CSV_COLUMNS", "Event", "read_events_csv", "write_events_csv"]
+__all__ = ["CSV_COLUMNS", "Event", "iter_events_csv", "read_events_csv", "write_events_csv"]
 
 Vec3 = tuple[float, float, float]
 
@@ -80,10 +80,12 @@ def _fmt(x: float | None, digits: int = 6) -> str:
     return f"{x:.{digits}f}"
 
 
-def write_events_csv(events: Iterable[Event], out: TextIO) -> int:
-    """Write ``events.csv`` (:data:`CSV_COLUMNS`, TCA in ISO 8601 UTC with ms); returns the row count."""
+def write_events_csv(events: Iterable[Event], out: TextIO, *, header: bool = True) -> int:
+    """Write ``events.csv`` (:data:`CSV_COLUMNS`, TCA in ISO 8601 UTC with ms); returns the row count.
+    ``header=False`` appends rows to a file already begun."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     n = 0
     for e in events:
         writer.writerow(
@@ -115,6 +117,11 @@ def _vec(row: dict[str, str], prefix: str, unit: str) -> Vec3:
 
 def read_events_csv(path: str | Path) -> list[Event]:
     """Read an ``events.csv`` written by ``kizuna space screen``; InputError names the bad line."""
+    return list(iter_events_csv(path))
+
+
+def iter_events_csv(path: str | Path) -> Iterator[Event]:
+    """The events of an ``events.csv`` one at a time (memory stays flat however long the file)."""
     p = Path(path)
     try:
         handle = p.open(encoding="utf-8", newline="")
@@ -125,30 +132,27 @@ def read_events_csv(path: str | Path) -> list[Event]:
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError(f"missing columns {', '.join(missing)}", path=str(p), line=1)
-        out: list[Event] = []
         for row in reader:
             try:
-                out.append(
-                    Event(
-                        norad_1=int(row["norad_1"]),
-                        norad_2=int(row["norad_2"]),
-                        tca_utc=parse_utc(row["tca_utc"]),
-                        miss_km=float(row["miss_km"]),
-                        rel_speed_km_s=float(row["rel_speed_km_s"]),
-                        r1_km=_vec(row, "r1", "km"),
-                        v1_km_s=_vec(row, "v1", "km_s"),
-                        r2_km=_vec(row, "r2", "km"),
-                        v2_km_s=_vec(row, "v2", "km_s"),
-                        name_1=row.get("name_1", ""),
-                        name_2=row.get("name_2", ""),
-                        pc=float(row["pc"]) if row.get("pc") else None,
-                        pc_method=row.get("pc_method", ""),
-                        hbr_m=float(row["hbr_m"]) if row.get("hbr_m") else None,
-                    )
+                event = Event(
+                    norad_1=int(row["norad_1"]),
+                    norad_2=int(row["norad_2"]),
+                    tca_utc=parse_utc(row["tca_utc"]),
+                    miss_km=float(row["miss_km"]),
+                    rel_speed_km_s=float(row["rel_speed_km_s"]),
+                    r1_km=_vec(row, "r1", "km"),
+                    v1_km_s=_vec(row, "v1", "km_s"),
+                    r2_km=_vec(row, "r2", "km"),
+                    v2_km_s=_vec(row, "v2", "km_s"),
+                    name_1=row.get("name_1", ""),
+                    name_2=row.get("name_2", ""),
+                    pc=float(row["pc"]) if row.get("pc") else None,
+                    pc_method=row.get("pc_method", ""),
+                    hbr_m=float(row["hbr_m"]) if row.get("hbr_m") else None,
                 )
-            except (ValueError, KeyError, InputError) as exc:
+            except (ValueError, KeyError, TypeError, InputError) as exc:
                 raise InputError(f"bad event row: {exc}", path=str(p), line=reader.line_num) from None
-    return out
+            yield event
 
 
 def find_event(events: Sequence[Event], selector: str) -> Event:

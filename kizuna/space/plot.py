@@ -12,13 +12,17 @@ matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Ellipse
 
 from kizuna.space.assessment import Geometry
 from kizuna.space.montecarlo import rk4_step
 from kizuna.space.pc import encounter_plane
 
-__all__ = ["plot_encounter", "range_profile"]
+__all__ = ["encounter_figure", "plot_encounter", "range_profile"]
+
+#: Room around the drawn shapes, as a share of the axis half-width.
+_MARGIN = 1.08
 
 
 def range_profile(g: Geometry, half_window_s: float, points: int = 801) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +41,19 @@ def range_profile(g: Geometry, half_window_s: float, points: int = 801) -> tuple
     return times, ranges
 
 
-def plot_encounter(g: Geometry, hbr_m: float, title: str, out: str | Path, *, pc_text: str = "") -> None:
+def plot_encounter(
+    g: Geometry, hbr_m: float, title: str, out: str | Path, *, pc_text: str = "", image_format: str = "png"
+) -> None:
+    """Draw :func:`encounter_figure` into ``out`` (``image_format``: png, svg, pdf ...)."""
+    fig = encounter_figure(g, hbr_m, title, pc_text=pc_text)
+    try:
+        fig.savefig(out, format=image_format)
+    finally:
+        plt.close(fig)
+
+
+def encounter_figure(g: Geometry, hbr_m: float, title: str, *, pc_text: str = "") -> Figure:
+    """The encounter plane (left) and the range around TCA (right); every shape fits inside the axes."""
     r_rel, v_rel = g.r2 - g.r1, g.v2 - g.v1
     basis = encounter_plane(r_rel, v_rel)
     miss_m = basis @ r_rel * 1000.0
@@ -55,13 +71,14 @@ def plot_encounter(g: Geometry, hbr_m: float, title: str, out: str | Path, *, pc
                 Ellipse((float(miss_m[0]), float(miss_m[1])), width, height, angle=angle, fill=False,
                         ls=style, color="tab:blue", label=f"combined covariance {k} sigma")
             )  # fmt: skip
-        extent = max(extent, 3.3 * math.sqrt(evals[1]) + float(np.linalg.norm(miss_m)))
+        extent = max(extent, _MARGIN * (3 * math.sqrt(evals[1]) + float(np.linalg.norm(miss_m))))
     else:
         sigma = float(np.linalg.norm(miss_m)) / math.sqrt(2)
         ax.add_patch(
             Circle((float(miss_m[0]), float(miss_m[1])), sigma, fill=False, ls=":", color="tab:blue",
                    label=f"no covariance (TLE): worst-case 1 sigma = {sigma:.0f} m")
         )  # fmt: skip
+        extent = max(extent, _MARGIN * (float(np.linalg.norm(miss_m)) + sigma))
     ax.add_patch(
         Circle((0.0, 0.0), hbr_m, color="tab:red", alpha=0.6, label=f"hard-body circle, {hbr_m:g} m")
     )
@@ -95,5 +112,4 @@ def plot_encounter(g: Geometry, hbr_m: float, title: str, out: str | Path, *, pc
     ax2.grid(True, alpha=0.3)
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    return fig

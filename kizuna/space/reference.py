@@ -2,7 +2,11 @@
 interpolation. Slow by design; used by tests (small catalogues) and by the benchmark (a sample).
 
 A pair is refined at every local minimum of its sampled range that lies within the threshold plus
-the most the range can dip between two samples (``|dv| * step / 2`` plus curvature).
+the most the range can dip between two samples (``|dv| * step / 2`` plus curvature). Objects that share
+one element set (docked; :func:`kizuna.space.prefilter.colocated_sets`) are not paired, as in the screen.
+
+:func:`dense_volume_entries` is the plain reference for ellipsoidal volumes: every sample at which a
+secondary is inside a primary's volume, in the primary's radial / in-track / cross-track frame.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import numpy as np
 
 from kizuna.space.catalog import CatalogObject
 from kizuna.space.events import Event
+from kizuna.space.prefilter import colocated_sets
 from kizuna.space.propagation import EARTH_RADIUS_KM, MU_KM3_S2, propagate
 from kizuna.space.screening import merge_events, refine_candidates
+from kizuna.space.volumes import Volume
 
-__all__ = ["dense_screen"]
+__all__ = ["dense_screen", "dense_volume_entries"]
 
 _GRADIENT_S2 = 2 * MU_KM3_S2 / EARTH_RADIUS_KM**3
 
@@ -43,6 +49,11 @@ def dense_screen(
         pairs = {(min(p, q), max(p, q)) for p in pidx for q in range(n) if q != p}
         arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
         ii, jj = arr[:, 0], arr[:, 1]
+    same = np.full(n, -1)
+    for k, members in enumerate(colocated_sets(sats)):
+        same[members] = k
+    keep = (same[ii] < 0) | (same[ii] != same[jj])
+    ii, jj = ii[keep], jj[keep]
     times = np.arange(0.0, duration_s + 1e-9, step_s)
     if times[-1] < duration_s:
         times = np.append(times, duration_s)
@@ -74,3 +85,40 @@ def dense_screen(
             candidates.append((int(ii[q]), int(jj[q]), float(tt[1 + row])))
     events, _ = refine_candidates(objects, sats, start, duration_s, candidates, threshold_km, step_s)
     return merge_events(events)
+
+
+def dense_volume_entries(
+    objects: Sequence[CatalogObject],
+    start: datetime,
+    duration_s: float,
+    pairs: Sequence[tuple[int, int]],
+    volume: Volume,
+    *,
+    step_s: float = 0.5,
+) -> dict[tuple[int, int], list[float]]:
+    """For each ``(primary, secondary)`` NORAD pair: the sample times (s after ``start``) at which the
+    secondary is inside ``volume`` centred on the primary (exact SGP4 every ``step_s``)."""
+    by_norad = {o.norad_id: o for o in objects}
+    times = np.arange(0.0, duration_s + 1e-9, step_s)
+    axes = np.array(volume.axes_km)
+    out: dict[tuple[int, int], list[float]] = {}
+    for p, q in pairs:
+        err, r, v = propagate([by_norad[p].satrec(), by_norad[q].satrec()], start, times)
+        rp, vp, rs = r[:, 0], v[:, 0], r[:, 1]
+        r_hat = rp / np.linalg.norm(rp, axis=1)[:, None]
+        h = np.cross(rp, vp)
+        c_hat = h / np.linalg.norm(h, axis=1)[:, None]
+        i_hat = np.cross(c_hat, r_hat)
+        rel = rs - rp
+        ric = np.column_stack(
+            (
+                np.einsum("ij,ij->i", rel, r_hat),
+                np.einsum("ij,ij->i", rel, i_hat),
+                np.einsum("ij,ij->i", rel, c_hat),
+            )
+        )
+        inside = (np.sum((ric / axes) ** 2, axis=1) <= 1.0) & (err == 0).all(axis=1)
+        hits = times[inside]
+        if len(hits):
+            out[(p, q)] = [float(t) for t in hits]
+    return out

@@ -18,6 +18,7 @@ import numpy as np
 from sgp4.api import WGS72, Satrec
 from sgp4.exporter import export_tle
 
+from kizuna.errors import InputError
 from kizuna.space.catalog import CatalogObject
 from kizuna.space.timeutil import add_seconds, from_jd, to_jd
 
@@ -207,7 +208,7 @@ def synthetic_catalog(
     weights = dict(DEFAULT_MIX if mix is None else mix)
     unknown = set(weights) - set(DEFAULT_MIX)
     if unknown:
-        raise ValueError(f"unknown populations {sorted(unknown)}; known: {sorted(DEFAULT_MIX)}")
+        raise InputError(f"unknown populations {sorted(unknown)}; known: {sorted(DEFAULT_MIX)}")
     rng = np.random.default_rng(seed)
     total = sum(weights.values())
     names = list(weights)

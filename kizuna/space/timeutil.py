@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.errors import InputError
+from kizuna.stix.ids import format_timestamp
 
 #: Julian date of the Unix epoch, 1970-01-01T00:00:00 UTC.
 JD_UNIX_EPOCH = 2440587.5
@@ -57,11 +58,9 @@ def _frac_us(frac: str | None) -> int:
 
 
 def format_utc(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds: ``2009-02-10T16:55:59.796Z``."""
-    moment = moment.astimezone(UTC)
-    rounded = moment + timedelta(microseconds=500)
-    rounded = rounded.replace(microsecond=(rounded.microsecond // 1000) * 1000)
-    return rounded.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rounded.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds: ``2009-02-10T16:55:59.796Z`` (the one rule of
+    :func:`kizuna.stix.ids.format_timestamp`: digits beyond the millisecond are cut, never rounded)."""
+    return format_timestamp(moment)
 
 
 def format_ccsds(moment: datetime) -> str:

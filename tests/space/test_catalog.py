@@ -72,9 +72,24 @@ def test_bad_records_are_reported_with_line_and_skipped() -> None:
     cat = parse_tle_text("\n".join(lines), source="cat.tle")
     assert [o.norad_id for o in cat.objects] == [22675]
     messages = [str(p) for p in cat.problems]
-    assert any(m.startswith("cat.tle:5:") and "checksum" in m for m in messages), messages
+    # the problem names the line that is wrong: line 2 of the element set, file line 6
+    assert any(m.startswith("cat.tle:6:") and "checksum" in m for m in messages), messages
     assert any(m.startswith("cat.tle:10:") and "69" in m for m in messages), messages  # short line 1
     assert any(m.startswith("cat.tle:12:") and "without a line 1" in m for m in messages), messages
+
+
+def test_a_garbage_file_reports_every_bad_line() -> None:
+    text = (
+        "hello world\nthis is not a TLE\n\n# a comment\n1 25544U garbage\n2 25544 garbage\n"
+        "more junk\nlast junk\n\n"
+    )
+    cat = parse_tle_text(text, source="junk.tle")
+    assert cat.objects == []
+    lines = sorted(p.line for p in cat.problems if p.line is not None)
+    # each bad record is named: 1 (a title with no TLE), 5 (a short line 1: the element set of lines 2, 5
+    # and 6 is skipped), 7 and 8 (titles with no TLE after them, the last one at the end of the file)
+    assert lines == [1, 5, 7, 8], cat.problems
+    assert all(p.path == "junk.tle" for p in cat.problems)
 
 
 def test_duplicates_keep_the_newest_epoch() -> None:

@@ -20,6 +20,9 @@ EXAMPLES = sorted(
 )
 assert len(EXAMPLES) == 15 or not EXAMPLES  # the shared folder holds 15 examples (absent: tests skip)
 
+#: Reference vectors copied into the repository with their provenance (data/PROVENANCE.md).
+SPACE_DATA = Path(__file__).resolve().parent / "data"
+
 
 PEER_CANNOT_READ = {
     "CDMExample_issue1319.xml",
@@ -30,11 +33,11 @@ PEER_CANNOT_READ = {
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_reads_every_ccsds_example(shared_data: Path, name: str) -> None:
-    cdm = read_cdm(shared_data / "space" / "ccsds_cdm_examples" / name)
+def test_reads_every_ccsds_example(name: str) -> None:
+    cdm = read_cdm(SPACE_DATA / "ccsds_cdm_examples" / name)
     assert cdm.objects[0].object_designator and cdm.miss_distance_m > 0
     try:
-        peer = NdmIo().from_path(shared_data / "space" / "ccsds_cdm_examples" / name)
+        peer = NdmIo().from_path(SPACE_DATA / "ccsds_cdm_examples" / name)
     except (ValueError, AttributeError, TypeError):
         # ccsds-ndm 3.1 cannot read a few of Orekit's examples (CDM 2.0 KVN, nil XML values);
         # kizuna reads them all
@@ -47,8 +50,8 @@ def test_reads_every_ccsds_example(shared_data: Path, name: str) -> None:
     assert cdm.objects[1].cov_rtn is not None
 
 
-def test_example_kvn_and_xml_say_the_same(shared_data: Path) -> None:
-    folder = shared_data / "space" / "ccsds_cdm_examples"
+def test_example_kvn_and_xml_say_the_same() -> None:
+    folder = SPACE_DATA / "ccsds_cdm_examples"
     kvn, xml = read_cdm(folder / "CDMExample1.txt"), read_cdm(folder / "CDMExample1.xml")
     assert kvn.tca == xml.tca == datetime(2010, 3, 13, 22, 37, 52, 618000, tzinfo=UTC)
     for a, b in zip(kvn.objects, xml.objects, strict=True):
@@ -56,8 +59,8 @@ def test_example_kvn_and_xml_say_the_same(shared_data: Path) -> None:
         assert (a.cov_rtn == b.cov_rtn).all()  # type: ignore[union-attr]
 
 
-def test_lenient_read_reports_odd_units_and_comment_hbr(shared_data: Path) -> None:
-    path = shared_data / "space" / "cara_alfano_2009" / "AlfanoTestCase01.cdm"
+def test_lenient_read_reports_odd_units_and_comment_hbr() -> None:
+    path = SPACE_DATA / "cara_alfano_2009" / "AlfanoTestCase01.cdm"
     with pytest.raises(ValueError):  # the strict peer refuses this file
         NdmIo().from_path(path)
     cdm = read_cdm(path)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna.space.assessment import assess_cdm
 from kizuna.space.cdm import read_cdm
@@ -25,9 +27,12 @@ from kizuna.space.pc import (
 #: agreement with CARA's Pc2D asked by the issue (relative)
 PC2D_REL_TOL = 1e-3
 
+#: Reference vectors copied into the repository with their provenance (data/PROVENANCE.md).
+SPACE_DATA = Path(__file__).resolve().parent / "data"
 
-def _alfano(shared_data: Path) -> tuple[Path, dict[int, dict[str, str]]]:
-    folder = shared_data / "space" / "cara_alfano_2009"
+
+def _alfano() -> tuple[Path, dict[int, dict[str, str]]]:
+    folder = SPACE_DATA / "cara_alfano_2009"
     with (folder / "A09TestCases_01_12_Distributed.csv").open() as fh:
         table = {int(r["Case"]): r for r in csv.DictReader(fh)}
     return folder, table
@@ -44,8 +49,8 @@ def _states(path: Path) -> tuple[np.ndarray, ...]:
 
 
 @pytest.mark.parametrize("case", range(1, 12))
-def test_foster_2d_matches_cara_pc2d(shared_data: Path, case: int) -> None:
-    folder, table = _alfano(shared_data)
+def test_foster_2d_matches_cara_pc2d(case: int) -> None:
+    folder, table = _alfano()
     cdm = read_cdm(folder / f"AlfanoTestCase{case:02d}.cdm")
     assert cdm.hbr_m == pytest.approx(float(table[case]["HBR"]))  # read from the COMMENT line
     r1, v1, c1, r2, v2, c2 = _states(folder / f"AlfanoTestCase{case:02d}.cdm")
@@ -53,8 +58,8 @@ def test_foster_2d_matches_cara_pc2d(shared_data: Path, case: int) -> None:
     assert pc == pytest.approx(float(table[case]["CARA_Pc2D"]), rel=PC2D_REL_TOL)
 
 
-def test_2d_assumptions_flagged_where_alfano_says_they_fail(shared_data: Path) -> None:
-    folder, _table = _alfano(shared_data)
+def test_2d_assumptions_flagged_where_alfano_says_they_fail() -> None:
+    folder, _table = _alfano()
     flagged = set()
     for case in range(1, 12):
         cdm = read_cdm(folder / f"AlfanoTestCase{case:02d}.cdm")
@@ -70,8 +75,8 @@ def test_2d_assumptions_flagged_where_alfano_says_they_fail(shared_data: Path) -
 
 
 @pytest.mark.parametrize("case", [1, 2, 4, 10, 11])
-def test_monte_carlo_agrees_with_cara_monte_carlo(shared_data: Path, case: int) -> None:
-    folder, table = _alfano(shared_data)
+def test_monte_carlo_agrees_with_cara_monte_carlo(case: int) -> None:
+    folder, table = _alfano()
     cdm = read_cdm(folder / f"AlfanoTestCase{case:02d}.cdm")
     result = assess_cdm(cdm, mc_samples=12_000, seed=case)
     assert result.method == METHOD_MONTE_CARLO
@@ -83,8 +88,8 @@ def test_monte_carlo_agrees_with_cara_monte_carlo(shared_data: Path, case: int) 
     assert result.pc_2d == pytest.approx(float(table[case]["CARA_Pc2D"]), rel=PC2D_REL_TOL)
 
 
-def test_short_encounter_uses_2d(shared_data: Path) -> None:
-    folder, table = _alfano(shared_data)
+def test_short_encounter_uses_2d() -> None:
+    folder, table = _alfano()
     result = assess_cdm(read_cdm(folder / "AlfanoTestCase05.cdm"))
     assert result.method == METHOD_FOSTER
     assert result.pc == pytest.approx(float(table[5]["CARA_Pc2D"]), rel=PC2D_REL_TOL)
@@ -123,8 +128,8 @@ def test_max_pc_bounds_every_isotropic_covariance() -> None:
     assert pc_max(0.005, 0.01) == 1.0
 
 
-def test_no_covariance_gives_labelled_max_pc(shared_data: Path) -> None:
-    folder, _ = _alfano(shared_data)
+def test_no_covariance_gives_labelled_max_pc() -> None:
+    folder, _ = _alfano()
     cdm = read_cdm(folder / "AlfanoTestCase03.cdm")
     for obj in cdm.objects:
         obj.cov_rtn = None
@@ -141,3 +146,24 @@ def test_monte_carlo_is_seeded() -> None:
     b = monte_carlo_pc(s1, cov, s2, cov, 0.01, 10.0, samples=2000, seed=7)
     assert a == b
     assert a.ci_low <= a.pc <= a.ci_high
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(0.05, 2000.0), st.floats(0.001, 0.02))
+def test_max_pc_small_body_form_equals_the_exact_maximum(miss_over_hbr: float, hbr_km: float) -> None:
+    from scipy import optimize, special
+
+    miss_km = hbr_km * miss_over_hbr
+    if miss_km <= hbr_km:
+        assert pc_max(miss_km, hbr_km) == 1.0
+        return
+
+    def neg(log_sigma: float) -> float:
+        s = np.exp(log_sigma)
+        return -float(special.chndtr((hbr_km / s) ** 2, 2, (miss_km / s) ** 2))
+
+    g = np.log(miss_km / np.sqrt(2))
+    exact = -optimize.minimize_scalar(
+        neg, bounds=(g - 5, g + 5), method="bounded", options={"xatol": 1e-10}
+    ).fun
+    assert pc_max(miss_km, hbr_km) == pytest.approx(exact, rel=1e-8)

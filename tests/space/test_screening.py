@@ -8,7 +8,7 @@ from kizuna.errors import InputError
 from kizuna.space.catalog import CatalogObject
 from kizuna.space.events import Event
 from kizuna.space.reference import dense_screen
-from kizuna.space.screening import ScreenSettings, screen
+from kizuna.space.screening import ScreenSettings, screen, stale_element_sets
 from kizuna.space.synthetic import synthetic_catalog
 
 from .conftest import CROWDED, EPOCH
@@ -93,18 +93,78 @@ def test_process_pool_gives_the_serial_answer(crowded_catalog: list[CatalogObjec
     assert len(seen) == 4
 
 
-def test_dask_cluster_gives_the_serial_answer(crowded_catalog: list[CatalogObject]) -> None:
+def test_a_two_worker_dask_cluster_gives_the_process_pools_events(
+    crowded_catalog: list[CatalogObject],
+) -> None:
     from dask.distributed import Client, LocalCluster
 
     settings = ScreenSettings(threshold_km=30.0, chunk_s=1800.0)
-    serial = screen(crowded_catalog, EPOCH, 3600.0, settings, workers=1)
+    pooled = screen(crowded_catalog, EPOCH, 3 * 3600.0, settings, workers=2)
     with (
-        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
         Client(cluster) as client,
     ):
-        distributed = screen(crowded_catalog, EPOCH, 3600.0, settings, client=client)
-    assert distributed.events == serial.events
-    assert len(serial.events) > 0
+        seen: list[float] = []
+        distributed = screen(
+            crowded_catalog, EPOCH, 3 * 3600.0, settings, client=client, progress=lambda d, t: seen.append(d)
+        )
+    assert distributed.events == pooled.events
+    assert len(pooled.events) > 0
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(3 * 3600.0)
+
+
+def test_events_are_streamed_in_tca_order_and_not_kept(crowded_catalog: list[CatalogObject]) -> None:
+    settings = ScreenSettings(threshold_km=40.0, chunk_s=600.0)
+    kept = screen(crowded_catalog, EPOCH, 3 * 3600.0, settings, workers=1).events
+    batches: list[list[Event]] = []
+    streamed = screen(
+        crowded_catalog, EPOCH, 3 * 3600.0, settings, workers=2, on_events=lambda ev: batches.append(list(ev))
+    )
+    assert streamed.events == []
+    flat = [e for batch in batches for e in batch]
+    assert flat == kept and len(batches) > 3
+    assert [e.tca_utc for e in flat] == sorted(e.tca_utc for e in flat)
+    # chunks own the TCAs nearest their steps: one event per minimum, however small the chunks
+    assert len({(e.norad_1, e.norad_2, e.tca_utc) for e in flat}) == len(flat)
+
+
+def test_same_group_pairs_can_be_left_out(crowded_catalog: list[CatalogObject]) -> None:
+    settings = ScreenSettings(threshold_km=40.0, chunk_s=3600.0)
+    groups = {o.norad_id: "CONSTELLATION" for o in crowded_catalog if "CONSTELLATION" in o.name}
+    every = screen(crowded_catalog, EPOCH, 3 * 3600.0, settings, groups=groups, workers=1).events
+    apart = screen(
+        crowded_catalog,
+        EPOCH,
+        3 * 3600.0,
+        ScreenSettings(threshold_km=40.0, chunk_s=3600.0, exclude_same_group=True),
+        groups=groups,
+        workers=1,
+    ).events
+    within = [e for e in every if e.norad_1 in groups and e.norad_2 in groups]
+    assert within, "the crowded shells have constellation-internal approaches"
+    assert apart == [e for e in every if e not in within]
+
+
+def test_an_object_that_decays_in_the_window_is_reported(crowded_catalog: list[CatalogObject]) -> None:
+    from .test_prefilter import _decaying
+
+    objs = [*crowded_catalog[:20], *_decaying(6)]
+    result = screen(objs, EPOCH, 3 * 86400.0, ScreenSettings(threshold_km=5.0, chunk_s=6 * 3600.0), workers=1)
+    decayed = {f.norad_id: f for f in result.failures}
+    assert len(decayed) >= 2
+    for f in decayed.values():
+        assert f.name.startswith("DECAY-") and 0.0 <= f.t_s <= 3 * 86400.0 and f.reason
+
+
+def test_stale_element_sets_are_counted(crowded_catalog: list[CatalogObject]) -> None:
+    later = EPOCH + timedelta(days=30)
+    before, after = stale_element_sets(crowded_catalog, later, 86400.0, 7.0)
+    assert len(before) == len(crowded_catalog) and after == []
+    before, after = stale_element_sets(crowded_catalog, EPOCH - timedelta(days=20), 86400.0, 7.0)
+    assert before == [] and len(after) == len(crowded_catalog)
+    assert stale_element_sets(crowded_catalog, EPOCH, 86400.0, 7.0) == ([], [])
 
 
 def test_events_stay_inside_the_window_and_are_unique(crowded_catalog: list[CatalogObject]) -> None:
