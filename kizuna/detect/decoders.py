@@ -234,8 +234,11 @@ def _ecs_values(
     hosts: list[Any] = []
     _traffic(out, hosts, src, dst, src_port, dst_port, transport)
     for domain in (question, dst_domain, url_domain, host):
-        _domain(out, hosts, domain)
-    _url(out, url_full or url_original)
+        if domain is not None:
+            _domain(out, hosts, domain)
+    url = url_full or url_original
+    if type(url) is str and url and url != "-":
+        out.append(url)
     if md5 is not None or sha1 is not None or sha256 is not None or file_name is not None:
         _file(out, file_name, md5, sha1, sha256)
     if resolved is not None:

@@ -28,7 +28,10 @@ import copy
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from mmap import ACCESS_READ, mmap
 from pathlib import Path
@@ -52,7 +55,7 @@ from kizuna.detect.readers import (
     stix_events,
     zeek_event,
 )
-from kizuna.errors import InputError
+from kizuna.errors import InputError, KizunaError
 
 #: Bytes per chunk of a log file: large enough that a chunk's overhead (a task and a result through a
 #: pipe) is noise, small enough that the workers share a file evenly and results stream.
@@ -412,52 +415,54 @@ def default_workers() -> int:
 
 
 def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether worker processes can be forked: the platform has fork, and no other thread runs here
+    (a forked child gets only the calling thread; locks other threads hold would stay held there)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 class Workers:
     """Processes that decode and match chunks with one decoder, forked on ``with`` (so they share the
-    compiled matcher with this process: enter before starting threads, as fork copies only the calling
-    thread). One worker, or a platform without fork, decodes in this process.
+    compiled matcher with this process, copy-on-write). One worker - or a platform without fork, or a
+    process where other threads run (fork copies only the calling thread) - decodes in this process.
 
-    ``map(chunks)`` yields results in chunk order; ``submit(chunk)`` returns a handle whose ``get()``
-    waits for the result, for callers (a follower) that produce chunks as the logs grow.
+    ``map(chunks)`` yields results in chunk order; ``submit(chunk)`` returns a future whose ``result()``
+    waits for one, for callers (a follower) that make chunks as the logs grow. A worker that dies (out
+    of memory, killed) ends the run with a KizunaError instead of a hang.
     """
 
     def __init__(self, decoder: Decoder, count: int) -> None:
         self.decoder = decoder
-        self.count = count if can_fork() else 1
-        self._pool: Any = None
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Workers:
-        if self.count > 1:
+        if self.count > 1 and can_fork():
             context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(self.count, initializer=_start_worker, initargs=(self.decoder,))
+            self._pool = ProcessPoolExecutor(
+                self.count, mp_context=context, initializer=_start_worker, initargs=(self.decoder,)
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def map(self, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
         if self._pool is None:
-            return (self.decoder.run(chunk) for chunk in chunks)
-        return self._pool.imap(_run_in_worker, chunks, chunksize=1)  # type: ignore[no-any-return]
+            yield from (self.decoder.run(chunk) for chunk in chunks)
+            return
+        try:
+            yield from self._pool.map(_run_in_worker, chunks)
+        except BrokenProcessPool:
+            raise KizunaError("a worker process ended unexpectedly (out of memory, or killed)") from None
 
-    def submit(self, chunk: Chunk) -> Any:
+    def submit(self, chunk: Chunk) -> Future[ChunkResult]:
         if self._pool is None:
-            return _Done(self.decoder.run(chunk))
-        return self._pool.apply_async(_run_in_worker, (chunk,))
-
-
-@dataclass
-class _Done:
-    result: ChunkResult
-
-    def get(self, timeout: float | None = None) -> ChunkResult:
-        return self.result
+            done: Future[ChunkResult] = Future()
+            done.set_result(self.decoder.run(chunk))
+            return done
+        return self._pool.submit(_run_in_worker, chunk)
 
 
 def in_background(function: Callable[..., T], *args: Any, fork: bool = True) -> Callable[[], T]:

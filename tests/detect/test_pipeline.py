@@ -298,6 +298,7 @@ def fast(path: Path, fmt: str, patterns: list[str], chunk_bytes: int, workers: i
     matcher, stats, warnings = _matcher(patterns), ReadStats(), []
     chunks = plan_file(path, fmt, chunk_bytes)
     with Workers(Decoder(matcher), workers) as pool:
+        assert (pool._pool is not None) == (workers > 1)  # processes, when asked for
         hits = list(collect(chunks, pool.map(chunks), matcher, stats, warnings.append))
     return _outcome(hits, matcher.finish(), stats, warnings)
 
@@ -427,3 +428,21 @@ def test_a_chunk_that_cannot_be_read_is_an_error(tmp_path: Path) -> None:
     chunk = Chunk(str(tmp_path / "gone.json"), "auto", ChunkState(), True, str(tmp_path / "gone.json"), 0, 10)
     result = Decoder(_matcher(PATTERNS[:1])).run(chunk)
     assert result.error is not None and "gone.json: cannot read log file" in result.error
+
+
+class _Dying(Decoder):
+    def run(self, chunk: Chunk) -> Any:
+        import os
+
+        os._exit(9)  # as if the kernel killed the worker
+
+
+def test_a_worker_that_dies_ends_the_run(tmp_path: Path) -> None:
+    from kizuna.errors import KizunaError
+
+    log = tmp_path / "eve.json"
+    log.write_bytes(b'{"timestamp": "2026-02-01T10:00:00Z", "event_type": "flow"}\n' * 100)
+    chunks = plan_file(log, "auto", 256)
+    dying = _Dying(_matcher(PATTERNS[:1]))
+    with Workers(dying, 2) as pool, pytest.raises(KizunaError, match="worker process ended unexpectedly"):
+        list(pool.map(chunks))
