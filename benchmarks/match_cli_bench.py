@@ -151,17 +151,32 @@ def prepare(data: Path, indicators: int, lines: int) -> tuple[Path, dict[str, Pa
     return bundle, logs
 
 
-def run_match(args: list[str], out: Path, pythonpath: str | None = None) -> tuple[float, float, str]:
-    """(wall s, CPU s of the process and its children, stderr) of one ``kizuna match`` run."""
+def _env(pythonpath: str | None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
+    return env
+
+
+def kizuna_source(pythonpath: str | None, cwd: Path) -> str:
+    """Where ``python -m kizuna`` run like the benchmark runs it imports kizuna from."""
+    code = "import kizuna, pathlib; print(pathlib.Path(kizuna.__file__).parent.parent)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(pythonpath),
+                          cwd=cwd, check=True)  # fmt: skip
+    return proc.stdout.strip()
+
+
+def run_match(args: list[str], out: Path, pythonpath: str | None = None) -> tuple[float, float, str]:
+    """(wall s, CPU s of the process and its children, stderr) of one ``kizuna match`` run, started in the
+    output's directory (not in a source tree, whose kizuna ``python -m`` would import first)."""
+    env = _env(pythonpath)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with out.open("wb") as stdout:
         proc = subprocess.run(
             [sys.executable, "-m", "kizuna", "match", *args], stdout=stdout, stderr=subprocess.PIPE, env=env,
-            check=False,
+            cwd=out.parent, check=False,
         )  # fmt: skip
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -231,6 +246,13 @@ def main() -> int:
     bundle, logs = prepare(args.data_dir, args.indicators, args.lines)
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d')}")
     print(f"indicators: {args.indicators:,} ({bundle.stat().st_size / 1e6:.0f} MB bundle)")
+    print(f"kizuna from {kizuna_source(None, args.data_dir)}", end="")
+    if args.baseline_src is not None:
+        baseline = kizuna_source(str(args.baseline_src), args.data_dir)
+        if Path(baseline).resolve() != args.baseline_src.resolve():
+            raise SystemExit(f"--baseline-src: python imports kizuna from {baseline}, not from there")
+        print(f"; baseline from {baseline}", end="")
+    print()
     common = ["--bundle", str(bundle), "--json", "--now", "2026-02-01T00:00:00Z", "--no-progress"]
     fast_opts = [] if args.workers is None else ["--workers", str(args.workers)]
     ok = True

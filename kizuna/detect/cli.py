@@ -434,7 +434,7 @@ def match_export(
         raise InputError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     if not out_dir.is_dir():
         problem = "is not a directory" if out_dir.exists() else "does not exist"
-        raise InputError(f"--out: output directory {problem}", path=str(out_dir))
+        raise InputError(f"output directory {problem} (--out)", path=str(out_dir))
     with _compiling():
         loaded = _load(hub, token_file, collection, bundle, now, no_warninglists)
     sel = loaded.selection

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from kizuna.detect.pattern import Comparison, ObservationExpr, comparisons_of, observations_of
+from kizuna.detect.pattern import Comparison, Observation, ObservationExpr, comparisons_of, observations_of
 
 LIST_DIR = ("data", "cti", "warninglists")  # inside the kizuna package
 
@@ -122,6 +122,8 @@ class WarningLists:
 
     def hit_pattern(self, expr: ObservationExpr) -> str | None:
         """The first list one of the pattern's compared values is on (None: the pattern is not listed)."""
+        if type(expr) is Observation and type(expr.comparison) is Comparison:  # the common case
+            return self.hit_comparison(expr.comparison)
         for obs in observations_of(expr):
             for c in comparisons_of(obs.comparison):
                 hit = self.hit_comparison(c)

@@ -182,7 +182,7 @@ def test_export_refuses_a_missing_output_directory(
         capsys, "export", "--format", "zeek-intel", "--out", str(missing), "--bundle", str(bundle)
     )
     assert code == 2 and out == ""
-    assert err == f"kizuna: error: {missing}: --out: output directory does not exist\n"
+    assert err == f"kizuna: error: {missing}: output directory does not exist (--out)\n"
     assert not (tmp_path / "nonexistent").exists()
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -191,7 +191,7 @@ def test_export_refuses_a_missing_output_directory(
     )
     assert (
         code == 2
-        and err.endswith("--out: output directory is not a directory\n")
+        and err.endswith("output directory is not a directory (--out)\n")
         and a_file.read_text() == "x"
     )
 
