@@ -274,6 +274,17 @@ def main() -> int:
         rate = args.lines / wall
         print(f"  median of {len(runs)}: {wall:.2f} s wall = {rate:,.0f} events/s; {cpu:.2f} s CPU")
         print(f"  {summary}")
+        one_line = args.data_dir / f"one-line-{log.name}"
+        with log.open("rb") as f:
+            one_line.write_bytes(f.readline())
+        one_args = [*common, *fast_opts, str(one_line)]
+        fixed = [run_match(one_args, args.data_dir / "one.out") for _ in range(args.runs)]
+        fwall, fcpu = statistics.median(r[0] for r in fixed), statistics.median(r[1] for r in fixed)
+        per_line_us = (cpu - fcpu) / args.lines * 1e6
+        cores = len(os.sched_getaffinity(0))
+        print(f"  fixed part (the same run over a one-line log): {fwall:.2f} s wall, {fcpu:.2f} s CPU; "
+              f"then {per_line_us:.2f} us CPU a line; with all {cores} cores to itself the whole run could "
+              f"not exceed {args.lines / (cpu / cores):,.0f} events/s (lines / (CPU s / cores))")  # fmt: skip
         if not args.no_plain:
             out_plain = args.data_dir / "plain.out"
             load = os.getloadavg()[0]
