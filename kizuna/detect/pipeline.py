@@ -12,14 +12,20 @@ Three seams, each small enough to replace on its own:
   those brackets' leaf ids. It decodes with orjson and the per-format probes of
   :mod:`kizuna.detect.decoders`, so only records the prefilter admits are mapped to observables and
   matched (with the plain mapper and the compiled index: a copy of the matcher, read only).
-* **Collector** (this process, in log order): whoever consumes the results feeds the events to the one
+* **Collector** (this process, in log order): :func:`collect` feeds the events to the one
   :class:`~kizuna.detect.matcher.Matcher` with :meth:`~kizuna.detect.matcher.Matcher.feed_leaves`, which
   keeps the state of patterns across observations - so hits, their order, compound patterns, sightings and
   ``--report`` are exactly those of one process reading the logs with the plain reader.
 
 :class:`Workers` runs the decoder over chunks in forked processes (each inherits the compiled matcher;
-nothing is pickled but chunks and results) and yields the results in chunk order. Line
-numbers in a result count from the chunk's first line; the collector adds the lines of earlier chunks.
+nothing is pickled but chunks and results) and yields the results in chunk order. Line numbers in a
+result count from the chunk's first line; the collector adds the lines of earlier chunks of the same log
+(``Chunk.first`` starts a log again, as after a rotation).
+
+A follower would use the same parts: for each batch of new complete lines ``data`` of a log,
+``chunk = Chunk(source, fmt, state, first, data=data)``, ``state = advance(state, data, 0, len(data), fmt)``
+and ``futures.append(workers.submit(chunk))``, then hand the chunks and the futures' results, in order, to
+:func:`collect`. Changing the indicator set means a new decoder (new workers), and new chunks after it.
 """
 
 from __future__ import annotations

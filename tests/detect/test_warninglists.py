@@ -79,7 +79,7 @@ def test_selection_rules(warninglists: WarningLists) -> None:
     assert len(everything.active) == 3 and not everything.flagged
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.one_of(
         st.text(alphabet="0123456789./:abcdefABCDEFx%- ", max_size=24),
