@@ -7,9 +7,12 @@ that is not a sub-command name goes to ``run`` (see :class:`_MatchGroup`).
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +26,17 @@ from typer.core import TyperGroup
 
 from kizuna.clikit import err, out, read_token_file
 from kizuna.detect.exports import EXPORT_FORMATS, write_suricata_datasets, write_zeek_intel
-from kizuna.detect.indicators import Indicator, Selection, build_matcher, load_bundle, select_indicators
+from kizuna.detect.indicators import (
+    Indicator,
+    Selection,
+    build_matcher,
+    load_bundle,
+    refused_indicators,
+    select_indicators,
+)
 from kizuna.detect.matcher import Event, Hit
 from kizuna.detect.pattern import parse_stix_timestamp
+from kizuna.detect.pipeline import Decoder, Workers, collect, default_workers, in_background, plan_file
 from kizuna.detect.readers import FORMATS, ReadStats, read_events
 from kizuna.detect.sightings import build_sightings, identity_for
 from kizuna.detect.warninglists import default_warninglists
@@ -58,14 +69,26 @@ def register(root: typer.Typer) -> None:
 
 
 # -- indicator sources ------------------------------------------------------------------------------------
+@dataclass
+class _Loaded:
+    """The indicators to match, and how many a bundle held that the hub's validator refused."""
+
+    selection: Selection
+    refused: int
+
+
 def _objects(
     hub: str | None, token_file: Path | None, collection: str | None, bundles: list[Path]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[tuple[Path, int, int]]]:
+    """Objects of the bundles then the hub collection, and where each bundle's objects are in the list."""
     if not bundles and (hub is None or collection is None):
         raise InputError("give --bundle FILE, or --hub URL with --token-file and --collection")
     objects: list[dict[str, Any]] = []
+    spans: list[tuple[Path, int, int]] = []
     for b in bundles:
+        start = len(objects)
         objects.extend(load_bundle(b))
+        spans.append((b, start, len(objects)))
     if hub is not None and collection is not None:
         if token_file is None:
             raise InputError("--hub needs --token-file")
@@ -73,7 +96,16 @@ def _objects(
 
         with HubClient(hub, read_token_file(token_file)) as client:
             objects.extend(client.iter_objects(collection, match={"type": "indicator"}))
-    return objects
+    return objects, spans
+
+
+def _refused(objects: list[dict[str, Any]], spans: list[tuple[Path, int, int]]) -> list[tuple[int, str]]:
+    """(position, message) of each bundle indicator the hub's validator refuses."""
+    out = []
+    for path, start, end in spans:
+        for position, reason in refused_indicators(objects[start:end]):
+            out.append((start + position, f"{path}: refused {reason}"))
+    return out
 
 
 def _now(text: str | None) -> datetime:
@@ -85,27 +117,55 @@ def _now(text: str | None) -> datetime:
         raise InputError(f"--now: not a STIX timestamp (like 2026-01-31T00:00:00Z): {text!r}") from None
 
 
-def _select(
+def _load(
     hub: str | None,
     token_file: Path | None,
     collection: str | None,
     bundles: list[Path],
     now: str | None,
     no_warninglists: bool,
-) -> Selection:
-    objects = _objects(hub, token_file, collection, bundles)
+    *,
+    parallel: bool = False,
+) -> _Loaded:
+    """Indicators from bundles and the hub, bundle indicators checked by the hub's validator (in a
+    helper process while the selection is made here, when ``parallel``)."""
+    when = _now(now)
+    objects, spans = _objects(hub, token_file, collection, bundles)
     lists = default_warninglists()
+    refused = in_background(_refused, objects, spans, fork=parallel and bool(spans))
+    warnings: list[str] = []
     sel = select_indicators(
-        objects,
-        now=_now(now),
-        warninglists=lists,
-        include_listed=no_warninglists,
-        on_warning=lambda m: err.print(f"kizuna: warning: {m}", markup=False, soft_wrap=True),
+        objects, now=when, warninglists=lists, include_listed=no_warninglists, on_warning=warnings.append
     )
-    return sel
+    bad = refused()
+    if bad:
+        for _position, message in bad:
+            err.print(f"kizuna: {message}", markup=False, soft_wrap=True)
+        drop = {position for position, _message in bad}
+        kept = [o for i, o in enumerate(objects) if i not in drop]
+        warnings.clear()
+        sel = select_indicators(
+            kept, now=when, warninglists=lists, include_listed=no_warninglists, on_warning=warnings.append
+        )
+    for message in warnings:
+        err.print(f"kizuna: warning: {message}", markup=False, soft_wrap=True)
+    return _Loaded(sel, len(bad))
 
 
-def _summary_of_selection(sel: Selection) -> None:
+@contextmanager
+def _compiling() -> Iterator[None]:
+    """No cyclic garbage collection while indicators load and compile (they make no garbage, and the
+    collector would walk every object many times); afterwards the whole heap is frozen, so neither
+    collections nor forked workers touch it."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _summary_of_selection(sel: Selection, refused: int = 0) -> None:
     parts = [f"{len(sel.active)} indicators to match"]
     if sel.flagged:
         lists = Counter(i.listed_on for i in sel.flagged)
@@ -115,6 +175,8 @@ def _summary_of_selection(sel: Selection) -> None:
         )
     for reason, n in sel.skipped.most_common():
         parts.append(f"{n} ignored: {reason}")
+    if refused:
+        parts.append(f"{refused} refused by STIX validation (exit status 3)")
     err.print("kizuna: " + "; ".join(parts), markup=False, soft_wrap=True)
 
 
@@ -124,23 +186,16 @@ _COLLECTION_HELP = "Collection id to read indicators from (and to post sightings
 
 
 # -- run ----------------------------------------------------------------------------------------------------
-def _events(files: list[Path], fmt: str, stats: ReadStats, progress: Progress | None) -> Iterator[Event]:
-    def warn(message: str) -> None:
-        (progress.console if progress is not None else err).print(
-            f"kizuna: warning: {message}", markup=False, soft_wrap=True
-        )
-
-    task = None
-    if progress is not None:
-        total = sum(f.stat().st_size for f in files if f.is_file())
-        task = progress.add_task("matching", total=total)
+def _plain_events(
+    files: list[Path], fmt: str, stats: ReadStats, warn: Callable[[str], None], progress: _Progress
+) -> Iterator[Event]:
+    """The plain reference: one process, every record mapped to observables by the general reader."""
     for path in files:
         for n, event in enumerate(read_events(path, fmt, stats=stats, on_warning=warn)):
-            if progress is not None and task is not None and n % 2048 == 0:
-                progress.update(task, completed=stats.bytes_read)
+            if n % 2048 == 0:
+                progress(stats.bytes_read)
             yield event
-        if progress is not None and task is not None:
-            progress.update(task, completed=stats.bytes_read)
+        progress(stats.bytes_read)
 
 
 def _describe(event: Event) -> str:
@@ -193,23 +248,35 @@ def match_run(
         False, "--no-warninglists", help="Also alert on indicators whose values are on warning lists."
     ),
     now: str | None = typer.Option(None, "--now", help="Evaluate valid_until at this time (default: now)."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Processes that read, decode and match the logs (default: all cores)."
+    ),
+    reader: str = typer.Option(
+        "fast", "--reader", help="fast (default) or plain: the reference reader, in one process."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """Match indicators against LOGFILE... (ECS JSON, Zeek, Suricata EVE, STIX observed-data)."""
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if reader not in ("fast", "plain"):
+        raise InputError(f"--reader: expected fast or plain, got {reader!r}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: expected a number of processes >= 1, got {workers}")
     if report and (hub is None or token_file is None or (collection or report_to) is None):
         raise InputError("--report needs --hub, --token-file and --collection (or --report-to)")
     for f in logfiles:
         if not f.is_file():
             raise InputError("log file not found", path=str(f))
-    sel = _select(hub, token_file, collection, bundle, now, no_warninglists)
-    _summary_of_selection(sel)
-    indicators = {i.id: i for i in sel.active}
-    matcher = build_matcher(sel.active)
+    processes = 1 if reader == "plain" else workers or default_workers()
+    with _compiling():
+        loaded = _load(hub, token_file, collection, bundle, now, no_warninglists, parallel=processes > 1)
+        sel = loaded.selection
+        _summary_of_selection(sel, loaded.refused)
+        indicators = {i.id: i for i in sel.active}
+        matcher = build_matcher(sel.active)
     stats = ReadStats()
     hits: list[Hit] = []
-    show_progress = not no_progress and err.is_terminal
     table_rows: list[dict[str, Any]] = []
 
     def emit(hit: Hit) -> None:
@@ -221,29 +288,22 @@ def match_run(
         else:
             table_rows.append(record)
 
-    progress = (
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        if show_progress
-        else None
-    )
-    if progress is not None:
-        progress.start()
-    try:
-        for event in _events(logfiles, fmt, stats, progress):
-            for hit in matcher.feed(event):
+    # the workers fork before the progress bar starts its thread
+    with Workers(Decoder(matcher), processes) as pool, _progress_bar(logfiles, not no_progress) as progress:
+
+        def warn(message: str) -> None:
+            progress.console.print(f"kizuna: warning: {message}", markup=False, soft_wrap=True)
+
+        if reader == "plain":
+            for event in _plain_events(logfiles, fmt, stats, warn, progress):
+                for hit in matcher.feed(event):
+                    emit(hit)
+        else:
+            chunks = [chunk for path in logfiles for chunk in plan_file(path, fmt)]
+            for hit in collect(chunks, pool.map(chunks), matcher, stats, warn, progress):
                 emit(hit)
         for hit in matcher.finish():
             emit(hit)
-    finally:
-        if progress is not None:
-            progress.stop()
     if not as_json:
         _print_table(table_rows)
     matched = len({h.key for h in hits})
@@ -264,6 +324,42 @@ def match_run(
             _report(hits, indicators, hub, token_file, target, org, logfiles)
         else:
             err.print("kizuna: no matches, so no sightings to report")
+    if loaded.refused:
+        raise typer.Exit(code=3)
+
+
+class _Progress:
+    """Bytes read so far -> the progress bar (a no-op without one); ``console`` for lines printed."""
+
+    def __init__(self, bar: Progress | None, task: Any) -> None:
+        self.bar, self.task = bar, task
+        self.console = bar.console if bar is not None else err
+
+    def __call__(self, bytes_read: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=bytes_read)
+
+
+@contextmanager
+def _progress_bar(files: list[Path], wanted: bool) -> Iterator[_Progress]:
+    """A progress bar over the logs' bytes when ``wanted`` and stderr is a terminal."""
+    if not (wanted and err.is_terminal):
+        yield _Progress(None, None)
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task("matching", total=sum(f.stat().st_size for f in files if f.is_file()))
+    bar.start()
+    try:
+        yield _Progress(bar, task)
+    finally:
+        bar.stop()
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -336,8 +432,13 @@ def match_export(
     """Write the indicators Zeek (Intel framework) or Suricata (datasets + rules) can match at line rate."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    sel = _select(hub, token_file, collection, bundle, now, no_warninglists)
-    _summary_of_selection(sel)
+    if not out_dir.is_dir():
+        problem = "is not a directory" if out_dir.exists() else "does not exist"
+        raise InputError(f"output directory {problem} (--out)", path=str(out_dir))
+    with _compiling():
+        loaded = _load(hub, token_file, collection, bundle, now, no_warninglists)
+    sel = loaded.selection
+    _summary_of_selection(sel, loaded.refused)
     rep = (
         write_zeek_intel(sel.active, out_dir)
         if fmt == "zeek-intel"
@@ -352,3 +453,5 @@ def match_export(
         markup=False,
         soft_wrap=True,
     )
+    if loaded.refused:
+        raise typer.Exit(code=3)

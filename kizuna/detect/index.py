@@ -18,9 +18,8 @@ MATCHES, NOT, ordering...) are evaluated on every observation holding an object 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from socket import inet_aton
-from typing import Any
+from typing import Any, NamedTuple
 
 from kizuna.detect.evaluator import MatchError, observation_holds, parse_network, values_at
 from kizuna.detect.pattern import BoolAnd, BoolOr, Comparison, ComparisonExpr, PathStep
@@ -29,17 +28,24 @@ _PROBE_TYPES = (str, int, float)
 _BITS = {4: 32, 6: 128}
 
 
-@dataclass(frozen=True, slots=True)
-class _Anchor:
+class _Anchor(NamedTuple):
     kind: str  # "eq" or "cidr"
     object_type: str
     path: tuple[PathStep, ...]
     keys: tuple[Any, ...]  # eq: literal values; cidr: ((version, network, prefix),)
 
 
+_plain_paths: dict[tuple[PathStep, ...], bool] = {}
+
+
 def _plain_path(path: tuple[PathStep, ...]) -> bool:
     """A path whose values are compared as they are (no hex/base64 decoding on the way)."""
-    return all(not (isinstance(s, str) and s.endswith(("_hex", "_bin"))) for s in path)
+    plain = _plain_paths.get(path)
+    if plain is None:
+        plain = all(not (isinstance(s, str) and s.endswith(("_hex", "_bin"))) for s in path)
+        if len(_plain_paths) < 4096:
+            _plain_paths[path] = plain
+    return plain
 
 
 def _atom_anchor(c: Comparison) -> _Anchor | None:
@@ -64,9 +70,10 @@ def _atom_anchor(c: Comparison) -> _Anchor | None:
 
 def anchors_of(expr: ComparisonExpr) -> tuple[list[_Anchor] | None, bool]:
     """(anchors or None when the expression has none, whether an anchor hit alone proves a match)."""
-    if isinstance(expr, Comparison):
+    if type(expr) is Comparison:
         a = _atom_anchor(expr)
         return (None, False) if a is None else ([a], True)
+    assert isinstance(expr, BoolAnd | BoolOr)
     left, left_exact = anchors_of(expr.left)
     right, right_exact = anchors_of(expr.right)
     if isinstance(expr, BoolOr):
@@ -287,6 +294,34 @@ class ComparisonIndex:
                 if self._holds(leaf, roots, objects):
                     result.append(leaf)
         return result
+
+    def equality_keys(self) -> set[Any]:
+        """Every value an equality anchor looks up (of any object type and path)."""
+        keys: set[Any] = set()
+        for table in self._eq_tables.values():
+            keys.update(table)
+        return keys
+
+    def networks(self) -> _CidrTable | None:
+        """One table of every ``ISSUBSET`` network anchor (of any object type and path); None if none."""
+        if not self._cidr_tables:
+            return None
+        merged = _CidrTable()
+        for cidr in self._cidr_tables.values():
+            for version, levels in cidr.by_version.items():
+                bits = _BITS[version]
+                for prefix, table in levels.items():
+                    for shifted in table:
+                        merged.add(version, shifted << (bits - prefix), prefix, 0)
+        return merged
+
+    def network_paths(self) -> set[tuple[str, tuple[PathStep, ...]]]:
+        """(object type, property path) of every ``ISSUBSET`` network anchor."""
+        return set(self._cidr_tables)
+
+    def scanned_types(self) -> frozenset[str]:
+        """Object types that brackets without anchors are evaluated on."""
+        return frozenset(self._scan)
 
     def _make_plans(self) -> dict[str, tuple[list[_EqEntry], list[_CidrEntry], list[int]]]:
         """Per object type, everything to look up: one dict probe per object in :meth:`match`."""

@@ -32,8 +32,9 @@ from kizuna.detect.pattern import (
     parse_stix_timestamp,
 )
 from kizuna.detect.warninglists import WarningLists
-from kizuna.errors import InputError
+from kizuna.errors import InputError, InvalidObject
 from kizuna.stix.markings import TLP, tlp_of
+from kizuna.stix.validate import validate_object
 
 
 @dataclass(slots=True)
@@ -91,6 +92,26 @@ def _json_lines(data: bytes, source: str) -> Iterator[dict[str, Any]]:
             yield obj
 
 
+def refused_indicators(objects: Iterable[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """Indicators the hub's validator refuses: (position in ``objects``, "ID: reason") for each.
+
+    Indicators read from a file have not been through a hub's intake, so they are checked as it would
+    check them (:func:`kizuna.stix.validate.validate_object`) before they are matched.
+    """
+    refused = []
+    for position, obj in enumerate(objects):
+        if obj.get("type") != "indicator":
+            continue
+        try:
+            validate_object(obj)
+        except InvalidObject as exc:
+            given = obj.get("id")
+            ident = given if isinstance(given, str) else repr(given)
+            reason = str(exc).removeprefix(f"{ident}: ")
+            refused.append((position, f"{ident}: {reason}"))
+    return refused
+
+
 def _latest(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     latest: dict[str, Mapping[str, Any]] = {}
     for obj in objects:
@@ -132,7 +153,9 @@ def select_indicators(
             sel.skipped["no pattern"] += 1
             continue
         try:
-            expr = lower_hash_literals(parse_pattern(pattern))
+            expr = parse_pattern(pattern)
+            if "hashes" in pattern:  # a path step named hashes is in the text, quoted or not
+                expr = lower_hash_literals(expr)
         except PatternError as exc:
             sel.skipped["pattern does not compile"] += 1
             message = f"{ind_id}: pattern does not compile: {exc}"

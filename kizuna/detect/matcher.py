@@ -107,6 +107,19 @@ class Matcher:
         leaves = self.index.match(objects.values(), objects)
         if not leaves:
             return []
+        return self.feed_leaves(event, leaves)
+
+    def leaves(self, event: Event) -> list[int]:
+        """The brackets (leaf ids of :attr:`index`) that hold for this event: the part of :meth:`feed`
+        that only reads the matcher, so other processes holding a copy can do it."""
+        objects = event.objects
+        return self.index.match(objects.values(), objects)
+
+    def feed_leaves(self, event: Event, leaves: list[int]) -> list[Hit]:
+        """:meth:`feed` for an event whose leaves :meth:`leaves` found (here or in a copy of this matcher).
+
+        ``feed(e)`` is ``feed_leaves(e, leaves(e))``; events must be fed in log order either way.
+        """
         hits: list[Hit] = []
         touched: set[int] = set()
         for leaf in leaves:

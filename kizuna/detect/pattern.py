@@ -181,7 +181,8 @@ _STRING_ESCAPE = re.compile(r"\\(['\\])")
 
 def unquote_string(token: str) -> str:
     """``'it\\'s'`` -> ``it's`` (the grammar's only escapes are ``\\'`` and ``\\\\``)."""
-    return _STRING_ESCAPE.sub(r"\1", token[1:-1])
+    body = token[1:-1]
+    return _STRING_ESCAPE.sub(r"\1", body) if "\\" in body else body
 
 
 def _coerce(kind: str, text: str) -> Scalar:
@@ -428,6 +429,51 @@ _TOKEN = re.compile(
 
 Token = tuple[str, str]
 
+#: the strings of _STR, without a backtracking step per character
+_STR_UNROLLED = r"'[^'\\]*(?:\\['\\][^'\\]*)*'"
+#: The most common form of all, one comparison written canonically (``[type:path = 'value']``, one space
+#: either side of the operator): recognised by one regular expression, same AST as :class:`_FastParser`.
+_SIMPLE = re.compile(
+    rf"\[(?P<type>{_ID}(?:-[A-Za-z0-9_-]*)?)"
+    rf":(?P<path>(?:{_ID}|{_STR_UNROLLED})(?:\.(?:{_ID}|{_STR_UNROLLED}))*)"
+    rf"(?: (?P<op>!=|=) (?:(?P<str>{_STR_UNROLLED})|(?P<int>0|[1-9][0-9]*))"
+    rf"| (?P<set>ISSUBSET|ISSUPERSET) (?P<net>{_STR_UNROLLED}))\]"
+)
+_PATH_KEY = re.compile(rf"{_ID}|{_STR}")
+
+
+def _simple_parse(text: str) -> Observation | None:
+    m = _SIMPLE.fullmatch(text)
+    if m is None:
+        return None
+    object_type = m.group("type")
+    if object_type in _KEYWORDS:
+        return None
+    path = m.group("path")
+    if "'" not in path:
+        keys = path.split(".")
+        if not _KEYWORDS.isdisjoint(keys):
+            return None
+        steps: list[PathStep] = list(keys)
+    else:
+        steps = []
+        for key in _PATH_KEY.findall(path):
+            if key[0] == "'":
+                steps.append(unquote_string(key))
+            elif key in _KEYWORDS:
+                return None
+            else:
+                steps.append(key)
+    value: str | int
+    op = m.group("op")
+    if op is None:
+        op, value = m.group("set"), unquote_string(m.group("net"))
+    elif m.group("str") is not None:
+        value = unquote_string(m.group("str"))
+    else:
+        value = int(m.group("int"))
+    return Observation(Comparison(object_type, tuple(steps), op, value, False))
+
 
 class _NotSimple(Exception):
     """The text is not in the subset the fast parser handles (the full parser decides)."""
@@ -436,11 +482,15 @@ class _NotSimple(Exception):
 def fast_parse(text: str) -> ObservationExpr | None:
     """Parse the common forms without ANTLR; None when the text is anything else.
 
-    Handled: brackets holding ``type:path = 'string'`` / ``!=`` comparisons joined by AND/OR (no
-    parentheses inside), combined with AND, OR, FOLLOWEDBY, parentheses and integer ``WITHIN n SECONDS``
-    / ``REPEATS n TIMES``. Only ASCII spaces separate tokens. Anything else - START/STOP, other
-    operators or literals, syntax errors - is left to :func:`antlr_parse`.
+    Handled: brackets holding ``type:path = 'string'`` / ``!=`` comparisons (or ``= integer``, or
+    ``ISSUBSET`` / ``ISSUPERSET 'string'``) joined by AND/OR (no parentheses inside), combined with
+    AND, OR, FOLLOWEDBY, parentheses and integer ``WITHIN n SECONDS`` / ``REPEATS n TIMES``. Only
+    ASCII spaces separate tokens. Anything else - START/STOP, other operators or literals, syntax
+    errors - is left to :func:`antlr_parse`.
     """
+    simple = _simple_parse(text)
+    if simple is not None:
+        return simple
     tokens: list[Token] = []
     pos = 0
     n = len(text)
@@ -555,10 +605,21 @@ class _FastParser:
             self.i += 1
             steps.append(self.key())
         kind, op = self.t[self.i]
-        if kind != "op" or op not in ("=", "!="):
-            raise _NotSimple
         self.i += 1
-        value = unquote_string(self.expect("str"))
+        value: str | int
+        if kind == "op" and op in ("=", "!="):
+            kind, tok = self.t[self.i]
+            self.i += 1
+            if kind == "str":
+                value = unquote_string(tok)
+            elif kind == "int":
+                value = int(tok)
+            else:
+                raise _NotSimple
+        elif kind == "id" and op in ("ISSUBSET", "ISSUPERSET"):
+            value = unquote_string(self.expect("str"))
+        else:
+            raise _NotSimple
         return Comparison(object_type, tuple(steps), op, value, False)
 
     def key(self) -> str:

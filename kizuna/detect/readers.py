@@ -8,6 +8,7 @@ Formats (``read_events(path, fmt)``; ``fmt="auto"`` looks at the first record):
 * ``zeek``     Zeek ``conn``/``dns``/``http``/``files`` logs, TSV (``#fields`` header) or JSON lines.
 * ``suricata`` Suricata EVE JSON lines (flow, alert, dns, http, tls, fileinfo... events).
 * ``stix``     STIX observed-data: a bundle file (read whole) or JSON lines of bundles / observed-data.
+* ``cef``      ArcSight Common Event Format lines (``CEF:0|...``, alone or after a syslog prefix).
 
 Readers stream: one line in memory at a time (a STIX bundle file is the exception: it is one JSON
 document). A record that cannot be read is reported through ``on_warning`` with file and line, counted
@@ -17,9 +18,10 @@ in :class:`ReadStats` and skipped; it never stops the run.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ import orjson
 from kizuna.detect.matcher import Event
 from kizuna.errors import InputError
 
-FORMATS = ("auto", "ecs", "zeek", "suricata", "stix")
+FORMATS = ("auto", "ecs", "zeek", "suricata", "stix", "cef")
 Warn = Callable[[str], None]
 
 
@@ -126,7 +128,10 @@ def _time(value: Any) -> datetime:
     if isinstance(value, bool):
         raise _Malformed(f"bad timestamp {value!r}")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (ValueError, OverflowError, OSError):  # NaN, infinities, years beyond 9999
+            raise _Malformed(f"bad timestamp {value!r}") from None
     if isinstance(value, str):
         try:
             if value.replace(".", "", 1).isdigit():
@@ -236,13 +241,108 @@ def suricata_event(record: Mapping[str, Any]) -> tuple[datetime, dict[str, dict[
     return _time(record.get("timestamp")), objs.objects
 
 
+# -- CEF (ArcSight Common Event Format) --------------------------------------------------------------------
+#: ``CEF:Version|Device Vendor|Device Product|Device Version|Signature ID|Name|Severity|Extension``, at the
+#: start of the line or after a syslog prefix; ``\|`` and ``\\`` escape in the header fields.
+_CEF_FIELD = r"((?:[^|\\]|\\.)*)"
+_CEF_RE = re.compile(r"(?:^|(?<=\s))CEF:([0-9]+)" + rf"\|{_CEF_FIELD}" * 6 + r"\|(.*)$", re.S)
+_CEF_START = re.compile(r"(?:^|\s)CEF:[0-9]+\|")
+#: an extension key: letters, digits and ``_ . - [ ]``, after a space (or at the start), before ``=``
+_CEF_KEY = re.compile(r"(?:^|(?<= ))([A-Za-z0-9_.\-\[\]]+)=")
+_CEF_ESCAPE = re.compile(r"\\([\\=nr])")
+_CEF_UNESCAPE = {"\\": "\\", "=": "=", "n": "\n", "r": "\r"}
+_CEF_TIME = re.compile(
+    r"([A-Z][a-z]{2}) ([0-9]{1,2}) ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,3}))?"
+    r"(?: (Z|UTC|GMT|[+-][0-9]{2}:?[0-9]{2}))?"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+#: CEF's ``fileHash`` does not name its algorithm: the length of a hex digest does
+_HASH_BY_LENGTH = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
+
+
+def is_cef(text: str) -> bool:
+    """A line holding a CEF record (not a JSON object that mentions one)."""
+    return text.lstrip()[:1] != "{" and _CEF_START.search(text) is not None
+
+
+def parse_cef(text: str) -> dict[str, str]:
+    """The extension fields of one CEF line (values unescaped). _Malformed when it is not CEF."""
+    m = _CEF_RE.search(text)
+    if m is None:
+        raise _Malformed("not a CEF record (CEF:Version|Vendor|Product|Version|ID|Name|Severity|...)")
+    extension = m.group(8)
+    record: dict[str, str] = {}
+    keys = list(_CEF_KEY.finditer(extension))
+    for i, key in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(extension)
+        value = extension[key.end() : end].rstrip(" ")
+        if "\\" in value:
+            value = _CEF_ESCAPE.sub(lambda e: _CEF_UNESCAPE[e.group(1)], value)
+        record[key.group(1)] = value
+    return record
+
+
+def _cef_time(record: Mapping[str, Any]) -> datetime:
+    """``rt`` (receipt time), else ``end``, else ``start``: epoch milliseconds or ``MMM dd yyyy HH:mm:ss``
+    with optional ``.SSS`` and zone (UTC, GMT, Z or an offset; none means UTC)."""
+    for key in ("rt", "end", "start"):
+        value = record.get(key)
+        if value is None:
+            continue
+        try:
+            if value.isascii() and value.isdigit():
+                return datetime.fromtimestamp(int(value) / 1000, UTC)
+            m = _CEF_TIME.fullmatch(value)
+            if m is None or m.group(1) not in _MONTHS:
+                raise ValueError
+            month, day, year, hour, minute, second, millis, zone = m.groups()
+            tz = UTC
+            if zone not in (None, "Z", "UTC", "GMT"):
+                sign = -1 if zone[0] == "-" else 1
+                digits = zone[1:].replace(":", "")
+                tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+            micro = int((millis or "0").ljust(3, "0")) * 1000
+            moment = datetime(
+                int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), micro, tz
+            )
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError, OSError):
+            raise _Malformed(f"bad timestamp {key}={value!r}") from None
+    raise _Malformed("no timestamp (rt, end or start)")
+
+
+def cef_event(record: Mapping[str, Any]) -> tuple[datetime, dict[str, dict[str, Any]]]:
+    """One CEF record: ``src``/``dst`` (or ``c6a2``/``c6a3``, the IPv6 convention), ``spt``, ``dpt``,
+    ``proto``; ``shost``, ``dhost``, ``destinationDnsDomain``; ``request``; ``fname`` and ``fileHash``."""
+    objs = _Objects()
+    objs.traffic(
+        record.get("src") or record.get("c6a2"),
+        record.get("dst") or record.get("c6a3"),
+        record.get("spt"),
+        record.get("dpt"),
+        record.get("proto"),
+    )
+    for name in ("shost", "dhost", "destinationDnsDomain"):
+        objs.domain(record.get(name))
+    objs.url(record.get("request"))
+    digest = record.get("fileHash")
+    algorithm = _HASH_BY_LENGTH.get(len(digest)) if isinstance(digest, str) else None
+    objs.file(record.get("fname"), {algorithm: digest} if algorithm is not None else {})
+    return _cef_time(record), objs.objects
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None or value == "-" or value == "(empty)":
         return []
     return value if isinstance(value, list) else [value]
 
 
-_JSON_MAPPERS = {"ecs": ecs_event, "zeek": zeek_event, "suricata": suricata_event}
+_JSON_MAPPERS = {"ecs": ecs_event, "zeek": zeek_event, "suricata": suricata_event, "cef": cef_event}
 
 
 def sniff(record: Mapping[str, Any]) -> str:
@@ -376,6 +476,9 @@ def read_events(
                 if header.fields:
                     record: Any = _zeek_record(text, header)
                     kind = "zeek"
+                elif detected == "cef" or (detected is None and is_cef(text)):
+                    record = parse_cef(text)
+                    kind = detected = "cef"
                 else:
                     try:
                         record = orjson.loads(text)

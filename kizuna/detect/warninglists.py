@@ -10,15 +10,17 @@ subdomains).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from socket import inet_aton
 from urllib.parse import urlsplit
 
 import orjson
 
-from kizuna.detect.pattern import Comparison, ObservationExpr, comparisons_of, observations_of
+from kizuna.detect.pattern import Comparison, Observation, ObservationExpr, comparisons_of, observations_of
 
 LIST_DIR = ("data", "cti", "warninglists")  # inside the kizuna package
 
@@ -46,12 +48,11 @@ class WarningLists:
                 if not entry:
                     continue
                 if wl.list_type == "cidr":
-                    try:
-                        net = ipaddress.ip_network(entry, strict=False)
-                    except ValueError:
+                    net = network(entry)
+                    if net is None:
                         continue
-                    table = self._networks[net.version].setdefault(net.prefixlen, {})
-                    table.setdefault(int(net.network_address), wl.name)
+                    version, address, length = net
+                    self._networks[version].setdefault(length, {}).setdefault(address, wl.name)
                 else:
                     self._names.setdefault(entry.lower().rstrip("."), wl.name)
 
@@ -61,14 +62,13 @@ class WarningLists:
 
     def hit_address(self, value: str) -> str | None:
         """The list holding this address or network (a network counts when it lies inside a listed one)."""
-        try:
-            net = ipaddress.ip_network(value, strict=False)
-        except ValueError:
+        net = network(value)
+        if net is None:
             return None
-        bits = net.max_prefixlen
-        address = int(net.network_address)
-        for prefix, table in self._networks[net.version].items():
-            if prefix <= net.prefixlen:
+        version, address, length = net
+        bits = 32 if version == 4 else 128
+        for prefix, table in self._networks[version].items():
+            if prefix <= length:
                 mask_shift = bits - prefix
                 name = table.get((address >> mask_shift) << mask_shift)
                 if name is not None:
@@ -122,6 +122,8 @@ class WarningLists:
 
     def hit_pattern(self, expr: ObservationExpr) -> str | None:
         """The first list one of the pattern's compared values is on (None: the pattern is not listed)."""
+        if type(expr) is Observation and type(expr.comparison) is Comparison:  # the common case
+            return self.hit_comparison(expr.comparison)
         for obs in observations_of(expr):
             for c in comparisons_of(obs.comparison):
                 hit = self.hit_comparison(c)
@@ -131,11 +133,44 @@ class WarningLists:
 
 
 def _looks_like_ip(text: str) -> bool:
+    return network(text) is not None
+
+
+_V4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_V4_NETWORK = re.compile(rf"({_V4_OCTET}(?:\.{_V4_OCTET}){{3}})(?:/([0-9]|[12][0-9]|3[0-2]))?")
+_NOT_V4 = re.compile(r"[^0-9./]")
+_V6_HEAD = re.compile(r"[0-9A-Fa-f:.]*")
+
+
+def network(text: str) -> tuple[int, int, int] | None:
+    """(IP version, network address as an integer, prefix length) of an address or network, as
+    ``ipaddress.ip_network(text, strict=False)`` reads it; None when that rejects the text.
+
+    Dotted-quad IPv4 addresses and networks are read directly, text that no address form can take is
+    refused at once, and everything else goes to :func:`network_reference` (the plain reference).
+    """
+    m = _V4_NETWORK.fullmatch(text)
+    if m is not None:
+        address = int.from_bytes(inet_aton(m.group(1)), "big")
+        length = 32 if m.group(2) is None else int(m.group(2))
+        return 4, (address >> (32 - length)) << (32 - length), length
+    if ":" not in text:
+        if _NOT_V4.search(text):  # IPv4 forms hold digits, dots and one slash only
+            return None
+    else:
+        head = _V6_HEAD.match(text).end()  # type: ignore[union-attr]  # matches the empty string at least
+        if head < len(text) and text[head] not in "%/":  # an IPv6 address is hex digits, colons, dots
+            return None
+    return network_reference(text)
+
+
+def network_reference(text: str) -> tuple[int, int, int] | None:
+    """The plain reference for :func:`network`: ``ipaddress.ip_network(text, strict=False)``."""
     try:
-        ipaddress.ip_network(text, strict=False)
+        net = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        return False
-    return True
+        return None
+    return net.version, int(net.network_address), net.prefixlen
 
 
 @lru_cache(maxsize=1)

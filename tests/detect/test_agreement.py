@@ -183,3 +183,40 @@ def test_agrees_with_stix2_matcher_on_random_cases() -> None:
         compared += 1
         matched += expected
     assert compared >= 250 and 50 <= matched <= compared - 50, (compared, matched)
+
+
+def _single_text(rng: random.Random) -> str:
+    """One comparison in a bracket, mostly in the canonical form the one-regex path reads."""
+    t = rng.choice(["ipv4-addr", "domain-name", "file", "x-custom_1", "network-traffic", "AND", "true", "a-"])
+    path = rng.choice(["value", "hashes.MD5", "hashes.'SHA-256'", "dst_ref.value", "'a.b'", "x.'it\\'s'",
+                       "OR", "k.IN", "a-b", "v2", "'a\\\\'"])  # fmt: skip
+    op = rng.choice(["=", "!=", "ISSUBSET", "ISSUPERSET", "==", "LIKE"])
+    value = rng.choice(["'185.225.17.44'", "'10.0.0.0/8'", "502", "0", "05", "-5", "5.0", "true", "'a\\'b'",
+                        "'a\\\\'", "''", "'unterminated", "t'2020-01-01T00:00:00Z'"])  # fmt: skip
+    space = rng.choice([" ", " ", " ", "", "  "])
+    text = f"[{t}:{path}{space}{op}{space}{value}]"
+    return text if rng.random() < 0.9 else text.replace("[", "[ ", 1)
+
+
+def test_one_comparison_forms_agree_with_antlr() -> None:
+    """The one-regex path and the token parser (ints, ISSUBSET/ISSUPERSET) against the ANTLR grammar."""
+    from kizuna.detect.pattern import _simple_parse
+
+    rng = random.Random(11)
+    simple = accepted = 0
+    for _ in range(3000):
+        text = _single_text(rng)
+        fast = fast_parse(text)
+        one = _simple_parse(text)
+        try:
+            full = antlr_parse(text)
+        except PatternError:
+            assert fast is None and one is None, text
+            continue
+        if one is not None:
+            simple += 1
+            assert one == full, text
+        if fast is not None:
+            accepted += 1
+            assert fast == full, text
+    assert simple > 150 and accepted > simple, (simple, accepted)

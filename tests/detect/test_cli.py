@@ -129,7 +129,8 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], bundle: Path, t
 
 
 def test_bad_pattern_is_reported_not_fatal(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    broken = indicator("[ipv4-addr:value = ]", "broken", n=20)
+    """A pattern the STIX grammar takes but kizuna cannot compile (a bad regular expression)."""
+    broken = indicator("[file:name MATCHES '(']", "broken", n=20)
     path = write_bundle(tmp_path / "b.json", [broken, C2])
     code, out, err = _run(capsys, "--bundle", str(path), "--json", str(DATA / "conn.log"))
     assert code == 0
@@ -137,7 +138,67 @@ def test_bad_pattern_is_reported_not_fatal(capsys: pytest.CaptureFixture[str], t
     assert [r["indicator_id"] for r in _json_lines(out)] == [C2["id"]]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_invalid_bundle_indicators_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, workers: str
+) -> None:
+    """Bundle indicators go through the hub's validator: each refused one is named, the others are used,
+    and the run exits 3."""
+    bad_id = {**C2, "id": "indicator--XYZ"}
+    whole_second = {**indicator("[ipv4-addr:value = '10.0.0.6']", n=21), "created": "2026-01-15T00:00:00Z"}
+    no_parse = indicator("[ipv4-addr:value = ]", "broken", n=20)
+    path = write_bundle(tmp_path / "b.json", [bad_id, whole_second, no_parse, DOMAIN])
+    code, out, err = _run(
+        capsys,
+        "--bundle",
+        str(path),
+        "--json",
+        "--workers",
+        workers,
+        str(DATA / "conn.log"),
+        str(DATA / "eve.json"),
+    )
+    assert code == 3, err
+    refused = [line for line in err.splitlines() if ": refused " in line]
+    assert len(refused) == 3
+    assert refused[0].startswith(f"kizuna: {path}: refused indicator--XYZ: 'id' must be")
+    assert (
+        f"refused {whole_second['id']}: property 'created' must be precise to at least the millisecond" in err
+    )
+    assert f"refused {no_parse['id']}: pattern does not parse" in err
+    assert "1 indicators to match" in err and "3 refused by STIX validation (exit status 3)" in err
+    assert {r["indicator_id"] for r in _json_lines(out)} == {DOMAIN["id"]}  # the valid one still matched
+    code, _out, err = _run(
+        capsys, "--bundle", str(write_bundle(tmp_path / "ok.json", [C2])), str(DATA / "conn.log")
+    )
+    assert code == 0 and "refused" not in err
+
+
+def test_export_refuses_a_missing_output_directory(
+    capsys: pytest.CaptureFixture[str], bundle: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    code, out, err = _run(
+        capsys, "export", "--format", "zeek-intel", "--out", str(missing), "--bundle", str(bundle)
+    )
+    assert code == 2 and out == ""
+    assert err == f"kizuna: error: {missing}: output directory does not exist (--out)\n"
+    assert not (tmp_path / "nonexistent").exists()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    code, _out, err = _run(
+        capsys, "export", "--format", "zeek-intel", "--out", str(a_file), "--bundle", str(bundle)
+    )
+    assert (
+        code == 2
+        and err.endswith("output directory is not a directory (--out)\n")
+        and a_file.read_text() == "x"
+    )
+
+
 def test_export_zeek_and_suricata(capsys: pytest.CaptureFixture[str], bundle: Path, tmp_path: Path) -> None:
+    (tmp_path / "z").mkdir()
+    (tmp_path / "s").mkdir()
     code, _out, err = _run(capsys, "export", "--format", "zeek-intel", "--out", str(tmp_path / "z"),
                           "--bundle", str(bundle), "--now", "2026-02-01T00:00:00Z")  # fmt: skip
     assert code == 0, err
@@ -213,3 +274,41 @@ def test_subprocess_as_a_user_runs_it(tmp_path: Path) -> None:
     (record,) = _json_lines(proc.stdout)
     assert (record["indicator_id"], record["line"]) == (C2["id"], 9)
     assert "conn.log:11: skipped malformed record" in proc.stderr
+
+
+def test_workers_print_what_the_plain_reader_prints(tmp_path: Path) -> None:
+    """As a user runs it: worker processes and the plain reader in one process print the same matches,
+    in the same order, and the same warnings and summary (every format, compound patterns included)."""
+    import subprocess
+    import sys
+
+    path = write_bundle(tmp_path / "b.json", [C2, DOMAIN, HASH, MODBUS, SEQUENCE])
+    logs = [*LOGS, str(DATA / "ecs.ndjson"), str(DATA / "zeek.json"), str(DATA / "cef.log")]
+    now = "2026-02-01T00:00:00Z"
+    base = [sys.executable, "-m", "kizuna", "match", "--bundle", str(path), "--json", "--now", now]
+
+    def run(*options: str) -> subprocess.CompletedProcess[str]:
+        args = [*base, *options, *logs]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    plain = run("--reader", "plain")
+    assert len(_json_lines(plain.stdout)) >= 10 and "skipped malformed record" in plain.stderr
+    for workers in ("2", "1"):
+        fast = run("--workers", workers)
+        assert (fast.stdout, fast.stderr) == (plain.stdout, plain.stderr)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--workers", "0"], "--workers: expected a number of processes >= 1, got 0"),
+        (["--reader", "quick"], "--reader: expected fast or plain, got 'quick'"),
+    ],
+)
+def test_bad_pipeline_options(
+    capsys: pytest.CaptureFixture[str], bundle: Path, option: list[str], message: str
+) -> None:
+    code, out, err = _run(capsys, "--bundle", str(bundle), *option, str(DATA / "conn.log"))
+    assert code == 2 and out == "" and err == f"kizuna: error: {message}\n"

@@ -161,3 +161,42 @@ def test_missing_file_and_bad_format(tmp_path: Path) -> None:
         list(read_events(tmp_path / "nope.log"))
     with pytest.raises(InputError, match="unknown log format"):
         list(read_events(DATA / "eve.json", "pcap"))
+
+
+def test_cef() -> None:
+    """ArcSight CEF: syslog prefix or none, escapes, epoch-millisecond and text timestamps, bad lines."""
+    events, stats, warnings = _read("cef.log")
+    assert stats.records == 5 and stats.events == 3 and stats.malformed == 2
+    fw, proxy, dns = events
+    assert fw.time == datetime(2026, 2, 1, 10, 3, 0, tzinfo=UTC) and fw.line == 1
+    assert _traffic(fw) == {
+        "src": "10.0.0.5",
+        "dst": "185.225.17.44",
+        "src_port": 49170,
+        "dst_port": 443,
+        "protocols": ["tcp"],
+    }
+    assert proxy.time == datetime(2026, 2, 1, 10, 3, 5, 250000, tzinfo=UTC)
+    assert _values(proxy, "url") == ["http://grid-telemetry.example/payload/stage2.bin"]
+    assert _values(proxy, "domain-name") == ["grid-telemetry.example"]
+    (f,) = [o for o in proxy.objects.values() if o["type"] == "file"]
+    assert f == {  # the digest's length names the algorithm; hashes lower-cased
+        "type": "file",
+        "hashes": {"SHA-256": "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"},
+        "name": "stage2.bin",
+    }
+    assert dns.time == datetime(2026, 2, 1, 10, 3, 6, tzinfo=UTC)  # +01:00
+    assert _values(dns, "domain-name") == ["ws-06.grid.local", "update.grid-telemetry.example"]
+    assert [w.split(": ", 1)[1] for w in warnings] == [
+        "skipped malformed record: no timestamp (rt, end or start)",
+        "skipped malformed record: not a CEF record "
+        "(CEF:Version|Vendor|Product|Version|ID|Name|Severity|...)",
+    ]
+    assert warnings[0].startswith(f"{DATA / 'cef.log'}:4: ")
+
+
+def test_cef_extension_escapes() -> None:
+    from kizuna.detect.readers import parse_cef
+
+    record = parse_cef(r"CEF:0|V|P|1|1|n|5|msg=a \= b\\c\nd fname=x=y.txt cs1=")
+    assert record == {"msg": "a = b\\c\nd", "fname": "x=y.txt", "cs1": ""}

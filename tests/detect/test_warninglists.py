@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from kizuna.detect.indicators import select_indicators
 from kizuna.detect.pattern import parse_pattern
-from kizuna.detect.warninglists import WarningLists
+from kizuna.detect.warninglists import WarningLists, network, network_reference
 
 from .conftest import indicator
 
@@ -74,3 +77,18 @@ def test_selection_rules(warninglists: WarningLists) -> None:
     }
     everything = select_indicators(objects, now=NOW, warninglists=warninglists, include_listed=True)
     assert len(everything.active) == 3 and not everything.flagged
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789./:abcdefABCDEFx%- ", max_size=24),
+        st.ip_addresses().map(str),
+        st.tuples(st.ip_addresses(v=4), st.integers(0, 40)).map(lambda t: f"{t[0]}/{t[1]}"),
+        st.tuples(st.ip_addresses(v=6), st.integers(0, 130)).map(lambda t: f"{t[0]}/{t[1]}"),
+        st.text(max_size=12),
+    )
+)
+def test_network_reading_agrees_with_ipaddress(text: str) -> None:
+    """The fast reading of addresses and networks gives what ipaddress.ip_network(strict=False) gives."""
+    assert network(text) == network_reference(text)
