@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from kizuna.hub.auth import Authenticator
 from kizuna.hub.intake import IdFactory
 from kizuna.hub.paging import CursorCodec
 from kizuna.hub.settings import HubSettings
@@ -34,9 +35,10 @@ def create_app(
     """Build the hub's ASGI app over ``store``: the TAXII API, the web UI under ``/ui``, ``/`` redirecting
     to it. ``clock`` and ``new_id`` (write and status ids) are injected, never patched."""
     cursors = CursorCodec(store.cursor_key())
+    auth = Authenticator(store, clock, settings.auth_limits)
     routes = [
         Route("/", _to_web_ui, methods=["GET"]),
-        *taxii_routes(settings, store, clock=clock, new_id=new_id, cursors=cursors),
-        *web_routes(store, settings, clock=clock, cursors=cursors),
+        *taxii_routes(settings, store, clock=clock, new_id=new_id, cursors=cursors, auth=auth),
+        *web_routes(store, settings, clock=clock, cursors=cursors, auth=auth),
     ]
     return Starlette(routes=routes, exception_handlers=error_handlers())  # type: ignore[arg-type]

@@ -146,25 +146,104 @@ def org_list(db: Path = DbOption) -> None:
 def token_create(
     db: Path = DbOption,
     org: str = typer.Option(..., "--org", help="The organisation the token acts for."),
+    name: str = typer.Option("", "--name", help="What the token is for (shown by 'token list')."),
+    expires_days: int | None = typer.Option(
+        None, "--expires-days", min=1, max=3650, help="The token stops working after N days."
+    ),
+    token_file: Path | None = typer.Option(
+        None, "--out", help="Write the token to this new file (mode 0600) instead of printing it."
+    ),
 ) -> None:
-    """Create an API token; prints it once (only its hash is stored)."""
+    """Create an API token ``kzn_<key-id>_<secret>``; shown once (only its secret's hash is stored)."""
+    from kizuna.clikit import write_secret_file
     from kizuna.hub.auth import hash_token, new_token
+    from kizuna.stix.ids import to_us, utc_now
 
+    if len(name) > 100 or any(ord(c) < 0x20 for c in name):
+        raise InputError("--name: at most 100 printable characters")
     token = new_token()
+    expires_us = None if expires_days is None else to_us(utc_now()) + expires_days * 86_400_000_000
     with _open(db) as store:
-        store.add_token(org, hash_token(token))
-    print(token)
+        store.get_org(org)
+        if token_file is not None:
+            write_secret_file(token_file, token)
+        try:
+            info = store.add_token(org, hash_token(token), name=name, expires_us=expires_us)
+        except BaseException:
+            if token_file is not None:
+                token_file.unlink(missing_ok=True)
+            raise
+    if token_file is None:
+        print(token)
+    expiry = "" if expires_us is None else f", expires {format_us(expires_us)[:10]}"
+    where = "" if token_file is None else f" in {token_file}"
+    err.print(f"created token {info.key_id} for {org}{expiry}{where}", markup=False, soft_wrap=True)
 
 
 @token_app.command("revoke")
 def token_revoke(
+    key_id: str | None = typer.Argument(None, help="The key id of the token (see 'token list')."),
     db: Path = DbOption,
-    org: str = typer.Option(..., "--org", help="The organisation whose tokens stop working now."),
+    org: str | None = typer.Option(None, "--org", help="Instead: revoke every token of this organisation."),
 ) -> None:
-    """Revoke every token of an organisation (issue a new one with 'token create')."""
+    """Revoke one token by its key id (or, with --org, every token of an organisation)."""
+    if (key_id is None) == (org is None):
+        raise InputError("give a token's key id, or --org ORG to revoke all of an organisation's tokens")
     with _open(db) as store:
+        if key_id is not None:
+            info = store.revoke_token(key_id)
+            err.print(f"revoked token {info.key_id} of {info.org_name}", markup=False, soft_wrap=True)
+            return
+        assert org is not None
         n = store.revoke_tokens(org)
-    err.print(f"revoked {n} token(s) of {org}")
+    err.print(f"revoked {n} token(s) of {org}", markup=False, soft_wrap=True)
+
+
+@token_app.command("list")
+def token_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List tokens: key id, organisation, name, created, last used, expiry (never a secret or hash)."""
+    with _open(db) as store:
+        tokens = store.list_tokens()
+    rows = [
+        {
+            "key_id": t.key_id,
+            "org": t.org_name,
+            "name": t.name,
+            "created": t.created,
+            "last_used": t.last_used,
+            "expires": None if t.expires_us is None else format_us(t.expires_us),
+            "format": "legacy" if t.legacy else "kzn_<key-id>_<secret>",
+        }
+        for t in tokens
+    ]
+    if as_json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    widths = (16, 12, 10, 10, 16, 10)
+    heads = ("key id", "org", "name", "created", "last used", "expires")
+    lines = [_row(heads, widths)]
+    for r in rows:
+        last = str(r["last_used"] or "-")[:16].replace("T", " ")
+        lines.append(
+            _row(
+                (
+                    str(r["key_id"]),
+                    str(r["org"]),
+                    str(r["name"] or "-"),
+                    str(r["created"])[:10],
+                    last,
+                    str(r["expires"] or "never")[:10],
+                ),
+                widths,
+            )
+        )
+    print("\n".join(lines))
+
+
+def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
+    """One line of a plain table (each cell cut to its width with '~'), at most 80 columns."""
+    cut = [c if len(c) <= w else c[: w - 1] + "~" for c, w in zip(cells, widths, strict=True)]
+    return " ".join(c.ljust(w) for c, w in zip(cut, widths, strict=True)).rstrip()
 
 
 @collection_app.command("add")

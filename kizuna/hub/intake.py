@@ -306,7 +306,13 @@ def accept(
         if routed:
             detail["routed"] = [[r.collection_id, v.obj.id, v.obj.version, v.digest.hex()] for r, v in routed]
         if flow is not None:
-            tx.advance_flow(flow.flow_id, flow.cursor, len(versions), len(result.refused))
+            tx.advance_flow(
+                flow.flow_id,
+                flow.cursor,
+                len(versions),
+                len(result.refused),
+                [(r.id, r.reason) for r in result.refused],
+            )
             detail["flow"] = flow.flow_id
             detail["cursor"] = [flow.cursor.date_added_us, flow.cursor.complete]
         tx.audit(sender.origin, "objects.receive" if sender.agreement else "objects.add", detail)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kizuna.hub.auth import AuthLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +19,5 @@ class HubSettings:
     max_content_length: int = 64 * 1024 * 1024
     default_page_size: int = 1000
     max_page_size: int = 10_000
+    #: Limits on failed authentication (API and web login alike).
+    auth_limits: AuthLimits = field(default_factory=AuthLimits)

@@ -116,6 +116,7 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], bundle: Path, t
     # --report-to with a bundle needs no --collection; a hub that cannot be reached is one error line
     token = tmp_path / "token"
     token.write_text("secret\n")
+    token.chmod(0o600)
     args = ["--bundle", str(bundle), "--hub", "http://127.0.0.1:9/api/", "--token-file", str(token)]
     code, out, err = _run(capsys, *args, "--report", "--report-to", "c1", "--json", str(DATA / "conn.log"))
     assert code == 2 and len(out.splitlines()) == 1  # the match was printed before reporting
@@ -166,6 +167,7 @@ def test_report_posts_sightings_to_hub(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(kizuna_hub.token + "\n")
+    token_file.chmod(0o600)
     with HubClient(kizuna_hub.api_root_url, kizuna_hub.token) as producer:
         status = producer.add_objects(kizuna_hub.collection_id, [C2, DOMAIN, HASH])
         assert status["success_count"] == 3, status

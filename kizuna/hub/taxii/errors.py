@@ -20,6 +20,7 @@ from kizuna.errors import (
     RemoteError,
     StoreError,
     TooLarge,
+    TooManyFailures,
     UnsupportedMedia,
 )
 from kizuna.hub.auth import WWW_AUTHENTICATE
@@ -31,6 +32,7 @@ STATUS: tuple[tuple[type[KizunaError], int], ...] = (
     (NotAcceptable, 406),
     (UnsupportedMedia, 415),
     (InputError, 400),
+    (TooManyFailures, 429),
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -62,6 +64,8 @@ async def on_library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KizunaError)
     status = status_of(exc)
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    if isinstance(exc, TooManyFailures):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     description = (
         str(exc) if not isinstance(exc, StoreError) else "the hub's storage is unavailable; retry later"
     )

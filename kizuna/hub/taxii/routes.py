@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from kizuna.errors import (
-    AuthenticationFailed,
     InputError,
     InvalidObject,
     NotAcceptable,
@@ -28,7 +27,7 @@ from kizuna.errors import (
     UnsupportedMedia,
 )
 from kizuna.hub import intake, policy
-from kizuna.hub.auth import hash_token, parse_authorization
+from kizuna.hub.auth import Authenticator
 from kizuna.hub.models import Collection, Grant, Org, Outcome, Page, Query, VersionFilter, WriteResult
 from kizuna.hub.paging import CursorCodec
 from kizuna.hub.settings import HubSettings
@@ -142,7 +141,9 @@ class TaxiiApi:
         clock: Clock,
         new_id: intake.IdFactory,
         cursors: CursorCodec,
+        auth: Authenticator,
     ) -> None:
+        self.auth = auth
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -152,19 +153,14 @@ class TaxiiApi:
 
     # -- guards -------------------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> Org:
-        creds = parse_authorization(request.headers.get("authorization"))
-        if creds is None:
-            raise AuthenticationFailed(
-                "send 'Authorization: Bearer TOKEN' or HTTP Basic (organisation, token)"
-            )
-        org = await run_in_threadpool(self.store.org_for_token, hash_token(creds.token))
-        if org is None or (creds.user is not None and creds.user != org.name):
-            raise AuthenticationFailed(
-                "the token is unknown or revoked, or the user does not match it", title="invalid credentials"
-            )
+        who = await run_in_threadpool(
+            self.auth.authenticate, request.headers.get("authorization"), client_address(request)
+        )
+        request.state.org = who.org.name
+        request.state.key_id = who.key_id
         if not media_ok(request.headers.get("accept"), for_accept=True):
             raise NotAcceptable(f"this server answers with {TAXII_MEDIA_TYPE}")
-        return org
+        return who.org
 
     async def _collection_grant(self, request: Request, org: Org) -> tuple[Collection, Grant]:
         """The path's collection and ``org``'s grant; 404 (as for a missing one) when it has no access."""
@@ -416,8 +412,19 @@ class TaxiiApi:
         ]
 
 
+def client_address(request: Request) -> str:
+    """The address a request came from (the proxy's own, unless it is a trusted proxy that said whom for)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def taxii_routes(
-    settings: HubSettings, store: Store, *, clock: Clock, new_id: intake.IdFactory, cursors: CursorCodec
+    settings: HubSettings,
+    store: Store,
+    *,
+    clock: Clock,
+    new_id: intake.IdFactory,
+    cursors: CursorCodec,
+    auth: Authenticator,
 ) -> list[BaseRoute]:
     """The TAXII 2.1 routes of one hub."""
-    return TaxiiApi(settings, store, clock=clock, new_id=new_id, cursors=cursors).routes()
+    return TaxiiApi(settings, store, clock=clock, new_id=new_id, cursors=cursors, auth=auth).routes()
