@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from kizuna.errors import RemoteError
+from kizuna.stix import ijson
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -76,8 +77,8 @@ class HubClient:
 
     def _json(self, response: httpx.Response) -> Any:
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+            return ijson.loads(response.content)  # integers of any size kept exact (then refused)
+        except ValueError:
             raise RemoteError(f"{response.request.url} answered with a body that is not JSON") from None
 
     # -- API ----------------------------------------------------------------------------------------

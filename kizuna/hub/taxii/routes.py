@@ -26,16 +26,18 @@ from kizuna.errors import (
     TooLarge,
     UnsupportedMedia,
 )
-from kizuna.hub import intake, policy
+from kizuna.hub import intake, logs, policy
 from kizuna.hub.auth import Authenticator
 from kizuna.hub.models import Collection, Grant, Org, Outcome, Page, Query, VersionFilter, WriteResult
 from kizuna.hub.paging import CursorCodec
 from kizuna.hub.settings import HubSettings
 from kizuna.hub.store.protocols import Store
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
+from kizuna.stix import ijson
 from kizuna.stix.ids import Clock, format_us, parse_timestamp, to_us
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+_log = logs.logger("taxii")
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -355,6 +357,10 @@ class TaxiiApi:
             raise UnsupportedMedia(f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}")
         body = await self._read_body(request)
         result = await run_in_threadpool(self._ingest, c, org, body)
+        request.state.written = (result.added, [r.reason for r in result.refused])
+        _log.debug(
+            "write %s to %s: %d stored, %d refused", result.id, c.id, result.added, len(result.refused)
+        )
         return _json(status_resource(result), status=202)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -377,14 +383,17 @@ class TaxiiApi:
 
     def _ingest(self, c: Collection, org: Org, body: bytes) -> WriteResult:
         try:
-            envelope = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
+            envelope = ijson.loads(body)
+        except ValueError as exc:
             raise InputError(f"the body is not JSON: {exc}", title="malformed JSON") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise InvalidObject(
                 "the body must be a TAXII envelope: an object with an 'objects' list",
                 title="malformed envelope",
             )
+        most = self.settings.max_objects_per_envelope
+        if len(envelope["objects"]) > most:
+            raise TooLarge(f"the envelope holds more than {most} objects; send them in several requests")
         sender = intake.sender_for(self.store, org)
         return intake.accept(
             self.store,
@@ -394,6 +403,7 @@ class TaxiiApi:
             clock=self.clock,
             new_id=self.new_id,
             claims=intake.claims_from(envelope),
+            limits=self.settings.object_limits,
         )
 
     def routes(self) -> list[BaseRoute]:
