@@ -9,7 +9,9 @@ from __future__ import annotations
 import gc
 import re
 import signal
+import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,7 @@ import orjson
 import typer
 
 from kizuna.clikit import err, out
-from kizuna.errors import InputError, KizunaError
+from kizuna.errors import InputError, KizunaError, NotFound
 from kizuna.hub import policy
 from kizuna.hub.models import Peer
 from kizuna.hub.paging import Cursor
@@ -348,14 +350,48 @@ def hub_serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
     sync_every: float | None = typer.Option(None, "--sync-every", help="Also sync with peers every SECONDS."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="TLS certificate chain (PEM)."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="TLS private key (PEM, mode 0600)."),
+    behind_proxy: bool = typer.Option(
+        False, "--behind-proxy", help="TLS ends at a reverse proxy (needs --trusted-proxy)."
+    ),
+    trusted_proxy: list[str] = typer.Option(
+        [], "--trusted-proxy", help="Address of the proxy whose X-Forwarded-* headers count (repeatable)."
+    ),
+    log_format: str = typer.Option("text", "--log-format", help="Log lines as json or text."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    metrics: bool = typer.Option(False, "--metrics", help="Serve Prometheus metrics at /metrics."),
+    metrics_token_file: Path | None = typer.Option(
+        None, "--metrics-token-file", help="With --metrics: the bearer token scrapers send (file, 0600)."
+    ),
 ) -> None:
-    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/)."""
+    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/), the web UI, /healthz and /metrics.
+
+    A non-loopback --host needs --tls-cert and --tls-key, or --behind-proxy with --trusted-proxy.
+    """
+    from kizuna.clikit import read_token_file
+
+    options = ServeOptions.check(
+        host,
+        tls_cert,
+        tls_key,
+        behind_proxy,
+        trusted_proxy,
+        log_format,
+        log_level,
+        metrics,
+        metrics_token_file,
+    )
+    metrics_token = read_token_file(metrics_token_file) if metrics_token_file is not None else None
     store = _open(db)
     if store.count_orgs_with_tokens() == 0:
         store.close()
         raise KizunaError(
             f"{db}: no organisation has a token; create one with 'kizuna hub token create' before serving"
         )
+    from kizuna.hub import logs
+
+    logs.configure(log_format, log_level)
     stop = threading.Event()
     if sync_every is not None:
         from kizuna.hub.federation.sync import Syncer
@@ -369,29 +405,103 @@ def hub_serve(
             daemon=True,
         ).start()
     try:
-        serve(store, host=host, port=port)
+        serve(store, host=host, port=port, options=options, metrics_token=metrics_token)
     finally:
         stop.set()
 
 
-def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None) -> None:
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``hub serve`` listens: TLS files, or a trusted reverse proxy."""
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+    @classmethod
+    def check(
+        cls,
+        host: str,
+        tls_cert: Path | None,
+        tls_key: Path | None,
+        behind_proxy: bool,
+        trusted_proxy: list[str],
+        log_format: str,
+        log_level: str,
+        metrics: bool,
+        metrics_token_file: Path | None,
+    ) -> ServeOptions:
+        if log_format not in ("json", "text"):
+            raise InputError(f"--log-format: {log_format!r} is not json or text")
+        if log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise InputError(f"--log-level: {log_level!r} is not debug, info, warning or error")
+        if metrics != (metrics_token_file is not None):
+            raise InputError("--metrics needs --metrics-token-file (and that option needs --metrics)")
+        if (tls_cert is None) != (tls_key is None):
+            raise InputError("give both --tls-cert and --tls-key")
+        for p in (tls_cert, tls_key):
+            if p is not None and not p.is_file():
+                raise NotFound(f"{p}: file not found")
+        if tls_key is not None and stat.S_IMODE(tls_key.stat().st_mode) & 0o077:
+            raise InputError("the TLS key must be readable by its owner only (chmod 600)", path=str(tls_key))
+        if behind_proxy != bool(trusted_proxy):
+            raise InputError("--behind-proxy needs --trusted-proxy ADDR (the proxy's address), and back")
+        loopback = host.startswith(_LOOPBACK) or host == "[::1]"
+        if not loopback and tls_cert is None and not behind_proxy:
+            raise InputError(
+                f"--host {host} is not a loopback address: serve it with --tls-cert and --tls-key, or put it"
+                " behind a TLS proxy (--behind-proxy --trusted-proxy ADDR)"
+            )
+        return cls(tls_cert, tls_key, tuple(trusted_proxy))
+
+
+def serve(
+    store: SQLiteStore,
+    *,
+    host: str,
+    port: int,
+    title: str | None = None,
+    options: ServeOptions | None = None,
+    metrics_token: str | None = None,
+) -> None:
     import uvicorn
 
     from kizuna.hub.app import create_app
     from kizuna.hub.settings import HubSettings
 
-    app = create_app(HubSettings(title=title or store.title()), store)
+    opts = options or ServeOptions()
+    tls = opts.tls_cert is not None
+    settings = HubSettings(title=title or store.title(), hsts=tls, metrics_token=metrics_token)
+    app = create_app(settings, store)
     gc.collect()
     gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
+    scheme = "https" if tls else "http"
     err.print(
-        f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/,"
-        f" web UI http://{host}:{port}/ui/)"
+        f"serving TAXII 2.1 at {scheme}://{host}:{port}/taxii2/ (API root {scheme}://{host}:{port}/api/,"
+        f" web UI {scheme}://{host}:{port}/ui/)",
+        markup=False,
+        soft_wrap=True,
     )
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; with this handler in place
     # that ends in an exception, so every ``finally`` (closing the store, removing the demo's files) runs.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+            ssl_certfile=None if opts.tls_cert is None else str(opts.tls_cert),
+            ssl_keyfile=None if opts.tls_key is None else str(opts.tls_key),
+            proxy_headers=bool(opts.trusted_proxies),
+            forwarded_allow_ips=list(opts.trusted_proxies) or None,
+            server_header=False,
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
         store.close()
@@ -525,6 +635,7 @@ def _peer_json(p: Peer) -> dict[str, object]:
                 "cursor": None if f.cursor is None else _cursor_text(f.cursor),
                 "transferred": f.transferred,
                 "refused": f.refused,
+                "last_refusals": [{"id": i, "reason": why} for i, why in f.last_refusals],
                 "last_success": f.last_success,
                 "last_error": f.last_error,
             }

@@ -65,7 +65,7 @@ class HubMetrics:
     def __init__(self, peers: PeerStore, clock: Clock) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "kizuna_http_requests", "HTTP requests", ["route", "status"], registry=self.registry
+            "kizuna_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
             "kizuna_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry
@@ -79,8 +79,8 @@ class HubMetrics:
         )
         self.registry.register(_SyncLag(peers, clock))
 
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, str(status)).inc()
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
         if status in (401, 429):
             self.auth_failures.labels(str(status)).inc()

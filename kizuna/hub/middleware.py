@@ -122,7 +122,7 @@ class HubMiddleware:
             route = _route_name(scope)
             state = scope.get("state", {})
             if self.metrics is not None:
-                self.metrics.observe(route, status, elapsed)
+                self.metrics.observe(str(scope.get("method", ""))[:10], route, status, elapsed)
                 written = state.get("written")
                 if written is not None:
                     self.metrics.written(*written)

@@ -9,6 +9,7 @@ message resource. Reads go through the store's policy-filtered query; writes thr
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -152,6 +153,7 @@ class TaxiiApi:
         self.new_id = new_id
         self.cursors = cursors
         self.root = "/" + settings.api_root.strip("/") + "/"
+        self._openapi: bytes | None = None
 
     # -- guards -------------------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> Org:
@@ -406,6 +408,17 @@ class TaxiiApi:
             limits=self.settings.object_limits,
         )
 
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI 3.1 description of this API (``taxii/openapi.json``, paths under this API root)."""
+        if self._openapi is None:
+            spec = orjson.loads((resources.files("kizuna.hub.taxii") / "openapi.json").read_bytes())
+            spec["paths"] = {
+                (self.root + p[len("/api/") :] if p.startswith("/api/") else p): v
+                for p, v in spec["paths"].items()
+            }
+            self._openapi = orjson.dumps(spec)
+        return Response(self._openapi, media_type="application/json")
+
     def routes(self) -> list[BaseRoute]:
         r = self.root
         c = r + "collections/{collection_id}/"
@@ -419,6 +432,7 @@ class TaxiiApi:
             Route(c + "manifest/", self.manifest, methods=["GET"]),
             Route(c + "objects/{object_id}/", self.one_object, methods=["GET", "DELETE"]),
             Route(c + "objects/{object_id}/versions/", self.versions, methods=["GET"]),
+            Route("/openapi/taxii.json", self.openapi, methods=["GET"]),
         ]
 
 
