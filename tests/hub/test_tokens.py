@@ -1,4 +1,4 @@
-"""Tokens (``kzn_<key-id>_<secret>``), the commands that manage them, and the limit on failed authentication."""
+"""Tokens (``kzn_<key-id>_<secret>``), the commands that manage them, the limit on failed authentication."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def test_token_create_list_and_revoke_one_by_key_id(tmp_path: Path) -> None:
     kizuna_cli("hub", "init", env=env)
     kizuna_cli("hub", "org", "add", "uk-ncsc-operations", env=env)
     made = kizuna_cli(
-        "hub", "token", "create", "--org", "uk-ncsc-operations", "--name", "sensor feed east", "--expires-days", "30",
-        env=env,
+        "hub", "token", "create", "--org", "uk-ncsc-operations",
+        "--name", "sensor feed east", "--expires-days", "30", env=env,
     )  # fmt: skip
     first = made.stdout.strip()
     second = kizuna_cli("hub", "token", "create", "--org", "uk-ncsc-operations", env=env).stdout.strip()
@@ -105,7 +105,7 @@ def test_a_first_format_token_keeps_working_after_migration_until_revoked(tmp_pa
         )
         for stmt in (
             "DROP TABLE tokens",
-            "CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, org_id INTEGER NOT NULL, created TEXT NOT NULL)",
+            "CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, org_id INTEGER NOT NULL, created TEXT)",
             "DROP TABLE auth_failures",
             "UPDATE meta SET value='2' WHERE key='schema_version'",
         ):
