@@ -74,4 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:  # a file the command could not read or write: one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"kizuna: error: {where}{exc.strerror or exc}", markup=False, soft_wrap=True)
+        return 2
     return 0

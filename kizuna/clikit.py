@@ -46,3 +46,30 @@ def write_secret_file(path: str | os.PathLike[str], secret: str) -> None:
         raise InputError(f"cannot create the file: {exc.strerror}", path=str(p)) from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(secret + "\n")
+
+
+def check_output_file(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Refuse, before any work, an output file whose directory is missing or not writable (one clear line,
+    nothing created)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InputError(f"{option}: is a directory, not a file", path=str(p))
+    if not parent.is_dir():
+        raise InputError(f"{option}: directory {parent} does not exist", path=str(p))
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{option}: directory {parent} is not writable", path=str(p))
+    return p
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """An output directory: an existing writable one, or a new one whose parent exists (never a chain of
+    missing directories made silently)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{option}: not a directory", path=str(p))
+    if not p.exists():
+        check_output_file(p, option)
+    elif not os.access(p, os.W_OK):
+        raise InputError(f"{option}: directory is not writable", path=str(p))
+    return p

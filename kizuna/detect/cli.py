@@ -21,7 +21,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from typer.core import TyperGroup
 
-from kizuna.clikit import err, out, read_token_file
+from kizuna.clikit import check_output_dir, err, out, read_token_file
 from kizuna.detect.exports import EXPORT_FORMATS, write_suricata_datasets, write_zeek_intel
 from kizuna.detect.indicators import Indicator, Selection, build_matcher, load_bundle, select_indicators
 from kizuna.detect.matcher import Event, Hit
@@ -336,6 +336,7 @@ def match_export(
     """Write the indicators Zeek (Intel framework) or Suricata (datasets + rules) can match at line rate."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    check_output_dir(out_dir)
     sel = _select(hub, token_file, collection, bundle, now, no_warninglists)
     _summary_of_selection(sel)
     rep = (

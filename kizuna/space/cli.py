@@ -21,7 +21,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from kizuna.clikit import err, out, read_token_file
+from kizuna.clikit import check_output_dir, check_output_file, err, out, read_token_file
 from kizuna.errors import InputError
 from kizuna.space.assessment import (
     DEFAULT_HBR_M,
@@ -84,6 +84,9 @@ def screen_cmd(
     if cdm_format not in {"kvn", "xml"}:
         raise InputError(f"--cdm-format must be kvn or xml, not {cdm_format!r}")
     level = parse_level(tlp)
+    check_output_file(out_path)
+    if cdm_dir is not None:
+        check_output_dir(cdm_dir, "--cdm-dir")
     token = None
     if publish is not None:
         if token_file is None or collection is None:
@@ -253,6 +256,7 @@ def plot_cmd(
     """Draw the encounter plane (covariance ellipse, hard-body circle, miss vector) and range over time."""
     from kizuna.space.plot import plot_encounter
 
+    check_output_file(out_png)
     path, _, selector = event.partition(":") if not Path(event).exists() else (event, "", "")
     p = Path(path)
     if not p.exists():
@@ -292,6 +296,7 @@ def synth_cmd(
 
     if count < 1:
         raise InputError("COUNT must be at least 1")
+    check_output_file(out_path)
     objs = synthetic_catalog(count, epoch=_utc(epoch, "--epoch"), seed=seed)
     with out_path.open("w", encoding="utf-8") as fh:
         write_tle(objs, fh)
