@@ -70,7 +70,7 @@ def _bundle(tmp: Path) -> Path:
                 "/nonexistent/dir/cdms",
             ],
             id="space-screen-cdm-dir",
-        ),  # fmt: skip
+        ),
         pytest.param(lambda t: ["space", "synth", "3", "--out", "/nonexistent/dir/c.tle"], id="space-synth"),
         pytest.param(
             lambda t: [
@@ -84,7 +84,7 @@ def _bundle(tmp: Path) -> Path:
                 str(_bundle(t)),
             ],
             id="match-export",
-        ),  # fmt: skip
+        ),
         pytest.param(lambda t: ["space", "plot", str(CDM), "--out", str(t)], id="space-plot-to-a-directory"),
     ],
 )
