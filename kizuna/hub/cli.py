@@ -364,6 +364,9 @@ def hub_serve(
     metrics_token_file: Path | None = typer.Option(
         None, "--metrics-token-file", help="With --metrics: the bearer token scrapers send (file, 0600)."
     ),
+    auth_failures: int = typer.Option(
+        10, "--auth-failures", min=1, help="Failed authentications a source or name may make in 5 minutes."
+    ),
 ) -> None:
     """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/), the web UI, /healthz and /metrics.
 
@@ -405,7 +408,14 @@ def hub_serve(
             daemon=True,
         ).start()
     try:
-        serve(store, host=host, port=port, options=options, metrics_token=metrics_token)
+        serve(
+            store,
+            host=host,
+            port=port,
+            options=options,
+            metrics_token=metrics_token,
+            auth_failures=auth_failures,
+        )
     finally:
         stop.set()
 
@@ -466,15 +476,22 @@ def serve(
     title: str | None = None,
     options: ServeOptions | None = None,
     metrics_token: str | None = None,
+    auth_failures: int = 10,
 ) -> None:
     import uvicorn
 
     from kizuna.hub.app import create_app
+    from kizuna.hub.auth import AuthLimits
     from kizuna.hub.settings import HubSettings
 
     opts = options or ServeOptions()
     tls = opts.tls_cert is not None
-    settings = HubSettings(title=title or store.title(), hsts=tls, metrics_token=metrics_token)
+    settings = HubSettings(
+        title=title or store.title(),
+        hsts=tls,
+        metrics_token=metrics_token,
+        auth_limits=AuthLimits(failures=auth_failures, global_failures=max(1000, 100 * auth_failures)),
+    )
     app = create_app(settings, store)
     gc.collect()
     gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
