@@ -33,12 +33,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kizuna.errors import AuthenticationFailed, TooManyFailures
+from kizuna.hub import logs
 from kizuna.hub.models import Org, TokenRecord
 from kizuna.stix.ids import Clock, to_us
 
 if TYPE_CHECKING:
     from kizuna.hub.store.protocols import Directory
 
+_log = logs.logger("auth")
 TOKEN_PREFIX = "kzn_"
 _TOKEN_RE = re.compile(r"kzn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})", re.ASCII)
 #: What a token's secret is compared against when its key id is unknown (same length, same work).
@@ -224,6 +226,7 @@ class Authenticator:
         elif user:
             subjects.append("user:" + user[:100])
         detail = {"source": source, "key_id": key_id or None, "user": user[:100] if user else None}
+        _log.info("authentication failed: %s", reason, extra=detail)
         counts = self.store.record_auth_failure(
             subjects, at_us=now_us, since_us=self._window(now_us), detail={**detail, "reason": reason}
         )

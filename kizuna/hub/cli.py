@@ -569,6 +569,7 @@ def peer_add(
 ) -> None:
     """Record a peer hub and what flows each way (its credential is stored encrypted)."""
     from kizuna.clikit import read_token_file
+    from kizuna.hub.logs import redact
 
     level = _level(max_tlp, "--max-tlp")
     try:
@@ -576,7 +577,9 @@ def peer_add(
     except InputError as exc:
         raise InputError(f"--max-tlp: {exc}; use clear, green or amber") from None
     if not re.match(r"^https?://", url):
-        raise InputError(f"--url: {url!r} is not an http(s) URL")
+        raise InputError(f"--url: {redact(url)!r} is not an http(s) URL")
+    if re.match(r"^https?://[^/@]*@", url):
+        raise InputError("--url must not carry credentials (user:password@); give them with --token-file")
     secret = read_token_file(token_file)
     onward = _level(reshare_max_tlp, "--reshare-max-tlp")
     with _open(db) as store:

@@ -8,6 +8,7 @@ Domain modules (detect, space, minerals) publish through this class only; they n
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -59,10 +60,11 @@ class HubClient:
     # -- plumbing -----------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = path if path.startswith("http") else self.api_root_url + path
+        shown = _without_userinfo(url)
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise RemoteError(f"{method} {url}: {exc}") from None
+            raise RemoteError(f"{method} {shown}: {_without_userinfo(str(exc))}") from None
         if response.status_code >= 400:
             detail = ""
             try:
@@ -71,7 +73,7 @@ class HubClient:
             except (orjson.JSONDecodeError, AttributeError):
                 detail = ""
             raise RemoteError(
-                f"{method} {url} answered {response.status_code}{detail}", status=response.status_code
+                f"{method} {shown} answered {response.status_code}{detail}", status=response.status_code
             )
         return response
 
@@ -79,7 +81,9 @@ class HubClient:
         try:
             return ijson.loads(response.content)  # integers of any size kept exact (then refused)
         except ValueError:
-            raise RemoteError(f"{response.request.url} answered with a body that is not JSON") from None
+            raise RemoteError(
+                f"{_without_userinfo(str(response.request.url))} answered with a body that is not JSON"
+            ) from None
 
     # -- API ----------------------------------------------------------------------------------------
     def api_root(self) -> dict[str, Any]:
@@ -178,3 +182,8 @@ class HubClient:
     def get_object(self, collection_id: str, object_id: str) -> list[dict[str, Any]]:
         envelope = self._json(self._request("GET", f"collections/{collection_id}/objects/{object_id}/"))
         return list(envelope.get("objects", []))
+
+
+def _without_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it removed (messages never carry credentials)."""
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@", r"\1", text)

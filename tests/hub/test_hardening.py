@@ -399,3 +399,127 @@ def test_a_poisoned_pull_page_stores_the_rest_and_moves_on(tmp_path: Path, poiso
     assert len(refusals) == 3 and all(r["reason"] for r in refusals)
     table = kizuna_cli("hub", "peer", "list", "--db", str(db)).stdout
     assert "3" in table
+
+
+# -- logs ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("Authorization: Bearer kzn_0123456789abcdef_" + "s" * 43, "s" * 43),
+        ("token kzn_" + "L" * 43 + " used", "L" * 43),
+        ("headers {'authorization': 'Basic dXNlcjpwYXNz'}", "dXNlcjpwYXNz"),
+        ("cookie kizuna_session=abcDEF123456789_-xyz; path=/ui", "abcDEF123456789_-xyz"),
+        ("postgresql://kizuna:hunter2-long@db.example:5432/hub", "hunter2-long"),
+        ("GET http://admin:Pa55word@127.0.0.1:9/api/ failed", "Pa55word"),
+        ("password=opensesame&x=1", "opensesame"),
+    ],
+)
+def test_the_redaction_filter_removes_each_secret_shape(line: str, secret: str) -> None:
+    from kizuna.hub.logs import redact
+
+    assert secret not in redact(line)
+
+
+def test_json_log_lines_carry_the_request_id_and_no_secret(hub: Hub) -> None:
+    import io
+    import logging
+
+    from kizuna.hub import logs
+
+    stream = io.StringIO()
+    handler = logs.configure("json", "debug", stream)
+    try:
+        r = hub.client.get(
+            "/api/collections/", headers={"Authorization": "Bearer " + hub.tokens["reader"][:-1]}
+        )
+        assert r.status_code == 401
+        logging.getLogger("kizuna.test").info("echo %s", hub.tokens["reader"])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    http = [line for line in lines if line["logger"] == "kizuna.http"]
+    assert http and http[0]["request_id"] == r.headers["x-request-id"] == r.json()["error_id"]
+    assert any(line["logger"] == "kizuna.auth" for line in lines)
+    assert hub.tokens["reader"].split("_", 2)[2][:-1] not in stream.getvalue()
+
+
+# -- serve: TLS and proxies -------------------------------------------------------------------------------
+LOOPBACK = "127.0.0.1"
+
+
+def _cert(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--host", "0.0.0.0"],
+        ["--host", "192.0.2.10", "--behind-proxy"],
+        ["--host", "127.0.0.1", "--tls-cert", "/nonexistent/c.pem"],
+        ["--metrics"],
+        ["--log-format", "xml"],
+    ],
+)
+def test_serve_refuses_unsafe_or_incomplete_options(tmp_path: Path, extra: list[str]) -> None:
+    db = _umask_022_init(tmp_path)
+    proc = kizuna_cli("hub", "serve", "--db", str(db), *extra, check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_serve_with_tls_sends_hsts(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.conftest import free_port
+
+    db = _umask_022_init(tmp_path)
+    kizuna_cli("hub", "org", "add", "a", "--db", str(db))
+    kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "a")
+    cert, key = _cert(tmp_path)
+    port = free_port()
+    cmd = [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(db), "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--tls-cert", str(cert), "--tls-key", str(key)], stderr=subprocess.DEVNULL)
+    try:
+        import ssl
+        import time
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ctx = ssl.create_default_context(cafile=str(cert))
+                r = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=ctx, timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.headers["strict-transport-security"].startswith("max-age=")
+        assert "server" not in r.headers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
