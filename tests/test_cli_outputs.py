@@ -19,6 +19,15 @@ TLE = """ISS (ZARYA)
 """
 
 
+def _hub(tmp: Path) -> Path:
+    from kizuna.hub.store.sqlite import SQLiteStore
+    from kizuna.stix.markings import TLP
+
+    with SQLiteStore.create(tmp / "h.db", durable=False) as s:
+        s.add_org("a", ceiling=TLP.GREEN)
+    return tmp / "h.db"
+
+
 def _bundle(tmp: Path) -> Path:
     ind = {
         "type": "indicator",
@@ -86,6 +95,20 @@ def _bundle(tmp: Path) -> Path:
             id="match-export",
         ),
         pytest.param(lambda t: ["space", "plot", str(CDM), "--out", str(t)], id="space-plot-to-a-directory"),
+        pytest.param(
+            lambda t: [
+                "hub",
+                "token",
+                "create",
+                "--db",
+                str(_hub(t)),
+                "--org",
+                "a",
+                "--out",
+                "/nonexistent/t",
+            ],
+            id="hub-token-create",
+        ),
     ],
 )
 def test_an_unusable_output_path_is_one_line_exit_2_and_nothing_is_created(
