@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +24,11 @@ import orjson
 #: The largest integer magnitude of I-JSON (RFC 7493 section 2.2): 2**53 - 1.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19,}")
-_SIXTEEN_DIGITS = re.compile(rb"[0-9]{16,}")
+#: Every byte to a space but the ten digits (to "0"): a run of N digits becomes b"0" * N, found by one fast
+#: substring search (a regular expression scanning for digit runs costs several times more).
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_19_DIGITS = b"0" * 19  # the shortest integer beyond 64 bits (2**63 has 19 digits)
+_16_DIGITS = b"0" * 16  # the shortest integer beyond I-JSON's range (2**53 has 16 digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ def loads(data: bytes | str) -> Any:
     """
     raw = data.encode() if isinstance(data, str) else data
     value = orjson.loads(raw)
-    if _LONG_DIGITS.search(raw) is None:
+    if _19_DIGITS not in raw.translate(_DIGITS):
         return value
     try:
         return json.loads(raw, parse_constant=_no_constant, parse_int=_exact_int)
@@ -110,10 +112,10 @@ def limit_error(obj: object, raw: bytes | None, limits: ObjectLimits = DEFAULT_L
     if (
         raw is not None
         and len(raw) <= limits.max_string_chars
+        and len(raw) < limits.max_members  # every member or item takes at least one byte
         and raw.count(b"{") + raw.count(b"[") <= limits.max_depth
-        and raw.count(b",") + raw.count(b":") < limits.max_members
-        and _SIXTEEN_DIGITS.search(raw) is None
         and b"null" not in raw  # orjson writes a non-finite float as null
+        and _16_DIGITS not in raw.translate(_DIGITS)
     ):
         return None
     return walk_limit_error(obj, limits)
