@@ -8,7 +8,8 @@
 * ``GET /metrics`` (Prometheus text) only when the app has a metrics token, and only with it;
 * one access log line per request (method, path, status, duration, source, organisation and key id; never
   the query string, a header value or a body), and the request metrics;
-* ``Strict-Transport-Security`` on every response when the hub is served over TLS.
+* ``Strict-Transport-Security`` on every response when the hub is served over TLS (directly, or behind a
+  trusted proxy that says the client used HTTPS).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class HubMiddleware:
         started = time.perf_counter()
         status = 500
         extra_headers = [(b"x-request-id", rid.encode())]
-        if self.hsts:
+        # under TLS here, or behind a trusted TLS proxy (uvicorn sets the scheme from its X-Forwarded-Proto)
+        if self.hsts or scope.get("scheme") == "https":
             extra_headers.append((b"strict-transport-security", HSTS.encode()))
 
         async def send_wrapped(message: Message) -> None:

@@ -268,7 +268,12 @@ def test_metrics_are_off_by_default_and_need_their_token(hub: Hub) -> None:
         content=envelope_with(BAD_OBJECTS["year 0"], indicator(tlp_ref=GREEN)),
         headers=hub.headers("producer", **{"Content-Type": TAXII_MEDIA_TYPE}),
     )
+    with SQLiteStore.open(hub.db_path, clock=hub.clock) as other:
+        peer = other.add_peer("p", url="http://127.0.0.1:9/api/", user=None, secret=b"x", max_tlp=TLP.GREEN)
+        other.record_sync(peer.id, None, None)
+    hub.clock.advance(90)
     r = client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
+    assert 'kizuna_sync_lag_seconds{peer="p"} 90.0' in r.text
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert 'kizuna_http_requests_total{method="POST",route="objects",status="202"} 1.0' in text
@@ -523,3 +528,44 @@ def test_serve_with_tls_sends_hsts(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_behind_a_trusted_proxy_the_clients_address_and_scheme_count(tmp_path: Path) -> None:
+    """X-Forwarded-For/-Proto from the trusted proxy: the client's address is rate-limited, HSTS for HTTPS;
+    from anyone else the same headers are ignored."""
+    import httpx
+
+    from tests.conftest import free_port, start_hub_process
+
+    db = _umask_022_init(tmp_path)
+    kizuna_cli("hub", "org", "add", "a", "--db", str(db))
+    good = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "a").stdout.strip()
+    port = free_port()
+    proc = start_hub_process(db, port, "--behind-proxy", "--trusted-proxy", LOOPBACK)
+    try:
+        url = f"http://{LOOPBACK}:{port}/taxii2/"
+        bad = {"Authorization": f"Bearer {new_token()}", "X-Forwarded-For": "203.0.113.5"}
+        codes = [httpx.get(url, headers=bad, timeout=10).status_code for _ in range(11)]
+        assert codes == [401] * 10 + [429]
+        other = {
+            "Authorization": f"Bearer {good}",
+            "X-Forwarded-For": "203.0.113.6",
+            "X-Forwarded-Proto": "https",
+        }
+        r = httpx.get(url, headers=other, timeout=10)
+        assert r.status_code == 200 and r.headers["strict-transport-security"].startswith("max-age=")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    with SQLiteStore.open(db) as store:
+        fails = [orjson.loads(r.detail) for r in store.audit_records() if r.action == "auth.fail"]
+    assert {f["source"] for f in fails} == {"203.0.113.5"}
+
+
+def test_forwarded_headers_from_an_untrusted_address_are_ignored(hub: Hub) -> None:
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    r = hub.client.get("/api/", headers={**hub.headers("reader"), **headers})
+    assert r.status_code == 200 and "strict-transport-security" not in r.headers
+    hub.client.get("/api/", headers={"Authorization": f"Bearer {new_token()}", **headers})
+    [fail] = [orjson.loads(r.detail) for r in hub.store.audit_records() if r.action == "auth.fail"]
+    assert fail["source"] != "203.0.113.7"
