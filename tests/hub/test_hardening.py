@@ -432,6 +432,8 @@ def test_json_log_lines_carry_the_request_id_and_no_secret(hub: Hub) -> None:
     from kizuna.hub import logs
 
     stream = io.StringIO()
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     handler = logs.configure("json", "debug", stream)
     try:
         r = hub.client.get(
@@ -440,7 +442,10 @@ def test_json_log_lines_carry_the_request_id_and_no_secret(hub: Hub) -> None:
         assert r.status_code == 401
         logging.getLogger("kizuna.test").info("echo %s", hub.tokens["reader"])
     finally:
-        logging.getLogger().removeHandler(handler)
+        root.removeHandler(handler)
+        root.setLevel(level)
+        for h in handlers:
+            root.addHandler(h)
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
     http = [line for line in lines if line["logger"] == "kizuna.http"]
     assert http and http[0]["request_id"] == r.headers["x-request-id"] == r.json()["error_id"]
