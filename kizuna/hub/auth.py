@@ -14,7 +14,8 @@ Tokens are never taken from a URL (a query string ends up in logs and browser hi
 Failed authentication is limited (:class:`Authenticator`): a source address with ``failures`` failures in
 ``window_s`` seconds is answered 429 without its credentials being looked at, until the window has moved on;
 a key id or organisation name with as many failures, and every failure once the whole hub has seen
-``global_failures`` of them (a spray across many names), is answered 429 instead of 401. Valid credentials
+``global_failures`` of them (a spray across many names), is answered 429 instead of 401; past that ceiling
+failures are no longer written, so the counters and the audit chain stay bounded. Valid credentials
 are never slowed, and a valid token for a name someone else is failing on still works (its owner is not
 locked out by whoever knows its key id). The counters live in the store, so every worker shares them; every
 failure is audited (``auth.fail``) with its source, key id or user, and reason.
@@ -227,6 +228,11 @@ class Authenticator:
             subjects.append("user:" + user[:100])
         detail = {"source": source, "key_id": key_id or None, "user": user[:100] if user else None}
         _log.info("authentication failed: %s", reason, extra=detail)
+        # past the hub-wide ceiling nothing more is written (the counters and the audit chain stay bounded
+        # however many addresses a spray comes from): every failure is answered 429 until the window moves
+        n, oldest = self.store.count_auth_failures(["all"], self._window(now_us))["all"]
+        if n >= self.limits.global_failures:
+            raise self._refuse(oldest, now_us)
         counts = self.store.record_auth_failure(
             subjects, at_us=now_us, since_us=self._window(now_us), detail={**detail, "reason": reason}
         )

@@ -211,6 +211,8 @@ def test_a_spray_across_many_names_meets_the_hub_wide_ceiling(hub: Hub) -> None:
         codes.append(c.get("/api/", headers=_bad()).status_code)
     assert codes == [401] * 5 + [429] * 2
     assert hub.client.get("/api/", headers=hub.headers("reader")).status_code == 200
+    # past the ceiling nothing more is written
+    assert sum(1 for r in hub.store.audit_records() if r.action == "auth.fail") == 5
 
 
 def test_store_keys_round_trip(hub: Hub) -> None:
