@@ -78,9 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 1
-    except OSError as exc:  # the environment refused (a file, a folder, a port): one line, never a traceback
+    except OSError as exc:  # a file the command could not read or write: one line, never a traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        err.print(f"kizuna: error: {where}{exc.strerror or exc}")
+        err.print(f"kizuna: error: {where}{exc.strerror or exc}", markup=False, soft_wrap=True)
         return 2
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +35,15 @@ def say(message: str) -> None:
 
 
 def read_token_file(path: str | os.PathLike[str]) -> str:
-    """The secret in ``path``, stripped. NotFound / InputError with the file named otherwise."""
+    """The secret in ``path``, stripped. NotFound / InputError with the file named otherwise; a file that
+    others than its owner may read is refused (``chmod 600`` it: a token is a password)."""
     p = Path(path)
     try:
+        if stat.S_IMODE(p.stat().st_mode) & 0o077:
+            raise InputError(
+                "token file must be readable by its owner only (chmod 600 it); it holds a secret",
+                path=str(p),
+            )
         text = p.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise NotFound(f"{p}: token file not found") from None
@@ -153,3 +160,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_secret_file(path: str | os.PathLike[str], secret: str) -> None:
+    """Write ``secret`` to a new file readable by its owner only; refuses to overwrite one."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InputError("a file already exists here; refusing to overwrite it", path=str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot create the file: {exc.strerror}", path=str(p)) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret + "\n")

@@ -8,6 +8,7 @@
      │    └── UnsupportedMedia    a request body in a media type the hub does not take
      ├── InvalidObject            a STIX object that fails validation (reason in the message)
      ├── AuthenticationFailed     no credentials, or unknown or revoked ones
+     │    └── TooManyFailures     too many failed authentications from a source or for a name
      ├── PermissionDenied         the caller may not do this
      ├── NotFound                 an organisation, collection, object or file that does not exist
      ├── Conflict                 a duplicate name, a database that already exists
@@ -69,6 +70,16 @@ class InvalidObject(KizunaError):
 
 class AuthenticationFailed(KizunaError):
     default_title = "authentication required"
+
+
+class TooManyFailures(AuthenticationFailed):
+    """Failed authentications beyond the rate limit; ``retry_after_s`` says when to try again."""
+
+    default_title = "too many failed authentications"
+
+    def __init__(self, message: str = "too many failed authentications", *, retry_after_s: int = 60) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
 
 
 class PermissionDenied(KizunaError):

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from typer.core import TyperGroup
 
-from kizuna.clikit import err, out, read_token_file
+from kizuna.clikit import err, out, output_dir, read_token_file
 from kizuna.detect.exports import EXPORT_FORMATS, write_suricata_datasets, write_zeek_intel
 from kizuna.detect.indicators import (
     Indicator,
@@ -432,9 +432,7 @@ def match_export(
     """Write the indicators Zeek (Intel framework) or Suricata (datasets + rules) can match at line rate."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    if not out_dir.is_dir():
-        problem = "is not a directory" if out_dir.exists() else "does not exist"
-        raise InputError(f"output directory {problem} (--out)", path=str(out_dir))
+    output_dir(out_dir, what="--out folder")  # an existing folder, or a new one in a writable folder
     with _compiling():
         loaded = _load(hub, token_file, collection, bundle, now, no_warninglists)
     sel = loaded.selection

@@ -147,7 +147,7 @@ def zeek_intel_rows(indicators: Iterable[Indicator], report: ExportReport) -> li
 def write_zeek_intel(indicators: Iterable[Indicator], out_dir: Path) -> ExportReport:
     report = ExportReport()
     rows = zeek_intel_rows(indicators, report)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)  # one new folder at most: its parent was checked before any work
     path = out_dir / "kizuna.intel"
     with path.open("w", encoding="utf-8", newline="\n") as f:
         f.write("#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n")
@@ -234,7 +234,7 @@ def suricata_rules(sets: dict[str, list[str]]) -> list[str]:
 def write_suricata_datasets(indicators: Iterable[Indicator], out_dir: Path) -> ExportReport:
     report = ExportReport()
     sets = suricata_values(indicators, report)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)  # one new folder at most: its parent was checked before any work
     for name, values in sets.items():
         unique = list(dict.fromkeys(values))
         if not unique:

@@ -13,8 +13,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from kizuna.hub.auth import Authenticator
 from kizuna.hub.intake import IdFactory
+from kizuna.hub.metrics import HubMetrics
+from kizuna.hub.middleware import HubMiddleware
 from kizuna.hub.paging import CursorCodec
 from kizuna.hub.settings import HubSettings
 from kizuna.hub.store.protocols import Store
@@ -30,13 +34,20 @@ async def _to_web_ui(request: Request) -> Response:
 
 def create_app(
     settings: HubSettings, store: Store, *, clock: Clock = utc_now, new_id: IdFactory = uuid.uuid4
-) -> Starlette:
+) -> ASGIApp:
     """Build the hub's ASGI app over ``store``: the TAXII API, the web UI under ``/ui``, ``/`` redirecting
-    to it. ``clock`` and ``new_id`` (write and status ids) are injected, never patched."""
+    to it, ``/healthz`` and (with a metrics token) ``/metrics``, all inside :class:`HubMiddleware` (request
+    ids, access log, credentials in URLs refused, HSTS under TLS). ``clock`` and ``new_id`` (write and
+    status ids) are injected, never patched."""
     cursors = CursorCodec(store.cursor_key())
+    auth = Authenticator(store, clock, settings.auth_limits)
     routes = [
         Route("/", _to_web_ui, methods=["GET"]),
-        *taxii_routes(settings, store, clock=clock, new_id=new_id, cursors=cursors),
-        *web_routes(store, settings, clock=clock, cursors=cursors),
+        *taxii_routes(settings, store, clock=clock, new_id=new_id, cursors=cursors, auth=auth),
+        *web_routes(store, settings, clock=clock, cursors=cursors, auth=auth),
     ]
-    return Starlette(routes=routes, exception_handlers=error_handlers())  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=error_handlers())  # type: ignore[arg-type]
+    metrics = HubMetrics(store, clock) if settings.metrics_token else None
+    return HubMiddleware(
+        app, store, metrics=metrics, metrics_token=settings.metrics_token, hsts=settings.hsts
+    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import gc
 import re
 import signal
+import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,7 @@ import orjson
 import typer
 
 from kizuna.clikit import err, out, say
-from kizuna.errors import InputError, KizunaError
+from kizuna.errors import InputError, KizunaError, NotFound
 from kizuna.hub import names, policy
 from kizuna.hub.models import Org, Peer
 from kizuna.hub.paging import Cursor
@@ -229,25 +231,104 @@ def _country(text: str | None) -> str | None:
 def token_create(
     db: Path = DbOption,
     org: str = typer.Option(..., "--org", help="The organisation the token acts for."),
+    name: str = typer.Option("", "--name", help="What the token is for (shown by 'token list')."),
+    expires_days: int | None = typer.Option(
+        None, "--expires-days", min=1, max=3650, help="The token stops working after N days."
+    ),
+    token_file: Path | None = typer.Option(
+        None, "--out", help="Write the token to this new file (mode 0600) instead of printing it."
+    ),
 ) -> None:
-    """Create an API token; prints it once (only its hash is stored)."""
+    """Create an API token ``kzn_<key-id>_<secret>``; shown once (only its secret's hash is stored)."""
+    from kizuna.clikit import write_secret_file
     from kizuna.hub.auth import hash_token, new_token
+    from kizuna.stix.ids import to_us, utc_now
 
+    if len(name) > 100 or any(ord(c) < 0x20 for c in name):
+        raise InputError("--name: at most 100 printable characters")
     token = new_token()
+    expires_us = None if expires_days is None else to_us(utc_now()) + expires_days * 86_400_000_000
     with _open(db) as store:
-        store.add_token(org, hash_token(token))
-    print(token)
+        store.get_org(org)
+        if token_file is not None:
+            write_secret_file(token_file, token)
+        try:
+            info = store.add_token(org, hash_token(token), name=name, expires_us=expires_us)
+        except BaseException:
+            if token_file is not None:
+                token_file.unlink(missing_ok=True)
+            raise
+    if token_file is None:
+        print(token)
+    expiry = "" if expires_us is None else f", expires {format_us(expires_us)[:10]}"
+    where = "" if token_file is None else f" in {token_file}"
+    err.print(f"created token {info.key_id} for {org}{expiry}{where}", markup=False, soft_wrap=True)
 
 
 @token_app.command("revoke")
 def token_revoke(
+    key_id: str | None = typer.Argument(None, help="The key id of the token (see 'token list')."),
     db: Path = DbOption,
-    org: str = typer.Option(..., "--org", help="The organisation whose tokens stop working now."),
+    org: str | None = typer.Option(None, "--org", help="Instead: revoke every token of this organisation."),
 ) -> None:
-    """Revoke every token of an organisation (issue a new one with 'token create')."""
+    """Revoke one token by its key id (or, with --org, every token of an organisation)."""
+    if (key_id is None) == (org is None):
+        raise InputError("give a token's key id, or --org ORG to revoke all of an organisation's tokens")
     with _open(db) as store:
+        if key_id is not None:
+            info = store.revoke_token(key_id)
+            err.print(f"revoked token {info.key_id} of {info.org_name}", markup=False, soft_wrap=True)
+            return
+        assert org is not None
         n = store.revoke_tokens(org)
-    err.print(f"revoked {n} token(s) of {org}")
+    err.print(f"revoked {n} token(s) of {org}", markup=False, soft_wrap=True)
+
+
+@token_app.command("list")
+def token_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List tokens: key id, organisation, name, created, last used, expiry (never a secret or hash)."""
+    with _open(db) as store:
+        tokens = store.list_tokens()
+    rows = [
+        {
+            "key_id": t.key_id,
+            "org": t.org_name,
+            "name": t.name,
+            "created": t.created,
+            "last_used": t.last_used,
+            "expires": None if t.expires_us is None else format_us(t.expires_us),
+            "format": "legacy" if t.legacy else "kzn_<key-id>_<secret>",
+        }
+        for t in tokens
+    ]
+    if as_json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    widths = (16, 12, 10, 10, 16, 10)
+    heads = ("key id", "org", "name", "created", "last used", "expires")
+    lines = [_row(heads, widths)]
+    for r in rows:
+        last = str(r["last_used"] or "-")[:16].replace("T", " ")
+        lines.append(
+            _row(
+                (
+                    str(r["key_id"]),
+                    str(r["org"]),
+                    str(r["name"] or "-"),
+                    str(r["created"])[:10],
+                    last,
+                    str(r["expires"] or "never")[:10],
+                ),
+                widths,
+            )
+        )
+    print("\n".join(lines))
+
+
+def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
+    """One line of a plain table (each cell cut to its width with '~'), at most 80 columns."""
+    cut = [c if len(c) <= w else c[: w - 1] + "~" for c, w in zip(cells, widths, strict=True)]
+    return " ".join(c.ljust(w) for c, w in zip(cut, widths, strict=True)).rstrip()
 
 
 @collection_app.command("add")
@@ -450,14 +531,51 @@ def hub_serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
     sync_every: float | None = typer.Option(None, "--sync-every", help="Also sync with peers every SECONDS."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="TLS certificate chain (PEM)."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="TLS private key (PEM, mode 0600)."),
+    behind_proxy: bool = typer.Option(
+        False, "--behind-proxy", help="TLS ends at a reverse proxy (needs --trusted-proxy)."
+    ),
+    trusted_proxy: list[str] = typer.Option(
+        [], "--trusted-proxy", help="Address of the proxy whose X-Forwarded-* headers count (repeatable)."
+    ),
+    log_format: str = typer.Option("text", "--log-format", help="Log lines as json or text."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    metrics: bool = typer.Option(False, "--metrics", help="Serve Prometheus metrics at /metrics."),
+    metrics_token_file: Path | None = typer.Option(
+        None, "--metrics-token-file", help="With --metrics: the bearer token scrapers send (file, 0600)."
+    ),
+    auth_failures: int = typer.Option(
+        10, "--auth-failures", min=1, help="Failed authentications a source or name may make in 5 minutes."
+    ),
 ) -> None:
-    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/)."""
+    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/), the web UI, /healthz and /metrics.
+
+    A non-loopback --host needs --tls-cert and --tls-key, or --behind-proxy with --trusted-proxy.
+    """
+    from kizuna.clikit import read_token_file
+
+    options = ServeOptions.check(
+        host,
+        tls_cert,
+        tls_key,
+        behind_proxy,
+        trusted_proxy,
+        log_format,
+        log_level,
+        metrics,
+        metrics_token_file,
+    )
+    metrics_token = read_token_file(metrics_token_file) if metrics_token_file is not None else None
     store = _open(db)
     if store.count_orgs_with_tokens() == 0:
         store.close()
         raise KizunaError(
             f"{db}: no organisation has a token; create one with 'kizuna hub token create' before serving"
         )
+    from kizuna.hub import logs
+
+    logs.configure(log_format, log_level)
     stop = threading.Event()
     if sync_every is not None:
         from kizuna.hub.federation.sync import Syncer
@@ -471,29 +589,117 @@ def hub_serve(
             daemon=True,
         ).start()
     try:
-        serve(store, host=host, port=port)
+        serve(
+            store,
+            host=host,
+            port=port,
+            options=options,
+            metrics_token=metrics_token,
+            auth_failures=auth_failures,
+        )
     finally:
         stop.set()
 
 
-def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None) -> None:
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``hub serve`` listens: TLS files, or a trusted reverse proxy."""
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+    @classmethod
+    def check(
+        cls,
+        host: str,
+        tls_cert: Path | None,
+        tls_key: Path | None,
+        behind_proxy: bool,
+        trusted_proxy: list[str],
+        log_format: str,
+        log_level: str,
+        metrics: bool,
+        metrics_token_file: Path | None,
+    ) -> ServeOptions:
+        if log_format not in ("json", "text"):
+            raise InputError(f"--log-format: {log_format!r} is not json or text")
+        if log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise InputError(f"--log-level: {log_level!r} is not debug, info, warning or error")
+        if metrics != (metrics_token_file is not None):
+            raise InputError("--metrics needs --metrics-token-file (and that option needs --metrics)")
+        if (tls_cert is None) != (tls_key is None):
+            raise InputError("give both --tls-cert and --tls-key")
+        for p in (tls_cert, tls_key):
+            if p is not None and not p.is_file():
+                raise NotFound(f"{p}: file not found")
+        if tls_key is not None and stat.S_IMODE(tls_key.stat().st_mode) & 0o077:
+            raise InputError("the TLS key must be readable by its owner only (chmod 600)", path=str(tls_key))
+        if behind_proxy != bool(trusted_proxy):
+            raise InputError("--behind-proxy needs --trusted-proxy ADDR (the proxy's address), and back")
+        loopback = host.startswith(_LOOPBACK) or host == "[::1]"
+        if not loopback and tls_cert is None and not behind_proxy:
+            raise InputError(
+                f"--host {host} is not a loopback address: serve it with --tls-cert and --tls-key, or put it"
+                " behind a TLS proxy (--behind-proxy --trusted-proxy ADDR)"
+            )
+        return cls(tls_cert, tls_key, tuple(trusted_proxy))
+
+
+def serve(
+    store: SQLiteStore,
+    *,
+    host: str,
+    port: int,
+    title: str | None = None,
+    options: ServeOptions | None = None,
+    metrics_token: str | None = None,
+    auth_failures: int = 10,
+) -> None:
     import uvicorn
 
     from kizuna.hub.app import create_app
+    from kizuna.hub.auth import AuthLimits
     from kizuna.hub.settings import HubSettings
 
-    app = create_app(HubSettings(title=title or store.title()), store)
+    opts = options or ServeOptions()
+    tls = opts.tls_cert is not None
+    settings = HubSettings(
+        title=title or store.title(),
+        hsts=tls,
+        metrics_token=metrics_token,
+        auth_limits=AuthLimits(failures=auth_failures, global_failures=max(1000, 100 * auth_failures)),
+    )
+    app = create_app(settings, store)
     gc.collect()
     gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
+    scheme = "https" if tls else "http"
     err.print(
-        f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/,"
-        f" web UI http://{host}:{port}/ui/)"
+        f"serving TAXII 2.1 at {scheme}://{host}:{port}/taxii2/ (API root {scheme}://{host}:{port}/api/,"
+        f" web UI {scheme}://{host}:{port}/ui/)",
+        markup=False,
+        soft_wrap=True,
     )
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; with this handler in place
     # that ends in an exception, so every ``finally`` (closing the store, removing the demo's files) runs.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
+            ssl_certfile=None if opts.tls_cert is None else str(opts.tls_cert),
+            ssl_keyfile=None if opts.tls_key is None else str(opts.tls_key),
+            proxy_headers=bool(opts.trusted_proxies),
+            forwarded_allow_ips=list(opts.trusted_proxies) or None,
+            server_header=False,
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
         store.close()
@@ -544,6 +750,7 @@ def peer_add(
 ) -> None:
     """Record a peer hub and what flows each way (its credential is stored encrypted)."""
     from kizuna.clikit import read_token_file
+    from kizuna.hub.logs import redact
 
     level = _level(max_tlp, "--max-tlp")
     try:
@@ -551,7 +758,9 @@ def peer_add(
     except InputError as exc:
         raise InputError(f"--max-tlp: {exc}; use clear, green or amber") from None
     if not re.match(r"^https?://", url):
-        raise InputError(f"--url: {url!r} is not an http(s) URL")
+        raise InputError(f"--url: {redact(url)!r} is not an http(s) URL")
+    if re.match(r"^https?://[^/@]*@", url):
+        raise InputError("--url must not carry credentials (user:password@); give them with --token-file")
     secret = read_token_file(token_file)
     onward = _level(reshare_max_tlp, "--reshare-max-tlp")
     with _open(db) as store:
@@ -653,6 +862,7 @@ def _peer_json(p: Peer) -> dict[str, object]:
                 "cursor": None if f.cursor is None else _cursor_text(f.cursor),
                 "transferred": f.transferred,
                 "refused": f.refused,
+                "last_refusals": [{"id": i, "reason": why} for i, why in f.last_refusals],
                 "last_success": f.last_success,
                 "last_error": f.last_error,
             }

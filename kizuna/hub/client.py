@@ -17,6 +17,7 @@ import httpx
 import orjson
 
 from kizuna.errors import RemoteError
+from kizuna.stix import ijson
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -73,8 +74,8 @@ class HubClient:
 
     def _json(self, response: httpx.Response) -> Any:
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+            return ijson.loads(response.content)  # integers of any size kept exact (then refused)
+        except ValueError:
             where = _without_query(response.request.url)
             raise RemoteError(f"{where} answered with a body that is not JSON", url=where) from None
 
@@ -209,7 +210,7 @@ def unreachable_reason(exc: httpx.HTTPError, timeout_s: float | None = None) -> 
         return f"no connection within {limit}"
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer within {limit}"
-    text = str(exc) or type(exc).__name__
+    text = _without_userinfo(str(exc)) or type(exc).__name__
     found = _ERRNO.search(text)
     if found:
         text = found.group(1)
@@ -230,10 +231,16 @@ def _has_request(exc: httpx.HTTPError) -> bool:
 
 
 def _without_query(url: httpx.URL | str) -> str:
-    return str(httpx.URL(str(url)).copy_with(query=None, fragment=None))
+    """The URL as messages show it: no query, no fragment, no ``user:password@``."""
+    return _without_userinfo(str(httpx.URL(str(url)).copy_with(query=None, fragment=None)))
 
 
 def _one_line(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return " ".join(value.split())
+
+
+def _without_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it removed (messages never carry credentials)."""
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@", r"\1", text)

@@ -41,6 +41,7 @@ from kizuna.hub.models import (
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PeerStore, Store, WriteTx
 from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, to_us
+from kizuna.stix.ijson import DEFAULT_LIMITS, ObjectLimits, limit_error, walk_limit_error
 from kizuna.stix.markings import MARKING_RANK, TLP, TLP2_IDS, declared_tlp, marking_refs, tlp_of
 from kizuna.stix.validate import validate_object
 
@@ -171,8 +172,9 @@ def _refused(index: int, obj: object, reason: str, version: str = "") -> ObjectR
     return ObjectResult(name, version, _REFUSED, reason)
 
 
-def check(index: int, obj: object) -> Incoming | ObjectResult:
-    """One received object, validated and ready to store, or its refusal."""
+def check(index: int, obj: object, limits: ObjectLimits = DEFAULT_LIMITS) -> Incoming | ObjectResult:
+    """One received object, validated and ready to store, or its refusal (invalid STIX, or beyond one of
+    ``limits``: nesting depth, members, string length, integers outside I-JSON's range)."""
     try:
         v = validate_object(obj)
     except InvalidObject as exc:
@@ -183,8 +185,15 @@ def check(index: int, obj: object) -> Incoming | ObjectResult:
         return _refused(index, obj, f"{policy.RECIPIENTS_PROPERTY} must be a list of organisation names")
     try:
         raw = orjson.dumps(obj)
+    except orjson.JSONEncodeError as exc:
+        reason = walk_limit_error(obj, limits) or f"cannot be stored: {exc}"
+        return _refused(index, obj, f"{v.id}: {reason}", v.version_key)
+    beyond = limit_error(obj, raw, limits)
+    if beyond is not None:
+        return _refused(index, obj, f"{v.id}: {beyond}", v.version_key)
+    try:
         version_us = to_us(parse_timestamp(v.version_key)) if v.version_key else 0
-    except (orjson.JSONEncodeError, ValueError) as exc:
+    except ValueError as exc:
         return _refused(index, obj, f"cannot be stored: {exc}", v.version_key)
     refs = obj.get("object_marking_refs")
     if "granular_markings" in obj or (refs and any(r not in MARKING_RANK for r in refs)):
@@ -243,12 +252,14 @@ def accept(
     new_id: IdFactory = uuid.uuid4,
     flow: FlowAdvance | None = None,
     claims: Mapping[tuple[str, str], PeerClaim] | None = None,
+    limits: ObjectLimits = DEFAULT_LIMITS,
 ) -> WriteResult:
     """Store what may be stored of ``items`` in ``collection`` on behalf of ``sender``; one transaction.
-    ``claims`` (from a peer's envelope) are honoured only for objects from a peer."""
+    ``claims`` (from a peer's envelope) are honoured only for objects from a peer; ``limits`` bound each
+    object (see :mod:`kizuna.stix.ijson`)."""
     requested_us = to_us(clock())
     write_id = str(new_id())
-    checked = [check(i, obj) for i, obj in enumerate(items)]
+    checked = [check(i, obj, limits) for i, obj in enumerate(items)]
     if sender.agreement is not None:
         checked = [_screen(sender.agreement, c) for c in checked]
     # marking definitions first, so objects in the same write that reference them are ranked by them
@@ -306,7 +317,13 @@ def accept(
         if routed:
             detail["routed"] = [[r.collection_id, v.obj.id, v.obj.version, v.digest.hex()] for r, v in routed]
         if flow is not None:
-            tx.advance_flow(flow.flow_id, flow.cursor, len(versions), len(result.refused))
+            tx.advance_flow(
+                flow.flow_id,
+                flow.cursor,
+                len(versions),
+                len(result.refused),
+                [(r.id, r.reason) for r in result.refused],
+            )
             detail["flow"] = flow.flow_id
             detail["cursor"] = [flow.cursor.date_added_us, flow.cursor.complete]
         tx.audit(sender.origin, "objects.receive" if sender.agreement else "objects.add", detail)

@@ -22,6 +22,30 @@ class Org:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What may be shown of an API token: never its secret or hash."""
+
+    key_id: str
+    org_name: str
+    name: str
+    created: str
+    expires_us: int | None
+    last_used: str | None
+    legacy: bool  # a token of the first format (``kzn_`` and 43 characters)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token's row as authentication needs it."""
+
+    key_id: str
+    org: Org
+    secret_hash: str
+    legacy: bool
+    expires_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Collection:
     id: str
     title: str
@@ -172,6 +196,7 @@ class Flow:
     refused: int = 0
     last_success: str | None = None
     last_error: str | None = None
+    last_refusals: tuple[tuple[str, str], ...] = ()  # (id, reason) refused on the flow's last page
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kizuna.hub.auth import AuthLimits
+from kizuna.stix.ijson import ObjectLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,5 +18,15 @@ class HubSettings:
     api_root: str = "api"
     #: Largest request body accepted (TAXII ``max_content_length``), in bytes.
     max_content_length: int = 64 * 1024 * 1024
+    #: Most objects one envelope may hold (a larger one is refused whole: 413, nothing stored).
+    max_objects_per_envelope: int = 100_000
+    #: Bounds on each object (beyond them that object alone is refused, with a reason).
+    object_limits: ObjectLimits = field(default_factory=ObjectLimits)
     default_page_size: int = 1000
     max_page_size: int = 10_000
+    #: Serve ``/metrics`` to whoever presents this bearer token (None: no metrics endpoint).
+    metrics_token: str | None = None
+    #: Add Strict-Transport-Security to every response (set when the hub is served over TLS).
+    hsts: bool = False
+    #: Limits on failed authentication (API and web login alike).
+    auth_limits: AuthLimits = field(default_factory=AuthLimits)

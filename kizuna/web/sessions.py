@@ -1,7 +1,7 @@
 """Web UI sessions: a random id in an HttpOnly cookie, mapped in memory to the organisation that logged in.
 
-The raw token never leaves the login request: a session keeps only the token's hash (what the database holds),
-so that every page can check the token is still valid and fetch the organisation's current ceiling. Sessions
+The raw token never leaves the login request: a session keeps only the token's key id (not a secret), so that
+every page can check the token is still valid and fetch the organisation's current ceiling. Sessions
 live in the :class:`Sessions` object of one app (no globals); restarting the hub logs everyone out.
 """
 
@@ -26,7 +26,7 @@ DEFAULT_MAX_SESSIONS = 10_000
 class Session:
     id: str
     org_id: int
-    token_hash: str
+    key_id: str
     expires_utc: datetime
 
 
@@ -48,9 +48,9 @@ class Sessions:
         with self._lock:
             return len(self._by_id)
 
-    def create(self, org_id: int, token_hash: str) -> Session:
+    def create(self, org_id: int, key_id: str) -> Session:
         now = self._clock()
-        session = Session(secrets.token_urlsafe(32), org_id, token_hash, now + self.ttl)
+        session = Session(secrets.token_urlsafe(32), org_id, key_id, now + self.ttl)
         with self._lock:
             self._purge(now)
             while len(self._by_id) >= self._max:

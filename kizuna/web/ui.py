@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
@@ -28,9 +28,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from kizuna.errors import InputError
+from kizuna.errors import AuthenticationFailed, InputError, TooManyFailures
 from kizuna.hub import policy
-from kizuna.hub.auth import hash_token
+from kizuna.hub.auth import Authenticator
 from kizuna.hub.models import Collection, Grant, Org, Query, Row, VersionFilter
 from kizuna.hub.paging import Cursor, CursorCodec
 from kizuna.hub.settings import HubSettings
@@ -94,8 +94,12 @@ def tlp_text(label: str) -> str:
 
 
 def safe_next(path: str | None) -> str | None:
-    """A post-login destination, only if it is a path inside the UI (never another site)."""
+    """A post-login destination, only if it is a path inside the UI (never another site, never a path that
+    climbs out of it: no ``.`` or ``..`` segment, plain or percent-encoded)."""
     if not path or not path.startswith(PREFIX + "/") or "\\" in path or "//" in path:
+        return None
+    route = unquote(path.split("?", 1)[0].split("#", 1)[0])
+    if any(part in (".", "..") for part in route.split("/")) or "\\" in route or "//" in route:
         return None
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
         return None
@@ -137,10 +141,12 @@ class WebUI:
         session_ttl: timedelta = DEFAULT_TTL,
         page_size: int = 50,
         max_summary_objects: int = 10_000,
+        auth: Authenticator | None = None,
     ) -> None:
         if page_size < 1 or max_summary_objects < 1:
             raise InputError("page_size and max_summary_objects must be positive")
         self.store = store
+        self.auth = auth or Authenticator(store, clock)
         self.title = title
         self.cursors = cursors
         self.sessions = Sessions(clock, ttl=session_ttl)
@@ -243,7 +249,7 @@ class WebUI:
         next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if session is None:
             raise _NeedLogin(next_path)
-        org = await run_in_threadpool(self.store.org_for_token, session.token_hash)
+        org = await run_in_threadpool(self.auth.session_org, session.key_id)
         if org is None or org.id != session.org_id:
             self.sessions.end(session.id)
             raise _NeedLogin(next_path)
@@ -283,9 +289,20 @@ class WebUI:
             return self.render(
                 request, "login.html", 400, next_path=next_path, error="Paste your organisation's API token."
             )
-        token_hash = hash_token(token)
-        org = await run_in_threadpool(self.store.org_for_token, token_hash)
-        if org is None:
+        source = request.client.host if request.client is not None else "unknown"
+        try:
+            who = await run_in_threadpool(self.auth.verify_login, token, source)
+        except TooManyFailures as exc:
+            response = self.render(
+                request,
+                "login.html",
+                429,
+                next_path=next_path,
+                error=f"Too many failed logins from here. Try again in {exc.retry_after_s} seconds.",
+            )
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
+        except AuthenticationFailed:
             return self.render(
                 request,
                 "login.html",
@@ -293,9 +310,9 @@ class WebUI:
                 next_path=next_path,
                 error="That token is unknown or has been revoked. Ask your hub's operator for a new one.",
             )
-        session = self.sessions.create(org.id, token_hash)
-        response = RedirectResponse(next_path or PREFIX + "/", status_code=303)
-        response.set_cookie(
+        session = self.sessions.create(who.org.id, who.key_id)
+        redirect = RedirectResponse(next_path or PREFIX + "/", status_code=303)
+        redirect.set_cookie(
             COOKIE,
             session.id,
             max_age=int(self.sessions.ttl.total_seconds()),
@@ -304,7 +321,7 @@ class WebUI:
             samesite="strict",
             secure=request.url.scheme == "https",
         )
-        return response
+        return redirect
 
     async def logout(self, request: Request) -> Response:
         if is_cross_site(request.headers.get("sec-fetch-site")):
@@ -471,6 +488,13 @@ class WebUI:
         return Response(body, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
 
 
-def web_routes(store: Store, settings: HubSettings, *, clock: Clock, cursors: CursorCodec) -> list[BaseRoute]:
+def web_routes(
+    store: Store,
+    settings: HubSettings,
+    *,
+    clock: Clock,
+    cursors: CursorCodec,
+    auth: Authenticator | None = None,
+) -> list[BaseRoute]:
     """The UI's routes for the hub's app (``create_app`` adds them to its route list)."""
-    return WebUI(store, title=settings.title, clock=clock, cursors=cursors).routes()
+    return WebUI(store, title=settings.title, clock=clock, cursors=cursors, auth=auth).routes()

@@ -116,6 +116,7 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], bundle: Path, t
     # --report-to with a bundle needs no --collection; a hub that cannot be reached is one error line
     token = tmp_path / "token"
     token.write_text("secret\n")
+    token.chmod(0o600)
     args = ["--bundle", str(bundle), "--hub", "http://127.0.0.1:9/api/", "--token-file", str(token)]
     code, out, err = _run(capsys, *args, "--report", "--report-to", "c1", "--json", str(DATA / "conn.log"))
     assert code == 2 and len(out.splitlines()) == 1  # the match was printed before reporting
@@ -181,19 +182,15 @@ def test_export_refuses_a_missing_output_directory(
     code, out, err = _run(
         capsys, "export", "--format", "zeek-intel", "--out", str(missing), "--bundle", str(bundle)
     )
-    assert code == 2 and out == ""
-    assert err == f"kizuna: error: {missing}: output directory does not exist (--out)\n"
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("kizuna: error: ") and "nonexistent" in err and "does not exist" in err
     assert not (tmp_path / "nonexistent").exists()
     a_file = tmp_path / "file"
     a_file.write_text("x")
     code, _out, err = _run(
         capsys, "export", "--format", "zeek-intel", "--out", str(a_file), "--bundle", str(bundle)
     )
-    assert (
-        code == 2
-        and err.endswith("output directory is not a directory (--out)\n")
-        and a_file.read_text() == "x"
-    )
+    assert code == 2 and "not a folder" in err and a_file.read_text() == "x"
 
 
 def test_export_zeek_and_suricata(capsys: pytest.CaptureFixture[str], bundle: Path, tmp_path: Path) -> None:
@@ -227,6 +224,7 @@ def test_report_posts_sightings_to_hub(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(kizuna_hub.token + "\n")
+    token_file.chmod(0o600)
     with HubClient(kizuna_hub.api_root_url, kizuna_hub.token) as producer:
         status = producer.add_objects(kizuna_hub.collection_id, [C2, DOMAIN, HASH])
         assert status["success_count"] == 3, status

@@ -84,8 +84,9 @@ def test_org_token_collection_flow_and_env_db(db: Path):
         assert store.grant(c, org).can_write
         assert not store.grant(c, store.get_org("uk-water")).can_write
     # only the hash is stored
-    raw = sqlite3.connect(db).execute("SELECT token_hash FROM tokens").fetchall()
-    assert raw == [(hash_token(token),)]
+    raw = sqlite3.connect(db).execute("SELECT key_id, secret_hash FROM tokens").fetchall()
+    key = hash_token(token)
+    assert raw == [(key.key_id, key.secret_hash)] and token.startswith(f"kzn_{key.key_id}_")
     assert token.encode() not in db.read_bytes()
 
 

@@ -93,6 +93,7 @@ def test_a_peer_that_is_down_is_one_line_on_the_cli(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     token = tmp_path / "t"
     token.write_text("x\n")
+    token.chmod(0o600)
     env = {"KIZUNA_DB": str(db)}
     kizuna_cli("hub", "init", env=env)
     kizuna_cli("hub", "collection", "add", "--title", "C", "--alias", "c", env=env)

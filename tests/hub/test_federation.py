@@ -218,6 +218,7 @@ def link(
     ):
         token_file = tmp_path / f"{here.name}-to-{there.name}.token"
         token_file.write_text(there.peer_tokens[here.name] + "\n")
+        token_file.chmod(0o600)
         args = [
             "hub",
             "peer",
@@ -577,6 +578,7 @@ def test_medallion_round_trip_pull_and_push(tmp_path, hubs):
         uk.post(ours)
         token_file = tmp_path / "medallion.password"
         token_file.write_text("s3cret-medallion\n")
+        token_file.chmod(0o600)
 
         def add_partner(hub: HubUnderTest, name: str, *flows: str) -> None:
             """medallion as a peer: HTTP Basic (user 'partner', the password in a file)."""
@@ -614,6 +616,7 @@ def test_peer_credentials_are_encrypted_and_never_printed(tmp_path):
     hub = new_hub(tmp_path, "uk")
     token_file = tmp_path / "t"
     token_file.write_text("super-secret-credential\n")
+    token_file.chmod(0o600)
     kizuna_cli(
         "hub",
         "peer",

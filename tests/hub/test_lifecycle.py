@@ -45,6 +45,7 @@ def db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     path = tmp_path / "hub.db"
     token = tmp_path / "jp.token"
     token.write_text("a-credential\n")
+    token.chmod(0o600)
     d = ("--db", str(path))
     run(capsys, "hub", "init", *d)
     run(capsys, "hub", "org", "add", "uk-ncsc", *d, "--ceiling", "red", "--country", "GB")
@@ -266,6 +267,7 @@ def test_collection_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     d = ("--db", str(db))
     token = tmp_path / "t"
     token.write_text("x\n")
+    token.chmod(0o600)
     peer = ("--url", "http://127.0.0.1:9/api/", "--token-file", str(token), "--pull", "remote-id:cni")
     run(capsys, "hub", "peer", "add", "kr-hub", *d, *peer)
     _, err = run(capsys, "hub", "collection", "remove", "cni", *d, "--force", code=2)
@@ -318,6 +320,7 @@ def _listing(db: Path, columns: int, *args: str) -> str:
 def test_tables_fit_the_terminal_and_never_cut_an_id(db: Path, tmp_path: Path, columns: int) -> None:
     token = tmp_path / "t"
     token.write_text("x\n")
+    token.chmod(0o600)
     with SQLiteStore.open(db) as store:
         remote = "8c6f2a1e-5b3d-4e9f-a7c2-1d0e9f8a7b6c"
         store.add_peer(

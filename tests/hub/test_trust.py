@@ -234,6 +234,7 @@ def _link(a: LiveHub, b: LiveHub, tmp_path: Path, at_a: str, at_b: str) -> None:
             s.add_token(account, hash_token(token))
             s.grant_access(here.collections["shared"], readers=[account], writers=[account])
         (tmp_path / f"{account}.token").write_text(token + "\n")
+        (tmp_path / f"{account}.token").chmod(0o600)
     kizuna_cli("hub", "peer", "add", "b-hub", "--db", str(a.db), "--url", "http://127.0.0.1:9/api/",
                "--token-file", str(tmp_path / "a-hub.token"), "--max-tlp", at_a)  # fmt: skip
     kizuna_cli("hub", "peer", "add", "a-hub", "--db", str(b.db), "--url", f"http://127.0.0.1:{a.port}/api/",

@@ -115,6 +115,7 @@ def test_newer_release_is_flagged_on_the_cli(capsys: pytest.CaptureFixture[str],
 def test_publish_to_a_real_hub(capsys: pytest.CaptureFixture[str], tmp_path: Path, kizuna_hub: Any) -> None:
     token = tmp_path / "token"
     token.write_text(kizuna_hub.token + "\n")
+    token.chmod(0o600)
     args = [
         "minerals",
         "profile",

@@ -95,6 +95,7 @@ def test_publish_end_to_end_through_a_hub(
     # and the command line publishes the same way
     token = tmp_path / "token"
     token.write_text(hub.token + "\n")  # type: ignore[attr-defined]
+    token.chmod(0o600)
     code = main([
         "space", "screen", str(DATA / "iridium33_cosmos2251.tle"), "--start", "2009-02-10", "--days", "1",
         "--out", str(tmp_path / "e.csv"), "--workers", "1", "--publish", hub.api_root_url,  # type: ignore[attr-defined]

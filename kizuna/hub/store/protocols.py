@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from kizuna.hub.audit import AuditHead, AuditRecord, ChainReport
+from kizuna.hub.auth import TokenKey
 from kizuna.hub.models import (
     Collection,
     Flow,
@@ -29,6 +30,8 @@ from kizuna.hub.models import (
     Peer,
     Query,
     Row,
+    TokenInfo,
+    TokenRecord,
     WriteResult,
 )
 from kizuna.hub.paging import Cursor
@@ -106,9 +109,30 @@ class Directory(Protocol):
         peer_hub: bool | None = None,
     ) -> Org: ...
     def remove_org(self, name: str, *, force: bool = False) -> dict[str, int]: ...
-    def add_token(self, org_name: str, token_hash: str) -> None: ...
+    def add_token(
+        self, org_name: str, key: TokenKey, *, name: str = "", expires_us: int | None = None
+    ) -> TokenInfo: ...
+    def token_record(self, key: TokenKey) -> TokenRecord | None: ...
+    def token_by_id(self, key_id: str) -> TokenRecord | None: ...
+    def org_for_token(self, key: TokenKey) -> Org | None: ...
+    def list_tokens(self) -> list[TokenInfo]: ...
+    def revoke_token(self, key_id: str) -> TokenInfo: ...
     def revoke_tokens(self, org_name: str) -> int: ...
-    def org_for_token(self, token_hash: str) -> Org | None: ...
+    def touch_token(self, key_id: str, at_us: int) -> None: ...
+    def count_auth_failures(
+        self, subjects: Sequence[str], since_us: int
+    ) -> dict[str, tuple[int, int | None]]:
+        """For each subject (``addr:A``, ``key:K``, ``user:U``, ``all``): the failed authentications since
+        ``since_us`` and the time of the oldest of them; shared by every worker of the hub."""
+        ...
+
+    def record_auth_failure(
+        self, subjects: Sequence[str], *, at_us: int, since_us: int, detail: dict[str, object]
+    ) -> dict[str, tuple[int, int | None]]:
+        """Count one failure against each subject and audit it (``auth.fail``, with ``detail``) in one
+        transaction; returns the counts since ``since_us``, this one included."""
+        ...
+
     def count_orgs_with_tokens(self) -> int: ...
     def add_collection(
         self,
@@ -198,7 +222,17 @@ class WriteTx(Protocol):
         ...
 
     def save_result(self, result: WriteResult, org: Org | None) -> None: ...
-    def advance_flow(self, flow_id: int, cursor: Cursor, transferred: int, refused: int) -> None: ...
+    def advance_flow(
+        self,
+        flow_id: int,
+        cursor: Cursor,
+        transferred: int,
+        refused: int,
+        refusals: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Move a pull flow's cursor; ``refusals`` (id, reason) of this page replace the flow's last ones."""
+        ...
+
     def audit(self, actor: str, action: str, detail: object) -> None: ...
 
 

@@ -20,17 +20,21 @@ from kizuna.errors import (
     RemoteError,
     StoreError,
     TooLarge,
+    TooManyFailures,
     UnsupportedMedia,
 )
+from kizuna.hub import logs
 from kizuna.hub.auth import WWW_AUTHENTICATE
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+_log = logs.logger("taxii")
 
 #: HTTP status of each library error class (the most specific class wins).
 STATUS: tuple[tuple[type[KizunaError], int], ...] = (
     (NotAcceptable, 406),
     (UnsupportedMedia, 415),
     (InputError, 400),
+    (TooManyFailures, 429),
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -50,11 +54,19 @@ def status_of(exc: KizunaError) -> int:
 
 
 def error_response(
-    status: int, title: str, description: str = "", headers: dict[str, str] | None = None
+    status: int,
+    title: str,
+    description: str = "",
+    headers: dict[str, str] | None = None,
+    request: Request | None = None,
 ) -> Response:
+    """The TAXII error message resource; ``error_id`` is the request id (in the hub's log lines too)."""
     body: dict[str, str] = {"title": title, "http_status": str(status)}
     if description:
         body["description"] = description
+    rid = None if request is None else request.scope.get("state", {}).get("request_id")
+    if rid:
+        body["error_id"] = rid
     return Response(orjson.dumps(body), status_code=status, media_type=TAXII_MEDIA_TYPE, headers=headers)
 
 
@@ -62,22 +74,30 @@ async def on_library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KizunaError)
     status = status_of(exc)
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    if isinstance(exc, TooManyFailures):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     description = (
         str(exc) if not isinstance(exc, StoreError) else "the hub's storage is unavailable; retry later"
     )
-    return error_response(status, exc.title, description, headers)
+    if status >= 500:
+        _log.warning("%s: %s", type(exc).__name__, exc)
+    return error_response(status, exc.title, description, headers, request)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {404: "not found", 405: "method not allowed"}
     return error_response(
-        exc.status_code, titles.get(exc.status_code, str(exc.detail)), headers=dict(exc.headers or {})
+        exc.status_code,
+        titles.get(exc.status_code, str(exc.detail)),
+        headers=dict(exc.headers or {}),
+        request=request,
     )
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(500, "internal error", "the hub could not complete this request")
+    _log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_response(500, "internal error", "the hub could not complete this request", request=request)
 
 
 def error_handlers() -> dict[type[Exception] | int, object]:

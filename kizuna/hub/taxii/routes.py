@@ -9,6 +9,7 @@ message resource. Reads go through the store's policy-filtered query; writes thr
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -18,7 +19,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from kizuna.errors import (
-    AuthenticationFailed,
     InputError,
     InvalidObject,
     NotAcceptable,
@@ -27,16 +27,18 @@ from kizuna.errors import (
     TooLarge,
     UnsupportedMedia,
 )
-from kizuna.hub import intake, policy
-from kizuna.hub.auth import hash_token, parse_authorization
+from kizuna.hub import intake, logs, policy
+from kizuna.hub.auth import Authenticator
 from kizuna.hub.models import Collection, Grant, Org, Outcome, Page, Query, VersionFilter, WriteResult
 from kizuna.hub.paging import CursorCodec
 from kizuna.hub.settings import HubSettings
 from kizuna.hub.store.protocols import Store
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
+from kizuna.stix import ijson
 from kizuna.stix.ids import Clock, format_us, parse_timestamp, to_us
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+_log = logs.logger("taxii")
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -146,29 +148,27 @@ class TaxiiApi:
         clock: Clock,
         new_id: intake.IdFactory,
         cursors: CursorCodec,
+        auth: Authenticator,
     ) -> None:
+        self.auth = auth
         self.settings = settings
         self.store = store
         self.clock = clock
         self.new_id = new_id
         self.cursors = cursors
         self.root = "/" + settings.api_root.strip("/") + "/"
+        self._openapi: bytes | None = None
 
     # -- guards -------------------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> Org:
-        creds = parse_authorization(request.headers.get("authorization"))
-        if creds is None:
-            raise AuthenticationFailed(
-                "send 'Authorization: Bearer TOKEN' or HTTP Basic (organisation, token)"
-            )
-        org = await run_in_threadpool(self.store.org_for_token, hash_token(creds.token))
-        if org is None or (creds.user is not None and creds.user != org.name):
-            raise AuthenticationFailed(
-                "the token is unknown or revoked, or the user does not match it", title="invalid credentials"
-            )
+        who = await run_in_threadpool(
+            self.auth.authenticate, request.headers.get("authorization"), client_address(request)
+        )
+        request.state.org = who.org.name
+        request.state.key_id = who.key_id
         if not media_ok(request.headers.get("accept"), for_accept=True):
             raise NotAcceptable(f"this server answers with {TAXII_MEDIA_TYPE}")
-        return org
+        return who.org
 
     async def _collection_grant(self, request: Request, org: Org) -> tuple[Collection, Grant]:
         """The path's collection and ``org``'s grant; 404 (as for a missing one) when it has no access."""
@@ -364,6 +364,10 @@ class TaxiiApi:
             raise UnsupportedMedia(f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}")
         body = await self._read_body(request)
         result = await run_in_threadpool(self._ingest, c, org, body)
+        request.state.written = (result.added, [r.reason for r in result.refused])
+        _log.debug(
+            "write %s to %s: %d stored, %d refused", result.id, c.id, result.added, len(result.refused)
+        )
         return _json(status_resource(result), status=202)
 
     async def _read_body(self, request: Request) -> bytes:
@@ -386,14 +390,17 @@ class TaxiiApi:
 
     def _ingest(self, c: Collection, org: Org, body: bytes) -> WriteResult:
         try:
-            envelope = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
+            envelope = ijson.loads(body)
+        except ValueError as exc:
             raise InputError(f"the body is not JSON: {exc}", title="malformed JSON") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise InvalidObject(
                 "the body must be a TAXII envelope: an object with an 'objects' list",
                 title="malformed envelope",
             )
+        most = self.settings.max_objects_per_envelope
+        if len(envelope["objects"]) > most:
+            raise TooLarge(f"the envelope holds more than {most} objects; send them in several requests")
         sender = intake.sender_for(self.store, org)
         return intake.accept(
             self.store,
@@ -403,7 +410,19 @@ class TaxiiApi:
             clock=self.clock,
             new_id=self.new_id,
             claims=intake.claims_from(envelope),
+            limits=self.settings.object_limits,
         )
+
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI 3.1 description of this API (``taxii/openapi.json``, paths under this API root)."""
+        if self._openapi is None:
+            spec = orjson.loads((resources.files("kizuna.hub.taxii") / "openapi.json").read_bytes())
+            spec["paths"] = {
+                (self.root + p[len("/api/") :] if p.startswith("/api/") else p): v
+                for p, v in spec["paths"].items()
+            }
+            self._openapi = orjson.dumps(spec)
+        return Response(self._openapi, media_type="application/json")
 
     def routes(self) -> list[BaseRoute]:
         r = self.root
@@ -418,11 +437,23 @@ class TaxiiApi:
             Route(c + "manifest/", self.manifest, methods=["GET"]),
             Route(c + "objects/{object_id}/", self.one_object, methods=["GET", "DELETE"]),
             Route(c + "objects/{object_id}/versions/", self.versions, methods=["GET"]),
+            Route("/openapi/taxii.json", self.openapi, methods=["GET"]),
         ]
 
 
+def client_address(request: Request) -> str:
+    """The address a request came from (the proxy's own, unless it is a trusted proxy that said whom for)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def taxii_routes(
-    settings: HubSettings, store: Store, *, clock: Clock, new_id: intake.IdFactory, cursors: CursorCodec
+    settings: HubSettings,
+    store: Store,
+    *,
+    clock: Clock,
+    new_id: intake.IdFactory,
+    cursors: CursorCodec,
+    auth: Authenticator,
 ) -> list[BaseRoute]:
     """The TAXII 2.1 routes of one hub."""
-    return TaxiiApi(settings, store, clock=clock, new_id=new_id, cursors=cursors).routes()
+    return TaxiiApi(settings, store, clock=clock, new_id=new_id, cursors=cursors, auth=auth).routes()

@@ -9,6 +9,7 @@ import pytest
 from kizuna.errors import Conflict, InputError, NotFound
 from kizuna.hub import intake, policy
 from kizuna.hub.audit import verify_chain
+from kizuna.hub.auth import TokenKey
 from kizuna.hub.models import Incoming, ObjectResult, Outcome, Query, VersionFilter
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import NewVersion, Store, WriteTx
@@ -34,10 +35,12 @@ def test_organisations_tokens_collections_and_grants(store: Store) -> None:
         store.add_org("producer", ceiling=TLP.GREEN)
     with pytest.raises(NotFound):
         store.get_org("nobody")
-    store.add_token("reader", "h" * 64)
-    assert store.org_for_token("h" * 64) == store.get_org("reader")
+    key = TokenKey("0123456789abcdef", "h" * 64)
+    store.add_token("reader", key)
+    assert store.org_for_token(key) == store.get_org("reader")
+    assert store.org_for_token(TokenKey("0123456789abcdef", "g" * 64)) is None
     assert store.count_orgs_with_tokens() == 1
-    assert store.revoke_tokens("reader") == 1 and store.org_for_token("h" * 64) is None
+    assert store.revoke_tokens("reader") == 1 and store.org_for_token(key) is None
     c = store.get_collection("c")
     assert c is not None and store.get_collection(c.id) == c and c.default_tlp == TLP.AMBER
     g = store.grant(c, store.get_org("reader"))

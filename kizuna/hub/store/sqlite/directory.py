@@ -3,6 +3,7 @@ collections and grants."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -12,8 +13,10 @@ import orjson
 
 from kizuna.errors import Conflict, InputError, NotFound
 from kizuna.hub import names
-from kizuna.hub.models import Collection, Grant, Org
+from kizuna.hub.auth import TokenKey, secret_matches
+from kizuna.hub.models import Collection, Grant, Org, TokenInfo, TokenRecord
 from kizuna.hub.store.sqlite.base import SQLiteBase
+from kizuna.stix.ids import format_us, to_us
 from kizuna.stix.markings import TLP
 
 ORG_COLUMNS = ("id", "name", "ceiling", "country", "sectors", "peer_hub", "identity_id", "admin")
@@ -180,7 +183,9 @@ class SQLiteDirectory(SQLiteBase):
                 if before != after
             }
             self._audit(conn, "cli", "org.update", {"name": old.name, "changes": changes})
-        return Org(old.id, old.name, new_ceiling, new_country, new_sectors, new_peer, old.identity_id)
+        return Org(
+            old.id, old.name, new_ceiling, new_country, new_sectors, new_peer, old.identity_id, old.admin
+        )
 
     def remove_org(self, name: str, *, force: bool = False) -> dict[str, int]:
         """Remove an organisation with its tokens, grants, RED-recipient entries and write results.
@@ -216,34 +221,130 @@ class SQLiteDirectory(SQLiteBase):
     def _peer_named(conn: sqlite3.Connection, name: str) -> bool:
         return conn.execute("SELECT 1 FROM peers WHERE name=?", (name,)).fetchone() is not None
 
-    def add_token(self, org_name: str, token_hash: str) -> None:
+    def add_token(
+        self, org_name: str, key: TokenKey, *, name: str = "", expires_us: int | None = None
+    ) -> TokenInfo:
+        """Store a token (its key id and the hash of its secret; a token of the first format is given a
+        key id here). Audited with the key id, never the hash."""
         org = self.get_org(org_name)
+        legacy = key.key_id == ""
+        key_id = secrets.token_hex(8) if legacy else key.key_id
+        created = self._now_text()
         with self._db.write() as conn:
-            conn.execute(
-                "INSERT INTO tokens (token_hash, org_id, created) VALUES (?,?,?)",
-                (token_hash, org.id, self._now_text()),
+            try:
+                conn.execute(
+                    "INSERT INTO tokens (key_id, org_id, secret_hash, legacy, name, created, expires_us)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (key_id, org.id, key.secret_hash, int(legacy), name, created, expires_us),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict("a token with this key id or secret already exists") from None
+            self._audit(
+                conn,
+                "cli",
+                "token.create",
+                {"org": org.name, "key_id": key_id, "name": name, "expires_us": expires_us},
             )
-            self._audit(conn, "cli", "token.create", {"org": org.name, "token_sha256_prefix": token_hash[:8]})
+        return TokenInfo(key_id, org.name, name, created, expires_us, None, legacy)
+
+    def token_record(self, key: TokenKey) -> TokenRecord | None:
+        """The row ``key`` names (by key id, or by hash for a token of the first format); the secret is
+        compared by the caller (:func:`kizuna.hub.auth.secret_matches`)."""
+        where, arg = (
+            ("t.key_id=? AND t.legacy=0", key.key_id) if key.key_id else ("t.secret_hash=?", key.secret_hash)
+        )
+        return self._token_where(where, arg)
+
+    def token_by_id(self, key_id: str) -> TokenRecord | None:
+        return self._token_where("t.key_id=?", key_id)
+
+    def _token_where(self, where: str, arg: str) -> TokenRecord | None:
+        row = (
+            self._db.reader()
+            .execute(
+                f"SELECT t.key_id, t.secret_hash, t.legacy, t.expires_us, {org_columns('o')}"
+                f" FROM tokens t JOIN orgs o ON o.id = t.org_id WHERE {where}",
+                (arg,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return TokenRecord(str(row[0]), org_from_row(row[4:]), str(row[1]), bool(row[2]), row[3])
+
+    def org_for_token(self, key: TokenKey) -> Org | None:
+        """The organisation of a valid, unexpired token (no failure counting: see ``auth.Authenticator``)."""
+        record = self.token_record(key)
+        if not secret_matches(record, key) or record is None:
+            return None
+        if record.expires_us is not None and to_us(self._clock()) >= record.expires_us:
+            return None
+        return record.org
+
+    def list_tokens(self) -> list[TokenInfo]:
+        cur = self._db.reader().execute(
+            "SELECT t.key_id, o.name, t.name, t.created, t.expires_us, t.last_used, t.legacy"
+            " FROM tokens t JOIN orgs o ON o.id = t.org_id ORDER BY o.name, t.created, t.key_id"
+        )
+        return [TokenInfo(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in cur]
+
+    def revoke_token(self, key_id: str) -> TokenInfo:
+        """Revoke one token by its key id (it stops working at once)."""
+        found = [t for t in self.list_tokens() if t.key_id == key_id]
+        if not found:
+            raise NotFound(f"no token with key id {key_id!r}")
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM tokens WHERE key_id=?", (key_id,))
+            self._audit(conn, "cli", "token.revoke", {"org": found[0].org_name, "key_id": key_id})
+        return found[0]
 
     def revoke_tokens(self, org_name: str) -> int:
         """Revoke every token of an organisation (it is locked out at once); returns how many."""
         org = self.get_org(org_name)
         with self._db.write() as conn:
-            n = conn.execute("DELETE FROM tokens WHERE org_id=?", (org.id,)).rowcount
-            self._audit(conn, "cli", "token.revoke", {"org": org.name, "tokens": n})
-        return int(n)
+            ids = [r[0] for r in conn.execute("SELECT key_id FROM tokens WHERE org_id=?", (org.id,))]
+            conn.execute("DELETE FROM tokens WHERE org_id=?", (org.id,))
+            self._audit(conn, "cli", "token.revoke", {"org": org.name, "key_ids": ids})
+        return len(ids)
 
-    def org_for_token(self, token_hash: str) -> Org | None:
-        row = (
-            self._db.reader()
-            .execute(
-                f"SELECT {org_columns('o')} FROM tokens t JOIN orgs o ON o.id = t.org_id"
-                " WHERE t.token_hash=?",
-                (token_hash,),
+    def touch_token(self, key_id: str, at_us: int) -> None:
+        with self._db.write() as conn:
+            conn.execute("UPDATE tokens SET last_used=? WHERE key_id=?", (format_us(at_us), key_id))
+
+    # -- failed authentication ------------------------------------------------------------------------
+    def count_auth_failures(
+        self, subjects: Sequence[str], since_us: int
+    ) -> dict[str, tuple[int, int | None]]:
+        """For each subject: failures since ``since_us`` and the time of the oldest of them."""
+        conn = self._db.reader()
+        out: dict[str, tuple[int, int | None]] = {}
+        for subject in subjects:
+            n, oldest = conn.execute(
+                "SELECT COUNT(*), MIN(at_us) FROM auth_failures WHERE subject=? AND at_us>?",
+                (subject, since_us),
+            ).fetchone()
+            out[subject] = (int(n), None if oldest is None else int(oldest))
+        return out
+
+    def record_auth_failure(
+        self, subjects: Sequence[str], *, at_us: int, since_us: int, detail: dict[str, object]
+    ) -> dict[str, tuple[int, int | None]]:
+        """Count one failed authentication against each subject and audit it (``auth.fail``); returns the
+        counts since ``since_us``, this one included. Older failures are forgotten."""
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM auth_failures WHERE at_us<=?", (since_us,))
+            conn.executemany(
+                "INSERT INTO auth_failures (subject, at_us) VALUES (?,?)", [(s, at_us) for s in subjects]
             )
-            .fetchone()
-        )
-        return None if row is None else org_from_row(row)
+            self._audit(conn, "http", "auth.fail", detail)
+            out: dict[str, tuple[int, int | None]] = {}
+            for subject in subjects:
+                n, oldest = conn.execute(
+                    "SELECT COUNT(*), MIN(at_us) FROM auth_failures WHERE subject=? AND at_us>?",
+                    (subject, since_us),
+                ).fetchone()
+                out[subject] = (int(n), None if oldest is None else int(oldest))
+        return out
 
     def count_orgs_with_tokens(self) -> int:
         row = self._db.reader().execute("SELECT COUNT(DISTINCT org_id) FROM tokens").fetchone()

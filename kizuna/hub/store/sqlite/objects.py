@@ -75,6 +75,10 @@ def result_from_json(body: bytes) -> WriteResult:
     )
 
 
+#: Refusals of a flow's last page kept for ``kizuna hub peer list`` (all are in the audit log).
+MAX_REFUSALS_KEPT = 20
+
+
 class SQLiteWriteTx:
     """The operations of one write transaction on the writer connection (see ``WriteTx``)."""
 
@@ -294,12 +298,24 @@ class SQLiteWriteTx:
             (result.id, None if org is None else org.id, result_to_json(result)),
         )
 
-    def advance_flow(self, flow_id: int, cursor: Cursor, transferred: int, refused: int) -> None:
+    def advance_flow(
+        self,
+        flow_id: int,
+        cursor: Cursor,
+        transferred: int,
+        refused: int,
+        refusals: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._conn.execute(
             "UPDATE flows SET cursor_us=?, cursor_complete=?, transferred=transferred+?, refused=refused+?"
             " WHERE id=?",
             (cursor.date_added_us, int(cursor.complete), transferred, refused, flow_id),
         )
+        if refusals:
+            kept = [[i, r[:300]] for i, r in refusals[-MAX_REFUSALS_KEPT:]]
+            self._conn.execute(
+                "UPDATE flows SET last_refusals=? WHERE id=?", (orjson.dumps(kept).decode(), flow_id)
+            )
 
     def audit(self, actor: str, action: str, detail: object) -> None:
         self._store._audit(self._conn, actor, action, detail)

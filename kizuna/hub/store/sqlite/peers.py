@@ -108,11 +108,14 @@ class SQLitePeers(SQLiteBase):
         flows: dict[int, list[Flow]] = {}
         for r in conn.execute(
             "SELECT f.peer_id, f.id, f.direction, f.remote_collection, c.id, f.cursor_us, f.cursor_complete,"
-            " f.transferred, f.refused, f.last_success, f.last_error"
+            " f.transferred, f.refused, f.last_success, f.last_error, f.last_refusals"
             " FROM flows f JOIN collections c ON c.key = f.local_collection_key ORDER BY f.id"
         ):
             cursor = None if r[5] is None else Cursor(int(r[5]), bool(r[6]))
-            flows.setdefault(int(r[0]), []).append(Flow(r[1], r[2], r[3], r[4], cursor, *r[7:]))
+            refusals = tuple((str(i), str(why)) for i, why in orjson.loads(r[11]))
+            flows.setdefault(int(r[0]), []).append(
+                Flow(r[1], r[2], r[3], r[4], cursor, r[7], r[8], r[9], r[10], refusals)
+            )
         return [
             Peer(
                 int(r[0]),

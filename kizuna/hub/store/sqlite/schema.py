@@ -11,7 +11,10 @@ hub, assigned in commit order) is the objects' row key, so a page is one range s
 else; federation cursors in typed columns; write results instead of TAXII status bodies; the audit chain's
 head, and the sequence number from which records are keyed; each id's owner; each version's origin hub, hop
 count and whether it is restricted to its producer and named recipients; the marking definitions the hub
-knows and the versions waiting for one; administrators; peers' onward-sharing lists.
+knows and the versions waiting for one; administrators; peers' onward-sharing lists. Version 3 (hardening,
+issue 14): tokens found by a key id (``kzn_<key-id>_<secret>``; a token of the first format keeps working
+until revoked, found by its hash), with a name, an expiry and when it was last used; failed authentications
+(the rate limiter's counters, shared by every worker); the last refusals of each flow.
 """
 
 from __future__ import annotations
@@ -352,9 +355,38 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+_V3 = """
+CREATE TABLE tokens3 (
+    key_id TEXT PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    secret_hash TEXT NOT NULL UNIQUE,
+    legacy INTEGER NOT NULL DEFAULT 0,
+    name TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    expires_us INTEGER,
+    last_used TEXT
+);
+INSERT INTO tokens3 (key_id, org_id, secret_hash, legacy, name, created)
+    SELECT lower(hex(randomblob(8))), org_id, token_hash, 1, '', created FROM tokens;
+DROP TABLE tokens;
+ALTER TABLE tokens3 RENAME TO tokens;
+CREATE INDEX tokens_by_org ON tokens (org_id);
+CREATE TABLE auth_failures (
+    id INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    at_us INTEGER NOT NULL
+);
+CREATE INDEX auth_failures_by_subject ON auth_failures (subject, at_us);
+ALTER TABLE flows ADD COLUMN last_refusals TEXT NOT NULL DEFAULT '[]'
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
     Migration(2, "integer collection keys, date_added as row key, typed flow cursors, audit head", _to_v2),
+    Migration(
+        3, "token key ids, names and expiry; failed-authentication counters; flow refusals", _script(_V3)
+    ),
 )
 
 #: The schema version this code reads and writes.
