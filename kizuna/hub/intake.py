@@ -10,6 +10,10 @@ One call is one write transaction: the objects, the sightings routed beside thei
 result, a pull flow's advanced cursor and the audit record are committed together or not at all. Objects
 are validated before the transaction starts, so one request's validation overlaps another's commit.
 
+An ingest command passes an :class:`~kizuna.hub.models.IngestUnit`: the write is then all or nothing (one
+refused object refuses the unit, and nothing of it is written) and the unit's provenance is stored beside
+each version it adds.
+
 Decisions are :mod:`kizuna.hub.policy`'s: the TLP an unmarked object is stored with, what a peer may send,
 which RED recipients are acceptable, where a sighting is routed.
 """
@@ -28,6 +32,7 @@ from kizuna.hub import policy
 from kizuna.hub.models import (
     Collection,
     Incoming,
+    IngestUnit,
     ObjectResult,
     Org,
     Outcome,
@@ -145,8 +150,12 @@ def accept(
     clock: Clock,
     new_id: IdFactory = uuid.uuid4,
     flow: FlowAdvance | None = None,
+    unit: IngestUnit | None = None,
 ) -> WriteResult:
-    """Store what may be stored of ``items`` in ``collection`` on behalf of ``sender``; one transaction."""
+    """Store what may be stored of ``items`` in ``collection`` on behalf of ``sender``; one transaction.
+
+    With ``unit`` (an ingest command's unit) nothing at all is written if any item is refused (the result
+    says why, and is not kept), and the unit's provenance is recorded beside each version stored."""
     requested_us = to_us(clock())
     write_id = str(new_id())
     checked = [check(i, obj) for i, obj in enumerate(items)]
@@ -161,7 +170,8 @@ def accept(
         known = tx.org_ids({r for o in incoming for r in o.recipients})
         results: list[ObjectResult] = []
         versions: list[NewVersion] = []
-        for c in checked:
+        positions: list[int] = []  # the item each version comes from
+        for i, c in enumerate(checked):
             if isinstance(c, ObjectResult):
                 results.append(c)
                 continue
@@ -169,7 +179,10 @@ def accept(
             results.append(ObjectResult(c.id, c.version, outcome, reason))
             if version is not None:
                 versions.append(version)
-        tx.insert(collection, versions)
+                positions.append(i)
+        if unit is not None and any(r.outcome is _REFUSED for r in results):
+            raise _UnitRefused(_unit_refused(results))  # rolls the transaction back: no trace at all
+        added = tx.insert(collection, versions)
         routed = _route_sightings(tx, collection, sender, versions) if sender.agreement is None else []
         result = WriteResult(write_id, requested_us, collection.id, tuple(results), tuple(routed))
         tx.save_result(result, sender.org)
@@ -182,6 +195,11 @@ def accept(
         }
         if routed:
             detail["routed"] = [[r.collection_id, r.sighting_id] for r in routed]
+        if unit is not None:
+            locators = unit.locators
+            where = [locators[i] if i < len(locators) else "" for i in positions]
+            tx.record_unit(unit, write_id, sender.org, requested_us, list(zip(added, where, strict=True)))
+            detail["ingest"] = {"format": unit.format, "source": unit.source, "unit": unit.unit}
         if flow is not None:
             tx.advance_flow(flow.flow_id, flow.cursor, len(versions), len(result.refused))
             detail["flow"] = flow.flow_id
@@ -189,7 +207,25 @@ def accept(
         tx.audit(sender.origin, "objects.receive" if sender.agreement else "objects.add", detail)
         return result
 
-    return store.write(work)
+    try:
+        return store.write(work)
+    except _UnitRefused as refused:
+        return WriteResult(write_id, requested_us, collection.id, tuple(refused.results))
+
+
+class _UnitRefused(Exception):
+    """An ingest unit of which some object was refused: the write is rolled back."""
+
+    def __init__(self, results: list[ObjectResult]) -> None:
+        super().__init__("unit refused")
+        self.results = results
+
+
+def _unit_refused(results: list[ObjectResult]) -> list[ObjectResult]:
+    """Every result of a unit of which some object was refused: that refusal, and the rest not stored."""
+    first = next(r for r in results if r.outcome is _REFUSED)
+    why = f"not stored: its unit was refused ({first.id}: {first.reason})"
+    return [r if r.outcome is _REFUSED else ObjectResult(r.id, r.version, _REFUSED, why) for r in results]
 
 
 def _screen(agreement: policy.Agreement, c: Incoming | ObjectResult) -> Incoming | ObjectResult:

@@ -24,9 +24,11 @@ from kizuna.hub.models import (
     Flow,
     Grant,
     Incoming,
+    IngestUnit,
     Org,
     Page,
     Peer,
+    Provenance,
     Query,
     Row,
     WriteResult,
@@ -124,6 +126,18 @@ class WriteTx(Protocol):
     def advance_flow(self, flow_id: int, cursor: Cursor, transferred: int, refused: int) -> None: ...
     def audit(self, actor: str, action: str, detail: object) -> None: ...
 
+    def record_unit(
+        self,
+        unit: IngestUnit,
+        write_id: str,
+        org: Org | None,
+        at_us: int,
+        stored: Sequence[tuple[int, str]],
+    ) -> None:
+        """Record an ingested unit and, for each stored version (its ``date_added``), where in the unit it
+        came from (its locator)."""
+        ...
+
 
 class ObjectStore(Protocol):
     """Stored object versions."""
@@ -141,6 +155,15 @@ class ObjectStore(Protocol):
     def delete_versions(self, collection: Collection, org: Org, object_id: str, query: Query) -> int: ...
     def write_result(self, result_id: str, org: Org) -> WriteResult | None: ...
     def count_objects(self) -> int: ...
+
+    def ingested_units(self, source: str) -> dict[str, str]:
+        """unit -> the version last stored of each unit ingested from ``source`` (a feed's cursors, the CSV
+        batches already done)."""
+        ...
+
+    def provenance(self, collection: Collection, object_id: str) -> list[Provenance]:
+        """Where each ingested version of ``object_id`` in ``collection`` came from, oldest first."""
+        ...
 
 
 class PeerStore(Protocol):

@@ -9,6 +9,8 @@ Version 1 is the schema of the first release (issue 2). Version 2 (the hub's hou
 collection keys in every index; ``date_added`` (microseconds, unique across the hub, assigned in commit
 order) is the objects' row key, so a page is one range scan and cursors need nothing else; federation
 cursors in typed columns; write results instead of TAXII status bodies; the audit chain's head.
+Version 3 (ingest, issue 15): the units that ingest commands stored and the provenance of each object
+version they stored, written in the unit's own transaction.
 """
 
 from __future__ import annotations
@@ -292,9 +294,32 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES ('cursor_key', ?)", (secrets.token_hex(32),))
 
 
+_V3 = """
+CREATE TABLE ingest_units (
+    id INTEGER PRIMARY KEY,
+    write_id TEXT NOT NULL,
+    format TEXT NOT NULL,
+    source TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    unit_version TEXT NOT NULL,
+    event_uuid TEXT,
+    org TEXT,
+    converter TEXT NOT NULL,
+    at_us INTEGER NOT NULL
+);
+CREATE INDEX ingest_units_by_source ON ingest_units (source, unit);
+CREATE TABLE provenance (
+    object_added INTEGER PRIMARY KEY REFERENCES objects(date_added) ON DELETE CASCADE,
+    unit_id INTEGER NOT NULL REFERENCES ingest_units(id),
+    locator TEXT NOT NULL
+)
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
     Migration(2, "integer collection keys, date_added as row key, typed flow cursors, audit head", _to_v2),
+    Migration(3, "ingested units and the provenance of the object versions they stored", _script(_V3)),
 )
 
 #: The schema version this code reads and writes.
