@@ -14,6 +14,7 @@ from the uuid and their role. A uuid that is not a UUID gets a derived one, the 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -714,12 +715,18 @@ class _Event:
             tuple[str, str, str | None, str, str, str]
         ] = []  # galaxy type, value, uuid, tag, desc, loc
         seen_tags: set[str] = set()
-        for g_i, galaxy in enumerate(node.get("Galaxy") or []):
-            if not isinstance(galaxy, dict):
-                continue
+        blocks = [g for g in node.get("Galaxy") or [] if isinstance(g, dict)]
+        # old exports give every cluster of a galaxy the galaxy's uuid: such a uuid names no one cluster
+        uses = Counter(
+            _s(c.get("uuid")) for g in blocks for c in g.get("GalaxyCluster") or [] if isinstance(c, dict)
+        )
+        for g_i, galaxy in enumerate(blocks):
             for c_i, cluster in enumerate(galaxy.get("GalaxyCluster") or []):
                 if not isinstance(cluster, dict):
                     continue
+                cuuid = _s(cluster.get("uuid"))
+                if uses[cuuid] > 1 or cuuid == _s(galaxy.get("uuid")):
+                    cuuid = ""
                 gtype = _s(cluster.get("type") or galaxy.get("type"))
                 tag = _s(cluster.get("tag_name")) or f'misp-galaxy:{gtype}="{_s(cluster.get("value"))}"'
                 seen_tags.add(tag)
@@ -727,7 +734,7 @@ class _Event:
                     (
                         gtype,
                         _s(cluster.get("value")),
-                        _s(cluster.get("uuid")) or None,
+                        cuuid or None,
                         tag,
                         _s(cluster.get("description")),
                         f"{loc}/Galaxy/{g_i}/GalaxyCluster/{c_i}",
@@ -738,8 +745,8 @@ class _Event:
                 continue
             gtype, _, rest = tag[len("misp-galaxy:") :].partition("=")
             found.append((gtype, rest.strip('"'), None, tag, "", f"{loc}/Tag/{t_i}"))
-        for gtype, value, cuuid, tag, desc, gloc in found:
-            target = self.cluster(gtype, value, cuuid, tag, desc, gloc, marks)
+        for gtype, value, cluster_uuid, tag_name, desc, gloc in found:
+            target = self.cluster(gtype, value, cluster_uuid, tag_name, desc, gloc, marks)
             if target is None:
                 continue
             if on is None:
