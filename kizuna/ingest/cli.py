@@ -161,8 +161,9 @@ def _finish(report: Report, report_path: Path | None, *, readable: int, sources:
 
 
 def _run_audit(target: Target, report: Report, command: str) -> None:
-    if target.store is None or isinstance(target.sink, DrySink):
-        return
+    total = report.total
+    if target.store is None or isinstance(target.sink, DrySink) or not (total.stored or total.new_versions):
+        return  # a run that stored nothing leaves no trace (each stored unit has its own record anyway)
     from kizuna.hub import policy
 
     target.store.append_audit(

@@ -41,6 +41,7 @@ CONVERTER = f"kizuna {__version__}"
 _EVENT_KEYS = frozenset(
     {"info", "uuid", "Attribute", "Object", "Tag", "Orgc", "date", "threat_level_id", "analysis", "Galaxy"}
 )
+_IDENTITY_TIME = "2026-01-01T00:00:00.000Z"  # an organisation's identity has one version
 _RELATIONSHIP_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -298,18 +299,29 @@ class _Event:
         self.report(tags, event_marks)
 
     def identity(self, org: Mapping[str, Any], locator: str, marks: list[str]) -> str:
-        key = _s(org.get("uuid")) or _s(org.get("name"))
-        oid = f"identity--{derived_uuid('misp-org', key.lower())}"
+        """The identity of a MISP organisation: its id derived from the organisation's uuid (and name, so a
+        renamed organisation is a new identity, never a conflicting version), one version, unmarked (the
+        collection's default applies), so every event of that organisation refers to the same object."""
+        key = (_s(org.get("uuid")) or _s(org.get("name"))).lower()
+        name = _s(org.get("name")) or key
+        oid = f"identity--{derived_uuid('misp-org', key, name)}"
         if oid not in self.by_id:
-            obj = self.common("identity", oid, self.modified, marks, [])
-            obj.pop("created_by_ref", None)
-            obj["name"] = _s(org.get("name")) or key
-            obj["identity_class"] = "organization"
-            obj["extensions"] = {
-                MISP_EXTENSION_ID: _clean(
-                    {"extension_type": "property-extension", "misp_uuid": _s(org.get("uuid"))}
-                )
+            obj: dict[str, Any] = {
+                "type": "identity",
+                "spec_version": "2.1",
+                "id": oid,
+                "created": _IDENTITY_TIME,
+                "modified": _IDENTITY_TIME,
+                "name": name,
+                "identity_class": "organization",
             }
+            if org.get("uuid"):
+                obj["extensions"] = {
+                    MISP_EXTENSION_ID: {
+                        "extension_type": "property-extension",
+                        "misp_uuid": _s(org.get("uuid")),
+                    }
+                }
             self.add(obj, locator, key)
         return oid
 
