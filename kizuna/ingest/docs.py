@@ -49,7 +49,7 @@ brings it into a hub so that every record is stored, or refused with a reason th
 ## Commands
 
 ```
-kizuna ingest misp FILE...                 MISP JSON: {"Event": ...}, a bare event, a list, {"response": [...]}
+kizuna ingest misp FILE...                 MISP JSON: {"Event": ...}, a bare event, a list, {"response"...}
 kizuna ingest misp-feed SOURCE [--since DATE] [--tag TAG]... [--max-event-mb N]
 kizuna ingest csv FILE... --mapping MAPPING.toml [--batch-rows N]
 kizuna ingest stix FILE...                 STIX 2.1 or 2.0 bundles, or TAXII envelopes {"objects": [...]}

@@ -48,7 +48,7 @@ def test_an_event_without_uuid_is_refused_whole(
 
 
 def test_existing_event_stores_every_record(local_hub: LocalHub, capsys: pytest.CaptureFixture[str]) -> None:
-    # existing_event.json (a bare event: CIRCL OSINT, distribution 3 "all communities", tag tlp:white, unpublished):
+    # existing_event.json (a bare event: CIRCL OSINT, distribution 3, tag tlp:white, unpublished):
     # 9 attributes: 7 domain with to_ids -> 7 indicators; 1 link without -> observed-data + url;
     #   1 text -> note;
     # 49 objects (37 file, 12 domain-ip), each with a to_ids attribute -> 49 indicators;
