@@ -212,11 +212,12 @@ class CsvReader:
                         yield unit
                         rows_in_unit = 0
             except UnicodeDecodeError as exc:
+                where, byte = _undecodable(self.path, m.encoding)
                 raise InputError(
-                    f"not {m.encoding}: byte 0x{exc.object[exc.start]:02x} cannot be decoded ({exc.reason});"
+                    f"not {m.encoding}: byte 0x{byte:02x} cannot be decoded ({exc.reason});"
                     " set 'encoding' in the mapping, or re-encode the file",
                     path=self.name,
-                    line=line + 1,
+                    line=where,
                 ) from None
             except csv.Error as exc:
                 raise InputError(f"CSV: {exc}", path=self.name, line=reader.line_num) from None
@@ -369,6 +370,18 @@ class CsvReader:
             except InputError as exc:
                 raise ValueError(exc.reason) from None
         return obj
+
+
+def _undecodable(path: Path, encoding: str) -> tuple[int, int]:
+    """(line, byte) of the first byte of ``path`` that ``encoding`` cannot decode (read line by line: the
+    text reader decodes ahead in blocks, so its position says little)."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return n, raw[exc.start]
+    return 0, 0
 
 
 def _timestamp(text: str, name: str) -> str:
