@@ -1,17 +1,18 @@
 """STIX back to MISP core format (``kizuna export misp``), by the same table as the way in.
 
 Each ``report`` or ``grouping`` becomes a MISP event; the objects it refers to become its attributes,
-objects, references, sightings, event reports and tags. What kizuna converted from MISP carries the kizuna
-MISP extension and comes back exactly (uuids, types, categories, comments, relations, first/last seen);
-other STIX is read through the mapping table's paths: an indicator whose pattern is one observation of
-mapped paths, an observed-data whose SCOs are. TLP markings become ``tlp:`` tags (on an attribute only
-when it differs from its event's, or when its own MISP tags named one).
+objects, references, sightings, event reports, galaxies and tags. What kizuna converted from MISP carries
+the kizuna MISP extension and comes back exactly (uuids, types, categories, comments, relations, first/last
+seen, tags as MISP held them); other STIX is read through the mapping table's paths: an indicator whose
+pattern is one observation of mapped paths, an observed-data whose SCOs are. TLP markings become ``tlp:``
+tags (the marking wins over what the tags said; on an attribute only where it has a TLP of its own or
+differs from its event's).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kizuna.ingest import mapping
@@ -24,10 +25,11 @@ _COMPARISON = re.compile(r"([a-z0-9-]+:(?:[A-Za-z0-9_\-\[\]*.]|'[^']*')+) = ('(?
 _REV_THREAT = {v: k for k, v in mapping.THREAT_LEVELS.items()}
 _REV_ANALYSIS = {v: k for k, v in mapping.ANALYSIS.items()}
 _REV_SIGHTING = {v: k for k, v in mapping.SIGHTING_TYPES.items()}
+_GALAXY_TYPES = ("attack-pattern", "malware", "tool", "threat-actor", "intrusion-set", "course-of-action")
 
 
-def _epoch(ts: str | None) -> str:
-    return str(to_us(parse_timestamp(ts)) // 1_000_000) if ts else "0"
+def _epoch(ts: object) -> str:
+    return str(to_us(parse_timestamp(str(ts))) // 1_000_000) if ts else "0"
 
 
 def _ext(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,6 +39,10 @@ def _ext(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _uuid(obj: Mapping[str, Any], ext: Mapping[str, Any]) -> str:
     return str(ext.get("misp_uuid") or str(obj["id"]).split("--", 1)[1])
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, "", [])}
 
 
 def pattern_comparisons(pattern: str) -> list[tuple[str, str | int]]:
@@ -59,6 +65,24 @@ def _tags(names: Iterable[str]) -> list[dict[str, str]]:
     return [{"name": n} for n in dict.fromkeys(names)]
 
 
+def _galaxy_blocks(galaxies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """MISP ``Galaxy`` blocks for the galaxy objects that came from MISP clusters with their own uuid."""
+    blocks: dict[str, dict[str, Any]] = {}
+    for g in galaxies:
+        ext = _ext(g)
+        if not ext.get("misp_uuid") or not ext.get("galaxy_type"):
+            continue
+        gtype = str(ext["galaxy_type"])
+        block = blocks.setdefault(gtype, {"type": gtype, "GalaxyCluster": []})
+        cluster: dict[str, Any] = {"uuid": ext["misp_uuid"], "type": gtype, "value": g.get("name", "")}
+        if ext.get("tag_name"):
+            cluster["tag_name"] = ext["tag_name"]
+        if g.get("description"):
+            cluster["description"] = g["description"]
+        block["GalaxyCluster"].append(cluster)
+    return list(blocks.values())
+
+
 class _Exporter:
     def __init__(self, container: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> None:
         self.c = container
@@ -68,34 +92,30 @@ class _Exporter:
         self.objects: dict[str, dict[str, Any]] = {}  # STIX id -> MISP object
         self.skipped = 0
 
+    # -- values -----------------------------------------------------------------------------------------
     def value_of(self, obj: Mapping[str, Any], misp_type: str) -> str | None:
         tm = ATTRIBUTES.get(misp_type)
         if tm is None:
             return None
-        if tm.form in ("vulnerability",):
+        if tm.form == "vulnerability":
             return str(obj.get("name", ""))
         if tm.form == "note":
             return str(obj.get("content", ""))
         if tm.form == "pattern":
             return str(obj.get("pattern", ""))
         if obj.get("type") == "indicator":
-            found = dict(pattern_comparisons(str(obj.get("pattern", ""))))
+            found = [
+                (p.replace("ipv4-addr:", "ip-addr:").replace("ipv6-addr:", "ip-addr:"), v)
+                for p, v in pattern_comparisons(str(obj.get("pattern", "")))
+            ]
             parts = []
             for p in tm.paths:
-                hit = next(
-                    (
-                        v
-                        for k, v in found.items()
-                        if k.replace("ipv4-addr", "ip-addr").replace("ipv6-addr", "ip-addr") == p
-                    ),
-                    None,
-                )
+                hit = next((v for k, v in found if k == p), None)
                 if hit is None:
                     return None
                 parts.append(str(hit))
             return "|".join(parts)
-        refs = [self.by_id.get(r) for r in obj.get("object_refs") or []]
-        scos = [s for s in refs if s is not None]
+        scos = [s for r in obj.get("object_refs") or [] if (s := self.by_id.get(r)) is not None]
         sco_by_id = {str(s["id"]): s for s in scos}
         parts = []
         for p in tm.paths:
@@ -103,7 +123,8 @@ class _Exporter:
             roots = [
                 s
                 for s in scos
-                if s.get("type") == root or (root == "ip-addr" and str(s.get("type")).startswith("ipv"))
+                if s.get("type") == root
+                or (root == "ip-addr" and str(s.get("type")) in ("ipv4-addr", "ipv6-addr"))
             ]
             got = next((v for s in roots for v in mapping.read_path(s, tokens, sco_by_id)), None)
             if got is None:
@@ -111,50 +132,67 @@ class _Exporter:
             parts.append(str(got))
         return "|".join(parts)
 
-    def tags_for(self, obj: Mapping[str, Any], own_tags: list[str]) -> list[dict[str, str]]:
-        names = [str(x) for x in obj.get("labels") or []]
+    def tags_for(
+        self, obj: Mapping[str, Any], own_tags: list[str] | None, event: bool = False
+    ) -> list[dict[str, str]]:
+        """A record's MISP tags: as MISP held them (``own_tags`` from the extension) or its labels, with the
+        TLP of its marking."""
         level = _tlp_tag(obj)
-        had_tlp = any(mapping.tlp_tag_level(t) is not None for t in own_tags)
-        if level is not None and (had_tlp or level != self.event_tlp):
+        if own_tags is None:
+            own_tags = [str(x) for x in obj.get("labels") or []]
+        own_level = max(
+            (lvl for t in own_tags if (lvl := mapping.tlp_tag_level(t)) is not None), default=None
+        )
+        if level is not None and own_level is not None and f"tlp:{own_level.label}" == level:
+            return _tags(own_tags)
+        names = [t for t in own_tags if mapping.tlp_tag_level(t) is None]
+        if level is not None and (event or own_level is not None or level != self.event_tlp):
             names.insert(0, level)
         return _tags(names)
 
+    # -- attributes and objects -------------------------------------------------------------------------
     def attribute(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         ext = _ext(obj)
-        if obj.get("type") == MISP_ATTRIBUTE_TYPE:
+        kept = obj.get("type") == MISP_ATTRIBUTE_TYPE
+        get: Callable[[str], Any]
+        if kept:
             misp_type = str(obj.get("misp_type", ""))
             value = obj.get("value")
             get = obj.get
+            uuid = str(obj.get("misp_uuid") or str(obj["id"]).split("--", 1)[1])
+            own_raw = obj.get("misp_tags")
         else:
             misp_type = str(ext.get("misp_type") or self._guess_type(obj) or "")
             if not misp_type:
                 return None
             value = ext.get("value") or self.value_of(obj, misp_type)
             get = ext.get
+            uuid = _uuid(obj, ext)
+            own_raw = ext.get("tags") if ext else None
         if value is None:
             return None
-        own = [
-            str(t)
-            for t in (get("misp_tags") if obj.get("type") == MISP_ATTRIBUTE_TYPE else get("tags")) or []
-        ]
         attr: dict[str, Any] = {
-            "uuid": _uuid(
-                obj, ext if obj.get("type") != MISP_ATTRIBUTE_TYPE else {"misp_uuid": obj.get("misp_uuid")}
-            ),
+            "uuid": uuid,
             "type": misp_type,
-            "category": get("category") or "Other",
             "value": str(value),
             "to_ids": bool(get("to_ids")) if get("to_ids") is not None else obj.get("type") == "indicator",
-            "comment": get("comment") or "",
             "timestamp": _epoch(obj.get("modified")),
-            "distribution": get("misp_distribution") or get("distribution") or "5",
-            "disable_correlation": bool(get("disable_correlation")),
-            "deleted": bool(obj.get("revoked")),
-            "Tag": self.tags_for(obj, own),
         }
-        for k in ("first_seen", "last_seen"):
-            if get(k):
-                attr[k] = get(k)
+        for key in ("category", "comment", "first_seen", "last_seen", "object_relation"):
+            if get(key):
+                attr[key] = get(key)
+        dist = get("misp_distribution") if kept else get("distribution")
+        if dist:
+            attr["distribution"] = dist
+        if get("disable_correlation"):
+            attr["disable_correlation"] = True
+        if obj.get("revoked"):
+            attr["deleted"] = True
+        tags = self.tags_for(
+            obj, [str(t) for t in own_raw] if isinstance(own_raw, list) else ([] if ext or kept else None)
+        )
+        if tags:
+            attr["Tag"] = tags
         return attr
 
     def _guess_type(self, obj: Mapping[str, Any]) -> str | None:
@@ -164,52 +202,72 @@ class _Exporter:
         return None
 
     def misp_object(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        ext = (
-            _ext(obj)
-            if obj.get("type") != MISP_OBJECT_TYPE
-            else {
+        if obj.get("type") == MISP_OBJECT_TYPE:
+            ext = {
                 k[5:] if k in ("misp_name", "misp_tags", "misp_distribution") else k: v
                 for k, v in obj.items()
             }
-        )
+        else:
+            ext = _ext(obj)
         attrs = []
         for a in ext.get("attributes") or []:
             ma: dict[str, Any] = {
-                "uuid": a.get("misp_uuid") or "",
                 "type": a.get("misp_type", ""),
-                "object_relation": a.get("object_relation", ""),
                 "value": a.get("value", ""),
-                "category": a.get("category") or "Other",
                 "to_ids": bool(a.get("to_ids")),
-                "comment": a.get("comment") or "",
-                "disable_correlation": bool(a.get("disable_correlation")),
-                "distribution": a.get("distribution") or "5",
-                "timestamp": a.get("timestamp") or _epoch(obj.get("modified")),
-                "deleted": bool(a.get("deleted")),
-                "Tag": _tags(a.get("tags") or []),
             }
-            for k in ("first_seen", "last_seen"):
-                if a.get(k):
-                    ma[k] = a[k]
+            for key, name in (
+                ("misp_uuid", "uuid"),
+                ("object_relation", "object_relation"),
+                ("category", "category"),
+                ("comment", "comment"),
+                ("distribution", "distribution"),
+                ("timestamp", "timestamp"),
+                ("first_seen", "first_seen"),
+                ("last_seen", "last_seen"),
+            ):
+                if a.get(key):
+                    ma[name] = a[key]
+            if a.get("disable_correlation"):
+                ma["disable_correlation"] = True
+            if a.get("deleted"):
+                ma["deleted"] = True
+            if a.get("tags"):
+                ma["Tag"] = _tags(a["tags"])
             attrs.append(ma)
         out: dict[str, Any] = {
             "uuid": _uuid(obj, ext),
             "name": ext.get("name", ""),
-            "meta-category": ext.get("meta_category", ""),
-            "template_uuid": ext.get("template_uuid", ""),
-            "template_version": ext.get("template_version", ""),
-            "comment": ext.get("comment", ""),
-            "distribution": ext.get("distribution") or "5",
             "timestamp": _epoch(obj.get("modified")),
-            "deleted": bool(obj.get("revoked")),
             "Attribute": attrs,
             "ObjectReference": [],
         }
-        tags = self.tags_for(obj, [str(t) for t in ext.get("tags") or []])
+        for key, name in (
+            ("meta_category", "meta-category"),
+            ("template_uuid", "template_uuid"),
+            ("template_version", "template_version"),
+            ("comment", "comment"),
+            ("distribution", "distribution"),
+            ("first_seen", "first_seen"),
+            ("last_seen", "last_seen"),
+        ):
+            if ext.get(key):
+                out[name] = ext[key]
+        if obj.get("revoked"):
+            out["deleted"] = True
+        # an object's TLP is the most restrictive of its own and its attributes': only its own tags come back
+        level = _tlp_tag(obj)
+        own = [str(t) for t in ext.get("tags") or []]
+        inner = [mapping.tlp_tag_level(t["name"]) for a in attrs for t in a.get("Tag", [])]
+        if level is not None and not any(x is not None and f"tlp:{x.label}" == level for x in inner):
+            tags = self.tags_for(obj, own)
+        else:
+            tags = _tags(own)
         if tags:
             out["Tag"] = tags
         return out
 
+    # -- the event --------------------------------------------------------------------------------------
     def event(self) -> dict[str, Any]:
         c, by_id = self.c, self.by_id
         ext = _ext(c)
@@ -231,15 +289,10 @@ class _Exporter:
                         "uuid": _uuid(obj, oext),
                         "name": obj.get("abstract", ""),
                         "content": obj.get("content", ""),
+                        "timestamp": _epoch(obj.get("modified")),
                     }
                 )
-            elif oext.get("galaxy_type") or t in (
-                "attack-pattern",
-                "malware",
-                "tool",
-                "threat-actor",
-                "intrusion-set",
-            ):
+            elif oext.get("galaxy_type") or t in _GALAXY_TYPES:
                 galaxies[str(obj["id"])] = obj
             elif t == MISP_OBJECT_TYPE or (t in ("indicator", "observed-data") and "attributes" in oext):
                 self.objects[str(obj["id"])] = self.misp_object(obj)
@@ -249,59 +302,79 @@ class _Exporter:
                     self.skipped += 1
                 else:
                     self.attributes[str(obj["id"])] = a
-        event_tags = [str(x) for x in c.get("labels") or []]
-        if self.event_tlp:
-            event_tags.insert(0, self.event_tlp)
+        event_tags = [
+            t["name"] for t in self.tags_for(c, ext.get("tags") if "tags" in ext else None, event=True)
+        ]
         for rel in relationships:
-            self.relation(rel, galaxies, event_tags)
+            self.relation(rel, galaxies)
         for s in sightings:
             self.sighting(s)
-        for gid, g in galaxies.items():
-            if not any(
-                r.get("target_ref") == gid and r.get("source_ref") in (*self.attributes, *self.objects)
-                for r in relationships
+        holders = (*self.attributes, *self.objects)
+        on_records = {str(r.get("target_ref")) for r in relationships if r.get("source_ref") in holders}
+        event_galaxies = [g for gid, g in galaxies.items() if gid not in on_records]
+        for g in event_galaxies:
+            if _galaxy_blocks([g]):
+                continue  # comes back as a Galaxy block
+            tag = self._galaxy_name(g)
+            tid = mapping.technique_id(tag)
+            if tag not in event_tags and not (
+                tid and any(tid == mapping.technique_id(t) for t in event_tags)
             ):
-                self._galaxy_tag(g, event_tags)
-        org = ext.get("orgc") or {}
-        creator = by_id.get(str(c.get("created_by_ref")))
+                event_tags.append(tag)
         event: dict[str, Any] = {
             "uuid": _uuid(c, ext),
             "info": c.get("name", ""),
-            "date": ext.get("date") or str(c.get("created", ""))[:10],
             "timestamp": _epoch(c.get("modified")),
             "published": c.get("type") == "report",
-            "publish_timestamp": ext.get("publish_timestamp")
-            or (_epoch(c.get("published")) if c.get("published") else "0"),
-            "threat_level_id": _REV_THREAT.get(str(ext.get("threat_level")), "4"),
-            "analysis": _REV_ANALYSIS.get(str(ext.get("analysis")), "0"),
-            "distribution": ext.get("distribution") or "3",
-            "Tag": _tags(event_tags),
-            "Attribute": list(self.attributes.values()),
-            "Object": list(self.objects.values()),
         }
+        if ext.get("date"):
+            event["date"] = ext["date"]
+        if ext.get("publish_timestamp"):
+            event["publish_timestamp"] = ext["publish_timestamp"]
+        if ext.get("threat_level"):
+            event["threat_level_id"] = _REV_THREAT.get(str(ext["threat_level"]), str(ext["threat_level"]))
+        if ext.get("analysis"):
+            event["analysis"] = _REV_ANALYSIS.get(str(ext["analysis"]), str(ext["analysis"]))
+        if ext.get("distribution"):
+            event["distribution"] = ext["distribution"]
+        sg = ext.get("sharing_group")
+        if isinstance(sg, dict) and sg.get("id"):
+            event["sharing_group_id"] = sg["id"]
+            if sg.get("name"):
+                event["SharingGroup"] = {"name": sg["name"]}
+        org = ext.get("orgc") or {}
+        creator = by_id.get(str(c.get("created_by_ref")))
         if org or creator:
-            event["Orgc"] = {
-                "name": org.get("name") or (creator or {}).get("name", ""),
-                "uuid": org.get("uuid", ""),
-            }
+            event["Orgc"] = _clean(
+                {"name": org.get("name") or (creator or {}).get("name", ""), "uuid": org.get("uuid", "")}
+            )
         if ext.get("org"):
             event["Org"] = ext["org"]
+        if event_tags:
+            event["Tag"] = _tags(event_tags)
+        event["Attribute"] = list(self.attributes.values())
+        event["Object"] = list(self.objects.values())
+        blocks = _galaxy_blocks(event_galaxies)
+        if blocks:
+            event["Galaxy"] = blocks
         if reports:
             event["EventReport"] = reports
         return {"Event": event}
 
-    def relation(
-        self, rel: Mapping[str, Any], galaxies: Mapping[str, Mapping[str, Any]], event_tags: list[str]
-    ) -> None:
+    def relation(self, rel: Mapping[str, Any], galaxies: Mapping[str, Mapping[str, Any]]) -> None:
         src, dst = str(rel.get("source_ref")), str(rel.get("target_ref"))
         rext = _ext(rel)
-        if dst in galaxies and (src in self.attributes or src in self.objects):
-            holder = self.attributes.get(src) or self.objects[src]
-            names = [t["name"] for t in holder.setdefault("Tag", [])]
+        if dst in galaxies and src in self.attributes:
+            holder = self.attributes[src]
+            blocks = _galaxy_blocks([galaxies[dst]])
+            if blocks:
+                holder.setdefault("Galaxy", []).extend(blocks)
+                return
+            names = [t["name"] for t in holder.get("Tag", [])]
             tag = self._galaxy_name(galaxies[dst])
             tid = mapping.technique_id(tag)
             if tag not in names and not (tid and any(tid == mapping.technique_id(n) for n in names)):
-                holder["Tag"].append({"name": tag})
+                holder.setdefault("Tag", []).append({"name": tag})
             return
         if src in self.objects and "referenced_uuid" in rext:
             self.objects[src]["ObjectReference"].append(
@@ -311,6 +384,7 @@ class _Exporter:
                     "referenced_uuid": rext["referenced_uuid"],
                     "relationship_type": rext.get("relationship_type") or rel.get("relationship_type", ""),
                     "comment": rel.get("description", ""),
+                    "timestamp": _epoch(rel.get("modified")),
                 }
             )
 
@@ -329,13 +403,6 @@ class _Exporter:
         gtype = "mitre-attack-pattern" if g.get("type") == "attack-pattern" else f"mitre-{g.get('type')}"
         return f'misp-galaxy:{gtype}="{g.get("name", "")}{" - " + tid if tid else ""}"'
 
-    def _galaxy_tag(self, g: Mapping[str, Any], event_tags: list[str]) -> None:
-        tag = self._galaxy_name(g)
-        tid = mapping.technique_id(tag)
-        if tag in event_tags or (tid and any(tid == mapping.technique_id(t) for t in event_tags)):
-            return
-        event_tags.append(tag)
-
     def sighting(self, s: Mapping[str, Any]) -> None:
         of = str(s.get("sighting_of_ref"))
         holder = self.attributes.get(of)
@@ -344,14 +411,20 @@ class _Exporter:
         if holder is None:
             return
         ext = _ext(s)
-        holder.setdefault("Sighting", []).append(
-            {
-                "uuid": _uuid(s, ext),
-                "type": _REV_SIGHTING.get(str(ext.get("sighting_type")), "0"),
-                "date_sighting": _epoch(str(s.get("first_seen") or s.get("created"))),
-                "source": ext.get("source", ""),
-            }
-        )
+        sighting: dict[str, Any] = {
+            "uuid": _uuid(s, ext),
+            "type": _REV_SIGHTING.get(str(ext.get("sighting_type")), "0"),
+            "date_sighting": _epoch(s.get("first_seen") or s.get("created")),
+        }
+        if ext.get("source"):
+            sighting["source"] = ext["source"]
+        where = [self.by_id.get(str(r)) for r in s.get("where_sighted_refs") or []]
+        org = next((w for w in where if w is not None), None)
+        if org is not None:
+            sighting["Organisation"] = _clean(
+                {"name": org.get("name", ""), "uuid": _ext(org).get("misp_uuid", "")}
+            )
+        holder.setdefault("Sighting", []).append(sighting)
 
 
 def export_events(objects: Iterable[Mapping[str, Any]], report_id: str | None = None) -> list[dict[str, Any]]:
