@@ -178,7 +178,7 @@ class _Exporter:
             "to_ids": bool(get("to_ids")) if get("to_ids") is not None else obj.get("type") == "indicator",
             "timestamp": _epoch(obj.get("modified")),
         }
-        for key in ("category", "comment", "first_seen", "last_seen", "object_relation"):
+        for key in ("category", "comment", "first_seen", "last_seen", "object_relation", "data"):
             if get(key):
                 attr[key] = get(key)
         dist = get("misp_distribution") if kept else get("distribution")
@@ -225,6 +225,7 @@ class _Exporter:
                 ("timestamp", "timestamp"),
                 ("first_seen", "first_seen"),
                 ("last_seen", "last_seen"),
+                ("data", "data"),
             ):
                 if a.get(key):
                     ma[name] = a[key]

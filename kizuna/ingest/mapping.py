@@ -137,7 +137,12 @@ OBJECT_RELATIONS: dict[tuple[str, str], str] = {
     ("file", "mime-type"): "file:mime_type",
 }
 #: Kinds of the object relations above whose attribute type does not say it (ports are MISP ``port``).
-RELATION_KINDS: dict[str, str] = {"dst-port": "port", "src-port": "port", "size-in-bytes": "port"}
+RELATION_KINDS: dict[str, str] = {
+    "dst-port": "port",
+    "src-port": "port",
+    "size-in-bytes": "port",
+    "layer4-protocol": "protocol",
+}
 
 #: MISP galaxy type -> STIX type of its clusters (malware gets is_family true).
 GALAXIES: dict[str, str] = {

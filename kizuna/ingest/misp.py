@@ -382,6 +382,7 @@ class _Event:
                 if _s(attr.get("sharing_group_id")) not in ("", "0")
                 else None,
                 "misp_uuid": original,
+                "data": _s(attr.get("data")),  # a malware-sample or attachment's content (base64)
                 "tags": tags,
             }
         )
@@ -576,6 +577,7 @@ class _Event:
                         "last_seen": _s(a.get("last_seen")),
                         "timestamp": _s(a.get("timestamp")),
                         "deleted": True if a.get("deleted") else None,
+                        "data": _s(a.get("data")),  # a malware-sample or attachment's content (base64)
                         "tags": a_tags,
                     }
                 )

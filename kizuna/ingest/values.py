@@ -128,6 +128,13 @@ def cve(value: str) -> str:
     return value
 
 
+def protocol(value: str) -> str:
+    """A network protocol name; STIX writes it in lower case (``protocols``, IANA service names)."""
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not a protocol name")
+    return value.lower()
+
+
 def text(value: str) -> str:
     if not value:
         raise ValueError("the value is empty")
@@ -152,5 +159,6 @@ KINDS: dict[str, Callable[[str], str | int]] = {
     "asn": asn,
     "mac": mac,
     "cve": cve,
+    "protocol": protocol,
     "text": text,
 }

@@ -29,7 +29,7 @@ def value_for(misp_type: str, i: int) -> str:
         seed = (misp_type, i, k)
         parts.append(
             {
-                "ip": f"198.51.100.{i % 250 + 1}" if i % 3 else f"2001:db8::{i:x}",
+                "ip": f"198.51.100.{i % 250 + 1}" if i % 3 else f"2001:db8::{i + 1:x}",
                 "domain": f"host-{i}.example.com",
                 "url": f"https://evil-{i}.example.com/path?q={i}&r='x'",
                 "uri": f"/gate/{i}.php",
@@ -112,6 +112,8 @@ def event(n: int, *, attack_in_hub: bool = False) -> dict[str, Any]:
     galaxy = [
         {
             "type": "mitre-malware",
+            "name": "Malware",
+            "uuid": uid("galaxy", "mitre-malware"),
             "GalaxyCluster": [
                 {
                     "uuid": uid("cluster", "Emotet"),
@@ -123,6 +125,8 @@ def event(n: int, *, attack_in_hub: bool = False) -> dict[str, Any]:
         },
         {
             "type": "threat-actor",
+            "name": "Threat Actor",
+            "uuid": uid("galaxy", "threat-actor"),
             "GalaxyCluster": [
                 {
                     "uuid": uid("cluster", "APT0"),
