@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,7 +92,11 @@ def _s(value: object) -> str:
 
 def _epoch(value: object) -> str | None:
     """A MISP epoch-seconds timestamp as a STIX timestamp; None when absent or zero."""
-    text = _s(value)
+    return _epoch_text(_s(value))
+
+
+@lru_cache(maxsize=4096)
+def _epoch_text(text: str) -> str | None:
     if not text.isdigit() or int(text) == 0:
         return None
     return format_timestamp(datetime.fromtimestamp(int(text), UTC))
@@ -160,6 +165,8 @@ class _Event:
 
     # -- markings ---------------------------------------------------------------------------------------
     def own_tlp(self, tags: Sequence[str], locator: str, record_id: str) -> TLP | None:
+        if not tags:
+            return None
         levels = [lvl for t in tags if (lvl := mapping.tlp_tag_level(t)) is not None]
         for t in tags:
             if mapping.looks_like_tlp(t):
@@ -725,6 +732,8 @@ class _Event:
         marks: list[str],
         tags: Sequence[str],
     ) -> None:
+        if not node.get("Galaxy") and not any(t.startswith("misp-galaxy:") for t in tags):
+            return
         found: list[
             tuple[str, str, str | None, str, str, str]
         ] = []  # galaxy type, value, uuid, tag, desc, loc

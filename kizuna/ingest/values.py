@@ -13,13 +13,19 @@ from urllib.parse import urlsplit
 
 _HEX = {n: re.compile(rf"[0-9a-fA-F]{{{n}}}") for n in (32, 40, 56, 64, 96, 128)}
 _SSDEEP = re.compile(r"\d+:[A-Za-z0-9/+]+:[A-Za-z0-9/+.]+(?:,\"?[^\"]*\"?)?")
-_LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)", re.UNICODE)
+_LABEL = r"(?!-)[\w-]{1,63}(?<!-)"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+", re.UNICODE)
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", re.ASCII
+)
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?:([:-])[0-9a-fA-F]{2})(?:\1[0-9a-fA-F]{2}){4}")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
 
 
 def ip(value: str) -> str:
     """An IPv4 or IPv6 address, or a CIDR block of either."""
+    if _IPV4.fullmatch(value) is not None:  # the common case, without building an address object
+        return value
     text = value.strip()
     try:
         if "/" in text:
@@ -29,7 +35,7 @@ def ip(value: str) -> str:
     except ValueError:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address or CIDR block") from None
     if text != value:
-        raise ValueError(f"{value!r} has spaces around the address")
+        raise ValueError(f"{value!r} is not an address: it has spaces around it")
     return value
 
 
@@ -41,8 +47,7 @@ def domain(value: str) -> str:
     """A domain or host name: dot-separated labels of letters, digits, '-' and '_' (253 characters at
     most, each label 63), at least two labels; a trailing dot is allowed."""
     name = value[:-1] if value.endswith(".") else value
-    labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+    if len(name) > 253 or _DOMAIN.fullmatch(name) is None:
         raise ValueError(f"{value!r} is not a domain name")
     return value
 
