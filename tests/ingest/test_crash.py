@@ -45,7 +45,8 @@ def _state(db: Path) -> dict[str, object]:
         units = conn.execute("SELECT unit, write_id FROM ingest_units").fetchall()
         per_unit = dict(
             conn.execute(
-                "SELECT u.unit, COUNT(*) FROM provenance p JOIN ingest_units u ON u.id = p.unit_id GROUP BY u.unit"
+                "SELECT u.unit, COUNT(*) FROM provenance p JOIN ingest_units u ON u.id = p.unit_id"
+                " GROUP BY u.unit"
             ).fetchall()
         )
         audit = [
