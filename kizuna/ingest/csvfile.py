@@ -20,6 +20,7 @@ import csv
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,9 @@ class CsvReader:
                     unit.key = f"lines {first_row_line}-{line}"
                 yield unit
 
+    _columns: list[str] | None = None
+    _get: dict[str, tuple[int, str]]
+
     def _new_unit(self, start: int) -> Unit:
         self._producers: set[str] = set()
         return Unit("csv", self.source, self.name if not self.batch_rows else f"lines {start}-")
@@ -247,21 +251,29 @@ class CsvReader:
                 line=line,
             )
 
-    def _cell(self, name: str, cells: dict[str, str]) -> str:
+    def _getters(self, columns: list[str]) -> dict[str, tuple[int, str]]:
+        """field -> (column index, constant): index -1 for a constant, absent for an unmapped field."""
         assert self.m.fields is not None
-        f = self.m.fields.get(name)
-        if f is None:
+        out: dict[str, tuple[int, str]] = {}
+        for name, f in self.m.fields.items():
+            out[name] = (-1, f.constant) if f.constant is not None else (columns.index(str(f.column)), "")
+        return out
+
+    def _cell(self, name: str, row: list[str]) -> str:
+        got = self._get.get(name)
+        if got is None:
             return ""
-        if f.constant is not None:
-            return f.constant
-        return cells.get(str(f.column), "").strip()
+        index, constant = got
+        return constant if index < 0 else row[index].strip()
 
     def _row(self, unit: Unit, row: list[str], columns: list[str], line: int) -> None:
         where = f"{self.name}:{line}"
         if len(row) != len(columns):
             unit.problem(where, "", f"{len(row)} fields where the header has {len(columns)}")
             return
-        cells = dict(zip(columns, row, strict=True))
+        cells = row
+        if self._columns is not columns:
+            self._columns, self._get = columns, self._getters(columns)
         assert self.m.fields is not None
         value = self._cell("value", cells)
         col = self.m.fields["value"].column
@@ -325,7 +337,7 @@ class CsvReader:
         comparisons: list[tuple[str, str | int]],
         type_name: str,
         value: str,
-        cells: dict[str, str],
+        cells: list[str],
         where: str,
     ) -> dict[str, Any]:
         producer = self._cell("producer", cells) or self.producer_org
@@ -384,6 +396,7 @@ def _undecodable(path: Path, encoding: str) -> tuple[int, int]:
     return 0, 0
 
 
+@lru_cache(maxsize=1024)
 def _timestamp(text: str, name: str) -> str:
     """A cell as a STIX timestamp: RFC 3339 / ISO 8601 (a bare date is midnight UTC); '' when empty."""
     if not text:
