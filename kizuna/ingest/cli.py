@@ -147,7 +147,10 @@ def _hub_target(hub: str, token_file: Path | None, collection: str, dry_run: boo
 
 def _finish(report: Report, report_path: Path | None, *, readable: int, sources: int) -> None:
     if report_path is not None:
-        report_path.write_bytes(json_report(report))
+        try:
+            report_path.write_bytes(json_report(report))
+        except OSError as exc:
+            raise InputError(f"cannot write the report: {exc.strerror}", path=str(report_path)) from None
     for p in report.problems[:20]:
         err.print(f"{p.source}: {p.locator}: {p.reason}", markup=False, soft_wrap=True)
     if len(report.problems) > 20:
@@ -485,7 +488,10 @@ def export_misp(
     if report_id is not None and not events:
         raise NotFound(f"--report-id: no report or grouping {report_id} that {reader.name} may read")
     doc: object = events[0] if len(events) == 1 else {"response": events}
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    try:
+        out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=str(out)) from None
     err.print(f"wrote {len(events)} event(s) to {out}", markup=False)
 
 

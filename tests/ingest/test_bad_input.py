@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.ingest.conftest import LocalHub, kizuna
 
@@ -276,3 +278,69 @@ def test_a_bundle_mixing_20_and_21(
     r = kizuna(capsys, "ingest", "stix", path, "--db", local_hub.db, "--collection", "shared", "--org", "uk")
     _refused(r, 2, "the bundle mixes STIX 2.0 and 2.1 objects")
     assert local_hub.counts() == before
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+_KEYS = [
+    "uuid",
+    "info",
+    "date",
+    "timestamp",
+    "distribution",
+    "Tag",
+    "Attribute",
+    "Object",
+    "Galaxy",
+    "Orgc",
+    "EventReport",
+    "ShadowAttribute",
+    "published",
+    "publish_timestamp",
+]
+_ATTR_KEYS = [
+    "uuid",
+    "type",
+    "value",
+    "to_ids",
+    "Tag",
+    "Sighting",
+    "Galaxy",
+    "first_seen",
+    "deleted",
+    "ObjectReference",
+    "Attribute",
+    "name",
+    "object_relation",
+    "distribution",
+    "timestamp",
+]
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> dict[str, Any]:
+    ev: dict[str, Any] = {k: draw(_JSON) for k in draw(st.lists(st.sampled_from(_KEYS), unique=True))}
+    ev.setdefault("uuid", EVENT["uuid"])
+    ev.setdefault("info", "fuzz")
+    for key in ("Attribute", "Object"):
+        if draw(st.booleans()):
+            ev[key] = [
+                {k: draw(_JSON) for k in draw(st.lists(st.sampled_from(_ATTR_KEYS), unique=True))}
+                for _ in range(draw(st.integers(0, 3)))
+            ]
+    return ev
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events())
+def test_any_event_converts_or_is_refused_with_reasons_never_an_exception(ev: dict[str, Any]) -> None:
+    from kizuna.hub import intake
+    from kizuna.ingest.misp import Options, convert_event
+
+    unit = convert_event(ev, "/Event", "fuzz.json", Options())
+    assert unit.refusal is not None or unit.records
+    for i, r in enumerate(unit.records):
+        intake.check(i, r.obj)  # validation answers (valid or a reason); it never raises
