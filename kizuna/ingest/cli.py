@@ -226,15 +226,18 @@ def _files(
     """Store every unit of every file; returns how many files could be read."""
     readable = 0
     for f in files:
+        done = 0
         try:
             for unit in units(f):
                 ingest.store(unit)
+                done += 1
             readable += 1
         except KizunaError as exc:
-            if len(files) == 1:
-                raise
+            if len(files) == 1 and not done:
+                raise  # nothing of the input could be read: one line, exit status 2
             from kizuna.ingest.units import Problem
 
+            readable += 1 if done else 0
             report.tally(str(f)).units_refused += 1
             report.problems.append(Problem(str(f), "", "", str(exc)))
     return readable

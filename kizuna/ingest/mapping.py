@@ -10,10 +10,12 @@ make an indicator's pattern (``[file:name = 'a' AND file:hashes.MD5 = '...']``) 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from kizuna.ingest import values
@@ -23,9 +25,20 @@ from kizuna.stix.markings import TLP
 KIZUNA_NAMESPACE = uuid.UUID("6a0c9e47-5b1d-4f3e-8a2c-7d9b0e1f3a65")
 
 
+_NAMESPACE_BYTES = KIZUNA_NAMESPACE.bytes
+
+
 def derived_uuid(*parts: str) -> str:
-    """A UUIDv5 in kizuna's namespace from ``parts`` (a MISP uuid and a role, a tag, a row...)."""
-    return str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))
+    """A UUIDv5 in kizuna's namespace from ``parts`` (a MISP uuid and a role, a tag, a row...): what
+    ``str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))`` gives, computed without building UUID objects
+    (tests/ingest/test_values.py holds the two together)."""
+    b = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + "/".join(parts).encode(), usedforsecurity=False).digest()[:16]
+    )
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +248,12 @@ _TOKEN = re.compile(r"'([^']*)'|([A-Za-z0-9_-]+)|(\[\*\])|(\.)")
 
 def path_tokens(path: str) -> tuple[str, list[str]]:
     """``"file:hashes.'SHA-256'"`` -> ``("file", ["hashes", "SHA-256"])``; ``[*]`` is kept as a token."""
+    root, tokens = _path_tokens(path)
+    return root, list(tokens)
+
+
+@lru_cache(maxsize=512)
+def _path_tokens(path: str) -> tuple[str, tuple[str, ...]]:
     root, _, rest = path.partition(":")
     tokens: list[str] = []
     for m in _TOKEN.finditer(rest):
@@ -244,7 +263,7 @@ def path_tokens(path: str) -> tuple[str, list[str]]:
             tokens.append(m.group(2))
         elif m.group(3) is not None:
             tokens.append("[*]")
-    return root, tokens
+    return root, tuple(tokens)
 
 
 def _ref_type(value: str | int) -> str:

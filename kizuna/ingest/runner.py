@@ -314,16 +314,6 @@ def json_report(report: Report) -> bytes:
     return orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2)
 
 
-def readable_collections(store: Store, collection: Collection, org_name: str) -> bool:
-    """Whether an organisation other than ``org_name`` may read ``collection`` (MISP distribution rule)."""
-    from kizuna.hub import policy
-
-    return any(
-        o.name != org_name and policy.may_read_collection(store.grant(collection, o))
-        for o in store.list_orgs()
-    )
-
-
 def attack_index(objects: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """ATT&CK technique id -> attack-pattern id, from attack-pattern objects' ``mitre-attack`` references."""
     out: dict[str, str] = {}

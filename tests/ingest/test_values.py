@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kizuna.ingest import values
+from kizuna.ingest.mapping import KIZUNA_NAMESPACE, derived_uuid
 
 DOTTED = st.lists(st.text("0123456789", min_size=1, max_size=4), min_size=3, max_size=5).map(".".join)
 _LABEL = re.compile(r"[\w-]{1,63}", re.UNICODE)
@@ -80,3 +82,9 @@ def test_domain_agrees_with_a_label_by_label_reading(value: str) -> None:
 def test_each_kind_refuses_what_it_must(kind: str, bad: str) -> None:
     with pytest.raises(ValueError, match="is not"):
         values.KINDS[kind](bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=4))
+def test_derived_uuid_is_uuid5_in_kizunas_namespace(parts: list[str]) -> None:
+    assert derived_uuid(*parts) == str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))
