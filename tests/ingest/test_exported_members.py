@@ -16,6 +16,9 @@ def test_public_surface_is_curated() -> None:
 
 def test_importing_ingest_loads_none_of_the_test_peers() -> None:
     peers = ("misp_stix_converter", "pymisp", "stix2elevator", "stix2validator", "stix2")
-    code = f"import sys, kizuna.ingest, kizuna.ingest.cli; print(sorted(m for m in {peers!r} if m in sys.modules))"
+    code = (
+        "import sys, kizuna.ingest, kizuna.ingest.cli;"
+        f" print(sorted(m for m in {peers!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
