@@ -174,7 +174,8 @@ def _run_audit(target: Target, report: Report, command: str) -> None:
     )
 
 
-def _progress(total: int | None, what: str) -> Any:
+def _progress(what: str) -> Any:
+    """A progress bar on stderr for long runs (only on a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -263,7 +264,7 @@ def ingest_misp(
     report = Report()
     with _target(db, hub, token_file, collection, org, dry_run) as target:
         opts = _misp_options(target, _default_tlp(default_tlp), accept_distribution)
-        with _progress(len(files), "events") as progress:
+        with _progress("events") as progress:
             task = progress.add_task("misp", total=None)
             ingest = Ingest(
                 target.sink, report, skip_invalid=skip_invalid, on_unit=lambda u: progress.advance(task)
@@ -350,7 +351,7 @@ def ingest_csv(
                     _mark_unmarked(unit, level)
                 yield unit
 
-        with _progress(None, "rows") as progress:
+        with _progress("rows") as progress:
             task = progress.add_task("csv", total=None)
             ingest = Ingest(
                 target.sink,
@@ -404,7 +405,7 @@ def ingest_misp_feed(
         chosen = plan(manifest, cursors, since=since_dt, tags=tuple(tag))
         counts["unchanged"] = chosen.unchanged
         hashes = feed.hashes()
-        progress = stack.enter_context(_progress(len(chosen.chosen), "events"))
+        progress = stack.enter_context(_progress("events"))
         task = progress.add_task("feed", total=len(chosen.chosen))
         ingest = Ingest(target.sink, report, skip_invalid=skip_invalid)
         for choice in chosen.chosen:

@@ -153,7 +153,7 @@ class _Event:
         self.by_id: dict[str, Record] = {}
 
     # -- ids --------------------------------------------------------------------------------------------
-    def uid(self, raw: object, locator: str, role: str) -> tuple[str, str | None]:
+    def uid(self, raw: object, locator: str) -> tuple[str, str | None]:
         """(uuid to use, the original when it was not a UUID)."""
         text = _s(raw).strip().lower()
         if is_uuid(text):
@@ -338,7 +338,7 @@ class _Event:
         if not isinstance(attr, dict):
             unit.problem(loc, "", "an attribute must be a JSON object")
             return
-        uid, original = self.uid(attr.get("uuid"), loc, "attribute")
+        uid, original = self.uid(attr.get("uuid"), loc)
         raw_id = _s(attr.get("uuid")) or uid
         key = _s(attr.get("uuid")).strip().lower() or uid
         misp_type = _s(attr.get("type"))
@@ -529,7 +529,7 @@ class _Event:
         if not isinstance(mo, dict):
             unit.problem(loc, "", "an object must be a JSON object")
             return
-        uid, original = self.uid(mo.get("uuid"), loc, "object")
+        uid, original = self.uid(mo.get("uuid"), loc)
         raw_id = _s(mo.get("uuid")) or uid
         key = _s(mo.get("uuid")).strip().lower() or uid
         name = _s(mo.get("name"))
@@ -543,7 +543,7 @@ class _Event:
         failed: tuple[str, str, str] | None = None  # locator, record id, reason of an invalid value
         for k, a in enumerate(attrs):
             aloc = f"{loc}/Attribute/{k}"
-            a_uid, a_orig = self.uid(a.get("uuid"), aloc, "attribute")
+            a_uid, a_orig = self.uid(a.get("uuid"), aloc)
             a_tags = _tags(a)
             level = self.own_tlp(a_tags, aloc + "/Tag", _s(a.get("uuid")) or a_uid)
             if level is not None:
@@ -884,7 +884,7 @@ class _Event:
     def event_report(self, rep: object, loc: str, marks: list[str]) -> None:
         if not isinstance(rep, dict):
             return
-        uid, _ = self.uid(rep.get("uuid"), loc, "report")
+        uid, _ = self.uid(rep.get("uuid"), loc)
         oid = f"note--{uid}"
         obj = self.common("note", oid, self.stamp(rep.get("timestamp")), marks, [])
         if _s(rep.get("name")):
