@@ -414,6 +414,12 @@ class _Event:
             self.refs.append(oid)
             self.add(obj, loc, raw_id)
         else:
+            if stix_type == MISP_ATTRIBUTE_TYPE:
+                unit.warn(
+                    loc + "/type",
+                    raw_id,
+                    f"type {misp_type!r} without to_ids has no SCO form: kept whole ({MISP_ATTRIBUTE_TYPE})",
+                )
             try:
                 self._mapped(obj, ext, tm, value, to_ids, first_seen, last_seen, uid)
             except ValueError as exc:

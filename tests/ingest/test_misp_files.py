@@ -90,6 +90,23 @@ def test_existing_event_stores_every_record(local_hub: LocalHub, capsys: pytest.
             ("misp", "/Attribute/0", "5a3c2fcd-8328-42bb-a95e-4f4402de0b81", "uk")
         ]
         assert prov[0].source.endswith("existing_event.json") and prov[0].converter.startswith("kizuna ")
+        records = list(store.audit_records())
+        unit = [r for r in records if r.action == "objects.add"]
+        run = [orjson.loads(r.detail) for r in records if r.action == "ingest.run"]
+        assert len(unit) == 1 and '"ingest"' in unit[0].detail  # one audit record for the one unit
+        assert run == [
+            {
+                "command": "misp",
+                "read": n,
+                "stored_new": n,
+                "new_versions": 0,
+                "duplicates": 0,
+                "rejected": 0,
+                "units_stored": 1,
+                "units_refused": 0,
+            }
+        ]
+        assert unit[0].actor == "org:uk" and records[-1].actor == "org:uk"
     # the same file again: every object a duplicate
     r = kizuna(capsys, "ingest", "misp", path, "--db", local_hub.db, "--collection", "shared", "--org", "uk")
     assert r.rc == 0 and r.err.strip().endswith(
