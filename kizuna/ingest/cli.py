@@ -23,7 +23,17 @@ import typer
 
 from kizuna.clikit import err
 from kizuna.errors import InputError, KizunaError, NotFound, PermissionDenied
-from kizuna.ingest.runner import DrySink, HubSink, Ingest, LocalSink, Report, Sink, attack_index, json_report
+from kizuna.ingest.runner import (
+    DrySink,
+    HubSink,
+    Ingest,
+    LocalDrySink,
+    LocalSink,
+    Report,
+    Sink,
+    attack_index,
+    json_report,
+)
 from kizuna.ingest.units import Unit
 from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
 
@@ -120,7 +130,9 @@ def _local_target(db: Path, collection: str, org_name: str | None, dry_run: bool
                     break
                 after = page.cursor
         sink: Sink = (
-            DrySink() if dry_run else LocalSink(store, c, intake.sender_for(store, org), clock=store._clock)
+            LocalDrySink(store, c, intake.sender_for(store, org), clock=store._clock)
+            if dry_run
+            else LocalSink(store, c, intake.sender_for(store, org), clock=store._clock)
         )
         yield Target(sink, shared, c.default_tlp, attack_index(patterns), store, org, store.ingested_units)
 
@@ -165,7 +177,8 @@ def _finish(report: Report, report_path: Path | None, *, readable: int, sources:
 
 def _run_audit(target: Target, report: Report, command: str) -> None:
     total = report.total
-    if target.store is None or isinstance(target.sink, DrySink) or not (total.stored or total.new_versions):
+    dry = isinstance(target.sink, DrySink | LocalDrySink)
+    if target.store is None or dry or not (total.stored or total.new_versions):
         return  # a run that stored nothing leaves no trace (each stored unit has its own record anyway)
     from kizuna.hub import policy
 

@@ -60,8 +60,11 @@ Every `ingest` command writes into a local hub (`--db PATH` or `KIZUNA_DB`, with
 ingesting organisation) through the hub's intake, or into a running hub (`--hub URL --token-file FILE`)
 through its TAXII API, so every object passes the hub's validation, policy and audit exactly as a TAXII POST
 would. Common options: `--collection ID` (required), `--default-tlp LEVEL` (marks what has no TLP of its own;
-else the collection's default applies, recorded as hub metadata), `--dry-run` (convert and validate, store
-nothing, print each object that would be stored as a JSON line), `--skip-invalid`, `--report FILE.json`
+else the collection's default applies, recorded as hub metadata), `--dry-run` (store nothing; print each
+object that would be stored as a JSON line; against a local hub each unit goes through exactly the import's
+write, which is then rolled back, so the counts tell new objects, new versions and duplicates apart; without
+a hub, or with `--hub`, each unit is converted and validated with the hub's validator), `--skip-invalid`,
+`--report FILE.json`
 (counts per source and every `{source, locator, record_id, reason}`; locators are `FILE:LINE` for CSV and
 JSON pointers such as `/Event/Attribute/17/value` for MISP), `--accept-distribution` (MISP).
 

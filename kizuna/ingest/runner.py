@@ -10,10 +10,11 @@ sighting) is refused too: "depends on refused ``/Event/Attribute/3``". In a loca
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import orjson
 
@@ -176,6 +177,58 @@ class DrySink:
             ObjectResult(str(o.get("id")), str(o.get("modified") or o.get("created") or ""), Outcome.STORED)
             for o in objects
         ]
+
+
+class _RolledBack(Exception):
+    pass
+
+
+class _RollbackStore:
+    """A store whose writes run to the end and are then rolled back (``--dry-run`` against a local hub)."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def write(self, work: Callable[[Any], Any]) -> Any:
+        done: list[Any] = []
+
+        def run(tx: Any) -> None:
+            done.append(work(tx))
+            raise _RolledBack
+
+        with contextlib.suppress(_RolledBack):
+            self._inner.write(run)
+        return done[0]
+
+
+class LocalDrySink(LocalSink):
+    """``--dry-run`` against a local hub: each unit goes through exactly the intake's write (validation,
+    policy, duplicates and versions against what the hub holds), which is then rolled back; each object
+    that would be stored is printed as one JSON line."""
+
+    def __init__(
+        self,
+        store: Store,
+        collection: Collection,
+        sender: intake.Sender,
+        *,
+        clock: Clock,
+        out: IO[bytes] | None = None,
+    ) -> None:
+        super().__init__(cast(Store, _RollbackStore(store)), collection, sender, clock=clock)
+        self.out = out if out is not None else sys.stdout.buffer
+
+    def write(
+        self, unit: Unit, objects: Sequence[dict[str, Any]], locators: Sequence[str]
+    ) -> list[ObjectResult]:
+        results = super().write(unit, objects, locators)
+        for obj, r in zip(objects, results, strict=True):
+            if r.outcome is Outcome.STORED or r.outcome is Outcome.NEW_VERSION:
+                self.out.write(orjson.dumps(obj) + b"\n")
+        return results
 
 
 class Ingest:
