@@ -17,7 +17,7 @@ import orjson
 import typer
 
 from kizuna.clikit import err, out
-from kizuna.errors import Conflict, InputError, KizunaError
+from kizuna.errors import InputError, KizunaError
 from kizuna.hub import policy
 from kizuna.hub.models import Peer
 from kizuna.hub.paging import Cursor
@@ -74,14 +74,13 @@ def hub_init(
     title: str = typer.Option("kizuna hub", "--title", help="The hub's title, shown in TAXII discovery."),
 ) -> None:
     """Create a new hub database (refuses to overwrite an existing file)."""
-    from kizuna.hub.federation.secrets import create_key, key_path
+    from kizuna.hub.keys import key_path
+    from kizuna.hub.store.sqlite.store import checkpoint_path
 
-    if key_path(db).exists():
-        raise Conflict(f"{key_path(db)}: a key file already exists here; refusing to overwrite it")
     SQLiteStore.create(db, title=title).close()
-    create_key(db)
     err.print(
-        f"created hub database {db} and its key file {key_path(db)} (mode 0600; keep it with the database)"
+        f"created hub database {db}, its key file {key_path(db)} and its audit checkpoint file"
+        f" {checkpoint_path(db)} (mode 0600; keep the key file with the database, apart from its backups)"
     )
 
 
@@ -105,6 +104,9 @@ def org_add(
     peer_hub: bool = typer.Option(
         False, "--peer-hub", help="The account of another hub (never gets RED or AMBER+STRICT)."
     ),
+    admin: bool = typer.Option(
+        False, "--admin", help="An administrator: may delete any object it can read (least privilege: off)."
+    ),
 ) -> None:
     """Add an organisation."""
     if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
@@ -116,6 +118,7 @@ def org_add(
             country=None if country is None else country.upper(),
             sectors=[s.strip().lower() for s in sector if s.strip()],
             peer_hub=peer_hub,
+            admin=admin,
         )
     err.print(f"added organisation {org.name} (ceiling {org.ceiling}, identity {org.identity_id})")
 
@@ -249,10 +252,8 @@ def audit_list(
 @audit_app.command("verify")
 def audit_verify(db: Path = DbOption) -> None:
     """Check the audit log's hash chain and head; exit 1 naming the damage (modified, deleted, truncated)."""
-    from kizuna.hub.audit import verify_chain
-
     with _open(db) as store:
-        report = verify_chain(store.audit_records(), store.audit_head())
+        report = store.verify_audit()
     if not report.ok:
         where = "" if report.first_bad_seq is None else f" at record {report.first_bad_seq}"
         err.print(
@@ -278,10 +279,9 @@ def hub_serve(
         )
     stop = threading.Event()
     if sync_every is not None:
-        from kizuna.hub.federation.secrets import SecretBox
         from kizuna.hub.federation.sync import Syncer
 
-        syncer = Syncer(store, SecretBox(db))
+        syncer = Syncer(store, store.keys)
         threading.Thread(
             target=syncer.run_forever,
             args=(sync_every, stop),
@@ -350,10 +350,19 @@ def peer_add(
     ),
     max_tlp: str = typer.Option("green", "--max-tlp", help="Highest TLP that flows: clear|green|amber."),
     types: str | None = typer.Option(None, "--types", help="Only these STIX types flow: TYPE,TYPE."),
+    reshare: str | None = typer.Option(
+        None,
+        "--reshare",
+        help="Objects received from this peer may go on to these other peers: PEER,PEER (off by default).",
+    ),
+    reshare_max_tlp: str = typer.Option(
+        "green",
+        "--reshare-max-tlp",
+        help="Highest TLP at which this peer's objects go on: clear|green|amber.",
+    ),
 ) -> None:
     """Record a peer hub and what flows each way (its credential is stored encrypted)."""
     from kizuna.clikit import read_token_file
-    from kizuna.hub.federation.secrets import SecretBox
 
     level = _level(max_tlp, "--max-tlp")
     try:
@@ -363,19 +372,22 @@ def peer_add(
     if not re.match(r"^https?://", url):
         raise InputError(f"--url: {url!r} is not an http(s) URL")
     secret = read_token_file(token_file)
-    box = SecretBox(db)
+    onward = _level(reshare_max_tlp, "--reshare-max-tlp")
     with _open(db) as store:
         store.add_peer(
             name,
             url=url,
             user=user,
-            secret=box.seal(secret),
+            secret=store.keys.seal(secret),
             max_tlp=level,
             types=_names(types),
             pulls=_pairs(pull, "--pull"),
             pushes=_pairs(push, "--push"),
+            reshare=_names(reshare),
+            reshare_max_tlp=onward,
         )
-    err.print(f"added peer {name} ({len(pull)} pull, {len(push)} push, max {level})")
+    again = f", its objects go on to {', '.join(_names(reshare))} up to {onward}" if reshare else ""
+    err.print(f"added peer {name} ({len(pull)} pull, {len(push)} push, max {level}{again})")
 
 
 @peer_app.command("list")
@@ -467,7 +479,6 @@ def hub_sync(
     """Sync with peer hubs: pull and push every flow, following next until more is false."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from kizuna.hub.federation.secrets import SecretBox
     from kizuna.hub.federation.sync import Syncer
 
     with (
@@ -491,7 +502,7 @@ def hub_sync(
                     tasks[key] = progress.add_task(f"{direction} {peer_name}", total=None)
                 progress.advance(tasks[key], n)
 
-        syncer = Syncer(store, SecretBox(db), on_progress=on_progress, page_size=page_size)
+        syncer = Syncer(store, store.keys, on_progress=on_progress, page_size=page_size)
         if not once:
             stop = threading.Event()
             try:

@@ -107,11 +107,20 @@ class HubClient:
         )
 
     def add_serialised(
-        self, collection_id: str, raw_objects: Sequence[bytes], *, wait: bool = True, timeout_s: float = 300.0
+        self,
+        collection_id: str,
+        raw_objects: Sequence[bytes],
+        *,
+        wait: bool = True,
+        timeout_s: float = 300.0,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """POST objects already serialised as JSON (as a hub stores them), without parsing them again."""
-        body = b'{"objects":[' + b",".join(raw_objects) + b"]}"
-        return self.add_envelope(collection_id, body, wait=wait, timeout_s=timeout_s)
+        """POST objects already serialised as JSON (as a hub stores them), without parsing them again;
+        ``extra`` adds properties to the envelope beside ``objects``."""
+        body = b'{"objects":[' + b",".join(raw_objects) + b"]"
+        if extra:
+            body += b"," + orjson.dumps(dict(extra))[1:-1]
+        return self.add_envelope(collection_id, body + b"}", wait=wait, timeout_s=timeout_s)
 
     def add_envelope(
         self,

@@ -23,7 +23,7 @@ from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.models import Collection, Org
 from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
-from kizuna.stix.ids import format_timestamp, utc_now
+from kizuna.stix.ids import Clock, format_timestamp, utc_now
 from kizuna.stix.markings import TLP, TLP2_IDS, marking_definition
 
 ORGS = (
@@ -126,9 +126,11 @@ def build_demo(workdir: Path | None = None) -> DemoHub:
     return hub
 
 
-def load(store: Store, collection: Collection, org: Org, objects: list[dict[str, Any]]) -> None:
+def load(
+    store: Store, collection: Collection, org: Org, objects: list[dict[str, Any]], *, clock: Clock = utc_now
+) -> None:
     """Store the demo's objects through the intake, as ``org`` would post them; refuse the whole demo if
     any is refused."""
-    result = intake.accept(store, collection, intake.Sender.local(org), objects, clock=utc_now)
+    result = intake.accept(store, collection, intake.Sender.local(org), objects, clock=clock)
     if result.refused:
         raise StoreError(f"demo data was refused: {[r.reason for r in result.refused[:3]]}")

@@ -6,28 +6,31 @@ peer pushes, the demo's sample data, and every ingest command. It returns a :cla
 reason); interfaces build their own answers from it (the TAXII layer its status resource). Nothing is
 parsed back out of messages.
 
-One call is one write transaction: the objects, the sightings routed beside their indicators, the write
-result, a pull flow's advanced cursor and the audit record are committed together or not at all. Objects
-are validated before the transaction starts, so one request's validation overlaps another's commit.
+One call is one write transaction: the objects, the sightings routed beside their indicators, the owners of
+new ids, the marking definitions learnt, the write result, a pull flow's advanced cursor and the audit
+record (which commits to each stored version's digest) are committed together or not at all. Objects are
+validated before the transaction starts, so one request's validation overlaps another's commit.
 
 An ingest command passes an :class:`~kizuna.hub.models.IngestUnit`: the write is then all or nothing (one
 refused object refuses the unit, and nothing of it is written) and the unit's provenance is stored beside
 each version it adds.
 
-Decisions are :mod:`kizuna.hub.policy`'s: the TLP an unmarked object is stored with, what a peer may send,
-which RED recipients are acceptable, where a sighting is routed.
+Every decision is :mod:`kizuna.hub.policy`'s: the TLP a version is stored with (its markings, custom ones
+included; unmarked; from a peer), who may change an id (its owner) and what a writer that is not the owner
+is answered (never anything that depends on what it cannot read), what a peer may send, which RED recipients
+are acceptable, where a sighting is routed and in what order one write's versions are disclosed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import orjson
 
-from kizuna.errors import InputError, InvalidObject
+from kizuna.errors import InputError, InvalidObject, PermissionDenied
 from kizuna.hub import policy
 from kizuna.hub.models import (
     Collection,
@@ -37,15 +40,23 @@ from kizuna.hub.models import (
     Org,
     Outcome,
     Routed,
+    Row,
     WriteResult,
 )
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PeerStore, Store, WriteTx
-from kizuna.stix.ids import Clock, parse_timestamp, to_us
-from kizuna.stix.markings import TLP
+from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, to_us
+from kizuna.stix.markings import MARKING_RANK, TLP, TLP2_IDS, declared_tlp, marking_refs, tlp_of
 from kizuna.stix.validate import validate_object
 
 IdFactory = Callable[[], uuid.UUID]
+
+#: Envelope property in which a kizuna hub tells a peer, beside each object it sends, the TLP it enforces
+#: on it, the hub that first shared it and how many hubs it has crossed (the objects stay as received).
+CLAIMS_PROPERTY = "x_kizuna_objects"
+
+#: Namespace of the ids of sightings the hub composes when it routes one home (UUIDv5).
+ROUTED_NAMESPACE = uuid.UUID("6b9c3c4e-4a55-5c2b-9d8e-6b697a756e61")
 
 # enum members looked up once (an Enum attribute lookup is a descriptor call on every access)
 _STORED, _NEW_VERSION, _DUPLICATE, _REFUSED = (
@@ -74,16 +85,31 @@ class Sender:
 
     @property
     def origin(self) -> str:
+        """Whose versions the writer's are: ``org:NAME`` or ``peer:NAME``."""
         if self.agreement is not None:
             return policy.peer_origin(self.agreement.peer)
         if self.org is not None:
             return policy.org_origin(self.org)
         raise InputError("a write needs an organisation or a peer agreement")
 
+    @property
+    def reader(self) -> Org | policy.Agreement:
+        """Whose reading rights decide what the writer may learn: its account, or (a pull) the agreement."""
+        if self.org is not None:
+            return self.org
+        assert self.agreement is not None
+        return self.agreement
+
 
 def sender_for(store: PeerStore, org: Org) -> Sender:
-    """The sender of a post by ``org``: another hub's account writes as that peer, under its agreement."""
-    return Sender(org, store.agreement_for(org)) if policy.is_peer_account(org) else Sender.local(org)
+    """The sender of a post by ``org``: another hub's account writes as that peer, under the agreement on
+    record with it; without one it may not write at all (PermissionDenied)."""
+    if not policy.is_peer_account(org):
+        return Sender.local(org)
+    agreement = store.agreement_named(org.name)
+    if agreement is None:
+        raise PermissionDenied(policy.no_agreement_refusal(org), title="no agreement with this hub")
+    return Sender(org, agreement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +120,60 @@ class FlowAdvance:
     cursor: Cursor
 
 
+# -- what kizuna peers say about the objects they send ---------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PeerClaim:
+    """What a peer hub says of one object it sends. Used only to make things stricter: the TLP it enforced
+    is never lowered here; origin and hop count are provenance."""
+
+    tlp: TLP | None
+    origin_hub: str
+    hops: int
+
+
+def claims_from(envelope: Mapping[str, object]) -> dict[tuple[str, str], PeerClaim]:
+    """The claims in a received envelope, by (id, version); entries that are not well formed are ignored
+    (an object then counts as unclaimed, which is never less strict)."""
+    out: dict[tuple[str, str], PeerClaim] = {}
+    entries = envelope.get(CLAIMS_PROPERTY)
+    if not isinstance(entries, list):
+        return out
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str):
+            continue
+        level = MARKING_RANK.get(TLP2_IDS.get(_LEVELS.get(str(e.get("tlp")), TLP.RED), ""))
+        hops = e.get("hops")
+        origin_hub = e.get("origin_hub")
+        out[(e["id"], str(e.get("version") or ""))] = PeerClaim(
+            level,
+            origin_hub[:200] if isinstance(origin_hub, str) else "",
+            hops if isinstance(hops, int) and 0 <= hops < 1000 else policy.MAX_HOPS,
+        )
+    return out
+
+
+_LEVELS = {level.label: level for level in TLP}
+
+
+def claims_for(rows: Sequence[Row], hub_id: str) -> list[dict[str, object]]:
+    """The claims a hub sends beside ``rows`` (to a peer that pulls or is pushed to)."""
+    return [
+        {
+            "id": r.id,
+            "version": r.version,
+            "tlp": r.tlp.label,
+            "origin_hub": r.origin_hub or hub_id,
+            "hops": r.hops,
+        }
+        for r in rows
+    ]
+
+
+# -- validation --------------------------------------------------------------------------------------------
 def _refused(index: int, obj: object, reason: str, version: str = "") -> ObjectResult:
     oid = obj.get("id") if isinstance(obj, dict) else None
-    return ObjectResult(
-        oid if isinstance(oid, str) else f"objects[{index}]", version, Outcome.REFUSED, reason
-    )
+    name = oid if isinstance(oid, str) else f"objects[{index}]"
+    return ObjectResult(name, version, _REFUSED, reason)
 
 
 def check(index: int, obj: object) -> Incoming | ObjectResult:
@@ -116,6 +191,11 @@ def check(index: int, obj: object) -> Incoming | ObjectResult:
         version_us = to_us(parse_timestamp(v.version_key)) if v.version_key else 0
     except (orjson.JSONEncodeError, ValueError) as exc:
         return _refused(index, obj, f"cannot be stored: {exc}", v.version_key)
+    refs = obj.get("object_marking_refs")
+    if "granular_markings" in obj or (refs and any(r not in MARKING_RANK for r in refs)):
+        custom = tuple(dict.fromkeys(m for m in marking_refs(obj) if m not in MARKING_RANK))
+    else:  # the common case: predefined TLP markings only
+        custom = ()
     return Incoming(
         id=v.id,
         type=v.type,
@@ -125,6 +205,8 @@ def check(index: int, obj: object) -> Incoming | ObjectResult:
         tlp=v.tlp,
         raw=raw,
         recipients=tuple(recipients),
+        markings=custom,
+        declares=declared_tlp(obj) if v.type == "marking-definition" else None,
     )
 
 
@@ -141,6 +223,21 @@ def _same_content(a: bytes, b: bytes) -> bool:
     return orjson.dumps(orjson.loads(a), option=sort) == orjson.dumps(orjson.loads(b), option=sort)
 
 
+# -- the write -------------------------------------------------------------------------------------------
+@dataclass
+class _Write:
+    """What one write knows inside its transaction."""
+
+    collection: Collection
+    sender: Sender
+    held: dict[str, list[Held]]
+    owners: dict[str, str]
+    known_markings: dict[str, TLP | None]
+    orgs: dict[str, int]
+    claims: Mapping[tuple[str, str], PeerClaim]
+    claimed: list[tuple[str, str]] = field(default_factory=list)
+
+
 def accept(
     store: Store,
     collection: Collection,
@@ -150,9 +247,11 @@ def accept(
     clock: Clock,
     new_id: IdFactory = uuid.uuid4,
     flow: FlowAdvance | None = None,
+    claims: Mapping[tuple[str, str], PeerClaim] | None = None,
     unit: IngestUnit | None = None,
 ) -> WriteResult:
     """Store what may be stored of ``items`` in ``collection`` on behalf of ``sender``; one transaction.
+    ``claims`` (from a peer's envelope) are honoured only for objects from a peer.
 
     With ``unit`` (an ingest command's unit) nothing at all is written if any item is refused (the result
     says why, and is not kept), and the unit's provenance is recorded beside each version stored."""
@@ -161,43 +260,70 @@ def accept(
     checked = [check(i, obj) for i, obj in enumerate(items)]
     if sender.agreement is not None:
         checked = [_screen(sender.agreement, c) for c in checked]
-    unmarked = policy.unmarked_tlp(collection.default_tlp, sender.agreement)
+    # marking definitions first, so objects in the same write that reference them are ranked by them
+    first = [i for i, c in enumerate(checked) if isinstance(c, Incoming) and c.type == "marking-definition"]
+    order = first + [i for i, c in enumerate(checked) if i not in set(first)]
 
     def work(tx: WriteTx) -> WriteResult:
         incoming = [c for c in checked if isinstance(c, Incoming)]
-        held = tx.held(collection, [o.id for o in incoming])
-        held_ids = {oid for oid, _ in held}
-        known = tx.org_ids({r for o in incoming for r in o.recipients})
-        results: list[ObjectResult] = []
+        ids = [o.id for o in incoming]
+        custom = {m for o in incoming for m in o.markings}
+        w = _Write(
+            collection,
+            sender,
+            tx.held(collection, ids, sender.reader),
+            tx.owners(ids),
+            tx.marking_levels(custom),
+            tx.org_ids(
+                {r for o in incoming for r in o.recipients} | ({sender.org.name} if sender.org else set())
+            ),
+            (claims or {}) if sender.agreement is not None else {},
+        )
+        results: list[ObjectResult | None] = [None] * len(checked)
         versions: list[NewVersion] = []
-        positions: list[int] = []  # the item each version comes from
-        for i, c in enumerate(checked):
+        definitions: list[tuple[str, TLP | None]] = []
+        position: dict[int, int] = {}  # id() of each version -> the item it comes from (ingest provenance)
+        for i in order:
+            c = checked[i]
             if isinstance(c, ObjectResult):
-                results.append(c)
+                results[i] = c
                 continue
-            outcome, reason, version = _decide(c, held, held_ids, known, unmarked, sender)
-            results.append(ObjectResult(c.id, c.version, outcome, reason))
-            if version is not None:
-                versions.append(version)
-                positions.append(i)
-        if unit is not None and any(r.outcome is _REFUSED for r in results):
-            raise _UnitRefused(_unit_refused(results))  # rolls the transaction back: no trace at all
+            outcome, reason, version = _decide(c, w)
+            results[i] = ObjectResult(c.id, c.version, outcome, reason)
+            if version is None:
+                continue
+            versions.append(version)
+            position[id(version)] = i
+            if c.type == "marking-definition" and version.origin == w.owners.get(c.id):
+                definitions.append((c.id, c.declares))
+                if c.id not in w.known_markings:
+                    w.known_markings[c.id] = c.declares
+        if unit is not None and any(r is not None and r.outcome is _REFUSED for r in results):
+            # an ingest unit is all or nothing: roll the whole transaction back, leave no trace
+            raise _UnitRefused(_unit_refused([r for r in results if r is not None]))
+        versions.sort(key=lambda v: policy.disclosure_rank(v.tlp, v.restricted, v.recipient_org_ids))
         added = tx.insert(collection, versions)
-        routed = _route_sightings(tx, collection, sender, versions) if sender.agreement is None else []
-        result = WriteResult(write_id, requested_us, collection.id, tuple(results), tuple(routed))
+        tx.claim(w.claimed)
+        tx.register_markings(definitions)
+        _resolve_pending(tx, [d[0] for d in definitions])
+        routed = _route_sightings(store, tx, w, versions, clock) if sender.agreement is None else []
+        done = tuple(r for r in results if r is not None)
+        result = WriteResult(write_id, requested_us, collection.id, done, tuple(r for r, _ in routed))
         tx.save_result(result, sender.org)
         detail: dict[str, object] = {
             "collection": collection.id,
             "write": write_id,
-            "added": [[v.obj.id, v.obj.version] for v in versions],
-            "duplicates": result.count(Outcome.DUPLICATE),
+            "added": [[v.obj.id, v.obj.version, v.digest.hex()] for v in versions],
+            "duplicates": result.count(_DUPLICATE),
             "refused": [{"id": r.id, "version": r.version, "reason": r.reason} for r in result.refused],
         }
         if routed:
-            detail["routed"] = [[r.collection_id, r.sighting_id] for r in routed]
+            detail["routed"] = [[r.collection_id, v.obj.id, v.obj.version, v.digest.hex()] for r, v in routed]
         if unit is not None:
-            locators = unit.locators
-            where = [locators[i] if i < len(locators) else "" for i in positions]
+            where = [
+                unit.locators[n] if n < len(unit.locators) else ""
+                for n in (position[id(v)] for v in versions)
+            ]
             tx.record_unit(unit, write_id, sender.org, requested_us, list(zip(added, where, strict=True)))
             detail["ingest"] = {"format": unit.format, "source": unit.source, "unit": unit.unit}
         if flow is not None:
@@ -232,74 +358,187 @@ def _screen(agreement: policy.Agreement, c: Incoming | ObjectResult) -> Incoming
     if isinstance(c, ObjectResult):
         return c
     reason = policy.ingress_refusal(agreement, c.tlp, c.type)
-    return c if reason is None else ObjectResult(c.id, c.version, Outcome.REFUSED, reason)
+    return c if reason is None else ObjectResult(c.id, c.version, _REFUSED, reason)
 
 
-def _decide(
-    obj: Incoming,
-    held: dict[tuple[str, int], Held],
-    held_ids: set[str],
-    known: dict[str, int],
-    unmarked: TLP,
-    sender: Sender,
-) -> tuple[Outcome, str, NewVersion | None]:
-    """What to do with one valid object, given what the collection holds (``held`` and ``held_ids`` are
-    updated with what is to be stored)."""
-    key = (obj.id, obj.version_us)
+def _tlp(obj: Incoming, w: _Write) -> tuple[TLP, str | None, tuple[str, ...], TLP | None]:
+    """(effective TLP, refusal, marking ids not yet known here, the TLP it will have once they are known
+    should they declare no TLP)."""
+    agreement = w.sender.agreement
+    claim = w.claims.get((obj.id, obj.version)) if w.claims else None
+    claimed = claim.tlp if claim is not None else None
+    if obj.markings:
+        _, unknown = policy.marked_tlp(obj.tlp, obj.markings, w.known_markings)
+        known_only = [m for m in obj.markings if m in w.known_markings]
+        base, _ = policy.marked_tlp(obj.tlp, known_only, w.known_markings)
+    else:  # predefined TLP markings only (or none): nothing to look up
+        unknown, base = (), obj.tlp
+    if base is None:  # no TLP marking (among those known here)
+        base, refusal = policy.unmarked_tlp(w.collection.default_tlp, agreement, claimed)
+        if refusal is not None:
+            return base, refusal, (), None
+    if claimed is not None and claimed > base:
+        base = claimed  # a TLP is never lowered on the way
+    if agreement is not None:
+        refusal = policy.ingress_refusal(agreement, base, obj.type)
+        if refusal is not None:
+            return base, refusal, (), None
+    if unknown:
+        return TLP.RED, None, unknown, base
+    return base, None, (), None
+
+
+def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
+    """What to do with one valid object (``w`` is updated with what is to be stored)."""
+    tlp, refusal, pending, fallback = _tlp(obj, w)
+    if refusal is not None:
+        return _REFUSED, refusal, None
+    me = w.sender.origin
+    owner = w.owners.get(obj.id)
+    versions = w.held.get(obj.id, [])
     digest = _digest(obj.raw)
-    same = held.get(key)
-    if same is not None:
-        if same.digest == digest or _same_content(same.raw, obj.raw):
+    observable = not obj.version
+    others_visible = [h for h in versions if h.origin != me and h.readable]
+    mode = policy.ownership(owner, me, writer_can_read=bool(others_visible), observable=observable)
+    if mode is not policy.Ownership.OWN:
+        # the writer can read someone else's version: the very same content again changes nothing (a
+        # partner's hub sending back what it received from here, an observable someone already shared)
+        for h in others_visible:
+            if h.version_us == obj.version_us and (h.digest == digest or _same_content(h.raw, obj.raw)):
+                return _DUPLICATE, "", None
+    if mode is policy.Ownership.REFUSE:
+        return _REFUSED, "this object belongs to another organisation; only it may add versions of it", None
+    restricted = mode is policy.Ownership.OWN_COPY and policy.own_copy_restricted(observable)
+    lineage = [h for h in versions if h.origin == me]
+    same = [h for h in lineage if h.version_us == obj.version_us]
+    if same:
+        if same[0].digest == digest or _same_content(same[0].raw, obj.raw):
             return _DUPLICATE, "", None
         return (
             _REFUSED,
             "a different object with this id and version is already stored; post a new version instead",
             None,
         )
-    tlp = policy.effective_tlp(obj.tlp, unmarked)
-    refusal = policy.recipient_refusal(tlp, obj.recipients, known.keys())
+    refusal = policy.recipient_refusal(
+        fallback if pending and fallback else tlp, obj.recipients, w.orgs.keys()
+    )
     if refusal is not None:
         return _REFUSED, refusal, None
-    outcome = _NEW_VERSION if obj.id in held_ids else _STORED
-    held[key] = Held(digest, obj.raw)
-    held_ids.add(obj.id)
-    recipients = policy.granted_recipients(tlp, {known[r] for r in obj.recipients})
+    named = {w.orgs[r] for r in obj.recipients if r in w.orgs}
+    # a writer's own copy of an id it does not own is its alone: the names in it grant nobody anything
+    granted = () if pending or restricted else policy.granted_recipients(tlp, named)
+    claim = w.claims.get((obj.id, obj.version))
+    agreement = w.sender.agreement
+    origin_hub = (
+        "" if agreement is None else (claim.origin_hub if claim and claim.origin_hub else agreement.peer)
+    )
+    hops = 0 if agreement is None else (claim.hops + 1 if claim else 1)
     # a peer's object has no local producer: the peer (its origin) is who stands behind it
-    producer = None if sender.org is None or sender.agreement is not None else sender.org.id
-    version = NewVersion(obj, tlp, producer, sender.origin, digest, recipients)
-    return outcome, "", version
+    producer = None if w.sender.org is None or agreement is not None else w.sender.org.id
+    version = NewVersion(
+        obj, tlp, producer, me, digest, granted, restricted, origin_hub, hops, pending, fallback
+    )
+    versions.append(Held(obj.version_us, digest, obj.raw, me, True))
+    w.held[obj.id] = versions
+    if owner is None:
+        w.owners[obj.id] = me
+        w.claimed.append((obj.id, me))
+    reason = ""
+    if pending:
+        reason = (
+            f"stored; it counts as TLP:RED for everyone but its producer until the marking definition(s)"
+            f" {', '.join(pending)} are known here"
+        )
+    return (_NEW_VERSION if lineage else _STORED), reason, version
 
 
+def _resolve_pending(tx: WriteTx, marking_ids: Sequence[str]) -> None:
+    """Re-rank the stored versions that were waiting for any of ``marking_ids`` (now known)."""
+    waiting = tx.pending(marking_ids)
+    if not waiting:
+        return
+    objects = {p.date_added_us: orjson.loads(p.raw) for p in waiting}
+    custom = {m for o in objects.values() for m in marking_refs(o) if m not in MARKING_RANK}
+    known = tx.marking_levels(custom)
+    for p in waiting:
+        obj = objects[p.date_added_us]
+        refs = [m for m in marking_refs(obj) if m not in MARKING_RANK]
+        level, unknown = policy.marked_tlp(tlp_of(obj), refs, known)
+        tlp = p.fallback_tlp if level is None else level
+        names = obj.get(policy.RECIPIENTS_PROPERTY) or []
+        ids = set(tx.org_ids(n for n in names if isinstance(n, str)).values())
+        granted = () if unknown else policy.granted_recipients(tlp, ids)
+        tx.resolve(p.date_added_us, tlp, unknown, granted)
+
+
+# -- sightings routed home -------------------------------------------------------------------------------
 def _route_sightings(
-    tx: WriteTx, posted_to: Collection, sender: Sender, stored: Sequence[NewVersion]
-) -> list[Routed]:
-    """Copy each stored sighting into the other collections where ``sender`` may read its indicator, on
-    the sender's behalf, so the indicator's producer learns that what it shared was seen."""
-    org = sender.org
+    store: Store, tx: WriteTx, w: _Write, stored: Sequence[NewVersion], clock: Clock
+) -> list[tuple[Routed, NewVersion]]:
+    """Route each stored sighting beside its indicator in the other collections where the sender may read
+    the indicator: readable only by the indicator's producers and the sender, at the sighting's own TLP;
+    the sender's own sighting where it may write there, a copy the hub composes where it may not."""
+    org = w.sender.org
     if org is None:
         return []
     targets: dict[int, str] = {}
     for i, v in enumerate(stored):
-        if v.obj.type == "sighting":
+        if v.obj.type == "sighting" and not v.restricted and v.origin == w.sender.origin:
             ref = orjson.loads(v.obj.raw).get("sighting_of_ref")
             if isinstance(ref, str):
                 targets[i] = ref
     if not targets:
         return []
-    holders = tx.holders(list(targets.values()), org, exclude=posted_to)
-    routed: list[Routed] = []
+    holders = tx.holders(list(targets.values()), org, exclude=w.collection)
+    routed: list[tuple[Routed, NewVersion]] = []
     for i, ref in targets.items():
         v = stored[i]
         for target, producers in holders.get(ref, ()):
-            if (v.obj.id, v.obj.version_us) in tx.held(target, [v.obj.id]):
+            route = policy.sighting_route(policy.may_write(store.grant(target, org)))
+            names = policy.routed_sighting_recipients(producers, org.name)
+            ids = policy.granted_recipients(v.tlp, set(tx.org_ids(names).values()), restricted=True)
+            if route is policy.Routing.COPY:
+                obj, origin = v.obj, v.origin
+            else:
+                obj, origin = _hub_sighting(v.obj, target, v.tlp, org, clock), policy.HUB_ORIGIN
+            held = tx.held(target, [obj.id], org).get(obj.id, [])
+            if any(h.version_us == obj.version_us and h.origin == origin for h in held):
                 continue
-            recipients = policy.routed_sighting_recipients(producers)
-            copy = replace(v.obj, recipients=recipients)
-            tlp = policy.effective_tlp(copy.tlp, policy.unmarked_tlp(target.default_tlp, None))
-            known = tx.org_ids(recipients)
-            if policy.recipient_refusal(tlp, recipients, known.keys()) is not None:
+            owner = tx.owners([obj.id]).get(obj.id)
+            if owner is not None and owner != origin:
                 continue
-            ids = policy.granted_recipients(tlp, {known[r] for r in recipients})
-            tx.insert(target, [NewVersion(copy, tlp, org.id, sender.origin, v.digest, ids)])
-            routed.append(Routed(target.id, v.obj.id))
+            copy = NewVersion(obj, v.tlp, v.producer_org_id, origin, _digest(obj.raw), ids, True)
+            tx.insert(target, [copy])
+            tx.claim([(obj.id, origin)])
+            routed.append((Routed(target.id, obj.id), copy))
     return routed
+
+
+def _hub_sighting(sighting: Incoming, target: Collection, tlp: TLP, poster: Org, clock: Clock) -> Incoming:
+    """The sighting the hub composes for a collection the poster may not write: its reference, counts and
+    times, who saw it, and the TLP it had where it was posted; nothing else of the poster's choosing."""
+    src = orjson.loads(sighting.raw)
+    now = format_timestamp(clock())
+    sid = uuid.uuid5(ROUTED_NAMESPACE, f"{target.id}|{sighting.id}|{sighting.version}")
+    obj: dict[str, object] = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f"sighting--{sid}",
+        "created": now,
+        "modified": now,
+        "sighting_of_ref": src["sighting_of_ref"],
+        "description": f"Reported at this hub by {poster.name} (routed beside the indicator).",
+        "object_marking_refs": [TLP2_IDS[tlp]],
+    }
+    for key in ("count", "first_seen", "last_seen"):
+        if key in src:
+            obj[key] = src[key]
+    if poster.identity_id:
+        obj["where_sighted_refs"] = [poster.identity_id]
+    made = check(0, obj)
+    if isinstance(made, ObjectResult):  # the poster's counts or times were not usable: leave them out
+        for key in ("count", "first_seen", "last_seen"):
+            obj.pop(key, None)
+        made = check(0, obj)
+    assert isinstance(made, Incoming)
+    return replace(made, recipients=())

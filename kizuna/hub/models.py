@@ -18,6 +18,7 @@ class Org:
     sectors: tuple[str, ...] = ()
     peer_hub: bool = False
     identity_id: str | None = None
+    admin: bool = False  # may delete any object it can read (and, in the UI, see the audit log)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,11 @@ class Incoming:
     spec_version: str
     version: str  # `modified` (or `created`) as written; "" for objects without one
     version_us: int  # the same instant in microseconds since the epoch; 0 when none
-    tlp: TLP | None  # from the object's markings; None when unmarked
+    tlp: TLP | None  # from the object's predefined TLP markings; None when it references none
     raw: bytes  # serialised object, as received (canonical JSON bytes)
     recipients: tuple[str, ...] = ()  # RED recipients named by the producer (org names or identity ids)
+    markings: tuple[str, ...] = ()  # marking ids it references that are not predefined TLP markings
+    declares: TLP | None = None  # for a marking-definition: the TLP level it declares, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,9 @@ class Row:
     raw: bytes
     tlp: TLP  # the TLP the hub enforces: the object's marking, or the default it was stored with
     marked: bool  # False when the object carries no TLP marking of its own
+    origin: str = ""  # who this hub received it from: "org:NAME", "peer:NAME" or "hub"
+    origin_hub: str = ""  # the hub that first shared it ("" for this hub)
+    hops: int = 0  # hubs it passed through before this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,8 @@ class Peer:
     flows: tuple[Flow, ...] = ()
     last_success: str | None = None
     last_error: str | None = None
+    reshare: tuple[str, ...] = ()  # peers this peer's objects may go on to (its producers' choice)
+    reshare_max_tlp: TLP = TLP.GREEN
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from kizuna.stix._checks import (
     refs,
     timestamp_key,
 )
-from kizuna.stix.markings import TLP1_NAMES
+from kizuna.stix.markings import TLP1_NAMES, reserved_refusal
 
 Constraint = Callable[[Mapping[str, object]], "str | None"]
 
@@ -321,6 +321,11 @@ def _extension_properties(obj: Mapping[str, object]) -> str | None:
 
 
 def _marking_definition(obj: Mapping[str, object]) -> str | None:
+    shape = _marking_definition_shape(obj)
+    return shape if shape is not None else reserved_refusal(obj)
+
+
+def _marking_definition_shape(obj: Mapping[str, object]) -> str | None:
     dtype, definition = obj.get("definition_type"), obj.get("definition")
     if "extensions" not in obj and ("definition_type" not in obj or "definition" not in obj):
         return "needs 'definition_type' and 'definition' (or 'extensions')"
@@ -337,6 +342,8 @@ def _marking_definition(obj: Mapping[str, object]) -> str | None:
             return "a 'statement' definition must be {'statement': '...'}"
     elif str(obj.get("id")) in TLP1_NAMES:
         return "a predefined TLP 1.0 marking id must have definition_type 'tlp'"
+    elif "definition" in obj:
+        return "'definition_type' must be 'statement' or 'tlp' (section 7.2.1)"
     return None
 
 

@@ -98,30 +98,38 @@ def parse_level(text: str) -> TLP:
         raise InputError(f"unknown TLP level {text!r}; expected one of {', '.join(LEVEL_CHOICES)}") from None
 
 
-def tlp_of_refs(refs: Iterable[str]) -> TLP | None:
-    """Highest TLP among marking ids; None when none of them is a TLP marking."""
+def marking_refs(obj: Mapping[str, Any]) -> list[str]:
+    """Every marking id an object references: object markings and granular markings."""
+    refs = [r for r in obj.get("object_marking_refs") or () if isinstance(r, str)]
+    for gm in obj.get("granular_markings") or ():
+        if isinstance(gm, Mapping) and isinstance(gm.get("marking_ref"), str):
+            refs.append(gm["marking_ref"])
+    return refs
+
+
+def tlp_of_refs(refs: Iterable[str], known: Mapping[str, TLP | None] | None = None) -> TLP | None:
+    """Highest TLP among marking ids; None when none of them is a TLP marking. ``known`` adds marking
+    definitions the caller knows (custom markings that declare a TLP level, or None for other markings)."""
     best: TLP | None = None
     for ref in refs:
         level = MARKING_RANK.get(ref)
+        if level is None and known is not None:
+            level = known.get(ref)
         if level is not None and (best is None or level > best):
             best = level
     return best
 
 
 def tlp_of(obj: Mapping[str, Any]) -> TLP | None:
-    """The object's TLP: the highest among its object and granular markings; None if unmarked.
-
-    Granular markings count too: an object part of which is RED is served as RED.
-    """
-    refs: list[str] = list(obj.get("object_marking_refs") or ())
-    for gm in obj.get("granular_markings") or ():
-        if isinstance(gm, Mapping) and isinstance(gm.get("marking_ref"), str):
-            refs.append(gm["marking_ref"])
-    return tlp_of_refs(refs)
+    """The object's TLP from the predefined TLP markings it references (the highest among its object and
+    granular markings; an object part of which is RED is served as RED); None when it references none.
+    Custom markings are ranked by the hub, which knows their definitions (:func:`declared_tlp`)."""
+    return tlp_of_refs(marking_refs(obj))
 
 
 def marking_definition(level: TLP) -> dict[str, Any]:
-    """The TLP 2.0 marking-definition object for ``level``, as published by FIRST/OASIS."""
+    """The TLP 2.0 marking-definition object for ``level``, as published by FIRST/OASIS
+    (cti-stix-common-objects, extension-definition-specifications/tlp-2.0)."""
     return {
         "type": "marking-definition",
         "spec_version": "2.1",
@@ -130,3 +138,53 @@ def marking_definition(level: TLP) -> dict[str, Any]:
         "name": str(level),
         "extensions": {TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": level.label}},
     }
+
+
+def tlp1_marking_definition(level: TLP) -> dict[str, Any]:
+    """The TLP 1.0 marking-definition object for ``level``, as STIX 2.1 section 7.2.1.4 predefines it."""
+    name = TLP1_NAMES[TLP1_IDS[level]]
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": TLP1_IDS[level],
+        "created": "2017-01-20T00:00:00.000Z",
+        "definition_type": "tlp",
+        "name": f"TLP:{name.upper()}",
+        "definition": {"tlp": name},
+    }
+
+
+#: The reserved TLP marking-definition ids and the one definition each may carry.
+PUBLISHED: dict[str, dict[str, Any]] = {
+    **{TLP2_IDS[level]: marking_definition(level) for level in TLP},
+    **{TLP1_IDS[level]: tlp1_marking_definition(level) for level in TLP1_IDS},
+}
+
+
+def reserved_refusal(obj: Mapping[str, Any]) -> str | None:
+    """Why a marking-definition claiming a reserved TLP 1.0 or 2.0 id must be refused (it is not exactly
+    the published definition of that id), or None."""
+    published = PUBLISHED.get(str(obj.get("id")))
+    if published is None or dict(obj) == published:
+        return None
+    return (
+        f"claims the reserved id of {published['name']} but is not its published definition"
+        " (TLP marking definitions cannot be redefined)"
+    )
+
+
+def declared_tlp(definition: Mapping[str, Any]) -> TLP | None:
+    """The TLP level a marking-definition declares: through the TLP 2.0 extension (``tlp_2_0``) or a TLP 1.0
+    ``definition``; None when it declares none (a statement, or something else)."""
+    ext = definition.get("extensions")
+    if isinstance(ext, Mapping):
+        body = ext.get(TLP2_EXTENSION_ID)
+        if isinstance(body, Mapping) and isinstance(body.get("tlp_2_0"), str):
+            level = _NAMES.get(body["tlp_2_0"].strip().lower())
+            if level is not None:
+                return level
+    if definition.get("definition_type") == "tlp":
+        inner = definition.get("definition")
+        if isinstance(inner, Mapping) and isinstance(inner.get("tlp"), str):
+            return _NAMES.get(inner["tlp"].strip().lower())
+    return None

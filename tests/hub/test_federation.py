@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from kizuna.hub.auth import hash_token, new_token
-from kizuna.hub.federation.secrets import SecretBox, create_key
 from kizuna.hub.federation.sync import Syncer
 from kizuna.hub.models import Query, VersionFilter
 from kizuna.hub.store.sqlite import SQLiteStore
@@ -90,6 +89,7 @@ def reference_arrivals(
     egress: Terms,
     ingress: Terms,
     came_from_target: set[str] = frozenset(),
+    target_default: int = 2,
 ) -> set[tuple[str, str]]:
     """(id, modified) of the objects that may flow from one hub to another, from DESIGN.md's rules."""
     out = set()
@@ -103,6 +103,10 @@ def reference_arrivals(
         if o["id"] in came_from_target:  # never back to the peer it came from
             continue
         if marked is not None and marked > LEVEL[ingress.max_tlp]:
+            continue
+        # an unmarked object counts as the most restrictive of the TLP the sender enforced, the agreement and
+        # the receiving collection's default: refused when that is above the agreement (never lowered)
+        if marked is None and max(effective, LEVEL[ingress.max_tlp], target_default) > LEVEL[ingress.max_tlp]:
             continue
         if ingress.types and o["type"] not in ingress.types:
             continue
@@ -166,7 +170,6 @@ def new_hub(tmp_path: Path, name: str, default_tlp: TLP = TLP.AMBER) -> HubUnder
         c = s.add_collection(
             "shared", readers=["analyst", "green-reader"], writers=["analyst"], default_tlp=default_tlp
         )
-    create_key(db)
     return HubUnderTest(name, db, free_port(), c.id, token)
 
 
@@ -178,9 +181,12 @@ def link(
     direction: str,
     terms_at_src: Terms,
     terms_at_dst: Terms,
+    reshare_at_dst: tuple[str, ...] = (),
+    reshare_max: str = "green",
 ) -> None:
     """Make ``src`` push to (or pull from) ``dst``: each hub gets an account for the other and a peer
-    record of the same name holding its side of the agreement."""
+    record of the same name holding its side of the agreement; ``reshare_at_dst`` lets ``dst`` pass the
+    objects it receives from ``src`` on to those peers."""
     for here, there in ((src, dst), (dst, src)):
         account = f"{there.name}-hub"
         with here.store() as s:
@@ -228,6 +234,8 @@ def link(
         ]
         if terms.types:
             args += ["--types", ",".join(terms.types)]
+        if here is dst and reshare_at_dst:
+            args += ["--reshare", ",".join(reshare_at_dst), "--reshare-max-tlp", reshare_max]
         if flows == "push":
             args += ["--push", f"{here.collection_id}:{there.collection_id}"]
         elif flows == "pull":
@@ -319,18 +327,47 @@ def test_new_versions_flow_and_the_same_object_from_two_peers_is_stored_once(tmp
     assert b.held() == {(o["id"], o["modified"]) for o in shared + newer}
 
 
-def test_three_hubs_in_a_ring_converge_and_go_quiet(tmp_path, hubs):
+def _ring(tmp_path: Path, hubs: dict[str, Any], reshare: bool) -> tuple[list[HubUnderTest], dict[str, Any]]:
     ring = [hubs.setdefault(n, new_hub(tmp_path, n)) for n in ("a", "b", "c")]
     for h in ring:
         h.start()
     posted: dict[str, list[dict[str, Any]]] = {h.name: make_objects(h.name) for h in ring}
     for h in ring:
         h.post(posted[h.name])
-    for src, dst in zip(ring, ring[1:] + ring[:1], strict=True):
-        link(src, dst, tmp_path, direction="push", terms_at_src=Terms("amber"), terms_at_dst=Terms("amber"))
+    for src, dst, after in zip(ring, ring[1:] + ring[:1], ring[2:] + ring[:2], strict=True):
+        link(
+            src,
+            dst,
+            tmp_path,
+            direction="push",
+            terms_at_src=Terms("amber"),
+            terms_at_dst=Terms("amber"),
+            reshare_at_dst=(f"{after.name}-hub",) if reshare else (),
+            reshare_max="amber",
+        )
     for _ in range(3):
         for h in ring:
             sync(h)
+    return ring, posted
+
+
+def test_three_hubs_in_a_ring_share_only_with_their_neighbour_by_default(tmp_path, hubs):
+    ring, posted = _ring(tmp_path, hubs, reshare=False)
+    for h, before in zip(ring, ring[-1:] + ring[:-1], strict=True):
+        own = {(o["id"], o["modified"]) for o in posted[h.name]}
+        # a partner's objects are not passed on to a third partner unless its producer's hub allows it
+        arrived = reference_arrivals(posted[before.name], 2, egress=Terms("amber"), ingress=Terms("amber"))
+        assert h.held() == own | arrived
+    for h in ring:
+        assert moved(sync(h)) == 0
+    listing = kizuna_cli(
+        "hub", "audit", "list", "--db", str(ring[0].db), "--json", "--action", "objects.share"
+    )
+    assert "objects.share" in listing.stdout  # every object that left was audited
+
+
+def test_three_hubs_in_a_ring_converge_when_resharing_is_allowed(tmp_path, hubs):
+    ring, posted = _ring(tmp_path, hubs, reshare=True)
     everything = set().union(
         *(reference_arrivals(posted[h.name], 2, egress=Terms("amber"), ingress=Terms("amber")) for h in ring)
     )
@@ -339,6 +376,7 @@ def test_three_hubs_in_a_ring_converge_and_go_quiet(tmp_path, hubs):
         assert h.held() == own | everything
     for h in ring:
         assert moved(sync(h)) == 0
+        assert kizuna_cli("hub", "audit", "verify", "--db", str(h.db)).returncode == 0
 
 
 def test_a_peer_that_is_down_is_reported_and_does_not_block_others(tmp_path, hubs):
@@ -392,11 +430,11 @@ def test_garbage_and_5xx_are_retried_then_reported(tmp_path, hubs):
                 "broken",
                 url=f"http://127.0.0.1:{server.server_address[1]}/api/",
                 user=None,
-                secret=SecretBox(uk.db).seal("x"),
+                secret=s.keys.seal("x"),
                 max_tlp=TLP.GREEN,
                 pulls=[("c", uk.collection_id)],
             )
-            [result] = Syncer(s, SecretBox(uk.db), retries=2, backoff_s=0.01).run_once()
+            [result] = Syncer(s, s.keys, retries=2, backoff_s=0.01).run_once()
         assert not result.ok and hits["n"] == 3
     finally:
         server.shutdown()

@@ -66,7 +66,7 @@ def audit_trace(db: Path, actions: tuple[str, ...], collections: dict[str, str])
         for key in ("write", "flow", "cursor"):
             d.pop(key, None)
         d["collection"] = collections[d["collection"]]
-        d["routed"] = [[collections[c], s] for c, s in d.get("routed", [])]
+        d["routed"] = [[collections[c], *rest] for c, *rest in d.get("routed", [])]
         out.append((actor, action, d))
     return out
 
@@ -79,9 +79,19 @@ def local_hub(path: Path) -> tuple[SQLiteStore, dict[str, str]]:
         store.add_org(name, ceiling=TLP.RED)
         store.add_token(name, hash_token(new_token()))
     feeds = store.add_collection(
-        "feeds", readers=["producer", "other"], writers=["other"], default_tlp=TLP.GREEN
+        "feeds",
+        readers=["producer", "other"],
+        writers=["other"],
+        default_tlp=TLP.GREEN,
+        collection_id="2b4d1c0e-5f6a-4b7c-8d9e-0f1a2b3c4d01",
     )
-    inbox = store.add_collection("inbox", readers=["producer"], writers=["producer"], default_tlp=TLP.AMBER)
+    inbox = store.add_collection(
+        "inbox",
+        readers=["producer"],
+        writers=["producer"],
+        default_tlp=TLP.AMBER,
+        collection_id="2b4d1c0e-5f6a-4b7c-8d9e-0f1a2b3c4d02",
+    )
     demo.load(
         store,
         feeds,
@@ -143,18 +153,22 @@ def test_taxii_post_and_the_demo_loader_leave_the_same_trace(tmp_path: Path) -> 
         assert r.status_code == 202 and r.json()["failure_count"] == 0
         demo_inbox = via_demo.get_collection(next(c for c, t in names_demo.items() if t == "inbox"))
         assert demo_inbox is not None
-        demo.load(via_demo, demo_inbox, via_demo.get_org("producer"), objects)
+        demo.load(via_demo, demo_inbox, via_demo.get_org("producer"), objects, clock=FrozenClock(_start()))
     finally:
         via_api.close()
         via_demo.close()
     rows = stored_rows(tmp_path / "api.db")
     assert rows == stored_rows(tmp_path / "demo.db")
-    # the sighting was stored where it was posted and routed beside the indicator, in the same write
-    assert [r[0] for r in rows if r[1] == SIGHTING_ID] == ["feeds", "inbox"]
+    # the sighting was stored where it was posted and routed beside the indicator in the same write, as a
+    # copy the hub composed (the producer may not write the indicator's collection)
+    assert [r[0] for r in rows if r[1] == SIGHTING_ID] == ["inbox"]
+    [routed] = [r for r in rows if r[0] == "feeds" and r[2] == "sighting"]
+    assert routed[9] == "hub" and orjson.loads(routed[11])["sighting_of_ref"] == INDICATOR_ID
     trace = audit_trace(tmp_path / "api.db", ("objects.add",), names_api)
     assert trace == audit_trace(tmp_path / "demo.db", ("objects.add",), names_demo)
     last = trace[-1][2]
-    assert last["routed"] == [["feeds", SIGHTING_ID]] and last["duplicates"] == 1 and len(last["added"]) == 5
+    assert [r[:2] for r in last["routed"]] == [["feeds", routed[1]]]
+    assert last["duplicates"] == 1 and len(last["added"]) == 5
 
 
 def test_pull_and_push_leave_the_same_trace(tmp_path: Path, hubs: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 
 Hypothesis generates organisations (ceilings, peer-hub accounts), grants, a collection default, objects with
 random markings (TLP 1.0, TLP 2.0, OpenCTI ids, several at once, none), producers, RED recipients and
-versions, then a reader and query parameters (id/type/version filters, added_after, page size). The pages
-the store returns, concatenated, must equal the reference list computed here from DESIGN.md's rules.
+versions (several producers writing the same ids, so ownership decides), then a reader and query parameters
+(id/type/version filters, added_after, page size). What the intake stored must be what the reference expects,
+and the pages the store returns, concatenated, must equal the reference list computed here from DESIGN.md's
+rules.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ RANK = {
     "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": 4,  # TLP 1.0 RED
     "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": 4,  # TLP 2.0 RED
 }
-OTHER_MARKING = "marking-definition--3f2e8f6a-0000-4000-8000-000000000001"  # a statement, not TLP
+OTHER_MARKING = "marking-definition--3f2e8f6a-0000-4000-8000-000000000001"  # a marking the hub never saw
 IDS = [f"indicator--{uuid.UUID(int=i, version=4)}" for i in range(1, 5)] + [
     f"malware--{uuid.UUID(int=9, version=4)}"
 ]
@@ -91,13 +93,14 @@ query_st = st.fixed_dictionaries(
 )
 
 
-def stix_object(o: ObjSpec, names: list[str]) -> dict[str, object]:
-    """A valid STIX object for the spec: its id, `modified` at ``version_us``, its markings, recipients."""
+def stix_object(o: ObjSpec, names: list[str], suffix: str) -> dict[str, object]:
+    """A valid STIX object for the spec: its id (unique to the example), `modified` at ``version_us``, its
+    markings and RED recipients."""
     stamp = format_timestamp(from_us(o.version_us))
     obj: dict[str, object] = {
         "type": o.oid.split("--")[0],
         "spec_version": "2.1",
-        "id": o.oid,
+        "id": unique_id(o.oid, suffix),
         "created": "1970-01-01T00:00:00.000Z",
         "modified": stamp,
     }
@@ -112,35 +115,79 @@ def stix_object(o: ObjSpec, names: list[str]) -> dict[str, object]:
     return obj
 
 
-def reference(
-    orgs: list[OrgSpec], objs: list[ObjSpec], stored: list[tuple[ObjSpec, int]], q: dict
-) -> list[tuple[str, int]]:
-    """What the reader may see, in date_added order, as (id, version_us). Written from DESIGN.md alone."""
-    reader = q["reader"] % len(orgs)
+def unique_id(oid: str, suffix: str) -> str:
+    """The spec's id made unique to one example (owners are hub-wide and the store is shared)."""
+    kind = oid.split("--")[0]
+    return f"{kind}--{uuid.uuid5(uuid.NAMESPACE_URL, suffix + oid)}"
+
+
+@dataclass(frozen=True)
+class RefRow:
+    """A version the reference expects stored."""
+
+    spec: ObjSpec
+    tlp: int
+    restricted: bool
+    producer: int
+    granted: frozenset[int]
+
+
+def expected_rows(orgs: list[OrgSpec], objs: list[ObjSpec], default: int) -> list[RefRow]:
+    """What the intake must store, in order, written from DESIGN.md's rules: the first to store an id owns
+    it; another writer is refused where it can read the owner's versions and otherwise keeps its own copy,
+    which only it reads; the same id and version again stores nothing; a marking the hub does not know makes
+    a version RED for everyone but its producer; only RED versions' named recipients read them."""
+    n = len(orgs)
+    rows: list[RefRow] = []
+    owner: dict[str, int] = {}
+    for o in objs:
+        p = o.producer % n
+        marked = [RANK[m] for m in o.markings if m in RANK]
+        unknown = OTHER_MARKING in o.markings
+        base = max(marked) if marked else default
+        tlp = 4 if unknown else base
+        restricted = False
+        own = owner.get(o.oid)
+        if own is not None and own != p:
+            if any(visible(orgs, p, r) for r in rows if r.spec.oid == o.oid and r.producer == own):
+                continue  # refused: the writer can see that the id is someone else's
+            restricted = True
+        if any(r.spec.oid == o.oid and r.producer == p and r.spec.version_us == o.version_us for r in rows):
+            continue  # a duplicate, or a different object under the same id and version: nothing stored
+        granted = (
+            frozenset(r % n for r in o.recipients)
+            if tlp == 4 and not unknown and not restricted
+            else frozenset()
+        )
+        owner.setdefault(o.oid, p)
+        rows.append(RefRow(o, tlp, restricted, p, granted))
+    return rows
+
+
+def visible(orgs: list[OrgSpec], reader: int, row: RefRow) -> bool:
     spec = orgs[reader]
     if not spec.read:
-        return []
-    # another hub's account: never RED or AMBER+STRICT, and with no peer agreement on record, GREEN at most
+        return False
+    # another hub's account: never RED or AMBER+STRICT, and with no peer agreement on record, GREEN at most,
+    # never a restricted version
     ceiling = min(spec.ceiling, 1) if spec.peer else spec.ceiling
+    if row.tlp > ceiling or (spec.peer and row.restricted):
+        return False
+    if row.tlp < 4 and not row.restricted:
+        return True
+    return reader == row.producer or reader in row.granted
 
-    def tlp(o: ObjSpec) -> int:
-        ranks = [RANK[m] for m in o.markings if m in RANK]
-        return max(ranks) if ranks else q["default_tlp"]
 
-    def visible(o: ObjSpec) -> bool:
-        level = tlp(o)
-        if level > ceiling:
-            return False
-        if level < 4:
-            return True
-        return reader == o.producer % len(orgs) or reader in {r % len(orgs) for r in o.recipients}
-
-    seen = [(o, added) for o, added in stored if visible(o)]
+def reference(orgs: list[OrgSpec], stored: list[tuple[RefRow, int]], q: dict) -> list[tuple[str, int]]:
+    """What the reader may see, in date_added order, as (spec id, version_us)."""
+    reader = q["reader"] % len(orgs)
+    seen = [(r, added) for r, added in stored if visible(orgs, reader, r)]
     versions: dict[str, list[int]] = {}
-    for o, _ in seen:
-        versions.setdefault(o.oid, []).append(o.version_us)
+    for r, _ in seen:
+        versions.setdefault(r.spec.oid, []).append(r.spec.version_us)
     out = []
-    for o, added in seen:
+    for r, added in seen:
+        o = r.spec
         mode = q["version"]
         keep = (
             mode == "all"
@@ -189,26 +236,29 @@ def test_store_matches_reference_policy(
         readers=[n for n, s in zip(names, orgs, strict=True) if s.read],
         writers=[n for n, s in zip(names, orgs, strict=True) if s.write],
     )
-    # post each object as its producer through the intake, one write per object (the first of an
-    # (id, version) wins: a different object under the same id and version is refused)
+    # post each object as its producer through the intake, one write per object
     for o in objs:
         producer = made[o.producer % len(made)]
-        intake.accept(
-            store, collection, intake.Sender.local(producer), [stix_object(o, names)], clock=utc_now
-        )
+        sender = intake.Sender.local(producer)
+        intake.accept(store, collection, sender, [stix_object(o, names, suffix)], clock=utc_now)
     conn = sqlite3.connect(store.path)
     rows = conn.execute(
         "SELECT id, version_us, date_added FROM objects WHERE collection_key=? ORDER BY date_added",
         (collection.key,),
     ).fetchall()
     conn.close()
-    first_spec: dict[tuple[str, int], ObjSpec] = {}
-    for o in objs:
-        first_spec.setdefault((o.oid, o.version_us), o)
-    stored = [(first_spec[(oid, v)], added) for oid, v, added in rows]
+    ref = expected_rows(orgs, objs, q["default_tlp"])
+    # the store holds exactly what the reference expects, in order
+    assert [(oid, v) for oid, v, _ in rows] == [
+        (unique_id(r.spec.oid, suffix), r.spec.version_us) for r in ref
+    ]
+    stored = [(r, added) for r, (_, _, added) in zip(ref, rows, strict=True)]
     idx = q["added_after_index"]
     q = {**q, "added_after": None if idx is None or not rows else rows[idx % len(rows)][2]}
-    expected = reference(orgs, objs, stored, q)
+    q = {**q, "ids": tuple(unique_id(i, suffix) for i in q["ids"])}
+    expected = [(unique_id(oid, suffix), v) for oid, v in reference(orgs, stored, {**q, "ids": ()})]
+    if q["ids"]:
+        expected = [e for e in expected if e[0] in q["ids"]]
 
     mode = q["version"]
     versions = VersionFilter(

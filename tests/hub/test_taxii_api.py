@@ -24,6 +24,12 @@ def assert_error(resp, status: int) -> dict:
     return body
 
 
+def all_objects(hub: Hub, org: str) -> list[dict]:
+    r = hub.client.get(hub.url("objects/"), headers=hub.headers(org), params={"limit": "10000"})
+    assert r.status_code == 200 and not r.json()["more"]
+    return list(r.json().get("objects", []))
+
+
 def all_ids(hub: Hub, org: str, **params) -> list[str]:
     ids: list[str] = []
     params = {"limit": "1000", **params}
@@ -382,13 +388,29 @@ def test_a_sighting_reaches_the_indicators_collection(hub: Hub):
     status = hub.post("write-only", [identity, sighting, unrelated], collection_id=sightings.id).json()
     assert status["success_count"] == 3
     assert sighting["id"] not in all_ids(hub, "producer")
-    # an organisation that can read the indicator gets its sighting routed beside it
+    # an organisation that can read the indicator gets its sighting routed beside it; it may not write
+    # there, so the hub composes the copy (no content of its choosing enters), readable by the indicator's
+    # producer and by it alone
     hub.store.add_collection("reader sightings", alias="rs", readers=["reader"], writers=["reader"])
-    status = hub.post("reader", [identity, sighting, unrelated], collection_id="rs").json()
-    assert status["success_count"] == 3 and status["total_count"] == 3
-    assert sighting["id"] in all_ids(hub, "producer")
-    assert unrelated["id"] not in all_ids(hub, "producer")
-    assert sighting["id"] not in all_ids(hub, "green-reader")  # still AMBER where it was routed
+    own = {**sighting, "id": "sighting--7a1b7c58-40f5-4d61-9f44-3c2a1e0b7d01"}
+    status = hub.post(
+        "reader",
+        [own, {**unrelated, "id": "sighting--0b0e5b1e-2a3c-4d5e-8f90-a1b2c3d4e5f6"}],
+        collection_id="rs",
+    ).json()
+    assert status["success_count"] == 2 and status["total_count"] == 2
+    routed = [
+        o
+        for o in hub.client.get(hub.url("objects/"), headers=hub.headers("producer")).json()["objects"]
+        if o["type"] == "sighting"
+    ]
+    reader_identity = hub.store.get_org("reader").identity_id
+    assert [(o["sighting_of_ref"], o["count"], o["where_sighted_refs"]) for o in routed] == [
+        (ind["id"], 3, [reader_identity])
+    ]
+    assert routed[0]["id"] != own["id"] and routed[0]["object_marking_refs"] == [TLP2_IDS[TLP.AMBER]]
+    assert not any(o["type"] == "sighting" for o in all_objects(hub, "green-reader"))
+    assert not any(o["type"] == "sighting" for o in all_objects(hub, "strict-reader"))
 
 
 def test_an_envelope_of_invalid_objects_stores_no_object(hub: Hub):

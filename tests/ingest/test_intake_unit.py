@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from kizuna.hub import intake
+from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.models import Collection, IngestUnit, Org, Outcome
 from kizuna.hub.store.sqlite import SQLiteStore, schema
 from kizuna.stix.markings import TLP
@@ -77,9 +78,18 @@ def test_one_refused_object_refuses_the_unit_and_writes_nothing(tmp_path: Path) 
 
 def test_migration_3_adds_the_ingest_tables_to_a_version_2_hub(tmp_path: Path) -> None:
     path = tmp_path / "v2.db"
+    HubKeys.create(key_path(path))  # 'hub init' writes the key file beside the database
     conn = sqlite3.connect(path, isolation_level=None)
     schema.migrate(conn, target=2)
-    conn.execute("INSERT INTO meta (key, value) VALUES ('last_date_added', '0')")
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("title", "v2"),
+            ("created", "2026-01-01T00:00:00.000000Z"),
+            ("hub_id", "h"),
+            ("last_date_added", "0"),
+        ],
+    )
     conn.close()
     applied = SQLiteStore.migrate(path)
     assert [m.version for m in applied] == [3] == [schema.SCHEMA_VERSION]

@@ -30,6 +30,11 @@ from tests.web.conftest import UiHub, indicator, ui_ids
 ID_RE = re.compile(r"[a-z][a-z0-9-]*--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+def _enforced(marked: TLP | None, default: TLP) -> TLP:
+    """The reference's rule: an object's own TLP marking, else its collection's default."""
+    return default if marked is None else marked
+
+
 def all_ui_text(client: TestClient, collection_id: str) -> str:
     """Every UI page an org can reach for one collection: index, table pages, filters, object pages."""
     pages = [client.get("/ui/").text]
@@ -61,7 +66,7 @@ def test_green_ceiling_org_never_sees_amber_or_red(ui_hub: UiHub) -> None:
     ]
     objs.append(indicator("192.0.2.200", name="unmarked: collection default AMBER"))
     ui_hub.post("producer", objs)
-    withheld = {o["id"] for o in objs if policy.effective_tlp(tlp_of(o), TLP.AMBER) > TLP.GREEN}
+    withheld = {o["id"] for o in objs if _enforced(tlp_of(o), TLP.AMBER) > TLP.GREEN}
     shown = {o["id"] for o in objs} - withheld
     assert len(withheld) == 10 and len(shown) == 6
 
@@ -192,16 +197,14 @@ def test_ui_lists_exactly_what_the_plain_rule_allows(
                 if policy.may_read(
                     org,
                     Grant(can_read=True, can_write=name in WRITERS),
-                    policy.effective_tlp(tlp_of(obj), default),
+                    _enforced(tlp_of(obj), default),
                     orgs[writer].id,
                     {orgs[r].id for r in obj.get("x_kizuna_recipients", ())},
                 )
                 # another hub's account also gets only what may leave to it (no agreement on record: GREEN)
                 and (
                     not org.peer_hub
-                    or policy.may_leave(
-                        agreement, policy.effective_tlp(tlp_of(obj), default), obj["type"], ""
-                    )
+                    or policy.may_leave(agreement, _enforced(tlp_of(obj), default), obj["type"], "")
                 )
             ]
             with TestClient(ui_app, follow_redirects=False) as ui:

@@ -29,7 +29,7 @@ import httpx
 from kizuna.errors import KizunaError, NotFound, RemoteError
 from kizuna.hub import intake, policy
 from kizuna.hub.client import HubClient
-from kizuna.hub.federation.secrets import SecretBox
+from kizuna.hub.keys import HubKeys
 from kizuna.hub.models import Collection, Flow, Peer, Query, VersionFilter
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Store
@@ -70,7 +70,7 @@ class Syncer:
     def __init__(
         self,
         store: Store,
-        secrets: SecretBox,
+        secrets: HubKeys,
         *,
         clock: Clock = utc_now,
         new_id: intake.IdFactory = uuid.uuid4,
@@ -129,7 +129,9 @@ class Syncer:
             result.error = str(exc)
             self.store.record_sync(peer.id, None, result.error)
             return result
-        agreement = policy.Agreement(peer.name, peer.max_tlp, peer.types)
+        agreement = self.store.agreement_named(peer.name) or policy.Agreement(
+            peer.name, peer.max_tlp, peer.types
+        )
         with HubClient(
             peer.url, token, user=peer.user, timeout_s=self.timeout_s, transport=self.transport
         ) as client:
@@ -216,7 +218,8 @@ class Syncer:
                 previous_page = signature
                 last_us = page_last_us
                 cursor = Cursor(page_last_us, complete=not more)
-                self._store_page(peer, flow, collection, objects, agreement, cursor, fr)
+                claims = intake.claims_from(envelope)
+                self._store_page(peer, flow, collection, objects, agreement, cursor, claims, fr)
             elif more:
                 raise RemoteError("the peer says there is more but sent an empty page")
             if not more:
@@ -233,6 +236,7 @@ class Syncer:
         objects: list[Any],
         agreement: policy.Agreement,
         cursor: Cursor,
+        claims: dict[tuple[str, str], intake.PeerClaim],
         fr: FlowResult,
     ) -> None:
         result = intake.accept(
@@ -243,6 +247,7 @@ class Syncer:
             clock=self.clock,
             new_id=self.new_id,
             flow=intake.FlowAdvance(flow.id, cursor),
+            claims=claims,
         )
         fr.transferred += result.added  # new, not re-sent
         fr.refused += len(result.refused)
@@ -263,9 +268,15 @@ class Syncer:
             if not page.rows:
                 return
             raws = [r.raw for r in page.rows]
+            claims = intake.claims_for(page.rows, self.store.hub_id())
             status = self._retry(
                 f"POST {flow.remote_collection}",
-                functools.partial(client.add_serialised, flow.remote_collection, raws),
+                functools.partial(
+                    client.add_serialised,
+                    flow.remote_collection,
+                    raws,
+                    extra={intake.CLAIMS_PROPERTY: claims},
+                ),
             )
             counts = [status.get(k) for k in ("success_count", "failure_count", "pending_count")]
             if (

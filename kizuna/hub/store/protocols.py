@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from kizuna.hub.audit import AuditHead, AuditRecord
+from kizuna.hub.audit import AuditHead, AuditRecord, ChainReport
 from kizuna.hub.models import (
     Collection,
     Flow,
@@ -42,10 +42,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A version a collection already holds, as the intake needs it to tell duplicates from conflicts."""
+    """A version a collection already holds, as the intake needs it to tell duplicates, conflicts and
+    other owners' versions apart."""
 
+    version_us: int
     digest: bytes
     raw: bytes
+    origin: str  # whose version it is ("org:NAME", "peer:NAME", "hub")
+    readable: bool  # the writer of the current write may read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +59,32 @@ class NewVersion:
     obj: Incoming
     tlp: TLP  # effective TLP: the object's own marking, or the default decided by policy
     producer_org_id: int | None
-    origin: str  # "org:NAME" or "peer:NAME"
+    origin: str  # "org:NAME", "peer:NAME" or "hub": whose version it is
     digest: bytes
     recipient_org_ids: tuple[int, ...] = ()
+    restricted: bool = False  # readable only by its producer and named recipients, whatever its TLP
+    origin_hub: str = ""  # the hub that first shared it ("" for this hub)
+    hops: int = 0
+    pending: tuple[str, ...] = ()  # marking ids not yet known here (the version counts as RED meanwhile)
+    fallback_tlp: TLP | None = None  # with ``pending``: its TLP were those markings not TLP markings
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVersion:
+    """A stored version waiting for marking definitions (see :meth:`WriteTx.pending`)."""
+
+    date_added_us: int
+    raw: bytes
+    pending: tuple[str, ...]
+    fallback_tlp: TLP
+    producer_org_id: int | None
 
 
 class Directory(Protocol):
     """The hub, its organisations, tokens, collections and grants."""
 
     def title(self) -> str: ...
+    def hub_id(self) -> str: ...
     def cursor_key(self) -> bytes: ...
     def add_org(
         self,
@@ -73,6 +94,7 @@ class Directory(Protocol):
         country: str | None = None,
         sectors: Sequence[str] = (),
         peer_hub: bool = False,
+        admin: bool = False,
     ) -> Org: ...
     def get_org(self, name: str) -> Org: ...
     def list_orgs(self) -> list[Org]: ...
@@ -103,16 +125,45 @@ class Directory(Protocol):
 class WriteTx(Protocol):
     """The operations of one write transaction (all or nothing; see :meth:`ObjectStore.write`)."""
 
-    def held(self, collection: Collection, ids: Sequence[str]) -> dict[tuple[str, int], Held]:
-        """(id, version_us) -> what ``collection`` holds of those ids."""
+    def held(
+        self, collection: Collection, ids: Sequence[str], reader: Org | Agreement
+    ) -> dict[str, list[Held]]:
+        """Every version ``collection`` holds of those ids, whoever's, each saying whether ``reader`` (the
+        writer) may read it."""
+        ...
+
+    def owners(self, ids: Sequence[str]) -> dict[str, str]:
+        """The owner (an origin) of each of those ids that has one at this hub."""
+        ...
+
+    def claim(self, owners: Sequence[tuple[str, str]]) -> None:
+        """Record (id, owner) for ids that have no owner yet (the first to store an id owns it)."""
         ...
 
     def org_ids(self, refs: Iterable[str]) -> dict[str, int]:
         """Organisation ids of the names or identity ids in ``refs`` that are organisations here."""
         ...
 
+    def marking_levels(self, ids: Iterable[str]) -> dict[str, TLP | None]:
+        """The marking definitions of those ids the hub knows, with the TLP each declares (or None)."""
+        ...
+
+    def register_markings(self, definitions: Sequence[tuple[str, TLP | None]]) -> None:
+        """Remember marking definitions (id, declared TLP); the first definition of an id stands."""
+        ...
+
+    def pending(self, marking_ids: Sequence[str]) -> list[PendingVersion]:
+        """Stored versions waiting for any of those marking definitions."""
+        ...
+
+    def resolve(
+        self, date_added_us: int, tlp: TLP, pending: tuple[str, ...], recipient_org_ids: Sequence[int]
+    ) -> None:
+        """Re-rank a waiting version now that some of its markings are known."""
+        ...
+
     def insert(self, collection: Collection, versions: Sequence[NewVersion]) -> list[int]:
-        """Store ``versions``; returns the ``date_added`` (microseconds) given to each, in order."""
+        """Store ``versions``, in this order; returns the ``date_added`` (microseconds) given to each."""
         ...
 
     def holders(
@@ -152,7 +203,19 @@ class ObjectStore(Protocol):
         :class:`~kizuna.hub.policy.Agreement`: what may leave to that peer."""
         ...
 
-    def delete_versions(self, collection: Collection, org: Org, object_id: str, query: Query) -> int: ...
+    def delete_versions(self, collection: Collection, org: Org, object_id: str, query: Query) -> int:
+        """Delete the versions of ``object_id`` that ``org`` may read and delete; 0 when it may read none,
+        :class:`~kizuna.errors.PermissionDenied` when it may read some but delete none. Audited."""
+        ...
+
+    def record_share(self, collection: Collection, peer: str, rows: Sequence[Row]) -> None:
+        """Audit a page of versions a peer hub's account read."""
+        ...
+
+    def stored_versions(self) -> Iterable[tuple[str, str, str, str]]:
+        """(collection id, object id, version, digest hex) of every stored version."""
+        ...
+
     def write_result(self, result_id: str, org: Org) -> WriteResult | None: ...
     def count_objects(self) -> int: ...
 
@@ -180,11 +243,14 @@ class PeerStore(Protocol):
         types: Sequence[str] = (),
         pulls: Sequence[tuple[str, str]] = (),
         pushes: Sequence[tuple[str, str]] = (),
+        reshare: Sequence[str] = (),
+        reshare_max_tlp: TLP = TLP.GREEN,
     ) -> Peer: ...
     def get_peer(self, name: str) -> Peer: ...
     def list_peers(self) -> list[Peer]: ...
     def remove_peer(self, name: str) -> None: ...
     def agreement_for(self, org: Org) -> Agreement: ...
+    def agreement_named(self, peer: str) -> Agreement | None: ...
     def record_sync(self, peer_id: int, flow_id: int | None, error: str | None) -> None: ...
     def confirm_push(
         self, peer: Peer, flow: Flow, cursor: Cursor, rows: Sequence[Row], status: dict[str, Any]
@@ -197,6 +263,8 @@ class AuditLog(Protocol):
     def append_audit(self, actor: str, action: str, detail: object) -> None: ...
     def audit_records(self) -> Iterable[AuditRecord]: ...
     def audit_head(self) -> AuditHead | None: ...
+    def audit_checkpoints(self) -> list[str]: ...
+    def verify_audit(self) -> ChainReport: ...
 
 
 class Store(Directory, ObjectStore, PeerStore, AuditLog, Protocol):

@@ -88,7 +88,7 @@ def status_resource(result: WriteResult) -> dict[str, object]:
         elif r.outcome is Outcome.DUPLICATE:
             successes.append({**ref, "message": "already stored"})
         else:
-            successes.append(ref)
+            successes.append({**ref, "message": r.reason} if r.reason else ref)
     return {
         "id": result.id,
         "status": "complete",
@@ -293,7 +293,17 @@ class TaxiiApi:
         body = self._page_prefix(page, c, org)
         if page.rows:
             body += b',"objects":[' + b",".join(r.raw for r in page.rows) + b"]"
+            body += await self._shared_with_peer(c, org, page)
         return Response(body + b"}", media_type=TAXII_MEDIA_TYPE, headers=_page_headers(page))
+
+    async def _shared_with_peer(self, c: Collection, org: Org, page: Page) -> bytes:
+        """For another hub's account: audit the page as shared with it, and tell it beside each object the TLP
+        this hub enforces on it, where it came from and how far it has travelled (envelope property)."""
+        if not policy.is_peer_account(org):
+            return b""
+        await run_in_threadpool(self.store.record_share, c, org.name, page.rows)
+        claims = intake.claims_for(page.rows, await run_in_threadpool(self.store.hub_id))
+        return b',"' + intake.CLAIMS_PROPERTY.encode() + b'":' + orjson.dumps(claims)
 
     async def manifest(self, request: Request) -> Response:
         org = await self.authenticate(request)
@@ -380,7 +390,15 @@ class TaxiiApi:
                 title="malformed envelope",
             )
         sender = intake.sender_for(self.store, org)
-        return intake.accept(self.store, c, sender, envelope["objects"], clock=self.clock, new_id=self.new_id)
+        return intake.accept(
+            self.store,
+            c,
+            sender,
+            envelope["objects"],
+            clock=self.clock,
+            new_id=self.new_id,
+            claims=intake.claims_from(envelope),
+        )
 
     def routes(self) -> list[BaseRoute]:
         r = self.root

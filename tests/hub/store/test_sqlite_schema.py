@@ -12,6 +12,7 @@ import pytest
 
 from kizuna.errors import StoreError
 from kizuna.hub.audit import GENESIS_HASH, canonical_detail, record_hash, verify_chain
+from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.models import Org, Outcome, Query, VersionFilter
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.sqlite import SQLiteStore, schema
@@ -28,6 +29,7 @@ def make_v1(path: Path) -> dict[str, object]:
     """A hub database as the first release wrote it: two organisations, a collection, a RED object with a
     recipient, a GREEN one in two versions, a status, a peer with a half-done pull and a push cursor, and
     an intact audit chain."""
+    HubKeys.create(key_path(path))  # the first release's 'hub init' wrote the key file too
     conn = sqlite3.connect(path, isolation_level=None)
     schema.migrate(conn, target=1)
     rows = [
@@ -110,8 +112,11 @@ def make_v1(path: Path) -> dict[str, object]:
         (COLLECTION,),
     )
     prev = GENESIS_HASH
-    for seq, action in enumerate(["hub.init", "org.add", "org.add"], start=1):
-        detail = canonical_detail({"n": seq})
+    added = {"collection": COLLECTION, "added": [[o["id"], o["modified"]] for o in (red, green1, green2)]}
+    for seq, (action, body) in enumerate(
+        [("hub.init", {}), ("org.add", {}), ("org.add", {}), ("objects.add", added)], start=1
+    ):
+        detail = canonical_detail(body)
         h = record_hash(prev, seq, "2026-01-01T00:00:00Z", "cli", action, detail)
         conn.execute(
             "INSERT INTO audit VALUES (?,?,?,?,?,?,?)",

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from kizuna.hub.audit import AuditHead, AuditRecord
+from kizuna.hub.audit import AuditHead, AuditRecord, ChainReport, StoredVersion, verify
 from kizuna.hub.store.sqlite.base import SQLiteBase
 
 
@@ -26,3 +27,25 @@ class SQLiteAudit(SQLiteBase):
             self._db.reader().execute("SELECT records, last_seq, hash FROM audit_head WHERE id=1").fetchone()
         )
         return None if row is None else AuditHead(int(row[0]), int(row[1]), str(row[2]))
+
+    if TYPE_CHECKING:
+
+        def stored_versions(self) -> Iterator[StoredVersion]: ...  # the objects part of the store
+
+    def audit_checkpoints(self) -> list[str]:
+        try:
+            return self._checkpoints.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def verify_audit(self) -> ChainReport:
+        """Chain, MACs, head, checkpoints, and the stored objects against the records (``audit verify``)."""
+        row = self._db.reader().execute("SELECT value FROM meta WHERE key='audit_keyed_from'").fetchone()
+        return verify(
+            self.audit_records(),
+            self.audit_head(),
+            self.audit_checkpoints(),
+            self.stored_versions(),
+            key=self._audit_key,
+            keyed_from=int(row[0]) if row else 1,
+        )

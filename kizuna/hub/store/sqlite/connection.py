@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,8 @@ class Connections:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        #: Run after the current write transaction commits (under the writer lock, in commit order).
+        self.after_commit: dict[str, Callable[[], None]] = {}
         self.writer = self.connect(writer=True)
 
     def connect(self, *, writer: bool = False) -> sqlite3.Connection:
@@ -62,6 +64,7 @@ class Connections:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         with self._lock:
             conn = self.writer
+            self.after_commit.clear()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -70,13 +73,18 @@ class Connections:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self.after_commit.clear()
                 raise
             else:
                 try:
                     conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
                     conn.execute("ROLLBACK")
+                    self.after_commit.clear()
                     raise StoreError(f"{self.path}: the write could not be committed: {exc}") from None
+                for hook in self.after_commit.values():
+                    hook()
+                self.after_commit.clear()
 
     def close(self) -> None:
         with self._readers_lock:

@@ -15,7 +15,7 @@ from kizuna.hub.models import Collection, Grant, Org
 from kizuna.hub.store.sqlite.base import SQLiteBase
 from kizuna.stix.markings import TLP
 
-ORG_COLUMNS = ("id", "name", "ceiling", "country", "sectors", "peer_hub", "identity_id")
+ORG_COLUMNS = ("id", "name", "ceiling", "country", "sectors", "peer_hub", "identity_id", "admin")
 COLLECTION_COLUMNS = ("key", "id", "title", "default_tlp", "alias", "description")
 
 
@@ -36,6 +36,7 @@ def org_from_row(row: Sequence[Any]) -> Org:
         sectors=tuple(orjson.loads(row[4])),
         peer_hub=bool(row[5]),
         identity_id=str(row[6]),
+        admin=bool(row[7]),
     )
 
 
@@ -61,9 +62,14 @@ class SQLiteDirectory(SQLiteBase):
         row = self._db.reader().execute("SELECT value FROM meta WHERE key='title'").fetchone()
         return str(row[0]) if row else "kizuna hub"
 
+    _cursor_key: bytes
+
     def cursor_key(self) -> bytes:
-        row = self._db.reader().execute("SELECT value FROM meta WHERE key='cursor_key'").fetchone()
-        return bytes.fromhex(str(row[0]))
+        return self._cursor_key
+
+    def hub_id(self) -> str:
+        row = self._db.reader().execute("SELECT value FROM meta WHERE key='hub_id'").fetchone()
+        return str(row[0])
 
     # -- organisations and tokens ---------------------------------------------------------------------
     def add_org(
@@ -74,6 +80,7 @@ class SQLiteDirectory(SQLiteBase):
         country: str | None = None,
         sectors: Sequence[str] = (),
         peer_hub: bool = False,
+        admin: bool = False,
     ) -> Org:
         name = name.strip()
         if not name or any(c in name for c in ",:/\n\t") or len(name) > 100:
@@ -82,8 +89,8 @@ class SQLiteDirectory(SQLiteBase):
         with self._db.write() as conn:
             try:
                 cur = conn.execute(
-                    "INSERT INTO orgs (name, ceiling, country, sectors, peer_hub, identity_id, created)"
-                    " VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO orgs (name, ceiling, country, sectors, peer_hub, identity_id, created,"
+                    " admin) VALUES (?,?,?,?,?,?,?,?)",
                     (
                         name,
                         int(ceiling),
@@ -92,6 +99,7 @@ class SQLiteDirectory(SQLiteBase):
                         int(peer_hub),
                         identity_id,
                         self._now_text(),
+                        int(admin),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -106,10 +114,11 @@ class SQLiteDirectory(SQLiteBase):
                     "country": country,
                     "sectors": list(sectors),
                     "peer_hub": peer_hub,
+                    "admin": admin,
                 },
             )
             org_id = int(cur.lastrowid or 0)
-        return Org(org_id, name, ceiling, country, tuple(sectors), peer_hub, identity_id)
+        return Org(org_id, name, ceiling, country, tuple(sectors), peer_hub, identity_id, admin)
 
     def get_org(self, name: str) -> Org:
         row = (

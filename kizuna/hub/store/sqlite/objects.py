@@ -8,13 +8,15 @@ object, however many arrive in one second, and a page is one range scan of the c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from kizuna.errors import PermissionDenied
 from kizuna.hub import policy
 from kizuna.hub.models import (
     Collection,
@@ -30,7 +32,7 @@ from kizuna.hub.models import (
     WriteResult,
 )
 from kizuna.hub.paging import Cursor
-from kizuna.hub.store.protocols import Held, NewVersion
+from kizuna.hub.store.protocols import Held, NewVersion, PendingVersion
 from kizuna.hub.store.sqlite.base import SQLiteBase
 from kizuna.hub.store.sqlite.directory import collection_columns, collection_from_row
 from kizuna.hub.store.sqlite.predicates import to_sql
@@ -40,17 +42,22 @@ from kizuna.stix.markings import TLP
 T = TypeVar("T")
 
 _CHUNK = 500  # parameters per IN (...) list
-_ROW_COLUMNS = "o.id, o.type, o.spec_version, o.version, o.date_added, o.raw, o.tlp, o.marked"
+_ROW_COLUMNS = (
+    "o.id, o.type, o.spec_version, o.version, o.date_added, o.raw, o.tlp, o.marked, o.origin, o.origin_hub,"
+    " o.hops"
+)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def id_key(stix_id: str) -> int:
     """A signed 64-bit key for an id: the index holds 8 bytes instead of the 40-odd of the id text, so a
-    write touches fewer index pages. Queries compare the id itself as well (keys may collide)."""
+    write touches fewer index pages. Queries compare the id itself as well (keys may collide). One write
+    looks an id up several times (held versions, owner, insert), so recent keys are remembered."""
     return int.from_bytes(hashlib.blake2b(stix_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _row(r: tuple[Any, ...]) -> Row:
-    return Row(r[0], r[1], r[2], r[3], r[4], r[5], TLP(r[6]), bool(r[7]))
+    return Row(r[0], r[1], r[2], r[3], r[4], r[5], TLP(r[6]), bool(r[7]), r[8], r[9], r[10])
 
 
 def result_to_json(result: WriteResult) -> bytes:
@@ -77,21 +84,106 @@ class SQLiteWriteTx:
         self._store = store
         self._conn = conn
 
-    def held(self, collection: Collection, ids: Sequence[str]) -> dict[tuple[str, int], Held]:
-        found: dict[tuple[str, int], Held] = {}
+    def held(
+        self, collection: Collection, ids: Sequence[str], reader: Org | policy.Agreement
+    ) -> dict[str, list[Held]]:
+        found: dict[str, list[Held]] = {}
         unique = list(dict.fromkeys(ids))
+        visible, params = self._store._visible(reader, "o")
         for i in range(0, len(unique), _CHUNK):
             chunk = unique[i : i + _CHUNK]
             cur = self._conn.execute(
-                "SELECT id, version_us, digest, raw FROM objects WHERE collection_key=? AND id_key IN"
-                f" ({','.join('?' * len(chunk))})",
-                [collection.key, *(id_key(x) for x in chunk)],
+                f"SELECT o.id, o.version_us, o.digest, o.raw, o.origin, {visible} FROM objects o"
+                f" WHERE o.collection_key=? AND o.id_key IN ({','.join('?' * len(chunk))})",
+                [*params, collection.key, *(id_key(x) for x in chunk)],
             )
             wanted = set(chunk)
             for r in cur:
                 if r[0] in wanted:  # a 64-bit key may collide; the id decides
-                    found[(str(r[0]), int(r[1]))] = Held(bytes(r[2]), bytes(r[3]))
+                    found.setdefault(r[0], []).append(Held(r[1], r[2], r[3], r[4], bool(r[5])))
         return found
+
+    def owners(self, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            cur = self._conn.execute(
+                f"SELECT id, owner FROM owners WHERE id_key IN ({','.join('?' * len(chunk))})",
+                [id_key(x) for x in chunk],
+            )
+            wanted = set(chunk)
+            out.update((r[0], r[1]) for r in cur if r[0] in wanted)
+        return out
+
+    def claim(self, owners: Sequence[tuple[str, str]]) -> None:
+        if owners:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO owners (id_key, id, owner) VALUES (?,?,?)",
+                [(id_key(oid), oid, owner) for oid, owner in owners],
+            )
+
+    def marking_levels(self, ids: Iterable[str]) -> dict[str, TLP | None]:
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, TLP | None] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            cur = self._conn.execute(
+                f"SELECT id, tlp FROM markings WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            out.update((r[0], None if r[1] is None else TLP(r[1])) for r in cur)
+        return out
+
+    def register_markings(self, definitions: Sequence[tuple[str, TLP | None]]) -> None:
+        if definitions:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO markings (id, tlp) VALUES (?,?)",
+                [(mid, None if level is None else int(level)) for mid, level in definitions],
+            )
+
+    def pending(self, marking_ids: Sequence[str]) -> list[PendingVersion]:
+        wanted = list(dict.fromkeys(marking_ids))
+        if not wanted:
+            return []
+        added: set[int] = set()
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            cur = self._conn.execute(
+                "SELECT object_added FROM pending_markings WHERE marking_id IN"
+                f" ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            added.update(r[0] for r in cur)
+        out: list[PendingVersion] = []
+        for key in sorted(added):
+            row = self._conn.execute(
+                "SELECT raw, producer_org_id FROM objects WHERE date_added=?", (key,)
+            ).fetchone()
+            waits = self._conn.execute(
+                "SELECT marking_id, fallback_tlp FROM pending_markings WHERE object_added=?"
+                " ORDER BY marking_id",
+                (key,),
+            ).fetchall()
+            out.append(PendingVersion(key, row[0], tuple(w[0] for w in waits), TLP(waits[0][1]), row[1]))
+        return out
+
+    def resolve(
+        self, date_added_us: int, tlp: TLP, pending: tuple[str, ...], recipient_org_ids: Sequence[int]
+    ) -> None:
+        conn = self._conn
+        conn.execute("UPDATE objects SET tlp=? WHERE date_added=?", (int(tlp), date_added_us))
+        keep = set(pending)
+        for (mid,) in conn.execute(
+            "SELECT marking_id FROM pending_markings WHERE object_added=?", (date_added_us,)
+        ).fetchall():
+            if mid not in keep:
+                conn.execute(
+                    "DELETE FROM pending_markings WHERE marking_id=? AND object_added=?", (mid, date_added_us)
+                )
+        conn.executemany(
+            "INSERT OR IGNORE INTO recipients (object_added, org_id) VALUES (?,?)",
+            [(date_added_us, org_id) for org_id in recipient_org_ids],
+        )
 
     def org_ids(self, refs: Iterable[str]) -> dict[str, int]:
         wanted = set(refs)
@@ -114,6 +206,7 @@ class SQLiteWriteTx:
         added: list[int] = []
         rows: list[tuple[object, ...]] = []
         recipients: list[tuple[int, int]] = []
+        waiting: list[tuple[str, int, int]] = []
         for v in versions:
             last = max(now_us, last + 1)
             added.append(last)
@@ -130,22 +223,35 @@ class SQLiteWriteTx:
                     o.version_us,
                     int(v.tlp),
                     int(o.tlp is not None),
+                    int(v.restricted),
                     v.producer_org_id,
                     v.origin,
+                    v.origin_hub,
+                    v.hops,
                     v.digest,
                     o.raw,
                 )
             )
-            recipients.extend((last, org_id) for org_id in v.recipient_org_ids)
+            if v.recipient_org_ids:
+                recipients.extend((last, org_id) for org_id in v.recipient_org_ids)
+            if v.pending:
+                fallback = int(v.tlp if v.fallback_tlp is None else v.fallback_tlp)
+                waiting.extend((m, last, fallback) for m in v.pending)
         conn.executemany(
             "INSERT INTO objects (date_added, collection_key, id, id_key, type, spec_version, version,"
-            " version_us, tlp, marked, producer_org_id, origin, digest, raw)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " version_us, tlp, marked, restricted, producer_org_id, origin, origin_hub, hops, digest, raw)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         if recipients:
             conn.executemany(
                 "INSERT OR IGNORE INTO recipients (object_added, org_id) VALUES (?,?)", recipients
+            )
+        if waiting:
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_markings (marking_id, object_added, fallback_tlp)"
+                " VALUES (?,?,?)",
+                waiting,
             )
         conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last),))
         return added
@@ -239,7 +345,7 @@ class SQLiteObjects(SQLiteBase):
     def _visible(self, reader: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]:
         if isinstance(reader, policy.Agreement):
             return to_sql(policy.egress(reader), alias)
-        agreement = self.agreement_for(reader) if reader.peer_hub else None
+        agreement = self.agreement_for(reader) if policy.is_peer_account(reader) else None
         return to_sql(policy.visible(reader, agreement), alias)
 
     if TYPE_CHECKING:
@@ -297,15 +403,25 @@ class SQLiteObjects(SQLiteBase):
         return Page(rows[: query.limit], len(rows) > query.limit)
 
     def delete_versions(self, collection: Collection, org: Org, object_id: str, query: Query) -> int:
+        """Delete the versions of ``object_id`` that ``org`` may read and may delete (its own; any if it is
+        an administrator). 0 when it can read none; PermissionDenied when it can read some but may delete
+        none of them."""
         where, args = self._where(
             collection,
             org,
             Query(ids=(object_id,), versions=query.versions, spec_versions=query.spec_versions, limit=1),
         )
         with self._db.write() as conn:
-            keys = [
-                int(r[0]) for r in conn.execute(f"SELECT o.date_added FROM objects o WHERE {where}", args)
-            ]
+            cur = conn.execute(
+                f"SELECT o.date_added, o.version, o.digest, o.origin FROM objects o WHERE {where}", args
+            )
+            readable = cur.fetchall()
+            doomed = [r for r in readable if policy.may_delete(org, r[3])]
+            if readable and not doomed:
+                raise PermissionDenied(
+                    "only the organisation that shared this object, or an administrator, may delete it"
+                )
+            keys = [int(r[0]) for r in doomed]
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i : i + _CHUNK]
                 conn.execute(f"DELETE FROM objects WHERE date_added IN ({','.join('?' * len(chunk))})", chunk)
@@ -314,9 +430,39 @@ class SQLiteObjects(SQLiteBase):
                     conn,
                     policy.org_origin(org),
                     "objects.delete",
-                    {"collection": collection.id, "id": object_id, "versions_deleted": len(keys)},
+                    {
+                        "collection": collection.id,
+                        "id": object_id,
+                        "deleted": [[object_id, r[1], bytes(r[2]).hex()] for r in doomed],
+                    },
                 )
         return len(keys)
+
+    def record_share(self, collection: Collection, peer: str, rows: Sequence[Row]) -> None:
+        """Audit a page of versions a peer hub's account read (its pull): one record, listing them."""
+        if not rows:
+            return
+        with self._db.write() as conn:
+            self._audit(
+                conn,
+                policy.peer_origin(peer),
+                "objects.share",
+                {
+                    "peer": peer,
+                    "collection": collection.id,
+                    "by": "pull",
+                    "shared": [[r.id, r.version] for r in rows],
+                },
+            )
+
+    def stored_versions(self) -> Iterator[tuple[str, str, str, str]]:
+        """(collection id, object id, version, digest hex) of every stored version (for the audit check)."""
+        cur = self._db.reader().execute(
+            "SELECT c.id, o.id, o.version, o.digest FROM objects o"
+            " JOIN collections c ON c.key = o.collection_key ORDER BY o.date_added"
+        )
+        for r in cur:
+            yield r[0], r[1], r[2], bytes(r[3]).hex()
 
     def write_result(self, result_id: str, org: Org) -> WriteResult | None:
         row = (

@@ -33,9 +33,14 @@ class SQLitePeers(SQLiteBase):
         types: Sequence[str] = (),
         pulls: Sequence[tuple[str, str]] = (),
         pushes: Sequence[tuple[str, str]] = (),
+        reshare: Sequence[str] = (),
+        reshare_max_tlp: TLP = TLP.GREEN,
     ) -> Peer:
-        """Record a peer hub. ``pulls`` are (remote, local) collection pairs, ``pushes`` (local, remote)."""
+        """Record a peer hub. ``pulls`` are (remote, local) collection pairs, ``pushes`` (local, remote);
+        ``reshare`` names the other peers this peer's objects may go on to, at most at ``reshare_max_tlp``."""
         policy.Agreement(name, max_tlp, tuple(types))  # refuses an agreement above AMBER
+        if reshare:
+            policy.check_reshare_tlp(reshare_max_tlp, max_tlp)
         flows: list[tuple[str, str, Collection]] = []
         for remote, local in pulls:
             flows.append(("pull", remote, self._local_collection(local)))
@@ -44,8 +49,8 @@ class SQLitePeers(SQLiteBase):
         with self._db.write() as conn:
             try:
                 cur = conn.execute(
-                    "INSERT INTO peers (name, url, user, secret, max_tlp, types, created)"
-                    " VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO peers (name, url, user, secret, max_tlp, types, created, reshare,"
+                    " reshare_max_tlp) VALUES (?,?,?,?,?,?,?,?,?)",
                     (
                         name,
                         url,
@@ -54,6 +59,8 @@ class SQLitePeers(SQLiteBase):
                         int(max_tlp),
                         orjson.dumps(list(types)).decode(),
                         self._now_text(),
+                        orjson.dumps(list(reshare)).decode(),
+                        int(reshare_max_tlp),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -77,6 +84,8 @@ class SQLitePeers(SQLiteBase):
                     "max_tlp": max_tlp.label,
                     "types": list(types),
                     "flows": [[d, r, c.id] for d, r, c in flows],
+                    "reshare": list(reshare),
+                    "reshare_max_tlp": reshare_max_tlp.label,
                 },
             )
         return self.get_peer(name)
@@ -115,10 +124,12 @@ class SQLitePeers(SQLiteBase):
                 tuple(flows.get(int(r[0]), ())),
                 r[7],
                 r[8],
+                tuple(orjson.loads(r[9])),
+                TLP(int(r[10])),
             )
             for r in conn.execute(
-                "SELECT id, name, url, user, secret, max_tlp, types, last_success, last_error FROM peers"
-                " ORDER BY name"
+                "SELECT id, name, url, user, secret, max_tlp, types, last_success, last_error, reshare,"
+                " reshare_max_tlp FROM peers ORDER BY name"
             )
         ]
 
@@ -131,12 +142,21 @@ class SQLitePeers(SQLiteBase):
     def agreement_for(self, org: Org) -> policy.Agreement:
         """The agreement that governs another hub's account: its peer record of the same name, else the
         most restrictive default (GREEN, every type)."""
-        row = (
-            self._db.reader().execute("SELECT max_tlp, types FROM peers WHERE name=?", (org.name,)).fetchone()
-        )
+        return self.agreement_named(org.name) or policy.Agreement(org.name)
+
+    def agreement_named(self, peer: str) -> policy.Agreement | None:
+        """The agreement on record with ``peer`` (with the other peers whose objects may go on to it), or
+        None when there is no peer record of that name."""
+        conn = self._db.reader()
+        row = conn.execute("SELECT max_tlp, types FROM peers WHERE name=?", (peer,)).fetchone()
         if row is None:
-            return policy.Agreement(org.name)
-        return policy.Agreement(org.name, TLP(int(row[0])), tuple(orjson.loads(row[1])))
+            return None
+        onward = tuple(
+            (str(name), TLP(int(level)))
+            for name, reshare, level in conn.execute("SELECT name, reshare, reshare_max_tlp FROM peers")
+            if peer in orjson.loads(reshare)
+        )
+        return policy.Agreement(peer, TLP(int(row[0])), tuple(orjson.loads(row[1])), onward)
 
     def record_sync(self, peer_id: int, flow_id: int | None, error: str | None) -> None:
         """Note a flow's (or a whole peer's) last success or last error."""

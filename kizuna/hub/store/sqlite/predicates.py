@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from kizuna.hub.policy import AllOf, Compare, HasReadGrant, IsRecipient, Predicate
 
-_COLUMNS = {"tlp": "tlp", "producer": "producer_org_id", "origin": "origin", "type": "type"}
+_COLUMNS = {
+    "tlp": "tlp",
+    "producer": "producer_org_id",
+    "origin": "origin",
+    "origin_hub": "origin_hub",
+    "type": "type",
+    "restricted": "restricted",
+    "hops": "hops",
+}
 
 
 def to_sql(predicate: Predicate, alias: str = "o") -> tuple[str, list[object]]:

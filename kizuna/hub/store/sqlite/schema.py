@@ -5,17 +5,19 @@ A new database applies every migration in order; an older one applies those it l
 transaction with foreign-key checks deferred to its end, so a database is at one version or the next,
 never between.
 
-Version 1 is the schema of the first release (issue 2). Version 2 (the hub's house, issue 12): integer
-collection keys in every index; ``date_added`` (microseconds, unique across the hub, assigned in commit
-order) is the objects' row key, so a page is one range scan and cursors need nothing else; federation
-cursors in typed columns; write results instead of TAXII status bodies; the audit chain's head.
+Version 1 is the schema of the first release (issue 2). Version 2 (the hub's house and its trust rules,
+issues 12 and 13): integer collection keys in every index; ``date_added`` (microseconds, unique across the
+hub, assigned in commit order) is the objects' row key, so a page is one range scan and cursors need nothing
+else; federation cursors in typed columns; write results instead of TAXII status bodies; the audit chain's
+head, and the sequence number from which records are keyed; each id's owner; each version's origin hub, hop
+count and whether it is restricted to its producer and named recipients; the marking definitions the hub
+knows and the versions waiting for one; administrators; peers' onward-sharing lists.
 Version 3 (ingest, issue 15): the units that ingest commands stored and the provenance of each object
 version they stored, written in the unit's own transaction.
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,11 +169,30 @@ CREATE TABLE objects2 (
     version_us INTEGER NOT NULL,
     tlp INTEGER NOT NULL,
     marked INTEGER NOT NULL,
+    restricted INTEGER NOT NULL DEFAULT 0,
     producer_org_id INTEGER REFERENCES orgs(id),
     origin TEXT NOT NULL,
+    origin_hub TEXT NOT NULL DEFAULT '',
+    hops INTEGER NOT NULL DEFAULT 0,
     digest BLOB NOT NULL,
     raw BLOB NOT NULL
 );
+CREATE TABLE owners (
+    id_key INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (id_key, id)
+) WITHOUT ROWID;
+CREATE TABLE markings (
+    id TEXT PRIMARY KEY,
+    tlp INTEGER
+) WITHOUT ROWID;
+CREATE TABLE pending_markings (
+    marking_id TEXT NOT NULL,
+    object_added INTEGER NOT NULL REFERENCES objects2(date_added) ON DELETE CASCADE,
+    fallback_tlp INTEGER NOT NULL,
+    PRIMARY KEY (marking_id, object_added)
+) WITHOUT ROWID;
 CREATE TABLE recipients2 (
     object_added INTEGER NOT NULL REFERENCES objects2(date_added) ON DELETE CASCADE,
     org_id INTEGER NOT NULL REFERENCES orgs(id),
@@ -206,8 +227,34 @@ CREATE TABLE audit_head (
 
 _V2_INDEXES = """
 CREATE INDEX objects_by_collection ON objects (collection_key);
-CREATE INDEX objects_by_id ON objects (collection_key, id_key, version_us)
+CREATE INDEX objects_by_id ON objects (collection_key, id_key, version_us);
+CREATE INDEX pending_markings_by_object ON pending_markings (object_added)
 """
+
+
+def _rank_markings(conn: sqlite3.Connection) -> None:
+    """Fill the registry of marking definitions from those already stored, then treat every version that
+    references a marking the hub does not know as RED until its definition arrives (a first-release hub
+    counted such versions as unmarked)."""
+    from kizuna.stix.markings import MARKING_RANK, declared_tlp, marking_refs
+
+    for (raw,) in conn.execute("SELECT raw FROM objects2 WHERE type = 'marking-definition'").fetchall():
+        obj = orjson.loads(raw)
+        level = declared_tlp(obj)
+        conn.execute(
+            "INSERT OR IGNORE INTO markings (id, tlp) VALUES (?, ?)",
+            (obj["id"], None if level is None else int(level)),
+        )
+    known = {r[0] for r in conn.execute("SELECT id FROM markings")} | set(MARKING_RANK)
+    for added, raw, tlp in conn.execute("SELECT date_added, raw, tlp FROM objects2").fetchall():
+        unknown = [m for m in marking_refs(orjson.loads(raw)) if m not in known]
+        if unknown:
+            conn.execute("UPDATE objects2 SET tlp = 4 WHERE date_added = ?", (added,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_markings (marking_id, object_added, fallback_tlp)"
+                " VALUES (?, ?, ?)",
+                [(m, added, tlp) for m in unknown],
+            )
 
 
 def _flow_cursor(direction: str, text: str) -> tuple[int | None, int]:
@@ -259,8 +306,14 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     )
     conn.execute(
         "INSERT INTO objects2 SELECT o.date_added, c.key, o.id, o.id_key, o.type, o.spec_version, o.version,"
-        " o.version_us, o.tlp, o.marked, o.producer_org_id, o.origin, o.digest, o.raw"
+        " o.version_us, o.tlp, o.marked, 0, o.producer_org_id, o.origin,"
+        " CASE WHEN o.origin LIKE 'peer:%' THEN substr(o.origin, 6) ELSE '' END,"
+        " CASE WHEN o.origin LIKE 'peer:%' THEN 1 ELSE 0 END, o.digest, o.raw"
         " FROM objects o JOIN collections2 c ON c.id = o.collection_id ORDER BY o.date_added"
+    )
+    conn.execute(
+        "INSERT INTO owners SELECT id_key, id, origin FROM"
+        " (SELECT id_key, id, origin, MIN(date_added) FROM objects2 GROUP BY id_key, id)"
     )
     conn.execute(
         "INSERT INTO recipients2 SELECT o.date_added, r.org_id FROM recipients r"
@@ -280,6 +333,10 @@ def _to_v2(conn: sqlite3.Connection) -> None:
             "INSERT INTO write_results (id, org_id, body) VALUES (?,?,?)",
             (sid, org_id, _status_to_result(body)),
         )
+    _rank_markings(conn)
+    conn.execute("ALTER TABLE orgs ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE peers ADD COLUMN reshare TEXT NOT NULL DEFAULT '[]'")
+    conn.execute("ALTER TABLE peers ADD COLUMN reshare_max_tlp INTEGER NOT NULL DEFAULT 1")
     for old in ("recipients", "objects", "grants", "flows", "status", "collections"):
         conn.execute(f"DROP TABLE {old}")
     for name in ("collections", "grants", "objects", "recipients", "flows"):
@@ -291,7 +348,10 @@ def _to_v2(conn: sqlite3.Connection) -> None:
         "INSERT INTO audit_head (id, records, last_seq, hash) VALUES (1, ?, ?, ?)",
         (int(last[0]), int(last[1] or 0), head[0] if head else "0" * 64),
     )
-    conn.execute("INSERT INTO meta (key, value) VALUES ('cursor_key', ?)", (secrets.token_hex(32),))
+    # records written so far carry plain SHA-256; from here on they are MAC'd under the hub's audit key
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_keyed_from', ?)", (str(int(last[1] or 0) + 1),)
+    )
 
 
 _V3 = """
