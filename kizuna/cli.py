@@ -22,6 +22,8 @@ from kizuna.errors import KizunaError
 COMMANDS: dict[str, str] = {
     "hub": "kizuna.hub.cli",
     "demo": "kizuna.hub.cli",
+    "ingest": "kizuna.ingest.cli",
+    "export": "kizuna.ingest.cli",
     "match": "kizuna.detect.cli",
     "space": "kizuna.space.cli",
     "minerals": "kizuna.minerals.cli",

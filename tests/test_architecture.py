@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kizuna"
 
 #: Modules allowed to name a concrete store backend: the places that decide which store a process uses.
-COMPOSITION_ROOTS = {"kizuna.hub.cli", "kizuna.hub.demo"}
+COMPOSITION_ROOTS = {"kizuna.hub.cli", "kizuna.hub.demo", "kizuna.ingest.cli"}
 CONCRETE_STORES = ("kizuna.hub.store.sqlite", "kizuna.hub.store.postgres")
 DOMAINS = ("kizuna.detect", "kizuna.space", "kizuna.minerals", "kizuna.ingest")
 

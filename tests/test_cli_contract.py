@@ -19,6 +19,7 @@ part of kizuna another piece of work owns are expected failures naming that work
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -31,6 +32,7 @@ import pytest
 import typer
 
 from kizuna.cli import build_app
+from kizuna.ingest.docs import EXAMPLE_CSV, EXAMPLE_MAPPING
 
 #: A folder name long enough that any message naming a path in it is wider than 80 columns.
 LONG = "a-folder-whose-name-is-long-enough-that-every-message-naming-it-is-wider-than-eighty-columns"
@@ -52,6 +54,27 @@ TLE = "{samples}/iridium33_cosmos2251.tle"
 BUNDLE = "--bundle {samples}/indicators.json"
 CHART = "--chart {unwritable}/chart.png"
 IRIDIUM = f"space screen {TLE} --start 2009-02-10 --days 1 --workers 1"
+INGEST = "--db {db} --collection cni --org uk-ncsc"
+EVENT_UUID = "5f1b6f2e-7c3a-4d2b-9e8f-0a1b2c3d4e5f"
+MISP_EVENT = {
+    "Event": {
+        "uuid": EVENT_UUID,
+        "info": "a contract test event",
+        "date": "2026-01-01",
+        "timestamp": "1767225600",
+        "published": True,
+        "Attribute": [
+            {
+                "uuid": "6a2c7f3e-8d4b-4e3c-af90-1b2c3d4e5f60",
+                "type": "ip-dst",
+                "category": "Network activity",
+                "value": "198.51.100.7",
+                "to_ids": True,
+                "timestamp": "1767225600",
+            }
+        ],
+    }
+}
 C = Contract
 
 CONTRACTS: dict[str, Contract] = {
@@ -160,6 +183,32 @@ CONTRACTS: dict[str, Contract] = {
         "minerals eu-crm --material gallium",
     ),
     "samples": C(None, "samples {unwritable}/samples", "samples"),
+    "ingest misp": C(
+        f"ingest misp {{missing}} {INGEST}",
+        f"ingest misp {{inputs}}/event.json {INGEST} --report {{unwritable}}/report.json",
+        f"ingest misp {{inputs}}/event.json {INGEST}",
+    ),
+    "ingest misp-feed": C(
+        f"ingest misp-feed {{missing}} {INGEST}",
+        f"ingest misp-feed {{inputs}}/feed {INGEST} --report {{unwritable}}/report.json",
+        f"ingest misp-feed {{inputs}}/feed {INGEST}",
+    ),
+    "ingest csv": C(
+        f"ingest csv {{missing}} --mapping {{inputs}}/mapping.toml {INGEST}",
+        f"ingest csv {{inputs}}/indicators.csv --mapping {{inputs}}/mapping.toml {INGEST}"
+        " --report {unwritable}/report.json",
+        f"ingest csv {{inputs}}/indicators.csv --mapping {{inputs}}/mapping.toml {INGEST}",
+    ),
+    "ingest stix": C(
+        f"ingest stix {{missing}} {INGEST}",
+        f"ingest stix {{samples}}/indicators.json {INGEST} --report {{unwritable}}/report.json",
+        f"ingest stix {{samples}}/indicators.json {INGEST}",
+    ),
+    "export misp": C(
+        "export misp --db {missing} --collection cni --out m.json",
+        "export misp --db {db} --collection cni --out {unwritable}/m.json",
+        "export misp --db {db} --collection cni --org uk-ncsc --out m.json",
+    ),
 }
 
 NOT_APPLICABLE = {
@@ -231,7 +280,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for step in steps:
         proc = _kizuna(_words(step, values), base)
         assert proc.returncode == 0, proc.stderr
-    return {"base": base, "db": db, "token": token, "samples": base / "samples"}
+    inputs = base / "inputs"
+    (inputs / "feed").mkdir(parents=True)
+    (inputs / "event.json").write_text(json.dumps(MISP_EVENT))
+    (inputs / "feed" / f"{EVENT_UUID}.json").write_text(json.dumps(MISP_EVENT))
+    manifest = {
+        EVENT_UUID: {"info": "a contract test event", "timestamp": "1767225600", "date": "2026-01-01"}
+    }
+    (inputs / "feed" / "manifest.json").write_text(json.dumps(manifest))
+    (inputs / "indicators.csv").write_text(EXAMPLE_CSV)
+    (inputs / "mapping.toml").write_text(EXAMPLE_MAPPING)
+    return {"base": base, "db": db, "token": token, "samples": base / "samples", "inputs": inputs}
 
 
 def _words(command: str, values: dict[str, str]) -> list[str]:
@@ -265,6 +324,7 @@ def _case_dir(tmp_path: Path, world: dict[str, Path]) -> tuple[Path, dict[str, s
         "unwritable": str(case / "not-a-folder"),
         "samples": str(world["samples"]),
         "token": str(world["token"]),
+        "inputs": str(world["inputs"]),
     }
     return case, values
 

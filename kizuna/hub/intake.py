@@ -11,6 +11,10 @@ new ids, the marking definitions learnt, the write result, a pull flow's advance
 record (which commits to each stored version's digest) are committed together or not at all. Objects are
 validated before the transaction starts, so one request's validation overlaps another's commit.
 
+An ingest command passes an :class:`~kizuna.hub.models.IngestUnit`: the write is then all or nothing (one
+refused object refuses the unit, and nothing of it is written) and the unit's provenance is stored beside
+each version it adds.
+
 Every decision is :mod:`kizuna.hub.policy`'s: the TLP a version is stored with (its markings, custom ones
 included; unmarked; from a peer), who may change an id (its owner) and what a writer that is not the owner
 is answered (never anything that depends on what it cannot read), what a peer may send, which RED recipients
@@ -31,6 +35,7 @@ from kizuna.hub import policy
 from kizuna.hub.models import (
     Collection,
     Incoming,
+    IngestUnit,
     ObjectResult,
     Org,
     Outcome,
@@ -253,10 +258,14 @@ def accept(
     flow: FlowAdvance | None = None,
     claims: Mapping[tuple[str, str], PeerClaim] | None = None,
     limits: ObjectLimits = DEFAULT_LIMITS,
+    unit: IngestUnit | None = None,
 ) -> WriteResult:
     """Store what may be stored of ``items`` in ``collection`` on behalf of ``sender``; one transaction.
     ``claims`` (from a peer's envelope) are honoured only for objects from a peer; ``limits`` bound each
-    object (see :mod:`kizuna.stix.ijson`)."""
+    object (see :mod:`kizuna.stix.ijson`).
+
+    With ``unit`` (an ingest command's unit) nothing at all is written if any item is refused (the result
+    says why, and is not kept), and the unit's provenance is recorded beside each version stored."""
     requested_us = to_us(clock())
     write_id = str(new_id())
     checked = [check(i, obj, limits) for i, obj in enumerate(items)]
@@ -284,6 +293,7 @@ def accept(
         results: list[ObjectResult | None] = [None] * len(checked)
         versions: list[NewVersion] = []
         definitions: list[tuple[str, TLP | None]] = []
+        position: dict[int, int] = {}  # id() of each version -> the item it comes from (ingest provenance)
         for i in order:
             c = checked[i]
             if isinstance(c, ObjectResult):
@@ -294,12 +304,16 @@ def accept(
             if version is None:
                 continue
             versions.append(version)
+            position[id(version)] = i
             if c.type == "marking-definition" and version.origin == w.owners.get(c.id):
                 definitions.append((c.id, c.declares))
                 if c.id not in w.known_markings:
                     w.known_markings[c.id] = c.declares
+        if unit is not None and any(r is not None and r.outcome is _REFUSED for r in results):
+            # an ingest unit is all or nothing: roll the whole transaction back, leave no trace
+            raise _UnitRefused(_unit_refused([r for r in results if r is not None]))
         versions.sort(key=lambda v: policy.disclosure_rank(v.tlp, v.restricted, v.recipient_org_ids))
-        tx.insert(collection, versions)
+        added = tx.insert(collection, versions)
         tx.claim(w.claimed)
         tx.register_markings(definitions)
         _resolve_pending(tx, [d[0] for d in definitions])
@@ -316,6 +330,13 @@ def accept(
         }
         if routed:
             detail["routed"] = [[r.collection_id, v.obj.id, v.obj.version, v.digest.hex()] for r, v in routed]
+        if unit is not None:
+            where = [
+                unit.locators[n] if n < len(unit.locators) else ""
+                for n in (position[id(v)] for v in versions)
+            ]
+            tx.record_unit(unit, write_id, sender.org, requested_us, list(zip(added, where, strict=True)))
+            detail["ingest"] = {"format": unit.format, "source": unit.source, "unit": unit.unit}
         if flow is not None:
             tx.advance_flow(
                 flow.flow_id,
@@ -329,7 +350,25 @@ def accept(
         tx.audit(sender.origin, "objects.receive" if sender.agreement else "objects.add", detail)
         return result
 
-    return store.write(work)
+    try:
+        return store.write(work)
+    except _UnitRefused as refused:
+        return WriteResult(write_id, requested_us, collection.id, tuple(refused.results))
+
+
+class _UnitRefused(Exception):
+    """An ingest unit of which some object was refused: the write is rolled back."""
+
+    def __init__(self, results: list[ObjectResult]) -> None:
+        super().__init__("unit refused")
+        self.results = results
+
+
+def _unit_refused(results: list[ObjectResult]) -> list[ObjectResult]:
+    """Every result of a unit of which some object was refused: that refusal, and the rest not stored."""
+    first = next(r for r in results if r.outcome is _REFUSED)
+    why = f"not stored: its unit was refused ({first.id}: {first.reason})"
+    return [r if r.outcome is _REFUSED else ObjectResult(r.id, r.version, _REFUSED, why) for r in results]
 
 
 def _screen(agreement: policy.Agreement, c: Incoming | ObjectResult) -> Incoming | ObjectResult:

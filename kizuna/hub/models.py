@@ -215,3 +215,40 @@ class Peer:
     last_error: str | None = None
     reshare: tuple[str, ...] = ()  # peers this peer's objects may go on to (its producers' choice)
     reshare_max_tlp: TLP = TLP.GREEN
+
+
+@dataclass(frozen=True, slots=True)
+class IngestUnit:
+    """One unit an ingest command stores (a MISP event, a STIX bundle, a CSV file or batch of rows).
+
+    Given to :func:`kizuna.hub.intake.accept`, it makes the write all or nothing (if any object is refused,
+    none is stored) and keeps its provenance beside each stored version: the format, the source (file name
+    or feed URL), the unit within it and its version (a feed event's ``timestamp``: the feed's cursor), the
+    MISP event uuid, the converter, and one locator per item (``FILE:LINE`` or a JSON pointer).
+    """
+
+    format: str  # "misp", "misp-feed", "csv", "stix"
+    source: str
+    unit: str
+    converter: str  # "kizuna 0.1.0"
+    unit_version: str = ""
+    event_uuid: str | None = None
+    locators: tuple[str, ...] = ()  # one per item given to accept, in order
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where one stored object version came from (hub metadata beside the object as received)."""
+
+    object_id: str
+    version: str
+    format: str
+    source: str
+    unit: str
+    unit_version: str
+    locator: str
+    event_uuid: str | None
+    org: str | None  # the ingesting organisation
+    at_us: int  # when it was ingested
+    converter: str
+    write_id: str

@@ -25,9 +25,11 @@ from kizuna.hub.models import (
     Flow,
     Grant,
     Incoming,
+    IngestUnit,
     Org,
     Page,
     Peer,
+    Provenance,
     Query,
     Row,
     TokenInfo,
@@ -235,6 +237,18 @@ class WriteTx(Protocol):
 
     def audit(self, actor: str, action: str, detail: object) -> None: ...
 
+    def record_unit(
+        self,
+        unit: IngestUnit,
+        write_id: str,
+        org: Org | None,
+        at_us: int,
+        stored: Sequence[tuple[int, str]],
+    ) -> None:
+        """Record an ingested unit and, for each stored version (its ``date_added``), where in the unit it
+        came from (its locator)."""
+        ...
+
 
 class ObjectStore(Protocol):
     """Stored object versions."""
@@ -264,6 +278,15 @@ class ObjectStore(Protocol):
 
     def write_result(self, result_id: str, org: Org) -> WriteResult | None: ...
     def count_objects(self) -> int: ...
+
+    def ingested_units(self, source: str) -> dict[str, str]:
+        """unit -> the version last stored of each unit ingested from ``source`` (a feed's cursors, the CSV
+        batches already done)."""
+        ...
+
+    def provenance(self, collection: Collection, object_id: str) -> list[Provenance]:
+        """Where each ingested version of ``object_id`` in ``collection`` came from, oldest first."""
+        ...
 
 
 class PeerStore(Protocol):

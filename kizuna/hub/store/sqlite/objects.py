@@ -20,10 +20,12 @@ from kizuna.errors import PermissionDenied
 from kizuna.hub import policy
 from kizuna.hub.models import (
     Collection,
+    IngestUnit,
     ObjectResult,
     Org,
     Outcome,
     Page,
+    Provenance,
     Query,
     Routed,
     Row,
@@ -320,6 +322,35 @@ class SQLiteWriteTx:
     def audit(self, actor: str, action: str, detail: object) -> None:
         self._store._audit(self._conn, actor, action, detail)
 
+    def record_unit(
+        self,
+        unit: IngestUnit,
+        write_id: str,
+        org: Org | None,
+        at_us: int,
+        stored: Sequence[tuple[int, str]],
+    ) -> None:
+        cur = self._conn.execute(
+            "INSERT INTO ingest_units (write_id, format, source, unit, unit_version, event_uuid, org,"
+            " converter, at_us) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                write_id,
+                unit.format,
+                unit.source,
+                unit.unit,
+                unit.unit_version,
+                unit.event_uuid,
+                None if org is None else org.name,
+                unit.converter,
+                at_us,
+            ),
+        )
+        unit_id = cur.lastrowid
+        self._conn.executemany(
+            "INSERT INTO provenance (object_added, unit_id, locator) VALUES (?,?,?)",
+            [(added, unit_id, locator) for added, locator in stored],
+        )
+
 
 class SQLiteObjects(SQLiteBase):
     def write(self, work: Callable[[SQLiteWriteTx], T]) -> T:
@@ -456,6 +487,23 @@ class SQLiteObjects(SQLiteBase):
             .fetchone()
         )
         return None if row is None else result_from_json(bytes(row[0]))
+
+    # -- ingest ---------------------------------------------------------------------------------------
+    def ingested_units(self, source: str) -> dict[str, str]:
+        rows = self._db.reader().execute(
+            "SELECT unit, unit_version FROM ingest_units WHERE source=? ORDER BY id", (source,)
+        )
+        return {str(u): str(v) for u, v in rows}
+
+    def provenance(self, collection: Collection, object_id: str) -> list[Provenance]:
+        rows = self._db.reader().execute(
+            "SELECT o.id, o.version, u.format, u.source, u.unit, u.unit_version, p.locator, u.event_uuid,"
+            " u.org, u.at_us, u.converter, u.write_id FROM objects o"
+            " JOIN provenance p ON p.object_added = o.date_added JOIN ingest_units u ON u.id = p.unit_id"
+            " WHERE o.collection_key=? AND o.id_key=? AND o.id=? ORDER BY o.date_added",
+            (collection.key, id_key(object_id), object_id),
+        )
+        return [Provenance(*r) for r in rows]
 
     def count_objects(self) -> int:
         return int(self._db.reader().execute("SELECT COUNT(*) FROM objects").fetchone()[0])

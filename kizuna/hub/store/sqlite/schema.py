@@ -15,6 +15,8 @@ knows and the versions waiting for one; administrators; peers' onward-sharing li
 issue 14): tokens found by a key id (``kzn_<key-id>_<secret>``; a token of the first format keeps working
 until revoked, found by its hash), with a name, an expiry and when it was last used; failed authentications
 (the rate limiter's counters, shared by every worker); the last refusals of each flow.
+Version 4 (ingest, issue 15): the units that ingest commands stored and the provenance of each object
+version they stored, written in the unit's own transaction.
 """
 
 from __future__ import annotations
@@ -380,6 +382,27 @@ CREATE INDEX auth_failures_by_subject ON auth_failures (subject, at_us);
 ALTER TABLE flows ADD COLUMN last_refusals TEXT NOT NULL DEFAULT '[]'
 """
 
+_V4 = """
+CREATE TABLE ingest_units (
+    id INTEGER PRIMARY KEY,
+    write_id TEXT NOT NULL,
+    format TEXT NOT NULL,
+    source TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    unit_version TEXT NOT NULL,
+    event_uuid TEXT,
+    org TEXT,
+    converter TEXT NOT NULL,
+    at_us INTEGER NOT NULL
+);
+CREATE INDEX ingest_units_by_source ON ingest_units (source, unit);
+CREATE TABLE provenance (
+    object_added INTEGER PRIMARY KEY REFERENCES objects(date_added) ON DELETE CASCADE,
+    unit_id INTEGER NOT NULL REFERENCES ingest_units(id),
+    locator TEXT NOT NULL
+)
+"""
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
@@ -387,6 +410,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         3, "token key ids, names and expiry; failed-authentication counters; flow refusals", _script(_V3)
     ),
+    Migration(4, "ingested units and the provenance of the object versions they stored", _script(_V4)),
 )
 
 #: The schema version this code reads and writes.
