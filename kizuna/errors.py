@@ -12,6 +12,7 @@
      ├── NotFound                 an organisation, collection, object or file that does not exist
      ├── Conflict                 a duplicate name, a database that already exists
      ├── TooLarge                 a request or file beyond a documented limit
+     ├── TooManyRequests          more at once than a documented limit allows (open streams); retry later
      ├── StoreError               the storage backend failed or is inconsistent
      └── RemoteError              a hub or peer answered with an error or garbage
 
@@ -85,6 +86,16 @@ class Conflict(KizunaError):
 
 class TooLarge(KizunaError):
     default_title = "request too large"
+
+
+class TooManyRequests(KizunaError):
+    """More at once than a documented limit allows; ``retry_after_s`` says when to try again."""
+
+    default_title = "too many requests"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
 
 
 class StoreError(KizunaError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import re
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -269,8 +270,18 @@ def hub_serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
     sync_every: float | None = typer.Option(None, "--sync-every", help="Also sync with peers every SECONDS."),
+    follow_peers: bool = typer.Option(
+        False,
+        "--follow-peers",
+        help="Also keep every peer flow current continuously (streams; one follower per hub).",
+    ),
+    max_streams_per_org: int = typer.Option(
+        16, "--max-streams-per-org", min=1, help="Change streams one organisation may hold open at once."
+    ),
 ) -> None:
-    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/)."""
+    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/) and its change stream."""
+    if sync_every is not None and follow_peers:
+        raise InputError("--sync-every and --follow-peers: choose one (following keeps every flow current)")
     store = _open(db)
     if store.count_orgs_with_tokens() == 0:
         store.close()
@@ -289,32 +300,60 @@ def hub_serve(
             name="kizuna-sync",
             daemon=True,
         ).start()
+    if follow_peers:
+        from kizuna.hub.federation.follow import Follower
+
+        follower = Follower(store, store.keys, report=_report_follow)
+        threading.Thread(target=follower.run, args=(stop,), name="kizuna-follow", daemon=True).start()
     try:
-        serve(store, host=host, port=port)
+        serve(store, host=host, port=port, max_streams_per_org=max_streams_per_org, stop=stop)
     finally:
         stop.set()
 
 
-def serve(store: SQLiteStore, *, host: str, port: int, title: str | None = None) -> None:
+def serve(
+    store: SQLiteStore,
+    *,
+    host: str,
+    port: int,
+    title: str | None = None,
+    max_streams_per_org: int = 16,
+    stop: threading.Event | None = None,
+) -> None:
     import uvicorn
 
     from kizuna.hub.app import create_app
     from kizuna.hub.settings import HubSettings
 
-    app = create_app(HubSettings(title=title or store.title()), store)
+    settings = HubSettings(title=title or store.title(), max_streams_per_org=max_streams_per_org)
+    app = create_app(settings, store)
+    watch = store.watch_changes()  # streams also wake for commits by other processes on this file
     gc.collect()
     gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
     err.print(
         f"serving TAXII 2.1 at http://{host}:{port}/taxii2/ (API root http://{host}:{port}/api/,"
         f" web UI http://{host}:{port}/ui/)"
     )
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # end the open change streams first, so that the graceful shutdown has nothing to wait for
+            if stop is not None:
+                stop.set()
+            store.changes().close()
+            await super().shutdown(sockets)
+
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; with this handler in place
     # that ends in an exception, so every ``finally`` (closing the store, removing the demo's files) runs.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        Server(config).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        watch.close()
         store.close()
 
 
@@ -360,6 +399,11 @@ def peer_add(
         "--reshare-max-tlp",
         help="Highest TLP at which this peer's objects go on: clear|green|amber.",
     ),
+    sighter: str = typer.Option(
+        "hub",
+        "--sighter",
+        help="How sightings of its indicators sent home to it name who saw them: org|hub|anonymous.",
+    ),
 ) -> None:
     """Record a peer hub and what flows each way (its credential is stored encrypted)."""
     from kizuna.clikit import read_token_file
@@ -371,6 +415,7 @@ def peer_add(
         raise InputError(f"--max-tlp: {exc}; use clear, green or amber") from None
     if not re.match(r"^https?://", url):
         raise InputError(f"--url: {url!r} is not an http(s) URL")
+    policy.check_sighter(sighter)
     secret = read_token_file(token_file)
     onward = _level(reshare_max_tlp, "--reshare-max-tlp")
     with _open(db) as store:
@@ -385,6 +430,7 @@ def peer_add(
             pushes=_pairs(push, "--push"),
             reshare=_names(reshare),
             reshare_max_tlp=onward,
+            sighter=sighter,
         )
     again = f", its objects go on to {', '.join(_names(reshare))} up to {onward}" if reshare else ""
     err.print(f"added peer {name} ({len(pull)} pull, {len(push)} push, max {level}{again})")
@@ -421,6 +467,19 @@ def peer_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")
                 (f.last_success if f else p.last_success) or "",
                 (f.last_error if f else p.last_error) or "",
             )
+        if any(f.direction == "pull" for f in p.flows):
+            table.add_row(
+                "",
+                "",
+                "",
+                "",
+                f"sightings home (sighter: {p.sighter})",
+                "" if p.home.cursor is None else _cursor_text(p.home.cursor),
+                str(p.home.sent),
+                f"{p.home.held} held back",
+                "",
+                p.home.waiting or "",
+            )
     out.print(table)
 
 
@@ -438,6 +497,13 @@ def _peer_json(p: Peer) -> dict[str, object]:
         "types": list(p.types),
         "last_success": p.last_success,
         "last_error": p.last_error,
+        "sighter": p.sighter,
+        "sightings_home": {
+            "cursor": None if p.home.cursor is None else _cursor_text(p.home.cursor),
+            "sent": p.home.sent,
+            "held_back": p.home.held,
+            "waiting": p.home.waiting,
+        },
         "flows": [
             {
                 "direction": f.direction,
@@ -468,15 +534,34 @@ def _report_pass(results: list[PeerResult]) -> None:
             err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
 
 
+def _report_follow(peer: str, message: str) -> None:
+    prefix = f"kizuna: follow {peer}: " if peer else "kizuna: follow: "
+    err.print(prefix + message, markup=False, soft_wrap=True)
+
+
 @hub_app.command("sync")
 def hub_sync(
     db: Path = DbOption,
     peer: list[str] = typer.Option([], "--peer", help="Only this peer (repeatable)."),
     once: bool = typer.Option(False, "--once", help="One full pass, then exit (non-zero if a peer failed)."),
     every: float = typer.Option(60.0, "--every", help="Seconds between passes when not --once."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        help="Keep every flow current continuously (a kizuna peer's stream; polling others) until stopped.",
+    ),
+    poll_every: float = typer.Option(
+        5.0, "--poll-every", min=0.1, help="With --follow: seconds between polls of a peer without a stream."
+    ),
     page_size: int = typer.Option(1000, "--page-size", min=1, max=10_000, help="Objects per request."),
 ) -> None:
-    """Sync with peer hubs: pull and push every flow, following next until more is false."""
+    """Sync with peer hubs: pull and push every flow, following next until more is false; send sightings
+    of peers' indicators home."""
+    if follow and once:
+        raise InputError("--follow and --once: choose one")
+    if follow:
+        _follow(db, peer, poll_every, page_size)
+        return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from kizuna.hub.federation.sync import Syncer
@@ -515,12 +600,44 @@ def hub_sync(
     for r in results:
         moved = sum(f.transferred for f in r.flows)
         refused = sum(f.refused for f in r.flows)
+        home = ""
+        if r.home.sent or r.home.held or r.home.waiting:
+            home = f"; sightings home: {r.home.sent} sent, {r.home.held} held back"
+            home += f", {r.home.waiting}" if r.home.waiting else ""
         if r.ok:
-            err.print(f"{r.peer}: ok ({moved} objects moved, {refused} refused)")
+            err.print(f"{r.peer}: ok ({moved} objects moved, {refused} refused{home})", markup=False)
     for r in failed:
         err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _follow(db: Path, peers: list[str], poll_every: float, page_size: int) -> None:
+    """``hub sync --follow``: follow until SIGINT or SIGTERM."""
+    from kizuna.hub.federation.follow import Follower, FollowOptions
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    with _open(db) as store:
+        watch = store.watch_changes()  # local writes by the server process wake the push flows
+        follower = Follower(
+            store,
+            store.keys,
+            page_size=page_size,
+            options=FollowOptions(poll_s=poll_every),
+            report=_report_follow,
+        )
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        err.print(f"following the peers of {db} (Ctrl-C stops)")
+        try:
+            follower.run(stop, peers)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            watch.close()
 
 
 def demo(port: int = typer.Option(8000, "--port")) -> None:

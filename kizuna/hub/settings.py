@@ -17,3 +17,8 @@ class HubSettings:
     max_content_length: int = 64 * 1024 * 1024
     default_page_size: int = 1000
     max_page_size: int = 10_000
+    #: The change stream (``collections/{id}/stream/``): seconds between heartbeat comments, streams one
+    #: organisation may hold open at once (per server process), object versions read per query.
+    stream_heartbeat_s: float = 15.0
+    max_streams_per_org: int = 16
+    stream_page_size: int = 500

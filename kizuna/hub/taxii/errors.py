@@ -20,6 +20,7 @@ from kizuna.errors import (
     RemoteError,
     StoreError,
     TooLarge,
+    TooManyRequests,
     UnsupportedMedia,
 )
 from kizuna.hub.auth import WWW_AUTHENTICATE
@@ -36,6 +37,7 @@ STATUS: tuple[tuple[type[KizunaError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (TooLarge, 413),
+    (TooManyRequests, 429),
     (InvalidObject, 422),
     (RemoteError, 502),
     (StoreError, 503),
@@ -62,6 +64,8 @@ async def on_library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KizunaError)
     status = status_of(exc)
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     description = (
         str(exc) if not isinstance(exc, StoreError) else "the hub's storage is unavailable; retry later"
     )

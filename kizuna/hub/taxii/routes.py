@@ -151,7 +151,8 @@ class TaxiiApi:
         self.root = "/" + settings.api_root.strip("/") + "/"
 
     # -- guards -------------------------------------------------------------------------------------
-    async def authenticate(self, request: Request) -> Org:
+    async def identify(self, request: Request) -> Org:
+        """The organisation the request's credentials belong to (AuthenticationFailed otherwise)."""
         creds = parse_authorization(request.headers.get("authorization"))
         if creds is None:
             raise AuthenticationFailed(
@@ -162,6 +163,10 @@ class TaxiiApi:
             raise AuthenticationFailed(
                 "the token is unknown or revoked, or the user does not match it", title="invalid credentials"
             )
+        return org
+
+    async def authenticate(self, request: Request) -> Org:
+        org = await self.identify(request)
         if not media_ok(request.headers.get("accept"), for_accept=True):
             raise NotAcceptable(f"this server answers with {TAXII_MEDIA_TYPE}")
         return org

@@ -11,7 +11,10 @@ hub, assigned in commit order) is the objects' row key, so a page is one range s
 else; federation cursors in typed columns; write results instead of TAXII status bodies; the audit chain's
 head, and the sequence number from which records are keyed; each id's owner; each version's origin hub, hop
 count and whether it is restricted to its producer and named recipients; the marking definitions the hub
-knows and the versions waiting for one; administrators; peers' onward-sharing lists.
+knows and the versions waiting for one; administrators; peers' onward-sharing lists. Version 3 (live
+response, issue 16): how each peer's record names the sighter of a sighting sent home (``sighter``) and
+where sending sightings home has reached (``home_*``); leases, so that one process of several follows the
+peers.
 """
 
 from __future__ import annotations
@@ -352,9 +355,25 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+_V3 = """
+ALTER TABLE peers ADD COLUMN sighter TEXT NOT NULL DEFAULT 'hub'
+    CHECK (sighter IN ('org', 'hub', 'anonymous'));
+ALTER TABLE peers ADD COLUMN home_cursor_us INTEGER;
+ALTER TABLE peers ADD COLUMN home_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE peers ADD COLUMN home_held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE peers ADD COLUMN home_waiting TEXT;
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_us INTEGER NOT NULL
+) WITHOUT ROWID
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
     Migration(2, "integer collection keys, date_added as row key, typed flow cursors, audit head", _to_v2),
+    Migration(3, "live response: how each peer names sighters, sightings-home cursors, leases", _script(_V3)),
 )
 
 #: The schema version this code reads and writes.

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from kizuna.errors import Conflict, NotFound, StoreError
+from kizuna.hub.changes import Changes
 from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.store.sqlite import schema
 from kizuna.hub.store.sqlite.audit import SQLiteAudit
@@ -39,6 +40,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit):
         self._cursor_key = self.keys.derive("cursor")
         self._checkpoints = checkpoint_path(self.path)
         self._db = Connections(self.path, durable=durable)
+        self._changes = Changes()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -134,6 +136,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit):
         self.close()
 
     def close(self) -> None:
+        self._changes.close()
         self._db.close()
 
     def table_counts(self) -> dict[str, int]:
