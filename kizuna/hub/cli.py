@@ -278,6 +278,12 @@ def hub_serve(
     max_streams_per_org: int = typer.Option(
         16, "--max-streams-per-org", min=1, help="Change streams one organisation may hold open at once."
     ),
+    follow_lease_s: float = typer.Option(
+        30.0,
+        "--follow-lease-s",
+        min=1.0,
+        help="With --follow-peers: seconds after which another process takes over from a follower that died.",
+    ),
 ) -> None:
     """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/) and its change stream."""
     if sync_every is not None and follow_peers:
@@ -301,9 +307,11 @@ def hub_serve(
             daemon=True,
         ).start()
     if follow_peers:
-        from kizuna.hub.federation.follow import Follower
+        from kizuna.hub.federation.follow import Follower, FollowOptions
 
-        follower = Follower(store, store.keys, report=_report_follow)
+        follower = Follower(
+            store, store.keys, options=FollowOptions(lease_ttl_s=follow_lease_s), report=_report_follow
+        )
         threading.Thread(target=follower.run, args=(stop,), name="kizuna-follow", daemon=True).start()
     try:
         serve(store, host=host, port=port, max_streams_per_org=max_streams_per_org, stop=stop)
@@ -553,6 +561,12 @@ def hub_sync(
     poll_every: float = typer.Option(
         5.0, "--poll-every", min=0.1, help="With --follow: seconds between polls of a peer without a stream."
     ),
+    follow_lease_s: float = typer.Option(
+        30.0,
+        "--follow-lease-s",
+        min=1.0,
+        help="With --follow: seconds after which another process takes over from a follower that died.",
+    ),
     page_size: int = typer.Option(1000, "--page-size", min=1, max=10_000, help="Objects per request."),
 ) -> None:
     """Sync with peer hubs: pull and push every flow, following next until more is false; send sightings
@@ -560,7 +574,7 @@ def hub_sync(
     if follow and once:
         raise InputError("--follow and --once: choose one")
     if follow:
-        _follow(db, peer, poll_every, page_size)
+        _follow(db, peer, poll_every, page_size, follow_lease_s)
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -612,7 +626,7 @@ def hub_sync(
         raise typer.Exit(1)
 
 
-def _follow(db: Path, peers: list[str], poll_every: float, page_size: int) -> None:
+def _follow(db: Path, peers: list[str], poll_every: float, page_size: int, lease_s: float) -> None:
     """``hub sync --follow``: follow until SIGINT or SIGTERM."""
     from kizuna.hub.federation.follow import Follower, FollowOptions
 
@@ -627,7 +641,7 @@ def _follow(db: Path, peers: list[str], poll_every: float, page_size: int) -> No
             store,
             store.keys,
             page_size=page_size,
-            options=FollowOptions(poll_s=poll_every),
+            options=FollowOptions(poll_s=poll_every, lease_ttl_s=lease_s),
             report=_report_follow,
         )
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
