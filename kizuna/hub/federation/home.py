@@ -43,6 +43,7 @@ from kizuna.hub.client import HubClient
 from kizuna.hub.models import Collection, LocalSighting, Org, Peer, Query, VersionFilter
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Store
+from kizuna.stix.ids import format_timestamp, parse_timestamp
 from kizuna.stix.markings import TLP, TLP2_IDS
 
 #: Namespace of the ids of sightings (and hub identities) composed to go home (UUIDv5).
@@ -95,8 +96,6 @@ def org_identity(store: Store, org: Org, level: TLP) -> dict[str, Any]:
 
 
 def _stix_time(text: str) -> str:
-    from kizuna.stix.ids import format_timestamp, parse_timestamp
-
     return format_timestamp(parse_timestamp(text))
 
 
