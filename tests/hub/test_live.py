@@ -86,6 +86,7 @@ def make_pair(
     jp_types: str | None = None,
     uk_grants_write: bool = True,
     sighter: str = "hub",
+    push: bool = False,
 ) -> tuple[Side, Side]:
     """UK and JP hubs: the UK's analyst posts to the UK exchange collection, which JP pulls into its own; a
     JP grid operator reads it there and posts sightings in its operations collection."""
@@ -113,6 +114,8 @@ def make_pair(
             "--sighter", sighter]  # fmt: skip
     if jp_types:
         args += ["--types", jp_types]
+    if push:
+        args += ["--push", f"{jp.exchange}:{uk.exchange}"]
     kizuna_cli(*args)
     return uk, jp
 
@@ -244,7 +247,7 @@ def _held(side: Side, org: str, kind: str = "indicator") -> set[str]:
 
 @pytest.mark.slow
 def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(tmp_path: Path, pairs) -> None:
-    uk, jp = make_pair(tmp_path, jp_max_tlp="green", sighter="org")
+    uk, jp = make_pair(tmp_path, jp_max_tlp="green", sighter="org", push=True)
     pairs += [uk, jp]
     uk.start()
     first = jp.start("--follow-peers", "--follow-lease-s", "3")
@@ -262,12 +265,17 @@ def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(tmp_pa
     assert names == {"grid-op"}
     # one follower between the two servers: every page was received once, none as a duplicate
     assert all(r.get("duplicates", 0) == 0 for r in _receives(jp.db))
+    # a push flow goes as soon as the local collection moves; the UK's own indicators never go back
+    ours = indicator("192.0.2.200", tlp_ref=TLP2_IDS[TLP.GREEN])
+    jp.post("grid-op", [ours])
+    wait_for("JP's indicator at the UK", lambda: ours["id"] in _held(uk, "ncsc"))
+    assert _held(uk, "ncsc") == {ours["id"]} | {o["id"] for o in batch}
     # kill -9 whichever leads; the other takes over within the lease; nothing lost, nothing twice
     first.kill()
     first.wait()
     more = [indicator(f"198.51.100.{i}", tlp_ref=TLP2_IDS[TLP.GREEN]) for i in range(10, 16)]
     uk.post("ncsc", more)
-    want = {o["id"] for o in batch + more}
+    want = {o["id"] for o in batch + more} | {ours["id"]}
     wait_for("JP to hold the new indicators", lambda: _held(jp, "grid-op") == want, timeout_s=60)
     second.kill()
     second.wait()
@@ -280,6 +288,8 @@ def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(tmp_pa
     rows = conn.execute("SELECT id, version FROM objects WHERE type='indicator'").fetchall()
     conn.close()
     assert len(rows) == len(set(rows)) == len(want)
+    # the UK holds JP's indicator once, and the sighting once
+    assert _held(uk, "ncsc") == {ours["id"]} | {o["id"] for o in batch + more + last}
     for side in (uk, jp):
         side.stop()
         assert kizuna_cli("hub", "audit", "verify", "--db", str(side.db)).returncode == 0
