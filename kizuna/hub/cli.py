@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -295,6 +296,7 @@ def hub_serve(
             f"{db}: no organisation has a token; create one with 'kizuna hub token create' before serving"
         )
     stop = threading.Event()
+    background: list[threading.Thread] = []  # waited for (briefly) before the store closes
     if sync_every is not None:
         from kizuna.hub.federation.sync import Syncer
 
@@ -312,9 +314,18 @@ def hub_serve(
         follower = Follower(
             store, store.keys, options=FollowOptions(lease_ttl_s=follow_lease_s), report=_report_follow
         )
-        threading.Thread(target=follower.run, args=(stop,), name="kizuna-follow", daemon=True).start()
+        following = threading.Thread(target=follower.run, args=(stop,), name="kizuna-follow", daemon=True)
+        following.start()
+        background.append(following)
     try:
-        serve(store, host=host, port=port, max_streams_per_org=max_streams_per_org, stop=stop)
+        serve(
+            store,
+            host=host,
+            port=port,
+            max_streams_per_org=max_streams_per_org,
+            stop=stop,
+            background=background,
+        )
     finally:
         stop.set()
 
@@ -327,6 +338,7 @@ def serve(
     title: str | None = None,
     max_streams_per_org: int = 16,
     stop: threading.Event | None = None,
+    background: Sequence[threading.Thread] = (),
 ) -> None:
     import uvicorn
 
@@ -361,6 +373,10 @@ def serve(
         Server(config).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if stop is not None:
+            stop.set()
+        for thread in background:
+            thread.join(timeout=5)  # the follower lets go of its lease before the store closes
         watch.close()
         store.close()
 

@@ -336,3 +336,58 @@ def test_sync_follow_polls_a_partner_without_a_stream(tmp_path: Path, pairs) -> 
             follower.wait()
         medallion.terminate()
         medallion.wait(timeout=10)
+
+
+def test_sync_follow_beside_the_server_wakes_its_streams_and_theirs(tmp_path: Path, pairs) -> None:
+    """``sync --follow`` in its own process: what it stores wakes the JP server's streams, and what the
+    server stores (a sighting) wakes the follower, each through the watcher on the database file."""
+    from kizuna.hub.stream_client import ObjectStream
+
+    uk, jp = make_pair(tmp_path, jp_max_tlp="green")
+    pairs += [uk, jp]
+    uk.start()
+    jp.start()  # no --follow-peers
+    log = open(tmp_path / "follow.log", "wb")  # noqa: SIM115 - closed below
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "kizuna", "hub", "sync", "--db", str(jp.db), "--follow"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    log.close()
+    try:
+        import threading
+
+        stop = threading.Event()
+        with HubClient(jp.api, jp.tokens["grid-op"]) as hub:
+            batches = ObjectStream(hub, jp.exchange, types=("indicator",)).batches(stop)
+            ind = indicator("203.0.113.77", tlp_ref=TLP2_IDS[TLP.GREEN])
+
+            def connected() -> bool:
+                conn = sqlite3.connect(jp.db)
+                try:
+                    row = conn.execute("SELECT last_success FROM flows").fetchone()
+                finally:
+                    conn.close()
+                return row is not None and row[0] is not None
+
+            wait_for("the follower to connect to the UK's stream", connected)
+            t0 = time.monotonic()
+            uk.post("ncsc", [ind])
+            got: list[str] = []
+            while not got:
+                b = next(batches)  # a heartbeat every 15 s at most: a missed wake would show as a delay
+                got = [e.object["id"] for e in b.events] if b else []
+            assert got == [ind["id"]]
+            assert time.monotonic() - t0 < 10  # woken by the commit, not by a reconnection (45 s)
+            stop.set()
+        jp.post("grid-op", [sighting(ind, TLP.GREEN)], collection=jp.ops)
+        wait_for("the sighting at the UK", lambda: _held(uk, "ncsc", "sighting"), timeout_s=10)
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=30) == 0
+        conn = sqlite3.connect(jp.db)
+        assert conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0  # let go on a clean stop
+        conn.close()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()

@@ -29,13 +29,14 @@ import contextlib
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from kizuna.errors import KizunaError, NotFound
+from kizuna.errors import NotFound
 from kizuna.hub import intake, policy
 from kizuna.hub.changes import ANY
 from kizuna.hub.client import HubClient
@@ -50,6 +51,9 @@ from kizuna.stix.ids import Clock, utc_now
 
 #: The lease one follower per hub holds.
 LEASE = "federation-follow"
+
+#: How long stopping waits for the flow threads (which store nothing once stopped) before letting go.
+STOP_WAIT_S = 3.0
 
 Report = Callable[[str, str], None]  # (peer, message): what the follower tells its operator
 
@@ -139,7 +143,8 @@ class Follower:
                 self.leading.clear()
         finally:
             self.leading.clear()
-            with contextlib.suppress(KizunaError):
+            # let another process take over at once (unless the store is already closing)
+            with contextlib.suppress(Exception):
                 self.store.release_lease(LEASE, self.holder)
 
     def _lead(self, stop: threading.Event, only: Sequence[str]) -> None:
@@ -162,10 +167,13 @@ class Follower:
                         self._say("", "the peer records changed; restarting the followers")
                         break
             finally:
+                # the threads store nothing once stopped; one blocked on a partner's stream ends at its
+                # next heartbeat, so it is not waited for
                 inner.set()
                 self.store.changes().poke()
+                deadline = time.monotonic() + STOP_WAIT_S
                 for t in threads:
-                    t.join(timeout=max(5.0, self.options.read_timeout_s + 5))
+                    t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _peers(self, only: Sequence[str]) -> list[Peer]:
         peers = self.store.list_peers()
@@ -216,6 +224,8 @@ class Follower:
                 target(peer, flow, stop)
                 return
             except Exception as exc:  # one failing flow never stops the others
+                if stop.is_set():
+                    return  # stopping: the store or the connection may be closing under it
                 failures += 1
                 self._failed(peer, flow, describe(exc))
                 stop.wait(min(self.options.max_backoff_s, self.options.backoff_s * 2 ** (failures - 1)))
@@ -277,6 +287,8 @@ class Follower:
             )
             try:
                 for batch in stream.batches(stop):
+                    if stop.is_set():
+                        return
                     if batch is None or not batch.events:
                         continue
                     agreement = self.store.agreement_named(peer.name) or policy.Agreement(
