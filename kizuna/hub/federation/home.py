@@ -177,7 +177,7 @@ class SightingsHome:
             failures: list[Any] = []
             new = 0
             for remote, items in outgoing.items():
-                raws, claims = self._envelope(items, identities, agreement, store.hub_id())
+                raws, claims, idents = self._envelope(items, identities, agreement, store.hub_id())
                 try:
                     status = client.add_serialised(
                         remote, raws, extra={intake.CLAIMS_PROPERTY: claims}, timeout_s=60.0
@@ -198,6 +198,7 @@ class SightingsHome:
                 result.refused += len(mine)
                 failures += mine
                 statuses.append(str(status.get("id")))
+                sent += [(remote, i["id"], i["modified"]) for i in idents]  # every object that left
                 sent += [(remote, obj["id"], obj["modified"]) for obj, _raw, _tlp in items]
             result.sent += new
             result.held += held
@@ -233,15 +234,19 @@ class SightingsHome:
         identities: dict[str, dict[str, Any]],
         agreement: policy.Agreement,
         hub_id: str,
-    ) -> tuple[list[bytes], list[dict[str, object]]]:
+    ) -> tuple[list[bytes], list[dict[str, object]], list[dict[str, Any]]]:
+        """The objects to post (the identities named, where the agreement takes them, then the
+        sightings), their claims, and the identities among them."""
         raws: list[bytes] = []
         claims: list[dict[str, object]] = []
+        included: list[dict[str, Any]] = []
         wanted = {ref for obj, _raw, _tlp in items for ref in obj.get("where_sighted_refs", ())}
         if not agreement.types or "identity" in agreement.types:
             for ref in sorted(wanted):
                 ident = identities.get(ref)
                 if ident is not None:
                     raws.append(orjson.dumps(ident))
+                    included.append(ident)
         for obj, raw, tlp in items:
             raws.append(raw)
             claims.append(
@@ -253,7 +258,7 @@ class SightingsHome:
                     "hops": 0,
                 }
             )
-        return raws, claims
+        return raws, claims, included
 
 
 def _waiting(peer: str, remote: str, exc: RemoteError) -> str:
