@@ -8,11 +8,12 @@
      │    └── UnsupportedMedia    a request body in a media type the hub does not take
      ├── InvalidObject            a STIX object that fails validation (reason in the message)
      ├── AuthenticationFailed     no credentials, or unknown or revoked ones
-     │    └── TooManyFailures     too many failed authentications from a source or for a name
      ├── PermissionDenied         the caller may not do this
      ├── NotFound                 an organisation, collection, object or file that does not exist
      ├── Conflict                 a duplicate name, a database that already exists
      ├── TooLarge                 a request or file beyond a documented limit
+     ├── TooManyRequests          more at once than a limit allows (open streams); retry later
+     │    └── TooManyFailures     too many failed authentications from a source or for a name
      ├── StoreError               the storage backend failed or is inconsistent
      └── RemoteError              a hub or peer answered with an error or garbage
 
@@ -72,7 +73,17 @@ class AuthenticationFailed(KizunaError):
     default_title = "authentication required"
 
 
-class TooManyFailures(AuthenticationFailed):
+class TooManyRequests(KizunaError):
+    """More at once than a documented limit allows; ``retry_after_s`` says when to try again."""
+
+    default_title = "too many requests"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+class TooManyFailures(TooManyRequests):
     """Failed authentications beyond the rate limit; ``retry_after_s`` says when to try again."""
 
     default_title = "too many failed authentications"

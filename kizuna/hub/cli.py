@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import re
 import signal
+import socket
 import stat
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -531,6 +533,20 @@ def hub_serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
     sync_every: float | None = typer.Option(None, "--sync-every", help="Also sync with peers every SECONDS."),
+    follow_peers: bool = typer.Option(
+        False,
+        "--follow-peers",
+        help="Also keep every peer flow current continuously (streams; one follower per hub).",
+    ),
+    max_streams_per_org: int = typer.Option(
+        16, "--max-streams-per-org", min=1, help="Change streams one organisation may hold open at once."
+    ),
+    follow_lease_s: float = typer.Option(
+        30.0,
+        "--follow-lease-s",
+        min=1.0,
+        help="With --follow-peers: seconds after which another process takes over from a follower that died.",
+    ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="TLS certificate chain (PEM)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="TLS private key (PEM, mode 0600)."),
     behind_proxy: bool = typer.Option(
@@ -549,12 +565,15 @@ def hub_serve(
         10, "--auth-failures", min=1, help="Failed authentications a source or name may make in 5 minutes."
     ),
 ) -> None:
-    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/), the web UI, /healthz and /metrics.
+    """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/) and its change stream, the web UI,
+    /healthz and /metrics.
 
     A non-loopback --host needs --tls-cert and --tls-key, or --behind-proxy with --trusted-proxy.
     """
     from kizuna.clikit import read_token_file
 
+    if sync_every is not None and follow_peers:
+        raise InputError("--sync-every and --follow-peers: choose one (following keeps every flow current)")
     options = ServeOptions.check(
         host,
         tls_cert,
@@ -577,6 +596,7 @@ def hub_serve(
 
     logs.configure(log_format, log_level)
     stop = threading.Event()
+    background: list[threading.Thread] = []  # waited for (briefly) before the store closes
     if sync_every is not None:
         from kizuna.hub.federation.sync import Syncer
 
@@ -588,6 +608,15 @@ def hub_serve(
             name="kizuna-sync",
             daemon=True,
         ).start()
+    if follow_peers:
+        from kizuna.hub.federation.follow import Follower, FollowOptions
+
+        follower = Follower(
+            store, store.keys, options=FollowOptions(lease_ttl_s=follow_lease_s), report=_report_follow
+        )
+        following = threading.Thread(target=follower.run, args=(stop,), name="kizuna-follow", daemon=True)
+        following.start()
+        background.append(following)
     try:
         serve(
             store,
@@ -596,6 +625,9 @@ def hub_serve(
             options=options,
             metrics_token=metrics_token,
             auth_failures=auth_failures,
+            max_streams_per_org=max_streams_per_org,
+            stop=stop,
+            background=background,
         )
     finally:
         stop.set()
@@ -658,6 +690,9 @@ def serve(
     options: ServeOptions | None = None,
     metrics_token: str | None = None,
     auth_failures: int = 10,
+    max_streams_per_org: int = 16,
+    stop: threading.Event | None = None,
+    background: Sequence[threading.Thread] = (),
 ) -> None:
     import uvicorn
 
@@ -672,8 +707,10 @@ def serve(
         hsts=tls,
         metrics_token=metrics_token,
         auth_limits=AuthLimits(failures=auth_failures, global_failures=max(1000, 100 * auth_failures)),
+        max_streams_per_org=max_streams_per_org,
     )
     app = create_app(settings, store)
+    watch = store.watch_changes()  # streams also wake for commits by other processes on this file
     gc.collect()
     gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
     scheme = "https" if tls else "http"
@@ -683,25 +720,41 @@ def serve(
         markup=False,
         soft_wrap=True,
     )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        ssl_certfile=None if opts.tls_cert is None else str(opts.tls_cert),
+        ssl_keyfile=None if opts.tls_key is None else str(opts.tls_key),
+        proxy_headers=bool(opts.trusted_proxies),
+        forwarded_allow_ips=list(opts.trusted_proxies) or None,
+        server_header=False,
+    )
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # end the open change streams first, so that the graceful shutdown has nothing to wait for
+            if stop is not None:
+                stop.set()
+            store.changes().close()
+            await super().shutdown(sockets)
+
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; with this handler in place
     # that ends in an exception, so every ``finally`` (closing the store, removing the demo's files) runs.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            ssl_certfile=None if opts.tls_cert is None else str(opts.tls_cert),
-            ssl_keyfile=None if opts.tls_key is None else str(opts.tls_key),
-            proxy_headers=bool(opts.trusted_proxies),
-            forwarded_allow_ips=list(opts.trusted_proxies) or None,
-            server_header=False,
-        )
+        Server(config).run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if stop is not None:
+            stop.set()
+        for thread in background:
+            thread.join(timeout=5)  # the follower lets go of its lease before the store closes
+        watch.close()
         store.close()
 
 
@@ -747,6 +800,11 @@ def peer_add(
         "--reshare-max-tlp",
         help="Highest TLP at which this peer's objects go on: clear|green|amber.",
     ),
+    sighter: str = typer.Option(
+        "hub",
+        "--sighter",
+        help="How sightings of its indicators sent home to it name who saw them: org|hub|anonymous.",
+    ),
 ) -> None:
     """Record a peer hub and what flows each way (its credential is stored encrypted)."""
     from kizuna.clikit import read_token_file
@@ -761,6 +819,7 @@ def peer_add(
         raise InputError(f"--url: {redact(url)!r} is not an http(s) URL")
     if re.match(r"^https?://[^/@]*@", url):
         raise InputError("--url must not carry credentials (user:password@); give them with --token-file")
+    policy.check_sighter(sighter)
     secret = read_token_file(token_file)
     onward = _level(reshare_max_tlp, "--reshare-max-tlp")
     with _open(db) as store:
@@ -775,6 +834,7 @@ def peer_add(
             pushes=_pairs(push, "--push"),
             reshare=_names(reshare),
             reshare_max_tlp=onward,
+            sighter=sighter,
         )
     again = f", its objects go on to {', '.join(_names(reshare))} up to {onward}" if reshare else ""
     err.print(f"added peer {name} ({len(pull)} pull, {len(push)} push, max {level}{again})")
@@ -819,6 +879,14 @@ def peer_list(
             )
             lines += _wrapped(f"last success {f.last_success or '-'}", "       ", width)
             lines += _wrapped(f"last error {f.last_error or '-'}", "       ", width)
+        if any(f.direction == "pull" for f in p.flows):
+            cursor = "-" if p.home.cursor is None else _cursor_text(p.home.cursor)
+            lines += _wrapped(f"sightings home (sighter: {p.sighter})", "  ", width)
+            lines += _wrapped(
+                f"cursor {cursor}; sent {p.home.sent}; held back {p.home.held}", "       ", width
+            )
+            if p.home.waiting:
+                lines += _wrapped(f"waiting {p.home.waiting}", "       ", width)
         if not p.flows:
             lines.append("  no flows (this record holds this hub's side of the agreement only)")
         lines.append("")
@@ -854,6 +922,13 @@ def _peer_json(p: Peer) -> dict[str, object]:
         "types": list(p.types),
         "last_success": p.last_success,
         "last_error": p.last_error,
+        "sighter": p.sighter,
+        "sightings_home": {
+            "cursor": None if p.home.cursor is None else _cursor_text(p.home.cursor),
+            "sent": p.home.sent,
+            "held_back": p.home.held,
+            "waiting": p.home.waiting,
+        },
         "flows": [
             {
                 "direction": f.direction,
@@ -885,15 +960,40 @@ def _report_pass(results: list[PeerResult]) -> None:
             err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
 
 
+def _report_follow(peer: str, message: str) -> None:
+    prefix = f"kizuna: follow {peer}: " if peer else "kizuna: follow: "
+    err.print(prefix + message, markup=False, soft_wrap=True)
+
+
 @hub_app.command("sync")
 def hub_sync(
     db: Path = DbOption,
     peer: list[str] = typer.Option([], "--peer", help="Only this peer (repeatable)."),
     once: bool = typer.Option(False, "--once", help="One full pass, then exit (non-zero if a peer failed)."),
     every: float = typer.Option(60.0, "--every", help="Seconds between passes when not --once."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        help="Keep every flow current continuously (a kizuna peer's stream; polling others) until stopped.",
+    ),
+    poll_every: float = typer.Option(
+        5.0, "--poll-every", min=0.1, help="With --follow: seconds between polls of a peer without a stream."
+    ),
+    follow_lease_s: float = typer.Option(
+        30.0,
+        "--follow-lease-s",
+        min=1.0,
+        help="With --follow: seconds after which another process takes over from a follower that died.",
+    ),
     page_size: int = typer.Option(1000, "--page-size", min=1, max=10_000, help="Objects per request."),
 ) -> None:
-    """Sync with peer hubs: pull and push every flow, following next until more is false."""
+    """Sync with peer hubs: pull and push every flow, following next until more is false; send sightings
+    of peers' indicators home."""
+    if follow and once:
+        raise InputError("--follow and --once: choose one")
+    if follow:
+        _follow(db, peer, poll_every, page_size, follow_lease_s)
+        return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from kizuna.hub.federation.sync import Syncer
@@ -933,12 +1033,44 @@ def hub_sync(
     for r in results:
         moved = sum(f.transferred for f in r.flows)
         refused = sum(f.refused for f in r.flows)
+        home = ""
+        if r.home.sent or r.home.held or r.home.waiting:
+            home = f"; sightings home: {r.home.sent} sent, {r.home.held} held back"
+            home += f", {r.home.waiting}" if r.home.waiting else ""
         if r.ok:
-            err.print(f"{r.peer}: ok ({moved} objects moved, {refused} refused)")
+            err.print(f"{r.peer}: ok ({moved} objects moved, {refused} refused{home})", markup=False)
     for r in failed:
         err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _follow(db: Path, peers: list[str], poll_every: float, page_size: int, lease_s: float) -> None:
+    """``hub sync --follow``: follow until SIGINT or SIGTERM."""
+    from kizuna.hub.federation.follow import Follower, FollowOptions
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    with _open(db) as store:
+        watch = store.watch_changes()  # local writes by the server process wake the push flows
+        follower = Follower(
+            store,
+            store.keys,
+            page_size=page_size,
+            options=FollowOptions(poll_s=poll_every, lease_ttl_s=lease_s),
+            report=_report_follow,
+        )
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        err.print(f"following the peers of {db} (Ctrl-C stops)")
+        try:
+            follower.run(stop, peers)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            watch.close()
 
 
 def demo(port: int = typer.Option(8000, "--port")) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from kizuna.stix import ijson
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+EVENT_STREAM_MEDIA_TYPE = "text/event-stream"
 
 
 class HubClient:
@@ -172,6 +174,41 @@ class HubClient:
             if not envelope.get("more") or not envelope.get("next"):
                 return
             params["next"] = str(envelope["next"])
+
+    @contextmanager
+    def open_stream(
+        self,
+        collection_id: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        last_event_id: str | None = None,
+        read_timeout_s: float = 45.0,
+    ) -> Iterator[httpx.Response]:
+        """Open a collection's change stream (``collections/{id}/stream/``, ``text/event-stream``); the
+        response's body is read as it arrives. :class:`RemoteError` (with the status) when it is refused.
+        :class:`kizuna.hub.stream_client.ObjectStream` parses it, resumes and reconnects."""
+        headers = {"Accept": EVENT_STREAM_MEDIA_TYPE, "Cache-Control": "no-store"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        url = f"{self.api_root_url}collections/{collection_id}/stream/"
+        timeout = httpx.Timeout(10.0, read=read_timeout_s)
+        try:
+            with self._http.stream("GET", url, params=params or {}, headers=headers, timeout=timeout) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    detail = ""
+                    try:
+                        body = orjson.loads(r.content)
+                        detail = f": {body.get('title', '')} {body.get('description', '')}".rstrip()
+                    except (orjson.JSONDecodeError, AttributeError):
+                        detail = ""
+                    raise RemoteError(f"GET {url} answered {r.status_code}{detail}", status=r.status_code)
+                media = r.headers.get("content-type", "").partition(";")[0].strip().lower()
+                if media != EVENT_STREAM_MEDIA_TYPE:
+                    raise RemoteError(f"GET {url} answered {media or 'no media type'}, not an event stream")
+                yield r
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"GET {url}: {exc}") from None
 
     def get_object(self, collection_id: str, object_id: str) -> list[dict[str, Any]]:
         envelope = self._json(self._request("GET", f"collections/{collection_id}/objects/{object_id}/"))

@@ -317,7 +317,7 @@ def accept(
         tx.claim(w.claimed)
         tx.register_markings(definitions)
         _resolve_pending(tx, [d[0] for d in definitions])
-        routed = _route_sightings(store, tx, w, versions, clock) if sender.agreement is None else []
+        routed = _route_sightings(store, tx, w, versions, clock)
         done = tuple(r for r in results if r is not None)
         result = WriteResult(write_id, requested_us, collection.id, done, tuple(r for r, _ in routed))
         tx.save_result(result, sender.org)
@@ -495,7 +495,7 @@ def _route_sightings(
     """Route each stored sighting beside its indicator in the other collections where the sender may read
     the indicator: readable only by the indicator's producers and the sender, at the sighting's own TLP;
     the sender's own sighting where it may write there, a copy the hub composes where it may not."""
-    org = w.sender.org
+    org = policy.sighting_router(w.sender.org)
     if org is None:
         return []
     targets: dict[int, str] = {}

@@ -215,6 +215,30 @@ class Peer:
     last_error: str | None = None
     reshare: tuple[str, ...] = ()  # peers this peer's objects may go on to (its producers' choice)
     reshare_max_tlp: TLP = TLP.GREEN
+    sighter: str = "hub"  # how a sighting sent home to this peer names who saw it: org, hub or anonymous
+    home: HomeState = field(default_factory=lambda: HomeState())
+
+
+@dataclass(frozen=True, slots=True)
+class HomeState:
+    """Where sending sightings home to one peer has reached: this hub's ``date_added`` of the last sighting
+    considered, how many went and how many the agreement held back, and why the rest wait (None: none
+    do)."""
+
+    cursor: Cursor | None = None
+    sent: int = 0
+    held: int = 0
+    waiting: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSighting:
+    """A sighting version posted at this hub, as sending it home needs it: the row, its poster and
+    whether it is a restricted copy."""
+
+    row: Row
+    poster: Org | None  # the local organisation that posted it (None: a peer's or the hub's)
+    restricted: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,6 +284,61 @@ def routed_sighting_recipients(indicator_producers: Sequence[str], poster: str) 
     return tuple(dict.fromkeys((*indicator_producers, poster)))
 
 
+def sighting_router(poster: Org | None) -> Org | None:
+    """Whose read access decides where a stored sighting is routed (None: it is routed nowhere).
+
+    Routing is decided by the hub that holds the indicator, with one rule for every poster: a sighting goes
+    beside the indicator in the other collections where its *poster's account* may read the indicator. A
+    local organisation's post is routed by its own grants; a sighting another hub posted (pushed, or sent
+    home to this hub, the indicator's producer) by the grants and agreement of that hub's account here, the
+    same as for a local poster; a sighting this hub pulled from a peer has no account behind it and stays in
+    the collection the pull flow fills (the flow's local collection was chosen by this hub's operator)."""
+    return poster
+
+
+# -- sightings sent home across federation -------------------------------------------------------------
+#: How a sighting sent home names who saw it (``kizuna hub peer add ... --sighter``).
+SIGHTERS = ("org", "hub", "anonymous")
+
+
+def check_sighter(mode: str) -> str:
+    """``mode`` if it is a way to name the sighter; InputError otherwise."""
+    if mode not in SIGHTERS:
+        raise InputError(f"--sighter must be one of {', '.join(SIGHTERS)}, not {mode!r}")
+    return mode
+
+
+def goes_home(poster: Org | None, restricted: bool) -> bool:
+    """Is a stored sighting version one that is sent home when its indicator came from a peer? A local
+    organisation's own version, as it posted it: not a copy the hub routed or composed (restricted, or the
+    hub's), not a writer's private copy, not one received from a peer."""
+    return poster is not None and not restricted and not is_peer_account(poster)
+
+
+def home_refusal(agreement: Agreement, tlp: TLP) -> str | None:
+    """Why a sighting at ``tlp`` may not go home to ``agreement.peer`` (the peer its indicator came from),
+    or None: sightings must be among the agreed types, and the sighting's own TLP within the agreement
+    (never RED or AMBER+STRICT). The restriction of a routed copy does not apply: going home to the
+    indicator's producer is what it is for."""
+    if agreement.types and "sighting" not in agreement.types:
+        return f"held back: the agreement with {agreement.peer} does not include sightings"
+    if tlp > min(agreement.max_tlp, PEER_HUB_MAX):
+        return f"held back: {tlp} is above the agreement with {agreement.peer} ({agreement.max_tlp})"
+    return None
+
+
+def sighter_refs(mode: str, poster_identity: str | None, hub_identity: str) -> tuple[str, ...]:
+    """The ``where_sighted_refs`` of a sighting sent home: the organisation that saw it (``org``), this hub
+    (``hub``, the default: the partner learns which country saw it, not which operator) or nobody
+    (``anonymous``)."""
+    check_sighter(mode)
+    if mode == "org" and poster_identity:
+        return (poster_identity,)
+    if mode == "hub":
+        return (hub_identity,)
+    return ()
+
+
 # -- federation: what may leave the hub and what may enter it ------------------------------------------
 def is_peer_account(org: Org) -> bool:
     """Is ``org`` another hub's account? Its reads pass the egress rule of its agreement, and what it

@@ -30,3 +30,8 @@ class HubSettings:
     hsts: bool = False
     #: Limits on failed authentication (API and web login alike).
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
+    #: The change stream (``collections/{id}/stream/``): seconds between heartbeat comments, streams one
+    #: organisation may hold open at once (per server process), object versions read per query.
+    stream_heartbeat_s: float = 15.0
+    max_streams_per_org: int = 16
+    stream_page_size: int = 500

@@ -52,6 +52,11 @@ DECISIONS = {
     "provenance of a peer's objects": "peer_origin",
     "provenance of a local post": "org_origin",
     "recipients of a routed sighting": "routed_sighting_recipients",
+    "whose grants route a sighting (local or peer poster)": "sighting_router",
+    "how a sighting sent home names who saw it": "sighter_refs",
+    "which sightings go home": "goes_home",
+    "what the agreement lets go home": "home_refusal",
+    "ways to name a sighter": "check_sighter",
 }
 
 #: Modules that may hold the forms: policy itself, the stores (facts and predicate translation) and the

@@ -5,7 +5,7 @@ random markings (TLP 1.0, TLP 2.0, OpenCTI ids, several at once, none), producer
 versions (several producers writing the same ids, so ownership decides), then a reader and query parameters
 (id/type/version filters, added_after, page size). What the intake stored must be what the reference expects,
 and the pages the store returns, concatenated, must equal the reference list computed here from DESIGN.md's
-rules.
+rules. The change stream is held to the same reference over HTTP, and to ``objects/`` for the same caller.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +29,8 @@ from kizuna.stix.ids import format_timestamp, from_us, parse_timestamp, to_us, u
 from kizuna.stix.markings import TLP
 
 EXAMPLES = int(os.environ.get("KIZUNA_POLICY_EXAMPLES", "2000"))
+#: Examples of the stream's property test (each one an HTTP stream and pages of objects/).
+STREAM_EXAMPLES = max(20, EXAMPLES // 10)
 
 # The reference's own marking table (written from the TLP 1.0 / 2.0 / OpenCTI definitions, not imported).
 RANK = {
@@ -215,15 +218,10 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     s.close()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(orgs=orgs_st, objs=objs_st, q=query_st)
-def test_store_matches_reference_policy(
-    store: SQLiteStore, orgs: list[OrgSpec], objs: list[ObjSpec], q: dict
-):
+def _example(store: SQLiteStore, orgs: list[OrgSpec], objs: list[ObjSpec], q: dict) -> tuple[Any, ...]:
+    """Set up one example in ``store``: its organisations, collection and objects (through the intake);
+    returns (collection, organisations, the query with its ids and added_after made concrete, the
+    reference's answer for it with every version)."""
     suffix = uuid.uuid4().hex[:10]
     names = [f"o{i}-{suffix}" for i in range(len(orgs))]
     made: list[Org] = [
@@ -259,7 +257,22 @@ def test_store_matches_reference_policy(
     expected = [(unique_id(oid, suffix), v) for oid, v in reference(orgs, stored, {**q, "ids": ()})]
     if q["ids"]:
         expected = [e for e in expected if e[0] in q["ids"]]
+    every = [
+        (unique_id(oid, suffix), v) for oid, v in reference(orgs, stored, {**q, "ids": (), "version": "all"})
+    ]
+    return collection, made, q, expected, every
 
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(orgs=orgs_st, objs=objs_st, q=query_st)
+def test_store_matches_reference_policy(
+    store: SQLiteStore, orgs: list[OrgSpec], objs: list[ObjSpec], q: dict
+):
+    collection, made, q, expected, _every = _example(store, orgs, objs, q)
     mode = q["version"]
     versions = VersionFilter(
         last="last" in mode,
@@ -289,3 +302,67 @@ def test_store_matches_reference_policy(
             break
         after = page.cursor
     assert got == expected
+
+
+# -- the change stream: never more than objects/ gives the same caller ---------------------------------------
+@pytest.fixture(scope="module")
+def served(store: SQLiteStore):
+    from kizuna.hub.app import create_app
+    from kizuna.hub.settings import HubSettings
+
+    from .streaming import ThreadedServer
+
+    with ThreadedServer(create_app(HubSettings(stream_heartbeat_s=0.05), store)) as server:
+        yield server
+
+
+@settings(
+    max_examples=STREAM_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(orgs=orgs_st, objs=objs_st, q=query_st)
+def test_the_stream_gives_exactly_what_objects_gives_the_same_caller(
+    store: SQLiteStore, served: Any, orgs: list[OrgSpec], objs: list[ObjSpec], q: dict
+):
+    """Over HTTP, for a random caller and filters (``match[type]``, ``added_after``): the stream's events are
+    the versions ``objects/?match[version]=all`` pages out to that caller, in the same order, and both are
+    the reference's answer."""
+    import httpx
+
+    from kizuna.hub.auth import hash_token, new_token
+    from kizuna.stix.ids import format_us
+
+    from .streaming import caught_up
+
+    collection, made, q, _expected, every = _example(store, orgs, objs, q)
+    reader = made[q["reader"] % len(made)]
+    token = new_token()
+    store.add_token(reader.name, hash_token(token))
+    params: dict[str, str] = {}
+    if q["types"]:
+        params["match[type]"] = ",".join(q["types"])
+    if q["added_after"] is not None:
+        params["added_after"] = format_us(q["added_after"])
+    base = f"{served.url}/api/collections/{collection.id}/"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/taxii+json;version=2.1"}
+    if not orgs[q["reader"] % len(orgs)].read:
+        # no read grant: both answer exactly as for a collection that does not exist, or forbid alike
+        a = httpx.get(base + "objects/", headers=headers, timeout=30).status_code
+        b = httpx.get(base + "stream/", headers={"Authorization": headers["Authorization"]}, timeout=30)
+        assert a == b.status_code and a in (403, 404)
+        return
+    streamed = [
+        (e["object"]["id"], to_us(parse_timestamp(e["object"]["modified"])))
+        for e in caught_up(base + "stream/", token, **params)
+    ]
+    paged: list[tuple[str, int]] = []
+    page_params = {**params, "match[version]": "all", "limit": str(q["limit"])}
+    for _ in itertools.count():
+        body = httpx.get(base + "objects/", params=page_params, headers=headers, timeout=30).json()
+        paged += [(o["id"], to_us(parse_timestamp(o["modified"]))) for o in body.get("objects", [])]
+        if not body.get("more"):
+            break
+        page_params["next"] = body["next"]
+    types = set(q["types"])
+    assert streamed == paged == [e for e in every if not types or e[0].split("--")[0] in types]

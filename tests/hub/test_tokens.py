@@ -13,9 +13,10 @@ from starlette.testclient import TestClient
 
 from kizuna.hub.app import create_app
 from kizuna.hub.auth import Authenticator, TokenKey, hash_token, new_token, secret_matches
+from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.models import Org, TokenRecord
 from kizuna.hub.settings import HubSettings
-from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.hub.store.sqlite import SQLiteStore, schema
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP
 from tests.conftest import kizuna_cli
@@ -96,26 +97,27 @@ def test_an_expired_token_stops_working(hub: Hub) -> None:
 def test_a_first_format_token_keeps_working_after_migration_until_revoked(tmp_path: Path) -> None:
     """A database of schema 2 with a token ``kzn_`` + 43 characters stored as its SHA-256."""
     db = tmp_path / "hub.db"
-    SQLiteStore.create(db, durable=False).close()
+    HubKeys.create(key_path(db))  # 'hub init' writes the key file beside the database
     legacy = "kzn_" + "A" * 43
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute(
-            "INSERT INTO orgs (name, ceiling, identity_id, created) VALUES ('old', 3, 'identity--x', 'x')"
-        )
-        for stmt in (
-            "DROP TABLE tokens",
-            "CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, org_id INTEGER NOT NULL, created TEXT)",
-            "DROP TABLE auth_failures",
-            "UPDATE meta SET value='2' WHERE key='schema_version'",
-        ):
-            conn.execute(stmt)
-        conn.execute(
-            "INSERT INTO tokens VALUES (?, 1, '2026-01-01T00:00:00Z')", (hash_token(legacy).secret_hash,)
-        )
-        conn.execute("ALTER TABLE flows DROP COLUMN last_refusals")
+    conn = sqlite3.connect(db, isolation_level=None)
+    schema.migrate(conn, target=2)
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("title", "v2"),
+            ("created", "2026-01-01T00:00:00.000000Z"),
+            ("hub_id", "h"),
+            ("last_date_added", "0"),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO orgs (name, ceiling, identity_id, created) VALUES ('old', 3, 'identity--x', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO tokens VALUES (?, 1, '2026-01-01T00:00:00Z')", (hash_token(legacy).secret_hash,)
+    )
     conn.close()
-    assert [m.version for m in SQLiteStore.migrate(db)] == [3]
+    assert [m.version for m in SQLiteStore.migrate(db)] == [m.version for m in schema.MIGRATIONS[2:]]
     with SQLiteStore.open(db) as store:
         [info] = store.list_tokens()
         assert info.legacy and len(info.key_id) == 16 and info.org_name == "old"

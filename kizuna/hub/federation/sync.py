@@ -9,6 +9,9 @@ Push: read what may leave to the peer (egress, :func:`kizuna.hub.policy.egress_s
 it, and advance the cursor only once the peer's status resource confirms every object (a re-sent object is
 stored once on the other side: same id and version).
 
+After the flows, sightings of the peer's indicators go home to it (:mod:`kizuna.hub.federation.home`).
+``kizuna hub sync --follow`` keeps the same flows current continuously (:mod:`kizuna.hub.federation.follow`).
+
 Each peer syncs in its own thread; a peer that is down, slow, answers 5xx or garbage, or sends a page that
 does not advance is retried with back-off, reported, and never blocks the others.
 """
@@ -29,6 +32,7 @@ import httpx
 from kizuna.errors import KizunaError, NotFound, RemoteError
 from kizuna.hub import intake, policy
 from kizuna.hub.client import HubClient
+from kizuna.hub.federation.home import HomeResult, SightingsHome
 from kizuna.hub.keys import HubKeys
 from kizuna.hub.models import Collection, Flow, Peer, Query, VersionFilter
 from kizuna.hub.paging import Cursor
@@ -53,6 +57,7 @@ class PeerResult:
     peer: str
     flows: list[FlowResult] = field(default_factory=list)
     error: str | None = None
+    home: HomeResult = field(default_factory=HomeResult)  # sightings sent home (waiting is not a failure)
 
     @property
     def ok(self) -> bool:
@@ -140,12 +145,18 @@ class Syncer:
                 result.flows.append(fr)
                 try:
                     if flow.direction == "pull":
-                        self._pull(peer, flow, client, agreement, fr)
+                        self.pull(peer, flow, client, agreement, fr)
                     else:
-                        self._push(peer, flow, client, agreement, fr)
+                        self.push(peer, flow, client, agreement, fr)
                 except Exception as exc:  # one failing flow never stops the others
-                    fr.error = _describe(exc)
+                    fr.error = describe(exc)
                 self.store.record_sync(peer.id, flow.id, fr.error)
+            try:
+                result.home = SightingsHome(self.store, peer.name).send(
+                    self.store.get_peer(peer.name), client
+                )
+            except Exception as exc:
+                result.error = f"sightings home: {describe(exc)}"
         self.store.record_sync(peer.id, None, result.summary() or None)
         return result
 
@@ -163,7 +174,7 @@ class Syncer:
             time.sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _local_collection(self, flow: Flow) -> Collection:
+    def local_collection(self, flow: Flow) -> Collection:
         collection = self.store.get_collection(flow.local_collection)
         if collection is None:
             raise NotFound(f"local collection {flow.local_collection} no longer exists")
@@ -174,10 +185,10 @@ class Syncer:
             self.on_progress(peer.name, direction, n)
 
     # -- pull ---------------------------------------------------------------------------------------
-    def _pull(
+    def pull(
         self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
     ) -> None:
-        collection = self._local_collection(flow)
+        collection = self.local_collection(flow)
         # The cursor is the peer's date_added of the last object stored. An incomplete cursor marks a pass
         # that stopped mid-way: a peer may give many objects one date_added (medallion gives a whole
         # envelope one), so the restart asks from just before it and the intake counts what it already
@@ -219,7 +230,7 @@ class Syncer:
                 last_us = page_last_us
                 cursor = Cursor(page_last_us, complete=not more)
                 claims = intake.claims_from(envelope)
-                self._store_page(peer, flow, collection, objects, agreement, cursor, claims, fr)
+                self.store_page(peer, flow, collection, objects, agreement, cursor, claims, fr)
             elif more:
                 raise RemoteError("the peer says there is more but sent an empty page")
             if not more:
@@ -228,7 +239,7 @@ class Syncer:
             restart = {**base} if last_us is None else {**base, "added_after": format_us(last_us)}
             params = restart if nxt is None else {**base, "next": str(nxt)}
 
-    def _store_page(
+    def store_page(
         self,
         peer: Peer,
         flow: Flow,
@@ -254,10 +265,10 @@ class Syncer:
         self._progress(peer, "pull", len(objects))
 
     # -- push ---------------------------------------------------------------------------------------
-    def _push(
+    def push(
         self, peer: Peer, flow: Flow, client: HubClient, agreement: policy.Agreement, fr: FlowResult
     ) -> None:
-        collection = self._local_collection(flow)
+        collection = self.local_collection(flow)
         after = flow.cursor
         while True:
             page = self.store.query(
@@ -297,7 +308,7 @@ class Syncer:
                 return
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
     if isinstance(exc, KizunaError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

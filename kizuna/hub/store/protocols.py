@@ -20,12 +20,14 @@ from typing import Any, Protocol, TypeVar
 
 from kizuna.hub.audit import AuditHead, AuditRecord, ChainReport
 from kizuna.hub.auth import TokenKey
+from kizuna.hub.changes import Changes
 from kizuna.hub.models import (
     Collection,
     Flow,
     Grant,
     Incoming,
     IngestUnit,
+    LocalSighting,
     Org,
     Page,
     Peer,
@@ -83,11 +85,21 @@ class PendingVersion:
     producer_org_id: int | None
 
 
+class Watch(Protocol):
+    """Something running that stops on ``close()``."""
+
+    def close(self) -> None: ...
+
+
 class Directory(Protocol):
     """The hub, its organisations, tokens, collections and grants."""
 
     def title(self) -> str: ...
     def hub_id(self) -> str: ...
+    def created_at(self, org: Org | None = None) -> str:
+        """When ``org`` (None: the hub itself) was created here (RFC 3339)."""
+        ...
+
     def cursor_key(self) -> bytes: ...
     def add_org(
         self,
@@ -268,8 +280,24 @@ class ObjectStore(Protocol):
         :class:`~kizuna.errors.PermissionDenied` when it may read some but delete none. Audited."""
         ...
 
-    def record_share(self, collection: Collection, peer: str, rows: Sequence[Row]) -> None:
-        """Audit a page of versions a peer hub's account read."""
+    def record_share(
+        self, collection: Collection, peer: str, rows: Sequence[Row], *, by: str = "pull"
+    ) -> None:
+        """Audit a page of versions a peer hub's account read (``by``: its pull, or a stream)."""
+        ...
+
+    def changes(self) -> Changes:
+        """This process's commit notifications (:mod:`kizuna.hub.changes`): every write transaction that
+        stores versions publishes, after commit, the highest ``date_added`` it gave in each collection."""
+        ...
+
+    def watch_changes(self) -> Watch:
+        """Also publish the commits of other processes on the same storage, until ``close()``."""
+        ...
+
+    def local_sightings(self, after_us: int, limit: int) -> tuple[list[LocalSighting], int]:
+        """Sighting versions stored after ``after_us`` (any collection), in order, at most ``limit``, with
+        their posters; and the position up to which everything was considered."""
         ...
 
     def stored_versions(self) -> Iterable[tuple[str, str, str, str]]:
@@ -305,6 +333,7 @@ class PeerStore(Protocol):
         pushes: Sequence[tuple[str, str]] = (),
         reshare: Sequence[str] = (),
         reshare_max_tlp: TLP = TLP.GREEN,
+        sighter: str = "hub",
     ) -> Peer: ...
     def get_peer(self, name: str) -> Peer: ...
     def list_peers(self) -> list[Peer]: ...
@@ -315,6 +344,23 @@ class PeerStore(Protocol):
     def confirm_push(
         self, peer: Peer, flow: Flow, cursor: Cursor, rows: Sequence[Row], status: dict[str, Any]
     ) -> None: ...
+    def home_waiting(self, peer_id: int, reason: str | None) -> None: ...
+    def confirm_home(
+        self,
+        peer: Peer,
+        cursor: Cursor,
+        sent: Sequence[tuple[str, str, str]],
+        new: int,
+        held: int,
+        status: dict[str, Any] | None,
+    ) -> None: ...
+    def hold_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew a lease (one holder at a time, until it expires); False while another holds it.
+        With PostgreSQL this is a session advisory lock."""
+        ...
+
+    def lease_holder(self, name: str) -> str | None: ...
+    def release_lease(self, name: str, holder: str) -> None: ...
 
 
 class AuditLog(Protocol):

@@ -21,6 +21,7 @@ from kizuna.errors import (
     StoreError,
     TooLarge,
     TooManyFailures,
+    TooManyRequests,
     UnsupportedMedia,
 )
 from kizuna.hub import logs
@@ -35,6 +36,7 @@ STATUS: tuple[tuple[type[KizunaError], int], ...] = (
     (UnsupportedMedia, 415),
     (InputError, 400),
     (TooManyFailures, 429),
+    (TooManyRequests, 429),
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
     (NotFound, 404),
@@ -74,7 +76,7 @@ async def on_library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KizunaError)
     status = status_of(exc)
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
-    if isinstance(exc, TooManyFailures):
+    if isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(exc.retry_after_s)}
     description = (
         str(exc) if not isinstance(exc, StoreError) else "the hub's storage is unavailable; retry later"

@@ -160,15 +160,21 @@ class TaxiiApi:
         self._openapi: bytes | None = None
 
     # -- guards -------------------------------------------------------------------------------------
-    async def authenticate(self, request: Request) -> Org:
+    async def identify(self, request: Request) -> Org:
+        """The organisation the request's credentials belong to (AuthenticationFailed otherwise); the
+        request's state names it for the access log."""
         who = await run_in_threadpool(
             self.auth.authenticate, request.headers.get("authorization"), client_address(request)
         )
         request.state.org = who.org.name
         request.state.key_id = who.key_id
+        return who.org
+
+    async def authenticate(self, request: Request) -> Org:
+        org = await self.identify(request)
         if not media_ok(request.headers.get("accept"), for_accept=True):
             raise NotAcceptable(f"this server answers with {TAXII_MEDIA_TYPE}")
-        return who.org
+        return org
 
     async def _collection_grant(self, request: Request, org: Org) -> tuple[Collection, Grant]:
         """The path's collection and ``org``'s grant; 404 (as for a missing one) when it has no access."""

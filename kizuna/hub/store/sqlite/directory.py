@@ -71,6 +71,16 @@ class SQLiteDirectory(SQLiteBase):
     def cursor_key(self) -> bytes:
         return self._cursor_key
 
+    def created_at(self, org: Org | None = None) -> str:
+        conn = self._db.reader()
+        if org is None:
+            row = conn.execute("SELECT value FROM meta WHERE key='created'").fetchone()
+        else:
+            row = conn.execute("SELECT created FROM orgs WHERE id=?", (org.id,)).fetchone()
+        if row is None:
+            raise NotFound("no such organisation")
+        return str(row[0])
+
     def hub_id(self) -> str:
         row = self._db.reader().execute("SELECT value FROM meta WHERE key='hub_id'").fetchone()
         return str(row[0])

@@ -18,9 +18,11 @@ import orjson
 
 from kizuna.errors import PermissionDenied
 from kizuna.hub import policy
+from kizuna.hub.changes import Changes
 from kizuna.hub.models import (
     Collection,
     IngestUnit,
+    LocalSighting,
     ObjectResult,
     Org,
     Outcome,
@@ -34,8 +36,14 @@ from kizuna.hub.models import (
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PendingVersion
 from kizuna.hub.store.sqlite.base import SQLiteBase
-from kizuna.hub.store.sqlite.directory import collection_columns, collection_from_row
+from kizuna.hub.store.sqlite.directory import (
+    collection_columns,
+    collection_from_row,
+    org_columns,
+    org_from_row,
+)
 from kizuna.hub.store.sqlite.predicates import to_sql
+from kizuna.hub.store.sqlite.watch import SQLiteWatcher
 from kizuna.stix.ids import to_us
 from kizuna.stix.markings import TLP
 
@@ -87,6 +95,7 @@ class SQLiteWriteTx:
     def __init__(self, store: SQLiteObjects, conn: sqlite3.Connection) -> None:
         self._store = store
         self._conn = conn
+        self._marks: dict[int, int] = {}  # collection key -> highest date_added given in this transaction
 
     def held(
         self, collection: Collection, ids: Sequence[str], reader: Org | policy.Agreement
@@ -258,6 +267,10 @@ class SQLiteWriteTx:
                 waiting,
             )
         conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last),))
+        marks = self._marks
+        marks[collection.key] = last
+        changes = self._store._changes
+        self._store._db.after_commit["changes"] = lambda: changes.published(marks)
         return added
 
     def holders(
@@ -353,6 +366,17 @@ class SQLiteWriteTx:
 
 
 class SQLiteObjects(SQLiteBase):
+    _changes: Changes
+
+    def changes(self) -> Changes:
+        """This process's commit notifications (see :mod:`kizuna.hub.changes`)."""
+        return self._changes
+
+    def watch_changes(self) -> SQLiteWatcher:
+        """Start publishing commits made by other processes on this file too; ``close()`` the result to
+        stop."""
+        return SQLiteWatcher(self._db.path, self._changes)
+
     def write(self, work: Callable[[SQLiteWriteTx], T]) -> T:
         with self._db.write() as conn:
             return work(SQLiteWriteTx(self, conn))
@@ -454,8 +478,11 @@ class SQLiteObjects(SQLiteBase):
                 )
         return len(keys)
 
-    def record_share(self, collection: Collection, peer: str, rows: Sequence[Row]) -> None:
-        """Audit a page of versions a peer hub's account read (its pull): one record, listing them."""
+    def record_share(
+        self, collection: Collection, peer: str, rows: Sequence[Row], *, by: str = "pull"
+    ) -> None:
+        """Audit a page of versions a peer hub's account read (``by`` its pull, or a stream): one record,
+        listing them."""
         if not rows:
             return
         with self._db.write() as conn:
@@ -466,10 +493,34 @@ class SQLiteObjects(SQLiteBase):
                 {
                     "peer": peer,
                     "collection": collection.id,
-                    "by": "pull",
+                    "by": by,
                     "shared": [[r.id, r.version] for r in rows],
                 },
             )
+
+    def local_sightings(self, after_us: int, limit: int) -> tuple[list[LocalSighting], int]:
+        """Sighting versions stored after ``after_us`` (this hub's ``date_added``, every collection), in
+        order, at most ``limit``, with their posters; and the position the scan covered (everything up to
+        it was considered)."""
+        conn = self._db.reader()
+        conn.execute("BEGIN")  # one snapshot for the bound and the scan
+        try:
+            top = int(conn.execute("SELECT value FROM meta WHERE key='last_date_added'").fetchone()[0])
+            cur = conn.execute(
+                f"SELECT {_ROW_COLUMNS}, o.restricted, {org_columns('g')} FROM objects o"
+                " LEFT JOIN orgs g ON g.id = o.producer_org_id"
+                " WHERE o.date_added > ? AND o.date_added <= ? AND o.type = 'sighting'"
+                " ORDER BY o.date_added LIMIT ?",
+                (after_us, top, limit),
+            )
+            found = [
+                LocalSighting(_row(r[:11]), None if r[12] is None else org_from_row(r[12:]), bool(r[11]))
+                for r in cur
+            ]
+        finally:
+            conn.execute("COMMIT")
+        covered = found[-1].row.date_added_us if len(found) == limit else max(top, after_us)
+        return found, covered
 
     def stored_versions(self) -> Iterator[tuple[str, str, str, str]]:
         """(collection id, object id, version, digest hex) of every stored version (for the audit check)."""

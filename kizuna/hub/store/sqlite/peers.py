@@ -10,10 +10,10 @@ import orjson
 
 from kizuna.errors import Conflict, InputError, NotFound
 from kizuna.hub import names, policy
-from kizuna.hub.models import Collection, Flow, Org, Peer, Row
+from kizuna.hub.models import Collection, Flow, HomeState, Org, Peer, Row
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.sqlite.base import SQLiteBase
-from kizuna.stix.ids import format_us
+from kizuna.stix.ids import format_us, to_us
 from kizuna.stix.markings import TLP
 
 
@@ -35,11 +35,14 @@ class SQLitePeers(SQLiteBase):
         pushes: Sequence[tuple[str, str]] = (),
         reshare: Sequence[str] = (),
         reshare_max_tlp: TLP = TLP.GREEN,
+        sighter: str = "hub",
     ) -> Peer:
         """Record a peer hub. ``pulls`` are (remote, local) collection pairs, ``pushes`` (local, remote);
-        ``reshare`` names the other peers this peer's objects may go on to, at most at ``reshare_max_tlp``."""
+        ``reshare`` names the other peers this peer's objects may go on to, at most at ``reshare_max_tlp``;
+        ``sighter`` how sightings sent home to it name who saw them (org, hub, anonymous)."""
         names.peer_name(name)
         policy.Agreement(name, max_tlp, tuple(types))  # refuses an agreement above AMBER
+        policy.check_sighter(sighter)
         if reshare:
             policy.check_reshare_tlp(reshare_max_tlp, max_tlp)
         flows: list[tuple[str, str, Collection]] = []
@@ -51,7 +54,7 @@ class SQLitePeers(SQLiteBase):
             try:
                 cur = conn.execute(
                     "INSERT INTO peers (name, url, user, secret, max_tlp, types, created, reshare,"
-                    " reshare_max_tlp) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " reshare_max_tlp, sighter) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         name,
                         url,
@@ -62,6 +65,7 @@ class SQLitePeers(SQLiteBase):
                         self._now_text(),
                         orjson.dumps(list(reshare)).decode(),
                         int(reshare_max_tlp),
+                        sighter,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -87,6 +91,7 @@ class SQLitePeers(SQLiteBase):
                     "flows": [[d, r, c.id] for d, r, c in flows],
                     "reshare": list(reshare),
                     "reshare_max_tlp": reshare_max_tlp.label,
+                    "sighter": sighter,
                 },
             )
         return self.get_peer(name)
@@ -130,10 +135,13 @@ class SQLitePeers(SQLiteBase):
                 r[8],
                 tuple(orjson.loads(r[9])),
                 TLP(int(r[10])),
+                str(r[11]),
+                HomeState(None if r[12] is None else Cursor(int(r[12])), int(r[13]), int(r[14]), r[15]),
             )
             for r in conn.execute(
                 "SELECT id, name, url, user, secret, max_tlp, types, last_success, last_error, reshare,"
-                " reshare_max_tlp FROM peers ORDER BY name"
+                " reshare_max_tlp, sighter, home_cursor_us, home_sent, home_held, home_waiting"
+                " FROM peers ORDER BY name"
             )
         ]
 
@@ -203,3 +211,75 @@ class SQLitePeers(SQLiteBase):
                     "remote_failures": failures,
                 },
             )
+
+    # -- sightings home -------------------------------------------------------------------------------
+    def home_waiting(self, peer_id: int, reason: str | None) -> None:
+        """Say why sightings for a peer wait (None: they no longer do)."""
+        with self._db.write() as conn:
+            conn.execute("UPDATE peers SET home_waiting=? WHERE id=?", (reason, peer_id))
+
+    def confirm_home(
+        self,
+        peer: Peer,
+        cursor: Cursor,
+        sent: Sequence[tuple[str, str, str]],
+        new: int,
+        held: int,
+        status: dict[str, Any] | None,
+    ) -> None:
+        """After the peer's status confirmed the sightings sent home (``sent``: remote collection, id,
+        version of each composed sighting; ``new`` of them new there), or when none of a batch went
+        (``status`` None): move the cursor past the batch and audit the share."""
+        failures = [] if status is None else status.get("failures") or []
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE peers SET home_cursor_us=?, home_sent=home_sent+?, home_held=home_held+?,"
+                " home_waiting=NULL WHERE id=?",
+                (cursor.date_added_us, new, held, peer.id),
+            )
+            if sent:
+                self._audit(
+                    conn,
+                    policy.peer_origin(peer.name),
+                    "objects.share",
+                    {
+                        "peer": peer.name,
+                        "by": "sightings-home",
+                        "cursor": format_us(cursor.date_added_us),
+                        "shared": [[oid, version] for _remote, oid, version in sent],
+                        "remote_collections": [remote for remote, _oid, _version in sent],
+                        "held": held,
+                        "remote_status": None if status is None else status.get("id"),
+                        "remote_failures": failures,
+                    },
+                )
+
+    # -- leases ---------------------------------------------------------------------------------------
+    def hold_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` for ``ttl_s`` seconds; False while another
+        holder's lease has not expired."""
+        now = to_us(self._clock())
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO leases (name, holder, expires_us) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE"
+                " SET holder=excluded.holder, expires_us=excluded.expires_us"
+                " WHERE leases.holder=excluded.holder OR leases.expires_us < ?",
+                (name, holder, now + int(ttl_s * 1_000_000), now),
+            )
+            row = conn.execute("SELECT holder FROM leases WHERE name=?", (name,)).fetchone()
+        return row is not None and row[0] == holder
+
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds the lease ``name`` now (None: nobody, or it expired)."""
+        row = (
+            self._db.reader()
+            .execute("SELECT holder, expires_us FROM leases WHERE name=?", (name,))
+            .fetchone()
+        )
+        if row is None or int(row[1]) < to_us(self._clock()):
+            return None
+        return str(row[0])
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder))

@@ -17,6 +17,9 @@ until revoked, found by its hash), with a name, an expiry and when it was last u
 (the rate limiter's counters, shared by every worker); the last refusals of each flow.
 Version 4 (ingest, issue 15): the units that ingest commands stored and the provenance of each object
 version they stored, written in the unit's own transaction.
+Version 5 (live response, issue 16): how each peer's record names the sighter of a sighting sent home
+(``sighter``) and where sending sightings home has reached (``home_*``); leases, so that one process of
+several follows the peers.
 """
 
 from __future__ import annotations
@@ -403,6 +406,20 @@ CREATE TABLE provenance (
 )
 """
 
+_V5 = """
+ALTER TABLE peers ADD COLUMN sighter TEXT NOT NULL DEFAULT 'hub'
+    CHECK (sighter IN ('org', 'hub', 'anonymous'));
+ALTER TABLE peers ADD COLUMN home_cursor_us INTEGER;
+ALTER TABLE peers ADD COLUMN home_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE peers ADD COLUMN home_held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE peers ADD COLUMN home_waiting TEXT;
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_us INTEGER NOT NULL
+) WITHOUT ROWID
+"""
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
@@ -411,6 +428,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         3, "token key ids, names and expiry; failed-authentication counters; flow refusals", _script(_V3)
     ),
     Migration(4, "ingested units and the provenance of the object versions they stored", _script(_V4)),
+    Migration(5, "live response: how each peer names sighters, sightings-home cursors, leases", _script(_V5)),
 )
 
 #: The schema version this code reads and writes.

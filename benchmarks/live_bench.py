@@ -1,0 +1,441 @@
+"""Live response benchmark (issue 16): how fast a UK indicator is live at JP, and its sighting home at the UK.
+
+Two real ``kizuna hub serve`` processes on 127.0.0.1, UK and JP, each on its own durable SQLite file. JP
+pulls the UK's exchange collection (``--max-tlp green``); the UK gives JP's account write access to it, so
+sightings come home. The UK posts ``--indicators`` indicators at random moments over ``--spread-s``
+seconds; for each one the script records, on this machine's clock:
+
+* **JP stores it**: the ``date_added`` the JP hub gave it (its commit);
+* **matched**: when the matcher at JP first had it;
+* **JP stores the sighting**: the ``date_added`` of the operator's sighting at JP;
+* **the UK producer can read the sighting**: the ``date_added`` of the sighting sent home, at the UK.
+
+Modes (each a fresh pair of hubs):
+
+* ``live``: ``serve --follow-peers`` at JP (the UK's stream; sightings home at once).
+* ``poll-1`` and ``poll-60``: today's polling path, ``serve --sync-every 1`` (or 60) at JP, and a sensor
+  side that polls JP's ``objects/`` with ``added_after`` every 1 s (or 60 s).
+
+**The matcher leg is a stand-in here**: ``kizuna match --follow`` (issue 16 items 3 and 4) is not built
+yet. In ``live`` mode the stand-in follows JP's collection stream (``kizuna.hub.stream_client``) and, for
+each new indicator, posts a sighting at once; in the polling modes it polls ``objects/``. Neither reads a
+log, so the figures leave out matching and ``--flush-s``: with ``match --follow --flush-s 1`` add up to 1 s
+to the sighting legs. :func:`matcher_follow` is the hook where ``kizuna match --follow`` over a log that a
+writer appends to at 20,000 events/s replaces the stand-in (the events carrying values of the indicators
+not yet shared), as the issue's acceptance asks.
+
+``--idle`` measures the UK hub's CPU while nothing changes: 50 stream followers connected vs 50 clients
+polling ``objects/`` every second, over ``--idle-s`` seconds each.
+
+    python benchmarks/live_bench.py                  # every mode and the idle comparison; prints a table
+    python benchmarks/live_bench.py --quick          # 20 indicators, live and poll-1 only, short idle
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import machine
+
+from kizuna.hub.auth import hash_token, new_token
+from kizuna.hub.client import HubClient
+from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.hub.stream_client import ObjectStream
+from kizuna.stix.markings import TLP, TLP2_IDS
+
+ROOT = Path(__file__).resolve().parent.parent
+GREEN = TLP2_IDS[TLP.GREEN]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kizuna(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "kizuna", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"kizuna {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+@dataclass
+class Hub:
+    name: str
+    db: Path
+    port: int
+    collection: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def start(self, *extra: str) -> None:
+        log = open(self.db.with_suffix(".log"), "ab")  # noqa: SIM115 - closed below, the child keeps it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(self.db), "--port", str(self.port),
+             *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/taxii2/", timeout=1)
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise SystemExit(
+                        f"{self.name} did not start: {self.db.with_suffix('.log').read_text()}"
+                    ) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def make_pair(workdir: Path) -> tuple[Hub, Hub]:
+    uk = Hub("uk", workdir / "uk.db", free_port())
+    jp = Hub("jp", workdir / "jp.db", free_port())
+    with SQLiteStore.create(uk.db, title="UK national hub") as s:
+        for org, ceiling, peer in (("ncsc", TLP.RED, False), ("jp-hub", TLP.AMBER, True)):
+            s.add_org(org, ceiling=ceiling, peer_hub=peer)
+            uk.tokens[org] = new_token()
+            s.add_token(org, hash_token(uk.tokens[org]))
+        uk.collection = s.add_collection("uk-jp", readers=["ncsc", "jp-hub"], writers=["ncsc", "jp-hub"]).id
+        s.add_peer("jp-hub", url=jp.api, user=None, secret=s.keys.seal("unused"), max_tlp=TLP.GREEN)
+    with SQLiteStore.create(jp.db, title="Japan national hub") as s:
+        s.add_org("grid-op", ceiling=TLP.AMBER, sectors=["energy"])
+        jp.tokens["grid-op"] = new_token()
+        s.add_token("grid-op", hash_token(jp.tokens["grid-op"]))
+        jp.collection = s.add_collection("jp-uk", readers=["grid-op"], writers=["grid-op"]).id
+    token_file = workdir / "jp-to-uk.token"
+    token_file.write_text(uk.tokens["jp-hub"] + "\n")
+    kizuna("hub", "peer", "add", "uk-hub", "--db", str(jp.db), "--url", uk.api, "--token-file",
+           str(token_file), "--pull", f"{uk.collection}:{jp.collection}", "--max-tlp", "green")  # fmt: skip
+    return uk, jp
+
+
+def new_indicator(i: int) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "pattern": f"[ipv4-addr:value = '100.64.{i // 250}.{i % 250}']",
+        "pattern_type": "stix",
+        "valid_from": now,
+        "object_marking_refs": [GREEN],
+    }
+
+
+def sighting_of(ind: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f"sighting--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "sighting_of_ref": ind["id"],
+        "count": 1,
+        "first_seen": now,
+        "last_seen": now,
+        "object_marking_refs": [GREEN],
+    }
+
+
+# -- the matcher leg: a stand-in until `kizuna match --follow` exists ------------------------------------
+Matched = dict[str, float]  # indicator id -> when the matcher first had it (time.time())
+
+
+def stand_in_stream(jp: Hub, matched: Matched, stop: threading.Event) -> None:
+    """Follow JP's collection stream; post a sighting of each new indicator at once."""
+    with HubClient(jp.api, jp.tokens["grid-op"]) as hub, HubClient(jp.api, jp.tokens["grid-op"]) as poster:
+        for batch in ObjectStream(hub, jp.collection, types=("indicator",)).batches(stop):
+            if batch is None:
+                continue
+            now = time.time()
+            fresh = [e.object for e in batch.events if e.object["id"] not in matched]
+            for o in fresh:
+                matched[o["id"]] = now
+            if fresh:
+                poster.add_objects(jp.collection, [sighting_of(o) for o in fresh])
+
+
+def stand_in_poll(every_s: float) -> Callable[[Hub, Matched, threading.Event], None]:
+    """Poll JP's objects/ with added_after every ``every_s``; post a sighting of each new indicator."""
+
+    def run(jp: Hub, matched: Matched, stop: threading.Event) -> None:
+        after: str | None = None
+        with HubClient(jp.api, jp.tokens["grid-op"]) as hub:
+            while not stop.wait(every_s):
+                params = {"match[type]": "indicator", "limit": "1000"}
+                if after:
+                    params["added_after"] = after
+                envelope, headers = hub.get_objects_page(jp.collection, params)
+                fresh = [o for o in envelope.get("objects", []) if o["id"] not in matched]
+                now = time.time()
+                for o in fresh:
+                    matched[o["id"]] = now
+                if fresh:
+                    after = headers.get("X-TAXII-Date-Added-Last") or after
+                    hub.add_objects(jp.collection, [sighting_of(o) for o in fresh])
+
+    return run
+
+
+def matcher_follow(jp: Hub, matched: Matched, stop: threading.Event) -> None:
+    """HOOK (issue 16 items 3-4): run ``kizuna match --follow LOG --flush-s 1`` against JP's collection over
+    a log that a writer appends to at 20,000 events/s, the events carrying the values of indicators not yet
+    shared; record in ``matched`` when each indicator first matched (from the sightings it posts)."""
+    raise NotImplementedError("kizuna match --follow is not built yet (issue 16, items 3 and 4)")
+
+
+# -- one run ---------------------------------------------------------------------------------------------
+def added_at(db: Path, kind: str) -> dict[str, float]:
+    """id of the indicator -> date_added (s) of ``kind`` at this hub: indicators by their id, sightings
+    by the indicator they are of (the first)."""
+    conn = sqlite3.connect(db)
+    try:
+        out: dict[str, float] = {}
+        for oid, added, raw in conn.execute(
+            "SELECT id, date_added, raw FROM objects WHERE type=? ORDER BY date_added", (kind,)
+        ):
+            key = oid if kind == "indicator" else orjson.loads(raw)["sighting_of_ref"]
+            out.setdefault(key, added / 1e6)
+        return out
+    finally:
+        conn.close()
+
+
+def run_mode(mode: str, n: int, spread_s: float, workdir: Path, settle_s: float) -> dict[str, Any]:
+    uk, jp = make_pair(workdir)
+    uk.start()
+    jp.start(*(["--follow-peers"] if mode == "live" else ["--sync-every", mode.split("-")[1]]))
+    matched: Matched = {}
+    stop = threading.Event()
+    leg = stand_in_stream if mode == "live" else stand_in_poll(float(mode.split("-")[1]))
+    thread = threading.Thread(target=leg, args=(jp, matched, stop), daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    rng = random.Random(16)
+    moments = sorted(rng.uniform(0, spread_s) for _ in range(n))
+    posted: dict[str, float] = {}
+    start = time.monotonic()
+    try:
+        with HubClient(uk.api, uk.tokens["ncsc"]) as client:
+            for i, at in enumerate(moments):
+                delay = at - (time.monotonic() - start)
+                if delay > 0:
+                    time.sleep(delay)
+                ind = new_indicator(i)
+                posted[ind["id"]] = time.time()
+                client.add_objects(uk.collection, [ind], poll_interval_s=0.01)
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline and len(added_at(uk.db, "sighting")) < n:
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        jp.stop()
+        uk.stop()
+    jp_ind, jp_sig, uk_sig = (
+        added_at(jp.db, "indicator"),
+        added_at(jp.db, "sighting"),
+        added_at(uk.db, "sighting"),
+    )
+    legs: dict[str, list[float]] = {"jp_stores": [], "matched": [], "jp_sighting": [], "uk_reads": []}
+    for oid, t0 in posted.items():
+        for name, table in (("jp_stores", jp_ind), ("matched", matched), ("jp_sighting", jp_sig),
+                            ("uk_reads", uk_sig)):  # fmt: skip
+            if oid in table:
+                legs[name].append(table[oid] - t0)
+    dup = _duplicates(uk.db)
+    return {"mode": mode, "n": n, "legs": legs, "missing": n - len(legs["uk_reads"]), "dup_at_uk": dup}
+
+
+def _duplicates(db: Path) -> int:
+    """Sightings at the UK of an indicator that has more than one (each indicator is sighted once)."""
+    conn = sqlite3.connect(db)
+    try:
+        refs = [orjson.loads(r[0])["sighting_of_ref"] for r in conn.execute(
+            "SELECT raw FROM objects WHERE type='sighting'")]  # fmt: skip
+    finally:
+        conn.close()
+    return len(refs) - len(set(refs))
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# -- idle CPU: 50 followers vs 50 pollers ----------------------------------------------------------------
+def idle_cpu(workdir: Path, clients: int, idle_s: float) -> dict[str, float]:
+    uk, _jp = make_pair(workdir)
+    with SQLiteStore.open(uk.db) as s:
+        for i in range(clients):
+            s.add_org(f"op{i}", ceiling=TLP.AMBER)
+            uk.tokens[f"op{i}"] = new_token()
+            s.add_token(f"op{i}", hash_token(uk.tokens[f"op{i}"]))
+        s.grant_access(uk.collection, readers=[f"op{i}" for i in range(clients)])
+    uk.start()
+    with HubClient(uk.api, uk.tokens["ncsc"]) as client:
+        client.add_objects(uk.collection, [new_indicator(i) for i in range(100)])
+    assert uk.proc is not None
+    server = psutil.Process(uk.proc.pid)
+    url = f"{uk.api}collections/{uk.collection}/"
+    out: dict[str, float] = {}
+    try:
+        # 50 stream followers, idle after catching up
+        stop = threading.Event()
+
+        def follower(token: str) -> None:
+            with HubClient(uk.api, token) as hub:
+                for _ in ObjectStream(hub, uk.collection).batches(stop):
+                    if stop.is_set():
+                        return
+
+        threads = [threading.Thread(target=follower, args=(uk.tokens[f"op{i}"],), daemon=True)
+                   for i in range(clients)]  # fmt: skip
+        for t in threads:
+            t.start()
+        time.sleep(3.0)  # all connected and caught up
+        c0, w0 = _cpu(server), time.monotonic()
+        time.sleep(idle_s)
+        out["streams_cpu_pct"] = 100 * (_cpu(server) - c0) / (time.monotonic() - w0)
+        stop.set()
+        # 50 clients polling objects/ every second (added_after: nothing new each time)
+        stop2 = threading.Event()
+        polls = [0]
+
+        def poller(token: str) -> None:
+            with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+                first = http.get(url + "objects/", params={"limit": "1000"})
+                last = first.headers.get("X-TAXII-Date-Added-Last", "")
+                while not stop2.wait(1.0):
+                    http.get(url + "objects/", params={"added_after": last, "limit": "1000"})
+                    polls[0] += 1
+
+        pollers = [threading.Thread(target=poller, args=(uk.tokens[f"op{i}"],), daemon=True)
+                   for i in range(clients)]  # fmt: skip
+        for t in pollers:
+            t.start()
+        time.sleep(3.0)
+        c0, w0, p0 = _cpu(server), time.monotonic(), polls[0]
+        time.sleep(idle_s)
+        out["polling_cpu_pct"] = 100 * (_cpu(server) - c0) / (time.monotonic() - w0)
+        out["polls_per_s"] = (polls[0] - p0) / (time.monotonic() - w0)
+        stop2.set()
+    finally:
+        uk.stop()
+    return out
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)
+
+
+# -- report ----------------------------------------------------------------------------------------------
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| mode | indicators | JP stores p50 / p99 | matched (stand-in) p50 / p99 |"
+        " JP stores sighting p50 / p99 | UK reads sighting p50 / p99 | missed | counted twice |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = [f"{pct(r['legs'][k], 50):.2f} / {pct(r['legs'][k], 99):.2f} s"
+                 for k in ("jp_stores", "matched", "jp_sighting", "uk_reads")]  # fmt: skip
+        lines.append(f"| {r['mode']} | {r['n']} | {' | '.join(cells)} | {r['missing']} | {r['dup_at_uk']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--indicators", type=int, default=200)
+    ap.add_argument("--spread-s", type=float, default=40.0)
+    ap.add_argument("--slow-indicators", type=int, default=20, help="indicators for the 60 s baseline")
+    ap.add_argument("--modes", default="live,poll-1,poll-60")
+    ap.add_argument("--idle-s", type=float, default=20.0)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.indicators, args.spread_s, args.modes, args.idle_s = 20, 10.0, "live,poll-1", 5.0
+    load0 = os.getloadavg()
+    print(f"machine: {machine()}; load average at start {load0[0]:.1f}", flush=True)
+    results = []
+    for mode in args.modes.split(","):
+        n = args.slow_indicators if mode == "poll-60" else args.indicators
+        settle = 200.0 if mode == "poll-60" else 30.0
+        with tempfile.TemporaryDirectory(prefix=f"live-{mode}-") as tmp:
+            t0 = time.monotonic()
+            r = run_mode(mode, n, args.spread_s, Path(tmp), settle)
+            results.append(r)
+            legs = r["legs"]["uk_reads"]
+            took = time.monotonic() - t0
+            print(
+                f"{mode}: {took:.0f} s wall; UK reads the sighting p50 {pct(legs, 50):.2f} s,"
+                f" p99 {pct(legs, 99):.2f} s; missed {r['missing']}",
+                flush=True,
+            )
+    idle: dict[str, float] = {}
+    if args.idle_s > 0:
+        with tempfile.TemporaryDirectory(prefix="live-idle-") as tmp:
+            idle = idle_cpu(Path(tmp), args.clients, args.idle_s)
+    load1 = os.getloadavg()
+    out = table(results)
+    if idle:
+        out += (
+            f"\n\nUK hub CPU while nothing changes, {args.clients} clients, {args.idle_s:g} s each:"
+            f" {idle['streams_cpu_pct']:.2f} % of a core with {args.clients} idle streams;"
+            f" {idle['polling_cpu_pct']:.1f} % with {args.clients} clients polling objects/ every second"
+            f" ({idle['polls_per_s']:.0f} requests/s)"
+        )
+    mean = statistics.fmean([load0[0], load1[0]])
+    out += f"\n\nload average {load0[0]:.1f} at start, {load1[0]:.1f} at end ({mean:.1f} mean)"
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

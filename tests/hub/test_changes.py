@@ -1,0 +1,85 @@
+"""Commit notifications (kizuna/hub/changes.py) and the SQLite store's feed of them; leases."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kizuna.hub import intake
+from kizuna.hub.changes import ANY, Changes
+from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.stix.ids import utc_now
+from kizuna.stix.markings import TLP
+
+from .conftest import FrozenClock, indicator
+
+
+def test_waiters_wake_when_their_collection_moves_and_only_then() -> None:
+    changes = Changes()
+
+    async def main() -> list[int]:
+        woken: list[int] = []
+
+        async def waiter(key: int) -> None:
+            woken.append(await changes.wait(key, 0, 5.0))
+
+        tasks = [asyncio.create_task(waiter(k)) for k in (1, 2)]
+        await asyncio.sleep(0.05)
+        threading.Thread(target=changes.published, args=({1: 10},)).start()  # from a writer thread
+        await asyncio.wait_for(tasks[0], 2.0)
+        assert not tasks[1].done()
+        assert await changes.wait(2, 0, 0.05) == 0  # a timeout returns the unchanged position
+        changes.published({2: 11, 1: 9})  # positions never move back
+        await asyncio.wait_for(tasks[1], 2.0)
+        return woken
+
+    assert asyncio.run(main()) == [10, 11]
+    assert changes.latest(1) == 10 and changes.latest(ANY) == 11
+    started = time.monotonic()
+    assert changes.wait_blocking(1, 10, 0.05) == 10 and time.monotonic() - started < 2
+    stop = threading.Event()
+    threading.Timer(0.05, lambda: (stop.set(), changes.poke())).start()
+    assert changes.wait_blocking(1, 10, 30.0, stop) == 10  # stop and poke end the wait at once
+
+
+def test_the_store_publishes_after_commit_and_other_processes_commits_through_its_watcher(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore.create(tmp_path / "hub.db", durable=False)
+    org = store.add_org("producer", ceiling=TLP.RED)
+    a = store.add_collection("a", readers=["producer"], writers=["producer"])
+    b = store.add_collection("b", readers=["producer"], writers=["producer"])
+    changes = store.changes()
+    intake.accept(store, a, intake.Sender.local(org), [indicator()], clock=utc_now)
+    assert changes.latest(a.key) > 0 and changes.latest(b.key) == 0
+    watch = store.watch_changes()
+    try:
+        other = SQLiteStore.open(store.path)  # another connection, as another process would hold
+        seen = changes.latest(b.key)
+        intake.accept(other, b, intake.Sender.local(org), [indicator()], clock=utc_now)
+        other.close()
+        assert changes.wait_blocking(b.key, seen, 10.0) > seen  # woken by the watcher
+    finally:
+        watch.close()
+        store.close()
+
+
+def test_one_holder_of_a_lease_until_it_expires(tmp_path: Path) -> None:
+    clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    store = SQLiteStore.create(tmp_path / "hub.db", durable=False, clock=clock)
+    assert store.hold_lease("follow", "a", 30)
+    assert not store.hold_lease("follow", "b", 30) and store.lease_holder("follow") == "a"
+    clock.advance(20)
+    assert store.hold_lease("follow", "a", 30)  # renewed
+    clock.advance(20)
+    assert not store.hold_lease("follow", "b", 30)
+    clock.advance(11)
+    assert store.lease_holder("follow") is None and store.hold_lease("follow", "b", 30)
+    store.release_lease("follow", "a")  # not the holder: nothing happens
+    assert store.lease_holder("follow") == "b"
+    store.release_lease("follow", "b")
+    assert store.hold_lease("follow", "a", 30)
+    store.close()
