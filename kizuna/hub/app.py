@@ -37,6 +37,6 @@ def create_app(
     routes = [
         Route("/", _to_web_ui, methods=["GET"]),
         *taxii_routes(settings, store, clock=clock, new_id=new_id, cursors=cursors),
-        *web_routes(store, settings, clock=clock, cursors=cursors),
+        *web_routes(store, settings, clock=clock, cursors=cursors, new_id=new_id),
     ]
     return Starlette(routes=routes, exception_handlers=error_handlers())  # type: ignore[arg-type]

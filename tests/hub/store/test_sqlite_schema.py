@@ -138,7 +138,7 @@ def test_migration_keeps_every_object_grant_cursor_status_and_the_chain(tmp_path
     db = tmp_path / "old.db"
     objs = make_v1(db)
     applied = SQLiteStore.migrate(db)
-    assert [m.version for m in applied] == [2]
+    assert [m.version for m in applied] == [2, 3]
     assert SQLiteStore.migrate(db) == []  # nothing left to do
     with SQLiteStore.open(db) as store:
         c = store.get_collection("cni")

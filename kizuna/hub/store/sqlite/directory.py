@@ -134,6 +134,17 @@ class SQLiteDirectory(SQLiteBase):
         cur = self._db.reader().execute(f"SELECT {org_columns('o')} FROM orgs o ORDER BY o.name")
         return [org_from_row(r) for r in cur]
 
+    def set_admin(self, name: str, admin: bool) -> Org:
+        """Make an organisation an administrator (it may delete any object it can read and sees the audit
+        log in the web UI) or take that away; audited."""
+        org = self.get_org(name)
+        with self._db.write() as conn:
+            conn.execute("UPDATE orgs SET admin=? WHERE id=?", (int(admin), org.id))
+            self._audit(
+                conn, "cli", "org.update", {"name": org.name, "changes": {"admin": [org.admin, admin]}}
+            )
+        return self.get_org(name)
+
     def add_token(self, org_name: str, token_hash: str) -> None:
         org = self.get_org(org_name)
         with self._db.write() as conn:

@@ -8,8 +8,6 @@ object, however many arrive in one second, and a page is one range scan of the c
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +31,8 @@ from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PendingVersion
 from kizuna.hub.store.sqlite.base import SQLiteBase
 from kizuna.hub.store.sqlite.directory import collection_columns, collection_from_row
+from kizuna.hub.store.sqlite.ids import id_key
+from kizuna.hub.store.sqlite.indexing import bump_generation, index_versions, unindex
 from kizuna.hub.store.sqlite.predicates import to_sql
 from kizuna.stix.ids import to_us
 from kizuna.stix.markings import TLP
@@ -44,14 +44,6 @@ _ROW_COLUMNS = (
     "o.id, o.type, o.spec_version, o.version, o.date_added, o.raw, o.tlp, o.marked, o.origin, o.origin_hub,"
     " o.hops"
 )
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def id_key(stix_id: str) -> int:
-    """A signed 64-bit key for an id: the index holds 8 bytes instead of the 40-odd of the id text, so a
-    write touches fewer index pages. Queries compare the id itself as well (keys may collide). One write
-    looks an id up several times (held versions, owner, insert), so recent keys are remembered."""
-    return int.from_bytes(hashlib.blake2b(stix_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _row(r: tuple[Any, ...]) -> Row:
@@ -182,6 +174,7 @@ class SQLiteWriteTx:
             "INSERT OR IGNORE INTO recipients (object_added, org_id) VALUES (?,?)",
             [(date_added_us, org_id) for org_id in recipient_org_ids],
         )
+        bump_generation(conn)
 
     def org_ids(self, refs: Iterable[str]) -> dict[str, int]:
         wanted = set(refs)
@@ -252,6 +245,8 @@ class SQLiteWriteTx:
                 waiting,
             )
         conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last),))
+        index_versions(conn, [(a, v.origin, v.obj.raw) for a, v in zip(added, versions, strict=True)])
+        bump_generation(conn)
         return added
 
     def holders(
@@ -395,6 +390,8 @@ class SQLiteObjects(SQLiteBase):
                 chunk = keys[i : i + _CHUNK]
                 conn.execute(f"DELETE FROM objects WHERE date_added IN ({','.join('?' * len(chunk))})", chunk)
             if keys:
+                unindex(conn, keys)
+                bump_generation(conn)
                 self._audit(
                     conn,
                     policy.org_origin(org),

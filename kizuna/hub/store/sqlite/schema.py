@@ -11,7 +11,11 @@ hub, assigned in commit order) is the objects' row key, so a page is one range s
 else; federation cursors in typed columns; write results instead of TAXII status bodies; the audit chain's
 head, and the sequence number from which records are keyed; each id's owner; each version's origin hub, hop
 count and whether it is restricted to its producer and named recipients; the marking definitions the hub
-knows and the versions waiting for one; administrators; peers' onward-sharing lists.
+knows and the versions waiting for one; administrators; peers' onward-sharing lists. Version 3 (the web
+UI, issue 17): the read indexes kept in each write's transaction (full text in FTS5, exact observable values,
+sameness keys, backward links, sightings, conjunctions, revoked and ``valid_until`` flags; see
+``indexing.py``), built for the objects already stored; a generation number for caches of reads; the web
+UI's sessions; audit records indexed by action and by actor.
 """
 
 from __future__ import annotations
@@ -352,9 +356,83 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+_V3 = """
+CREATE VIRTUAL TABLE search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE observables (
+    value TEXT NOT NULL,
+    object_added INTEGER NOT NULL,
+    PRIMARY KEY (value, object_added)
+) WITHOUT ROWID;
+CREATE INDEX observables_by_object ON observables (object_added);
+CREATE TABLE same_keys (
+    key TEXT NOT NULL,
+    object_added INTEGER NOT NULL,
+    PRIMARY KEY (key, object_added)
+) WITHOUT ROWID;
+CREATE INDEX same_keys_by_object ON same_keys (object_added);
+CREATE TABLE shared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE links (
+    ref_key INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    object_added INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (ref_key, role, object_added, ref)
+) WITHOUT ROWID;
+CREATE INDEX links_by_object ON links (object_added);
+CREATE TABLE sightings (
+    object_added INTEGER PRIMARY KEY,
+    ref TEXT NOT NULL,
+    ref_key INTEGER NOT NULL,
+    seen_us INTEGER NOT NULL,
+    first_seen_us INTEGER,
+    last_seen_us INTEGER,
+    count INTEGER NOT NULL
+);
+CREATE INDEX sightings_by_ref ON sightings (ref_key, seen_us);
+CREATE INDEX sightings_by_time ON sightings (seen_us);
+CREATE TABLE conjunctions (
+    object_added INTEGER PRIMARY KEY,
+    norad_1 INTEGER NOT NULL,
+    norad_2 INTEGER NOT NULL,
+    tca_us INTEGER NOT NULL,
+    miss_km REAL,
+    rel_speed_km_s REAL,
+    pc REAL,
+    pc_method TEXT
+);
+CREATE INDEX conjunctions_by_tca ON conjunctions (tca_us);
+CREATE TABLE flags (
+    object_added INTEGER PRIMARY KEY,
+    revoked INTEGER NOT NULL,
+    valid_until_us INTEGER
+);
+CREATE TABLE ui_sessions (
+    id_hash TEXT PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ui_sessions_by_expiry ON ui_sessions (expires_us);
+CREATE INDEX ui_sessions_by_org ON ui_sessions (org_id);
+CREATE INDEX audit_by_action ON audit (action, seq);
+CREATE INDEX audit_by_actor ON audit (actor, seq);
+INSERT INTO meta (key, value) VALUES ('generation', '0')
+"""
+
+
+def _to_v3(conn: sqlite3.Connection) -> None:
+    from kizuna.hub.store.sqlite.indexing import reindex_all
+
+    _script(_V3)(conn)
+    reindex_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
     Migration(2, "integer collection keys, date_added as row key, typed flow cursors, audit head", _to_v2),
+    Migration(3, "read indexes (full text, observable values, sameness keys, links), UI sessions", _to_v3),
 )
 
 #: The schema version this code reads and writes.

@@ -1,0 +1,463 @@
+"""The :class:`~kizuna.hub.store.protocols.ReadIndex` of the SQLite store: the web UI's indexed reads.
+
+Every query here filters with :func:`kizuna.hub.policy.visible` (translated by ``predicates.py``) on each
+object version it reads, and keeps only the latest version of each object the reader may read (the one the
+TAXII API's ``match[version]=last`` serves), exactly like :meth:`SQLiteObjects.query`. Counts are bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from kizuna.hub import policy
+from kizuna.hub.index import CONJUNCTION_TYPE, fts_query, normal_value
+from kizuna.hub.models import Collection, Org, Row
+from kizuna.hub.paging import Cursor
+from kizuna.hub.reads import (
+    COUNT_CAP,
+    Conjunction,
+    ConjunctionQuery,
+    Hit,
+    HitPage,
+    SameGroup,
+    Search,
+    SightingTally,
+    Source,
+    Stale,
+    Tally,
+    Version,
+)
+from kizuna.hub.store.sqlite.base import SQLiteBase
+from kizuna.hub.store.sqlite.directory import collection_columns, collection_from_row
+from kizuna.hub.store.sqlite.ids import id_key
+from kizuna.stix.markings import TLP
+
+_COLS = (
+    "o.id, o.type, o.spec_version, o.version, o.date_added, o.raw, o.tlp, o.marked, o.origin, o.origin_hub,"
+    " o.hops, o.collection_key,"
+    " EXISTS (SELECT 1 FROM flags f WHERE f.object_added = o.date_added AND f.revoked = 1)"
+)
+_NCOLS = 13
+_LEVELS = {level.label: int(level) for level in TLP}
+_DAY_US = 86_400_000_000
+
+
+def source_of(origin: str) -> Source:
+    """Who a version came from, from the origin the intake recorded."""
+    kind, _, name = origin.partition(":")
+    if kind == policy.HUB_ORIGIN or not name:
+        return Source("hub", "this hub", origin)
+    return Source(kind, name, origin)
+
+
+class SQLiteReads(SQLiteBase):
+    if TYPE_CHECKING:
+
+        def _visible(self, reader: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]: ...
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _collections(self) -> dict[int, Collection]:
+        cur = self._db.reader().execute(f"SELECT {collection_columns('c')} FROM collections c")
+        return {int(r[0]): collection_from_row(r) for r in cur}
+
+    def _readable_keys(self, reader: Org) -> list[int]:
+        cur = self._db.reader().execute(
+            "SELECT collection_key FROM grants WHERE org_id = ? AND can_read = 1 ORDER BY collection_key",
+            (reader.id,),
+        )
+        return [int(r[0]) for r in cur]
+
+    def _latest(self, reader: Org, alias: str = "o") -> tuple[str, list[object]]:
+        """No newer version of the same object in the same collection is readable."""
+        vis, params = self._visible(reader, "o2")
+        return (
+            f"NOT EXISTS (SELECT 1 FROM objects o2 WHERE o2.collection_key = {alias}.collection_key"
+            f" AND o2.id_key = {alias}.id_key AND o2.id = {alias}.id AND o2.version_us > {alias}.version_us"
+            f" AND {vis})",
+            params,
+        )
+
+    def _readable(self, reader: Org, alias: str = "o") -> tuple[str, list[object]]:
+        vis, p1 = self._visible(reader, alias)
+        latest, p2 = self._latest(reader, alias)
+        return f"{vis} AND {latest}", [*p1, *p2]
+
+    def _hits(self, rows: Sequence[Sequence[Any]]) -> list[Hit]:
+        collections = self._collections()
+        out = []
+        for r in rows:
+            row = Row(r[0], r[1], r[2], r[3], r[4], r[5], TLP(r[6]), bool(r[7]), r[8], r[9], r[10])
+            out.append(Hit(row, collections[int(r[11])], source_of(r[8]), bool(r[12])))
+        return out
+
+    def generation(self) -> int:
+        row = self._db.reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- search -----------------------------------------------------------------------------------------
+    def _search_where(self, reader: Org, s: Search) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        args: list[object] = []
+        readable, params = self._readable(reader)
+        clauses.append(readable)
+        args.extend(params)
+        if s.collection is not None:
+            clauses.append("o.collection_key = ?")
+            args.append(s.collection.key)
+        if s.after is not None:
+            clauses.append("o.date_added < ?" if s.newest_first else "o.date_added > ?")
+            args.append(s.after.date_added_us)
+        if s.added_after_us is not None:
+            clauses.append("o.date_added > ?")
+            args.append(s.added_after_us)
+        if s.added_before_us is not None:
+            clauses.append("o.date_added < ?")
+            args.append(s.added_before_us)
+        for column, values in (("o.type", s.types), ("o.origin", s.origins), ("o.origin_hub", s.origin_hubs)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                args.extend(values)
+        if s.tlps:
+            levels = [_LEVELS[t] for t in s.tlps if t in _LEVELS]
+            options = []
+            if levels:
+                options.append(f"(o.marked = 1 AND o.tlp IN ({','.join('?' * len(levels))}))")
+                args.extend(levels)
+            if "unmarked" in s.tlps:
+                options.append("o.marked = 0")
+            clauses.append("(" + (" OR ".join(options) or "0") + ")")
+        if s.revoked is not None:
+            exists = "EXISTS (SELECT 1 FROM flags f WHERE f.object_added = o.date_added AND f.revoked = 1)"
+            clauses.append(exists if s.revoked else "NOT " + exists)
+        matches: list[str] = []
+        if s.value:
+            matches.append("o.date_added IN (SELECT object_added FROM observables WHERE value = ?)")
+            args.append(normal_value(s.value))
+        if s.text:
+            expr = fts_query(s.text)
+            if expr is not None:
+                matches.append("o.date_added IN (SELECT rowid FROM search WHERE search MATCH ?)")
+                args.append(expr)
+            elif not s.value:
+                matches.append("0")  # only punctuation: nothing to find
+        if matches:
+            clauses.append("(" + " OR ".join(matches) + ")")
+        return " AND ".join(clauses), args
+
+    def search(self, reader: Org, search: Search) -> HitPage:
+        where, args = self._search_where(reader, search)
+        order = "DESC" if search.newest_first else ""
+        rows = (
+            self._db.reader()
+            .execute(
+                f"SELECT {_COLS} FROM objects o WHERE {where} ORDER BY o.date_added {order} LIMIT ?",
+                [*args, search.limit + 1],
+            )
+            .fetchall()
+        )
+        return HitPage(self._hits(rows[: search.limit]), len(rows) > search.limit)
+
+    def count(self, reader: Org, search: Search, *, cap: int = COUNT_CAP) -> int:
+        where, args = self._search_where(reader, search)
+        row = (
+            self._db.reader()
+            .execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM objects o WHERE {where} LIMIT ?)", [*args, cap + 1]
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def tally(self, collection: Collection, reader: Org, *, limit: int = COUNT_CAP) -> Tally:
+        readable, args = self._readable(reader)
+        where = f"o.collection_key = ? AND {readable}"
+        conn = self._db.reader()
+        rows = conn.execute(
+            "SELECT type, tlp, marked, origin, origin_hub, COUNT(*) FROM (SELECT o.type, o.tlp, o.marked,"
+            f" o.origin, o.origin_hub FROM objects o WHERE {where} ORDER BY o.date_added LIMIT ?)"
+            " GROUP BY type, tlp, marked, origin, origin_hub",
+            [collection.key, *args, limit],
+        ).fetchall()
+        by_type: dict[str, int] = {}
+        by_tlp: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        sources: dict[str, Source] = {}
+        by_hub: dict[str, int] = {}
+        total = 0
+        for kind, tlp, marked, origin, hub, n in rows:
+            n = int(n)
+            total += n
+            by_type[kind] = by_type.get(kind, 0) + n
+            label = TLP(tlp).label if marked else "unmarked"
+            by_tlp[label] = by_tlp.get(label, 0) + n
+            by_source[origin] = by_source.get(origin, 0) + n
+            sources[origin] = source_of(origin)
+            by_hub[hub] = by_hub.get(hub, 0) + n
+        truncated = False
+        if total >= limit:  # at the bound: is there one more?
+            beyond = conn.execute(
+                f"SELECT 1 FROM objects o WHERE {where} ORDER BY o.date_added LIMIT 1 OFFSET ?",
+                [collection.key, *args, limit],
+            ).fetchone()
+            truncated = beyond is not None
+        return Tally(total, by_type, by_tlp, by_source, sources, by_hub, truncated)
+
+    # -- one object -------------------------------------------------------------------------------------
+    def versions(self, reader: Org, object_id: str, collection: Collection | None = None) -> list[Version]:
+        keys = [collection.key] if collection is not None else self._readable_keys(reader)
+        if not keys:
+            return []
+        vis, params = self._visible(reader, "o")
+        rows = (
+            self._db.reader()
+            .execute(
+                f"SELECT {_COLS}, o.restricted, o.producer_org_id IS ?,"
+                " EXISTS (SELECT 1 FROM recipients r WHERE r.object_added = o.date_added AND r.org_id = ?)"
+                f" FROM objects o WHERE o.collection_key IN ({','.join('?' * len(keys))}) AND o.id_key = ?"
+                f" AND o.id = ? AND {vis} ORDER BY o.version_us DESC, o.date_added DESC LIMIT 1000",
+                [reader.id, reader.id, *keys, id_key(object_id), object_id, *params],
+            )
+            .fetchall()
+        )
+        hits = self._hits(rows)
+        return [
+            Version(h, bool(r[_NCOLS]), bool(r[_NCOLS + 1]), bool(r[_NCOLS + 2]))
+            for h, r in zip(hits, rows, strict=True)
+        ]
+
+    def linked(
+        self, reader: Org, object_id: str, role: str, *, after: Cursor | None = None, limit: int = 50
+    ) -> HitPage:
+        readable, params = self._readable(reader)
+        args: list[object] = [id_key(object_id), role, object_id, *params]
+        where = ""
+        if after is not None:
+            where = " AND l.object_added > ?"
+            args.append(after.date_added_us)
+        rows = (
+            self._db.reader()
+            .execute(
+                f"SELECT {_COLS} FROM links l JOIN objects o ON o.date_added = l.object_added"
+                f" WHERE l.ref_key = ? AND l.role = ? AND l.ref = ? AND {readable}{where}"
+                " ORDER BY l.object_added LIMIT ?",
+                [*args, limit + 1],
+            )
+            .fetchall()
+        )
+        return HitPage(self._hits(rows[:limit]), len(rows) > limit)
+
+    # -- sightings --------------------------------------------------------------------------------------
+    def _sighting_where(
+        self, reader: Org, collection: Collection | None, tlps: Sequence[str]
+    ) -> tuple[str, list[object]]:
+        readable, args = self._readable(reader)
+        where = readable
+        if collection is not None:
+            where += " AND o.collection_key = ?"
+            args.append(collection.key)
+        if tlps:
+            levels = [_LEVELS[t] for t in tlps if t in _LEVELS]
+            options = []
+            if levels:
+                options.append(f"(o.marked = 1 AND o.tlp IN ({','.join('?' * len(levels))}))")
+                args.extend(levels)
+            if "unmarked" in tlps:
+                options.append("o.marked = 0")
+            where += " AND (" + (" OR ".join(options) or "0") + ")"
+        return where, args
+
+    def sighting_tallies(
+        self,
+        reader: Org,
+        *,
+        since_us: int,
+        until_us: int,
+        collection: Collection | None = None,
+        tlps: Sequence[str] = (),
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[SightingTally], bool]:
+        where, args = self._sighting_where(reader, collection, tlps)
+        # one sighting counted once, though it may be held in two collections (routed beside its indicator)
+        inner = (
+            "SELECT s.ref AS ref, o.id AS sid, MAX(s.count) AS n, MIN(COALESCE(s.first_seen_us, s.seen_us))"
+            " AS first_us, MAX(s.seen_us) AS last_us, MIN(o.origin) AS origin"
+            " FROM sightings s JOIN objects o ON o.date_added = s.object_added"
+            f" WHERE s.seen_us >= ? AND s.seen_us < ? AND {where} GROUP BY s.ref, o.id"
+        )
+        rows = (
+            self._db.reader()
+            .execute(
+                "SELECT ref, COUNT(*), SUM(n), MIN(first_us), MAX(last_us), COUNT(DISTINCT origin)"
+                f" FROM ({inner}) GROUP BY ref ORDER BY MAX(last_us) DESC, ref LIMIT ? OFFSET ?",
+                [since_us, until_us, *args, limit + 1, offset],
+            )
+            .fetchall()
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        days = max(1, -(-(until_us - since_us) // _DAY_US))
+        per_day: dict[str, list[int]] = {str(r[0]): [0] * days for r in rows}
+        refs = list(per_day)
+        if refs:
+            where2, args2 = self._sighting_where(reader, collection, tlps)
+            cur = self._db.reader().execute(
+                "SELECT ref, day, SUM(n) FROM (SELECT s.ref AS ref, o.id AS sid,"
+                " (MAX(s.seen_us) - ?) / ? AS day, MAX(s.count) AS n"
+                " FROM sightings s JOIN objects o ON o.date_added = s.object_added"
+                f" WHERE s.ref_key IN ({','.join('?' * len(refs))}) AND s.seen_us >= ? AND s.seen_us < ?"
+                f" AND {where2} GROUP BY s.ref, o.id) GROUP BY ref, day",
+                [since_us, _DAY_US, *(id_key(r) for r in refs), since_us, until_us, *args2],
+            )
+            for ref, day, n in cur:
+                if ref in per_day and 0 <= int(day) < days:
+                    per_day[ref][int(day)] += int(n)
+        return [
+            SightingTally(
+                str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), tuple(per_day[str(r[0])])
+            )
+            for r in rows
+        ], more
+
+    def stale_indicators(
+        self,
+        reader: Org,
+        *,
+        now_us: int,
+        quiet_since_us: int,
+        collection: Collection | None = None,
+        after: Cursor | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Stale], bool]:
+        readable, args = self._readable(reader)
+        seen_vis, seen_params = self._visible(reader, "so")
+        last_seen = (
+            "(SELECT MAX(s.seen_us) FROM sightings s JOIN objects so ON so.date_added = s.object_added"
+            f" WHERE s.ref_key = o.id_key AND s.ref = o.id AND {seen_vis})"
+        )
+        where = f"o.type = 'indicator' AND {readable}"
+        params: list[object] = [*seen_params, *args]
+        if collection is not None:
+            where += " AND o.collection_key = ?"
+            params.append(collection.key)
+        if after is not None:
+            where += " AND o.date_added > ?"
+            params.append(after.date_added_us)
+        rows = (
+            self._db.reader()
+            .execute(
+                f"SELECT * FROM (SELECT {_COLS}, f.revoked, f.valid_until_us, {last_seen} AS last_seen"
+                " FROM objects o LEFT JOIN flags f ON f.object_added = o.date_added"
+                f" WHERE {where})"
+                " WHERE revoked = 1 OR valid_until_us < ? OR last_seen IS NULL OR last_seen < ?"
+                " ORDER BY date_added LIMIT ?",
+                [*params, now_us, quiet_since_us, limit + 1],
+            )
+            .fetchall()
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        out = []
+        for hit, r in zip(self._hits(rows), rows, strict=True):
+            revoked, valid_until, last = r[_NCOLS], r[_NCOLS + 1], r[_NCOLS + 2]
+            reasons = []
+            if revoked:
+                reasons.append("revoked")
+            if valid_until is not None and int(valid_until) < now_us:
+                reasons.append("expired")
+            if last is None or int(last) < quiet_since_us:
+                reasons.append("quiet")
+            out.append(
+                Stale(
+                    hit,
+                    None if last is None else int(last),
+                    None if valid_until is None else int(valid_until),
+                    tuple(reasons),
+                )
+            )
+        return out, more
+
+    # -- sameness ---------------------------------------------------------------------------------------
+    def same_groups(
+        self,
+        reader: Org,
+        *,
+        kinds: Sequence[str] = (),
+        collection: Collection | None = None,
+        after: Cursor | None = None,
+        limit: int = 50,
+    ) -> tuple[list[SameGroup], bool]:
+        readable, args = self._readable(reader)
+        where = readable
+        params: list[object] = []
+        if after is not None:
+            where += " AND sk.n > ?"
+            params.append(after.date_added_us)
+        if kinds:
+            where += " AND (" + " OR ".join("substr(sk.key, 1, ?) = ?" for _ in kinds) + ")"
+            for kind in kinds:
+                params.extend([len(kind) + 1, kind + ":"])
+        if collection is not None:
+            where += " AND o.collection_key = ?"
+            params.append(collection.key)
+        rows = (
+            self._db.reader()
+            .execute(
+                "SELECT sk.n, sk.key, COUNT(DISTINCT o.id), COUNT(DISTINCT o.origin) FROM shared_keys sk"
+                " JOIN same_keys k ON k.key = sk.key JOIN objects o ON o.date_added = k.object_added"
+                f" WHERE {where} GROUP BY sk.n HAVING COUNT(DISTINCT o.origin) >= 2 ORDER BY sk.n LIMIT ?",
+                [*args, *params, limit + 1],
+            )
+            .fetchall()
+        )
+        groups = [SameGroup(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows[:limit]]
+        return groups, len(rows) > limit
+
+    def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]:
+        readable, args = self._readable(reader)
+        rows = (
+            self._db.reader()
+            .execute(
+                f"SELECT {_COLS} FROM same_keys k JOIN objects o ON o.date_added = k.object_added"
+                f" WHERE k.key = ? AND {readable} ORDER BY o.date_added LIMIT ?",
+                [key, *args, limit],
+            )
+            .fetchall()
+        )
+        return self._hits(rows)
+
+    # -- conjunctions -----------------------------------------------------------------------------------
+    def conjunctions(self, reader: Org, query: ConjunctionQuery) -> tuple[list[Conjunction], bool]:
+        readable, args = self._readable(reader)
+        where = f"o.type = '{CONJUNCTION_TYPE}' AND {readable}"
+        if query.norad is not None:
+            where += " AND (c.norad_1 = ? OR c.norad_2 = ?)"
+            args.extend([query.norad, query.norad])
+        for clause, value in (
+            ("c.tca_us >= ?", query.tca_from_us),
+            ("c.tca_us < ?", query.tca_to_us),
+            ("c.pc >= ?", query.min_pc),
+            ("c.miss_km <= ?", query.max_miss_km),
+        ):
+            if value is not None:
+                where += " AND " + clause
+                args.append(value)
+        rows = (
+            self._db.reader()
+            .execute(
+                f"SELECT {_COLS}, c.norad_1, c.norad_2, c.tca_us, c.miss_km, c.rel_speed_km_s, c.pc,"
+                " c.pc_method FROM conjunctions c JOIN objects o ON o.date_added = c.object_added"
+                f" WHERE {where} ORDER BY c.tca_us DESC, o.date_added DESC LIMIT ?",
+                [*args, query.limit + 1],
+            )
+            .fetchall()
+        )
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        return [
+            Conjunction(
+                h, int(r[_NCOLS]), int(r[_NCOLS + 1]), int(r[_NCOLS + 2]), *r[_NCOLS + 3 : _NCOLS + 7]
+            )
+            for h, r in zip(self._hits(rows), rows, strict=True)
+        ], more

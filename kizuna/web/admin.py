@@ -1,0 +1,166 @@
+"""Administrators' pages: ``/ui/admin/audit/`` (keyset-paged audit records with filters, a CSV export, and
+the chain's status, verified incrementally with the checks of ``kizuna hub audit verify``) and
+``/ui/admin/peers/`` (each peer's flows, cursors, last success and error, refused counts). Organisations that
+are not administrators get 403 and no link."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from kizuna.hub import policy
+from kizuna.hub.audit import AuditRecord
+from kizuna.hub.models import Org
+from kizuna.hub.paging import Cursor
+from kizuna.hub.reads import AuditFilter, ChainProgress
+from kizuna.stix.ids import format_us
+from kizuna.web.base import UiBase, href
+from kizuna.web.errors import WebError
+from kizuna.web.params import Params
+
+#: Records verified per page view (the rest on the next views: a check never holds a page up for long).
+VERIFY_PER_VIEW = 50_000
+#: Records in one CSV export at most.
+MAX_EXPORT = 200_000
+
+
+def record_view(r: AuditRecord) -> dict[str, Any]:
+    """The columns of one record: time, actor, action, and the object, collection and peer it names."""
+    try:
+        detail = orjson.loads(r.detail)
+    except orjson.JSONDecodeError:
+        detail = {}
+    detail = detail if isinstance(detail, dict) else {}
+    obj = detail.get("id")
+    if obj is None:
+        added = detail.get("added") or detail.get("shared") or detail.get("deleted")
+        if isinstance(added, list) and added and isinstance(added[0], list) and added[0]:
+            obj = str(added[0][0]) + (f" (+{len(added) - 1})" if len(added) > 1 else "")
+    collection = detail.get("collection") or detail.get("local_collection")
+    return {
+        "seq": r.seq,
+        "at": r.at,
+        "actor": r.actor,
+        "action": r.action,
+        "object": "" if obj is None else str(obj),
+        "collection": "" if collection is None else str(collection),
+        "peer": str(detail.get("peer") or ""),
+    }
+
+
+class AdminPages(UiBase):
+    def init_admin(self) -> None:
+        self._progress: ChainProgress | None = None
+        self._progress_lock = threading.Lock()
+
+    async def require_admin(self, request: Request) -> Org:
+        org = await self.require_org(request)
+        if not policy.may_administer(org):
+            raise WebError(403, "Administrators only", "Only the hub's administrators may open this page.")
+        return org
+
+    def chain_status(self) -> ChainProgress:
+        """Go on verifying the audit chain from where the last view stopped."""
+        with self._progress_lock:
+            self._progress = self.store.verify_audit_progress(self._progress, max_records=VERIFY_PER_VIEW)
+            return self._progress
+
+    def audit_filter(self, params: Params, org: Org, *, limit: int) -> AuditFilter:
+        since = params.moment_us("since")
+        until = params.moment_us("until")
+        before = self.cursor(params, "page", f"ui:audit:{org.id}")
+        return AuditFilter(
+            actions=tuple(params.all("action")),
+            actors=tuple(params.all("actor")),
+            since_at=None if since is None else format_us(since),
+            until_at=None if until is None else format_us(until),
+            before_seq=None if before is None else before.date_added_us,
+            limit=limit,
+        )
+
+    async def audit_page(self, request: Request) -> Response:
+        org = await self.require_admin(request)
+        params = self.params(request)
+        size = self.page_size_of(params)
+        f = self.audit_filter(params, org, limit=size)
+        records, more = await self.run(self.store.audit_page, f)
+        progress = await self.run(self.chain_status)
+        keep = {k: params.all(k) for k in ("action", "actor", "since", "until") if params.all(k)}
+        next_href = None
+        if more and records:
+            token = self.cursors.encode(Cursor(records[-1].seq), scope=f"ui:audit:{org.id}")
+            next_href = href("/admin/audit/", **keep, size=params.one("size"), page=token)
+        return self.render(
+            request,
+            "audit.html",
+            rows=[record_view(r) for r in records],
+            progress=progress,
+            filters={k: (v[0] if v else "") for k, v in keep.items()},
+            next_href=next_href,
+            first_href=href("/admin/audit/", **keep) if f.before_seq is not None else None,
+            csv_href=href("/admin/audit.csv", **keep),
+        )
+
+    async def audit_csv(self, request: Request) -> Response:
+        org = await self.require_admin(request)
+        params = self.params(request)
+        f = self.audit_filter(params, org, limit=5000)
+        await self.audit_download(
+            org, "audit-csv", {"filter": {"action": list(f.actions), "actor": list(f.actors)}}
+        )
+
+        async def rows() -> AsyncIterator[bytes]:
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(["seq", "at", "actor", "action", "object", "collection", "peer", "detail"])
+            yield buf.getvalue().encode()
+            before, sent = f.before_seq, 0
+            while sent < MAX_EXPORT:
+                page = AuditFilter(f.actions, f.actors, f.since_at, f.until_at, before, 5000)
+                records, more = await self.run(self.store.audit_page, page)
+                buf = io.StringIO()
+                writer = csv.writer(buf, lineterminator="\n")
+                for r in records:
+                    v = record_view(r)
+                    writer.writerow(
+                        [
+                            v["seq"],
+                            v["at"],
+                            v["actor"],
+                            v["action"],
+                            v["object"],
+                            v["collection"],
+                            v["peer"],
+                            r.detail,
+                        ]
+                    )
+                yield buf.getvalue().encode()
+                sent += len(records)
+                if not more or not records:
+                    return
+                before = records[-1].seq
+
+        return StreamingResponse(
+            rows(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+        )
+
+    async def peers_page(self, request: Request) -> Response:
+        await self.require_admin(request)
+        peers = await self.run(self.store.list_peers)
+        return self.render(
+            request,
+            "peers.html",
+            peers=peers,
+            cursor_text=lambda c: (
+                "" if c is None else format_us(c.date_added_us) + ("" if c.complete else "~")
+            ),
+        )
