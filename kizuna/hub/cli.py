@@ -123,6 +123,22 @@ def org_add(
     err.print(f"added organisation {org.name} (ceiling {org.ceiling}, identity {org.identity_id})")
 
 
+@org_app.command("update")
+def org_update(
+    name: str = typer.Argument(..., help="The organisation to change."),
+    db: Path = DbOption,
+    admin: bool = typer.Option(
+        ...,
+        "--admin/--no-admin",
+        help="Make it an administrator (deletes any object it can read; audit log in the web UI) or not.",
+    ),
+) -> None:
+    """Change an organisation's administrator flag (audited)."""
+    with _open(db) as store:
+        org = store.set_admin(name, admin)
+    err.print(f"updated organisation {org.name}: administrator {'yes' if org.admin else 'no'}")
+
+
 @org_app.command("list")
 def org_list(db: Path = DbOption) -> None:
     """List organisations."""

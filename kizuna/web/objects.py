@@ -104,8 +104,9 @@ class ObjectPages(UiBase):
             after = self.cursor(params, name, scope + ":" + role)
             page = await self.run(self.store.linked, org, object_id, role, after=after, limit=50)
             cursor = page.cursor
+            unique = {h.row.id: h for h in reversed(page.hits)}  # one sighting held in two collections: once
             links[name] = {
-                "rows": [self.row_view(h) for h in page.hits],
+                "rows": [self.row_view(h) for h in page.hits if unique.get(h.row.id) is h],
                 "next": href(
                     f"/objects/{q(object_id)}/",
                     **{name: self.cursors.encode(cursor, scope=scope + ":" + role)},

@@ -297,7 +297,7 @@ class SQLiteReads(SQLiteBase):
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        days = max(1, -(-(until_us - since_us) // _DAY_US))
+        days = max(1, -(-(until_us - since_us - 1) // _DAY_US))
         per_day: dict[str, list[int]] = {str(r[0]): [0] * days for r in rows}
         refs = list(per_day)
         if refs:
@@ -311,8 +311,8 @@ class SQLiteReads(SQLiteBase):
                 [since_us, _DAY_US, *(id_key(r) for r in refs), since_us, until_us, *args2],
             )
             for ref, day, n in cur:
-                if ref in per_day and 0 <= int(day) < days:
-                    per_day[ref][int(day)] += int(n)
+                if ref in per_day:  # the window's last instant falls in its last day
+                    per_day[ref][min(max(int(day), 0), days - 1)] += int(n)
         return [
             SightingTally(
                 str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), tuple(per_day[str(r[0])])
