@@ -294,8 +294,10 @@ def test_same_groups_need_two_readable_sources(world: World) -> None:
 
 def test_conjunction_filters(world: World) -> None:
     def conj(n1: int, n2: int, tca: str, pc: float, miss: float) -> dict[str, Any]:
-        return obj("kizuna-conjunction", name="c", norad_1=n1, norad_2=n2, tca=tca, miss_km=miss, rel_speed_km_s=10.0,
-                   collision_probability=pc, pc_method="foster-2d", cdm_format="kvn", cdm="x")  # fmt: skip
+        facts = {"norad_1": n1, "norad_2": n2, "tca": tca, "miss_km": miss, "collision_probability": pc}
+        return obj(
+            "kizuna-conjunction", name="c", rel_speed_km_s=10.0, pc_method="foster-2d", cdm="x", **facts
+        )
 
     x = conj(100, 200, "2026-02-01T00:00:00Z", 1e-3, 0.2)
     y = conj(100, 300, "2026-02-05T00:00:00Z", 1e-6, 4.0)
