@@ -199,12 +199,14 @@ class ActionPages(UiBase):
                 form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_UPLOAD_BYTES)
             except Exception:  # a malformed multipart body: python-multipart's own errors
                 raise WebError(400, "Malformed upload", "The upload could not be read.") from None
-            fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-            upload = form.get("file")
-            self.check_post(request, fields)
-            data = b""
-            if isinstance(upload, UploadFile):
-                data = await upload.read(MAX_UPLOAD_BYTES + 1)
+            try:
+                fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+                upload = form.get("file")
+                self.check_post(request, fields)
+                data = b""
+                if isinstance(upload, UploadFile):
+                    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+            finally:
                 await form.close()
         else:
             fields = await self.raw_form(request, limit=MAX_UPLOAD_BYTES)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -31,8 +33,24 @@ VERIFY_PER_VIEW = 50_000
 MAX_EXPORT = 200_000
 
 
-def record_view(r: AuditRecord) -> dict[str, Any]:
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: What an audit page shows in place of the id of an object the administrator may not read.
+HIDDEN = "[an object you may not read]"
+
+
+def ids_in(records: list[AuditRecord]) -> set[str]:
+    return {m for r in records for m in _ID_RE.findall(r.detail)}
+
+
+def redact(text: str, readable: set[str]) -> str:
+    """The record's text with the ids of objects the reader may not read hidden: an administrator audits
+    the hub's records, and still reads objects under the sharing policy."""
+    return _ID_RE.sub(lambda m: m.group(0) if m.group(0) in readable else HIDDEN, text)
+
+
+def record_view(r: AuditRecord, readable: set[str]) -> dict[str, Any]:
     """The columns of one record: time, actor, action, and the object, collection and peer it names."""
+    r = replace(r, detail=redact(r.detail, readable))
     try:
         detail = orjson.loads(r.detail)
     except orjson.JSONDecodeError:
@@ -91,6 +109,7 @@ class AdminPages(UiBase):
         size = self.page_size_of(params)
         f = self.audit_filter(params, org, limit=size)
         records, more = await self.run(self.store.audit_page, f)
+        readable = await self.run(self.store.readable_ids, org, sorted(ids_in(records)))
         progress = await self.run(self.chain_status)
         keep = {k: params.all(k) for k in ("action", "actor", "since", "until") if params.all(k)}
         next_href = None
@@ -100,7 +119,7 @@ class AdminPages(UiBase):
         return self.render(
             request,
             "audit.html",
-            rows=[record_view(r) for r in records],
+            rows=[record_view(r, readable) for r in records],
             progress=progress,
             filters={k: (v[0] if v else "") for k, v in keep.items()},
             next_href=next_href,
@@ -125,22 +144,21 @@ class AdminPages(UiBase):
             while sent < MAX_EXPORT:
                 page = AuditFilter(f.actions, f.actors, f.since_at, f.until_at, before, 5000)
                 records, more = await self.run(self.store.audit_page, page)
+                readable = await self.run(self.store.readable_ids, org, sorted(ids_in(records)))
                 buf = io.StringIO()
                 writer = csv.writer(buf, lineterminator="\n")
                 for r in records:
-                    v = record_view(r)
-                    writer.writerow(
-                        [
-                            v["seq"],
-                            v["at"],
-                            v["actor"],
-                            v["action"],
-                            v["object"],
-                            v["collection"],
-                            v["peer"],
-                            r.detail,
-                        ]
-                    )
+                    v = record_view(r, readable)
+                    row = [
+                        v["seq"],
+                        v["at"],
+                        v["actor"],
+                        v["action"],
+                        v["object"],
+                        v["collection"],
+                        v["peer"],
+                    ]
+                    writer.writerow([*row, redact(r.detail, readable)])
                 yield buf.getvalue().encode()
                 sent += len(records)
                 if not more or not records:

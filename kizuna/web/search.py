@@ -116,9 +116,6 @@ class SearchPages(UiBase):
             collection = await self.readable_collection(org, only)
         scope = f"ui:search:{org.id}"
         search, mode = self.search_of(params, collection, scope)
-        searched = bool(
-            search.text or search.value or any(params.all(k) for k in ("type", "tlp", "producer"))
-        )
         return await self._list_page(
             request,
             org,
@@ -132,7 +129,6 @@ class SearchPages(UiBase):
                 "collections": readable,
                 "chosen_collection": collection,
                 "mode": mode,
-                "searched": searched or bool(params.one("q")),
             },
         )
 

@@ -427,6 +427,24 @@ class SQLiteReads(SQLiteBase):
         )
         return self._hits(rows)
 
+    def readable_ids(self, reader: Org, ids: Sequence[str]) -> set[str]:
+        keys = self._readable_keys(reader)
+        wanted = list(dict.fromkeys(ids))
+        if not keys or not wanted:
+            return set()
+        vis, params = self._visible(reader, "o")
+        found: set[str] = set()
+        conn = self._db.reader()
+        for i in range(0, len(wanted), 400):
+            chunk = wanted[i : i + 400]
+            cur = conn.execute(
+                f"SELECT DISTINCT o.id FROM objects o WHERE o.collection_key IN ({','.join('?' * len(keys))})"
+                f" AND o.id_key IN ({','.join('?' * len(chunk))}) AND {vis}",
+                [*keys, *(id_key(x) for x in chunk), *params],
+            )
+            found.update(str(r[0]) for r in cur if r[0] in chunk)
+        return found
+
     # -- conjunctions -----------------------------------------------------------------------------------
     def conjunctions(self, reader: Org, query: ConjunctionQuery) -> tuple[list[Conjunction], bool]:
         readable, args = self._readable(reader)
