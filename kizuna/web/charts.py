@@ -58,8 +58,10 @@ def bar_chart(
     bar_h = row_px - 8
     height_px = row_px * len(bars) + 4
     cid = escape(chart_id)
+    # a chart whose bars are links is a group of links (an image's children are not interactive)
+    role = "group" if any(b.href for b in bars) else "img"
     parts = [
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{cid}-t"'
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="{role}" aria-labelledby="{cid}-t"'
         f' width="{width_px}" height="{height_px}" viewBox="0 0 {width_px} {height_px}">',
         f'<title id="{cid}-t">{escape(title)}</title>',
     ]

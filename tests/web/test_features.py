@@ -396,9 +396,11 @@ def test_minerals_page_chart_table_and_csv(ui_hub: UiHub) -> None:
     stage = {"stage": "refining", "year": 2024, "import_shares_pct": {"CHN": 60.0, "FIN": 11.5, "BEL": 5.4},
              "import_hhi": 3800.0, "import_reliance_pct": 100.0, "geopolrisk": {"score": 0.19}}  # fmt: skip
     doc = {"year": 2024, "exposures": [{"partner": "GBR", "mineral": "cobalt", "stages": [stage]}]}
-    a = {"type": "x-kizuna-minerals-assessment", "spec_version": "2.1", "id": f"x-kizuna-minerals-assessment--{uuid.uuid4()}",
-         "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z", "name": "GBR cobalt exposure",
-         "assessment_kind": "exposure", "minerals": ["cobalt"], "assessment": doc, "object_marking_refs": [GREEN]}  # fmt: skip
+    kind = "x-kizuna-minerals-assessment"
+    when = "2026-01-01T00:00:00.000Z"
+    a = {"type": kind, "spec_version": "2.1", "id": f"{kind}--{uuid.uuid4()}", "created": when,
+         "modified": when, "name": "GBR cobalt exposure", "assessment_kind": "exposure",
+         "minerals": ["cobalt"], "assessment": doc, "object_marking_refs": [GREEN]}  # fmt: skip
     ui_hub.post("producer", [a])
     c = ui_hub.login("reader")
     assert listed_ids(c.get("/ui/minerals/").text) == [a["id"]]
