@@ -9,6 +9,7 @@ import csv
 import io
 import re
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -27,8 +28,10 @@ from kizuna.web.base import UiBase, href
 from kizuna.web.errors import WebError
 from kizuna.web.params import Params
 
-#: Records verified per page view (the rest on the next views: a check never holds a page up for long).
-VERIFY_PER_VIEW = 50_000
+#: Records the chain check verifies at a time, and its pause between two batches (the check runs beside
+#: the pages, never inside one: a million records take a while, and no page waits for them).
+VERIFY_BATCH = 2_000
+VERIFY_PAUSE_S = 0.02
 #: Records in one CSV export at most.
 MAX_EXPORT = 200_000
 
@@ -77,6 +80,7 @@ class AdminPages(UiBase):
     def init_admin(self) -> None:
         self._progress: ChainProgress | None = None
         self._progress_lock = threading.Lock()
+        self._verifier: threading.Thread | None = None
 
     async def require_admin(self, request: Request) -> Org:
         org = await self.require_org(request)
@@ -85,10 +89,34 @@ class AdminPages(UiBase):
         return org
 
     def chain_status(self) -> ChainProgress:
-        """Go on verifying the audit chain from where the last view stopped."""
+        """How far the audit chain is verified. A view of the audit page starts the check when records
+        are left to verify; it goes on in its own thread, batch by batch from where it stopped (only the
+        records added since are checked again), so the page shows its progress and never waits for it."""
         with self._progress_lock:
-            self._progress = self.store.verify_audit_progress(self._progress, max_records=VERIFY_PER_VIEW)
-            return self._progress
+            progress = self._progress
+            running = self._verifier is not None and self._verifier.is_alive()
+            head = self.store.audit_head()
+            behind = progress is None or (head is not None and progress.seq < head.last_seq)
+            if not running and behind and (progress is None or progress.ok):
+                self._verifier = threading.Thread(target=self._verify, name="kizuna-audit-check", daemon=True)
+                self._verifier.start()
+            if progress is None:
+                progress = ChainProgress(head_records=0 if head is None else head.records)
+            return progress
+
+    def _verify(self) -> None:
+        while True:
+            with self._progress_lock:
+                progress = self._progress
+            try:
+                progress = self.store.verify_audit_progress(progress, max_records=VERIFY_BATCH)
+            except Exception:  # the store was closed under the check (the hub is stopping): nothing to report
+                return
+            with self._progress_lock:
+                self._progress = progress
+            if progress.complete or not progress.ok:
+                return
+            time.sleep(VERIFY_PAUSE_S)
 
     def audit_filter(self, params: Params, org: Org, *, limit: int) -> AuditFilter:
         since = params.moment_us("since")

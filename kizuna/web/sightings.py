@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from kizuna.hub.models import Org
 from kizuna.hub.paging import Cursor
-from kizuna.hub.reads import TLP_FILTER_LABELS
+from kizuna.hub.reads import TLP_FILTER_LABELS, Hit
 from kizuna.stix.ids import is_stix_id, to_us
 from kizuna.web.base import UiBase, href, object_href
 from kizuna.web.charts import sparkline
@@ -24,12 +24,14 @@ WINDOWS = ("1", "7", "30", "90", "365")
 
 
 class SightingPages(UiBase):
-    def describe_ref(self, org: Org, ref: str) -> dict[str, Any]:
+    def describe_refs(self, org: Org, refs: list[str]) -> dict[str, dict[str, Any]]:
+        found = self.store.latest(org, [r for r in refs if is_stix_id(r)])
+        return {r: self.describe_ref(r, found.get(r)) for r in refs}
+
+    def describe_ref(self, ref: str, hit: Hit | None) -> dict[str, Any]:
         """The sighted object as the reader may see it; the same words for one missing or hidden."""
-        found = self.store.versions(org, ref) if is_stix_id(ref) else []
-        if not found:
+        if hit is None:
             return {"id": ref, "text": "", "href": None, "type": ref.partition("--")[0]}
-        hit = found[0].hit
         return {
             "id": ref,
             "text": describe(parse_raw(hit.row.raw)),
@@ -94,8 +96,9 @@ class SightingPages(UiBase):
             limit=size,
         )
         rows = []
+        targets = await self.run(self.describe_refs, org, [t.ref for t in tallies])
         for t in tallies:
-            target = await self.run(self.describe_ref, org, t.ref)
+            target = targets[t.ref]
             rows.append(
                 {
                     "t": t,

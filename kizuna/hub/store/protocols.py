@@ -340,6 +340,11 @@ class ReadIndex(Protocol):
         ...
 
     def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]: ...
+    def latest(self, reader: Org, ids: Sequence[str]) -> dict[str, Hit]:
+        """The latest version the reader may read of each of ``ids`` it may read (the one added last where
+        several collections hold it)."""
+        ...
+
     def readable_ids(self, reader: Org, ids: Sequence[str]) -> set[str]:
         """Those of ``ids`` the reader may read some version of (pages that name objects, such as the audit
         log, show only those)."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kizuna.hub import policy
-from kizuna.hub.index import CONJUNCTION_TYPE, fts_query, normal_value
+from kizuna.hub.index import fts_query, normal_value
 from kizuna.hub.models import Collection, Org, Row
 from kizuna.hub.paging import Cursor
 from kizuna.hub.reads import (
@@ -238,7 +238,7 @@ class SQLiteReads(SQLiteBase):
         rows = (
             self._db.reader()
             .execute(
-                f"SELECT {_COLS} FROM links l JOIN objects o ON o.date_added = l.object_added"
+                f"SELECT {_COLS} FROM links l CROSS JOIN objects o ON o.date_added = l.object_added"
                 f" WHERE l.ref_key = ? AND l.role = ? AND l.ref = ? AND {readable}{where}"
                 " ORDER BY l.object_added LIMIT ?",
                 [*args, limit + 1],
@@ -251,8 +251,8 @@ class SQLiteReads(SQLiteBase):
     def _sighting_where(
         self, reader: Org, collection: Collection | None, tlps: Sequence[str]
     ) -> tuple[str, list[object]]:
-        readable, args = self._readable(reader)
-        where = readable
+        """The sightings the reader may read (any of their versions: a sighting is counted once, by id)."""
+        where, args = self._visible(reader, "o")
         if collection is not None:
             where += " AND o.collection_key = ?"
             args.append(collection.key)
@@ -279,45 +279,54 @@ class SQLiteReads(SQLiteBase):
         limit: int = 50,
     ) -> tuple[list[SightingTally], bool]:
         where, args = self._sighting_where(reader, collection, tlps)
-        # one sighting counted once, though it may be held in two collections (routed beside its indicator)
-        inner = (
-            "SELECT s.ref AS ref, o.id AS sid, MAX(s.count) AS n, MIN(COALESCE(s.first_seen_us, s.seen_us))"
-            " AS first_us, MAX(s.seen_us) AS last_us, MIN(o.origin) AS origin"
-            " FROM sightings s JOIN objects o ON o.date_added = s.object_added"
-            f" WHERE s.seen_us >= ? AND s.seen_us < ? AND {where} GROUP BY s.ref, o.id"
+        conn = self._db.reader()
+        # The objects most recently sighted come first: walk the readable sightings newest first and stop
+        # at the page's last object (one page costs what it shows, not what the window holds).
+        wanted = offset + limit + 1
+        order: dict[str, None] = {}
+        cur = conn.execute(
+            "SELECT s.ref FROM sightings s CROSS JOIN objects o ON o.date_added = s.object_added"
+            f" WHERE s.seen_us >= ? AND s.seen_us < ? AND {where} ORDER BY s.seen_us DESC",
+            [since_us, until_us, *args],
         )
-        rows = (
-            self._db.reader()
-            .execute(
-                "SELECT ref, COUNT(*), SUM(n), MIN(first_us), MAX(last_us), COUNT(DISTINCT origin)"
-                f" FROM ({inner}) GROUP BY ref ORDER BY MAX(last_us) DESC, ref LIMIT ? OFFSET ?",
-                [since_us, until_us, *args, limit + 1, offset],
-            )
-            .fetchall()
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
+        for (ref,) in cur:
+            order.setdefault(str(ref), None)
+            if len(order) >= wanted:
+                break
+        cur.close()
+        refs = list(order)[offset:]
+        more = len(refs) > limit
+        refs = refs[:limit]
+        if not refs:
+            return [], False
         days = max(1, -(-(until_us - since_us - 1) // _DAY_US))
-        per_day: dict[str, list[int]] = {str(r[0]): [0] * days for r in rows}
-        refs = list(per_day)
-        if refs:
-            where2, args2 = self._sighting_where(reader, collection, tlps)
-            cur = self._db.reader().execute(
-                "SELECT ref, day, SUM(n) FROM (SELECT s.ref AS ref, o.id AS sid,"
-                " (MAX(s.seen_us) - ?) / ? AS day, MAX(s.count) AS n"
-                " FROM sightings s JOIN objects o ON o.date_added = s.object_added"
-                f" WHERE s.ref_key IN ({','.join('?' * len(refs))}) AND s.seen_us >= ? AND s.seen_us < ?"
-                f" AND {where2} GROUP BY s.ref, o.id) GROUP BY ref, day",
-                [since_us, _DAY_US, *(id_key(r) for r in refs), since_us, until_us, *args2],
-            )
-            for ref, day, n in cur:
-                if ref in per_day:  # the window's last instant falls in its last day
-                    per_day[ref][min(max(int(day), 0), days - 1)] += int(n)
+        # every readable sighting of those objects in the window, once by id (a sighting routed beside its
+        # indicator is held in two collections)
+        rows = conn.execute(
+            "SELECT s.ref, o.id, MAX(s.count), MIN(COALESCE(s.first_seen_us, s.seen_us)), MAX(s.seen_us),"
+            " MIN(o.origin) FROM sightings s CROSS JOIN objects o ON o.date_added = s.object_added"
+            f" WHERE s.ref_key IN ({','.join('?' * len(refs))}) AND s.seen_us >= ? AND s.seen_us < ?"
+            f" AND {where} GROUP BY s.ref, o.id",
+            [*(id_key(r) for r in refs), since_us, until_us, *args],
+        ).fetchall()
+        per: dict[str, dict[str, Any]] = {
+            r: {"n": 0, "count": 0, "first": None, "last": None, "origins": set(), "days": [0] * days}
+            for r in refs
+        }
+        for ref, _sid, count, first_us, last_us, origin in rows:
+            t = per.get(str(ref))
+            if t is None:  # a 64-bit key may collide; the id decides
+                continue
+            t["n"] += 1
+            t["count"] += int(count)
+            t["first"] = int(first_us) if t["first"] is None else min(t["first"], int(first_us))
+            t["last"] = int(last_us) if t["last"] is None else max(t["last"], int(last_us))
+            t["origins"].add(origin)
+            t["days"][min(max((int(last_us) - since_us) // _DAY_US, 0), days - 1)] += int(count)
         return [
-            SightingTally(
-                str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), tuple(per_day[str(r[0])])
-            )
-            for r in rows
+            SightingTally(r, t["n"], t["count"], t["first"], t["last"], len(t["origins"]), tuple(t["days"]))
+            for r in refs
+            if (t := per[r])["n"]
         ], more
 
     def stale_indicators(
@@ -333,7 +342,7 @@ class SQLiteReads(SQLiteBase):
         readable, args = self._readable(reader)
         seen_vis, seen_params = self._visible(reader, "so")
         last_seen = (
-            "(SELECT MAX(s.seen_us) FROM sightings s JOIN objects so ON so.date_added = s.object_added"
+            "(SELECT MAX(s.seen_us) FROM sightings s CROSS JOIN objects so ON so.date_added = s.object_added"
             f" WHERE s.ref_key = o.id_key AND s.ref = o.id AND {seen_vis})"
         )
         where = f"o.type = 'indicator' AND {readable}"
@@ -405,7 +414,8 @@ class SQLiteReads(SQLiteBase):
             self._db.reader()
             .execute(
                 "SELECT sk.n, sk.key, COUNT(DISTINCT o.id), COUNT(DISTINCT o.origin) FROM shared_keys sk"
-                " JOIN same_keys k ON k.key = sk.key JOIN objects o ON o.date_added = k.object_added"
+                " CROSS JOIN same_keys k ON k.key = sk.key"
+                " CROSS JOIN objects o ON o.date_added = k.object_added"
                 f" WHERE {where} GROUP BY sk.n HAVING COUNT(DISTINCT o.origin) >= 2 ORDER BY sk.n LIMIT ?",
                 [*args, *params, limit + 1],
             )
@@ -419,13 +429,33 @@ class SQLiteReads(SQLiteBase):
         rows = (
             self._db.reader()
             .execute(
-                f"SELECT {_COLS} FROM same_keys k JOIN objects o ON o.date_added = k.object_added"
+                f"SELECT {_COLS} FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added"
                 f" WHERE k.key = ? AND {readable} ORDER BY o.date_added LIMIT ?",
                 [key, *args, limit],
             )
             .fetchall()
         )
         return self._hits(rows)
+
+    def latest(self, reader: Org, ids: Sequence[str]) -> dict[str, Hit]:
+        keys = self._readable_keys(reader)
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, Hit] = {}
+        if not keys or not wanted:
+            return out
+        readable, params = self._readable(reader)
+        conn = self._db.reader()
+        for i in range(0, len(wanted), 400):
+            chunk = wanted[i : i + 400]
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM objects o WHERE o.collection_key IN ({','.join('?' * len(keys))})"
+                f" AND o.id_key IN ({','.join('?' * len(chunk))}) AND {readable}",
+                [*keys, *(id_key(x) for x in chunk), *params],
+            ).fetchall()
+            rows.sort(key=lambda r: -int(r[4]))  # newest first (sorting in SQL would walk the collection)
+            for hit in self._hits([r for r in rows if r[0] in chunk]):
+                out.setdefault(hit.row.id, hit)  # held in several collections: the one added last
+        return out
 
     def readable_ids(self, reader: Org, ids: Sequence[str]) -> set[str]:
         keys = self._readable_keys(reader)
@@ -448,7 +478,7 @@ class SQLiteReads(SQLiteBase):
     # -- conjunctions -----------------------------------------------------------------------------------
     def conjunctions(self, reader: Org, query: ConjunctionQuery) -> tuple[list[Conjunction], bool]:
         readable, args = self._readable(reader)
-        where = f"o.type = '{CONJUNCTION_TYPE}' AND {readable}"
+        where = readable
         if query.norad is not None:
             where += " AND (c.norad_1 = ? OR c.norad_2 = ?)"
             args.extend([query.norad, query.norad])
@@ -465,7 +495,7 @@ class SQLiteReads(SQLiteBase):
             self._db.reader()
             .execute(
                 f"SELECT {_COLS}, c.norad_1, c.norad_2, c.tca_us, c.miss_km, c.rel_speed_km_s, c.pc,"
-                " c.pc_method FROM conjunctions c JOIN objects o ON o.date_added = c.object_added"
+                " c.pc_method FROM conjunctions c CROSS JOIN objects o ON o.date_added = c.object_added"
                 f" WHERE {where} ORDER BY c.tca_us DESC, o.date_added DESC LIMIT ?",
                 [*args, query.limit + 1],
             )
