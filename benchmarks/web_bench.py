@@ -25,6 +25,7 @@ Then ``kizuna hub serve`` serves the same file and Debian's Chromium (Playwright
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -41,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# the code measured: this checkout, or (for the before/after comparison) another one's source tree
+sys.path.insert(0, os.environ.get("KIZUNA_BENCH_SRC") or str(Path(__file__).resolve().parent.parent))
 from _corpus import corpus
 from _measure import machine
 
@@ -219,7 +221,15 @@ def build(
 
 
 # -- requests ---------------------------------------------------------------------------------------------
-def measure(db: Path, info: dict[str, Any], requests: int, now: datetime) -> dict[str, Timing]:
+def measure(
+    db: Path,
+    info: dict[str, Any],
+    requests: int,
+    now: datetime,
+    *,
+    only: tuple[str, ...] = PAGES,
+    size: int = 100,
+) -> dict[str, Timing]:
     from starlette.testclient import TestClient
 
     store = SQLiteStore.open(db, clock=lambda: now)
@@ -233,6 +243,8 @@ def measure(db: Path, info: dict[str, Any], requests: int, now: datetime) -> dic
         return c
 
     def run(name: str, c: TestClient, urls: Callable[[int, str], str]) -> None:
+        if name not in only:
+            return
         timer.current = out[name]
         previous = ""
         for i in range(requests):
@@ -249,6 +261,8 @@ def measure(db: Path, info: dict[str, Any], requests: int, now: datetime) -> dic
         return url
 
     reader, admin = client("water"), client("uk")
+    if not info["values"]:
+        info = {**info, "values": ["198.51.100.1"], "sighted": info["sighted"] or ["indicator--x"]}
     words = [
         "scanner",
         "persistence",
@@ -262,7 +276,7 @@ def measure(db: Path, info: dict[str, Any], requests: int, now: datetime) -> dic
         "uk",
     ]
     values = info["values"]
-    run(PAGES[0], reader, following(f"/ui/collections/{info['collection']}?size=100"))
+    run(PAGES[0], reader, following(f"/ui/collections/{info['collection']}?size={size}"))
     run(
         PAGES[1],
         reader,
@@ -278,6 +292,24 @@ def measure(db: Path, info: dict[str, Any], requests: int, now: datetime) -> dic
     run(PAGES[4], reader, following("/ui/disagreements/?size=50"))
     run(PAGES[5], admin, following("/ui/admin/audit/?size=100"))
     store.close()
+    return {name: t for name, t in out.items() if name in only}
+
+
+def median_of(runs: list[dict[str, Timing]], name: str, figure: Callable[[Timing], float]) -> float:
+    return statistics.median(figure(r[name]) for r in runs)
+
+
+def compare(src: Path, objects: int, requests: int) -> dict[str, dict[str, float]]:
+    """The collection page (50 rows) at ``objects`` objects, with the UI of another source tree (the one
+    before this work) and with this one, each in its own process."""
+    out = {}
+    for label, tree in (("before", str(src)), ("after", "")):
+        env = {**os.environ, "KIZUNA_BENCH_SRC": tree}
+        cmd = [sys.executable, __file__, "--collection-only", "--objects", str(objects)]
+        proc = subprocess.run([*cmd, "--requests", str(requests)], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{label}: {proc.stderr[-2000:]}")
+        out[label] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
 
@@ -330,19 +362,23 @@ def chromium_load(db: Path, token: str, collection: str, loads: int) -> list[flo
 
 
 # -- the report ----------------------------------------------------------------------------------------
+def compared(args: argparse.Namespace) -> str:
+    return f" --compare-with {args.compare_with}" if args.compare_with else ""
+
+
 def report(
     args: argparse.Namespace,
-    out: dict[str, Timing],
+    runs: list[dict[str, Timing]],
     loads: list[float],
-    started: str,
+    before_after: dict[str, dict[str, float]] | None,
     load0: str,
     wall: float,
 ) -> str:
     lines = [
         SECTION,
         "",
-        f"Command: `python benchmarks/web_bench.py` (wall time {wall:.0f} s, building the hub included)."
-        f" Date: {time.strftime('%Y-%m-%d')}.",
+        f"Command: `python benchmarks/web_bench.py{compared(args)}`"
+        f" (wall time {wall:.0f} s, building the hub included). Date: {time.strftime('%Y-%m-%d')}.",
         f"Machine: {machine()}; the benchmark, the app it drives in process and later Chromium and the server"
         f" share it; load average (1/5 min) {load0} at the start, {load_now()} at the end.",
         "",
@@ -350,30 +386,34 @@ def report(
         f" {args.pairs:,} indicators reported by both partners with different facts), {args.sightings:,}"
         f" sightings over 90 days, {args.audit:,} audit records. Reader: an AMBER-ceiling organisation that"
         " produced none of it; the audit page as the administrator. "
-        f"{args.requests} requests per page, one at a time, through the ASGI app in process.",
+        f"{args.requests} requests per page, one at a time, through the ASGI app in process; {len(runs)} runs"
+        " (each with a fresh app, so its caches start cold), the median of each figure over the runs.",
         "",
-        "| page | server p50 (ms) | server p95 (ms) | server p99 (ms) | CPU mean (ms) | largest page (KB)"
-        " | bar p95 / p99 | met |",
+        "| page | server p50 (ms) | server p95 (ms) (runs: min-max) | server p99 (ms) | CPU mean (ms)"
+        " | largest page (KB) | bar p95 / p99 | met |",
         "|---|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for name in PAGES:
-        t = out[name]
-        p95, p99 = pct(t.wall_ms, 95), pct(t.wall_ms, 99)
+        p50 = median_of(runs, name, lambda t: pct(t.wall_ms, 50))
+        p95 = median_of(runs, name, lambda t: pct(t.wall_ms, 95))
+        p99 = median_of(runs, name, lambda t: pct(t.wall_ms, 99))
+        cpu = median_of(runs, name, lambda t: statistics.mean(t.cpu_ms))
+        spread = [pct(r[name].wall_ms, 95) for r in runs]
+        largest = max(r[name].largest for r in runs) / 1000
         met = (
-            "yes"
-            if p95 <= BARS["p95_ms"] and p99 <= BARS["p99_ms"] and t.largest / 1000 <= BARS["page_kb"]
-            else "no"
+            "yes" if p95 <= BARS["p95_ms"] and p99 <= BARS["p99_ms"] and largest <= BARS["page_kb"] else "no"
         )
         lines.append(
-            f"| {name} | {pct(t.wall_ms, 50):.1f} | {p95:.1f} | {p99:.1f} | {statistics.mean(t.cpu_ms):.1f} |"
-            f" {t.largest / 1000:.0f} | <= 100 / <= 200 | {met} |"
+            f"| {name} | {p50:.1f} | {p95:.1f} ({min(spread):.1f}-{max(spread):.1f}) | {p99:.1f} |"
+            f" {cpu:.1f} | {largest:.0f} | <= 100 / <= 200 | {met} |"
         )
-    largest = max(t.largest for t in out.values())
+    largest_all = max(t.largest for r in runs for t in r.values())
     lines += [
         "",
-        f"- Largest HTML page of all: {largest / 1000:.0f} KB (bar 500 KB).",
-        f"- Chromium (Debian's, headless), collection page of 100 rows, time to the `load` event over"
-        f" {len(loads)} loads: median {statistics.median(loads):.2f} s, slowest {max(loads):.2f} s (bar 1 s)."
+        f"- Largest HTML page of all: {largest_all / 1000:.0f} KB (bar 500 KB).",
+        f"- Chromium (Debian's, headless), collection page of 100 rows served by `kizuna hub serve`, time to"
+        f" the `load` event over {len(loads)} loads: median {statistics.median(loads):.2f} s, slowest"
+        f" {max(loads):.2f} s (bar 1 s)."
         if loads
         else "- Chromium: not measured.",
         "- server p50/p95/p99: the time from the request's first byte into the app to the answer's last"
@@ -381,18 +421,39 @@ def report(
         " same span (requests run one at a time, so it is the request's), the figure that depends least on"
         " what else the machine runs.",
     ]
+    if before_after:
+        b, a = before_after["before"], before_after["after"]
+        lines += [
+            "",
+            "Before and after: the collection page (50 rows, following 'Next') at"
+            f" {int(a['objects']):,} objects, {int(a['requests'])} requests, the UI before this work"
+            f" (`{args.compare_with}`, which recounted the collection for its charts on every request) and"
+            " this one, each in its own process:",
+            "",
+            "| figure | before | after | after / before |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, label in (("p50", "server p50 (ms)"), ("p95", "server p95 (ms)"), ("p99", "server p99 (ms)"),
+                           ("cpu", "CPU mean (ms)")):  # fmt: skip
+            lines.append(f"| {label} | {b[key]:.1f} | {a[key]:.1f} | {a[key] / b[key]:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
 def write_section(text: str) -> None:
+    """Replace this benchmark's section; a hand-written "### Analysis" subsection in it is kept."""
     doc = DOCS.read_text(encoding="utf-8")
     start = doc.find(SECTION + "\n")
     if start == -1:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + ("" if nxt == -1 else doc[nxt:])
-    DOCS.write_text(doc, encoding="utf-8")
+        DOCS.write_text(doc.rstrip("\n") + "\n\n" + text, encoding="utf-8")
+        return
+    nxt = doc.find("\n## ", start + len(SECTION))
+    end = len(doc) if nxt == -1 else nxt + 1
+    analysis = doc.find("\n### Analysis", start, end)
+    kept = doc[analysis + 1 : end].rstrip("\n") + "\n" if analysis != -1 else ""
+    rest = doc[end:]
+    DOCS.write_text(
+        doc[:start] + text + ("\n" + kept if kept else "") + ("\n" + rest if rest else ""), encoding="utf-8"
+    )
 
 
 def main() -> None:
@@ -402,37 +463,55 @@ def main() -> None:
     p.add_argument("--sightings", type=int, default=100_000)
     p.add_argument("--audit", type=int, default=1_000_000)
     p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--runs", type=int, default=3, help="measurements over the same hub (median reported)")
     p.add_argument("--loads", type=int, default=9)
+    p.add_argument("--compare-with", type=Path, help="another source tree's kizuna/ parent: before/after")
+    p.add_argument("--collection-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--quick", action="store_true", help="10,000 objects and sightings, 50,000 records, 50 requests"
     )
     args = p.parse_args()
-    if args.quick:
-        args.objects, args.pairs, args.sightings, args.audit, args.requests, args.loads = (
-            10_000,
-            500,
-            10_000,
-            50_000,
-            50,
-            3,
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    if args.collection_only:  # one side of the before/after comparison: JSON on the last line
+        with tempfile.TemporaryDirectory(prefix="kizuna-web-bench-") as tmp:
+            info = build(Path(tmp) / "hub.db", args.objects, 0, 0, 0, now)
+            t = measure(Path(tmp) / "hub.db", info, args.requests, now, only=(PAGES[0],), size=50)[PAGES[0]]
+        figures = {q: pct(t.wall_ms, int(q[1:])) for q in ("p50", "p95", "p99")}
+        print(
+            json.dumps(
+                {
+                    **figures,
+                    "cpu": statistics.mean(t.cpu_ms),
+                    "objects": args.objects,
+                    "requests": args.requests,
+                }
+            )
         )
+        return
+    if args.quick:
+        args.objects, args.pairs, args.sightings, args.audit = 10_000, 500, 10_000, 50_000
+        args.requests, args.loads, args.runs = 50, 3, 1
     load0 = load_now()
     started = time.time()
-    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     with tempfile.TemporaryDirectory(prefix="kizuna-web-bench-") as tmp:
         db = Path(tmp) / "hub.db"
         info = build(db, args.objects, args.pairs, args.sightings, args.audit, now)
-        out = measure(db, info, args.requests, now)
-        for name in PAGES:
-            t = out[name]
-            p50, p95, p99 = (pct(t.wall_ms, q) for q in (50, 95, 99))
-            cpu = statistics.mean(t.cpu_ms)
-            log(f"{name}: p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms, CPU {cpu:.1f} ms, {t.statuses}")
+        runs = []
+        for n in range(args.runs):
+            runs.append(measure(db, info, args.requests, now))
+            for name, t in runs[-1].items():
+                p50, p95, p99 = (pct(t.wall_ms, q) for q in (50, 95, 99))
+                cpu = statistics.mean(t.cpu_ms)
+                figures = f"p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms, CPU {cpu:.1f} ms"
+                log(f"run {n + 1} {name}: {figures}, {t.statuses}")
         loads = (
             chromium_load(db, info["tokens"]["water"], info["collection"], args.loads) if args.loads else []
         )
         log(f"Chromium load: {loads}")
-    text = report(args, out, loads, "", load0, time.time() - started)
+    before_after = compare(args.compare_with, 10_000, args.requests) if args.compare_with else None
+    if before_after:
+        log(f"before/after: {before_after}")
+    text = report(args, runs, loads, before_after, load0, time.time() - started)
     print(text)
     if not args.quick:
         write_section(text)

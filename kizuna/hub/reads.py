@@ -127,8 +127,8 @@ class SameGroup:
 
     position: int  # keyset position of the key in the list of shared keys
     key: str
-    reports: int
-    sources: int
+    reports: int  # readable latest versions under the key, counted up to COUNT_CAP + 1
+    sources: int  # at least this many sources (two: the search stops at the second)
 
 
 @dataclass(frozen=True, slots=True)

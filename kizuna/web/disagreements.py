@@ -24,6 +24,9 @@ from kizuna.web.errors import WebError
 from kizuna.web.objects import MAX_SAME, run_key, tca_runs
 from kizuna.web.summary import describe, parse_raw
 
+#: Reports of one key read for the list (whether they differ, and by whom); its page reads more.
+LIST_SAMPLE = 50
+
 KINDS = {
     "value": "Indicators comparing the same observable value",
     "sco": "The same observable (SCO id)",
@@ -65,13 +68,15 @@ class DisagreementPages(UiBase):
         )
         rows = []
         for g in groups:
-            members = self.store.same_members(org, g.key, limit=MAX_SAME)
+            # the first reports show whether facts differ and who reports them; the count is the store's
+            members = self.store.same_members(org, g.key, limit=LIST_SAMPLE)
             if collection is not None:
                 members = [m for m in members if m.collection.key == collection.key] or members
+            capped = len(members) >= LIST_SAMPLE  # many reports: two sources are known to differ in origin
             runs = tca_runs(members) if key_kind(g.key) == "conjunction" else [members]
             for run in runs:
                 sources = {m.source.origin for m in run}
-                if len(sources) < 2 or not distinct_facts(run, g.key):
+                if not capped and (len(sources) < 2 or not distinct_facts(run, g.key)):
                     continue
                 key = run_key(g.key, run) if key_kind(g.key) == "conjunction" else g.key
                 rows.append(
@@ -79,8 +84,8 @@ class DisagreementPages(UiBase):
                         "key": key,
                         "kind": KINDS[key_kind(g.key)],
                         "text": key_text(key),
-                        "reports": len({m.row.id for m in run}),
-                        "sources": sorted({m.source.name for m in run}),
+                        "reports": g.reports if capped else len({m.row.id for m in run}),
+                        "sources": sorted({m.source.name for m in run}) + (["…"] if capped else []),
                         "types": sorted({m.row.type for m in run}),
                         "href": href(f"/disagreements/{encode_key(key)}"),
                     }

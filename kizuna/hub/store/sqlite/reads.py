@@ -397,8 +397,22 @@ class SQLiteReads(SQLiteBase):
         after: Cursor | None = None,
         limit: int = 50,
     ) -> tuple[list[SameGroup], bool]:
-        readable, args = self._readable(reader)
-        where = readable
+        def members(alias: str) -> tuple[str, list[object]]:
+            """The readable latest versions under the shared key ``sk.key`` (objects ``alias``)."""
+            readable, args = self._readable(reader, alias)
+            sql = (
+                f"FROM same_keys k{alias} CROSS JOIN objects {alias}"
+                f" ON {alias}.date_added = k{alias}.object_added WHERE k{alias}.key = sk.key AND {readable}"
+            )
+            if collection is not None:
+                sql += f" AND {alias}.collection_key = ?"
+                args.append(collection.key)
+            return sql, args
+
+        first, p_first = members("o3")
+        other, p_other = members("o")
+        counted, p_counted = members("o4")
+        where = "1"
         params: list[object] = []
         if after is not None:
             where += " AND sk.n > ?"
@@ -407,21 +421,20 @@ class SQLiteReads(SQLiteBase):
             where += " AND (" + " OR ".join("substr(sk.key, 1, ?) = ?" for _ in kinds) + ")"
             for kind in kinds:
                 params.extend([len(kind) + 1, kind + ":"])
-        if collection is not None:
-            where += " AND o.collection_key = ?"
-            params.append(collection.key)
+        # a key qualifies as soon as two readable reports of different origins are found under it (a common
+        # value shared by thousands of reports costs two of them, not thousands)
         rows = (
             self._db.reader()
             .execute(
-                "SELECT sk.n, sk.key, COUNT(DISTINCT o.id), COUNT(DISTINCT o.origin) FROM shared_keys sk"
-                " CROSS JOIN same_keys k ON k.key = sk.key"
-                " CROSS JOIN objects o ON o.date_added = k.object_added"
-                f" WHERE {where} GROUP BY sk.n HAVING COUNT(DISTINCT o.origin) >= 2 ORDER BY sk.n LIMIT ?",
-                [*args, *params, limit + 1],
+                f"SELECT sk.n, sk.key, (SELECT COUNT(*) FROM (SELECT 1 {counted} LIMIT ?))"
+                f" FROM shared_keys sk WHERE {where}"
+                f" AND EXISTS (SELECT 1 {other} AND o.origin != (SELECT o3.origin {first} LIMIT 1))"
+                " ORDER BY sk.n LIMIT ?",
+                [*p_counted, COUNT_CAP + 1, *params, *p_other, *p_first, limit + 1],
             )
             .fetchall()
         )
-        groups = [SameGroup(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows[:limit]]
+        groups = [SameGroup(int(r[0]), str(r[1]), int(r[2]), 2) for r in rows[:limit]]
         return groups, len(rows) > limit
 
     def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]:
