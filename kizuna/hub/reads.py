@@ -17,6 +17,9 @@ from kizuna.hub.paging import Cursor
 #: Counts stop here; beyond, interfaces show "10,000+" (no unbounded COUNT).
 COUNT_CAP = 10_000
 
+#: Reports under one sameness key are counted to here in the disagreements list ("1,000+" beyond).
+GROUP_COUNT_CAP = 1_000
+
 #: Labels of the TLP filter: the enforced levels of marked objects, and objects with no marking of their own.
 TLP_FILTER_LABELS = ("clear", "green", "amber", "amber+strict", "red", "unmarked")
 
@@ -127,7 +130,7 @@ class SameGroup:
 
     position: int  # keyset position of the key in the list of shared keys
     key: str
-    reports: int  # readable latest versions under the key, counted up to COUNT_CAP + 1
+    reports: int  # readable latest versions under the key, counted up to GROUP_COUNT_CAP + 1
     sources: int  # at least this many sources (two: the search stops at the second)
 
 

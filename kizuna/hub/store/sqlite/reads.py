@@ -16,6 +16,7 @@ from kizuna.hub.models import Collection, Org, Row
 from kizuna.hub.paging import Cursor
 from kizuna.hub.reads import (
     COUNT_CAP,
+    GROUP_COUNT_CAP,
     Conjunction,
     ConjunctionQuery,
     Hit,
@@ -430,7 +431,7 @@ class SQLiteReads(SQLiteBase):
                 f" FROM shared_keys sk WHERE {where}"
                 f" AND EXISTS (SELECT 1 {other} AND o.origin != (SELECT o3.origin {first} LIMIT 1))"
                 " ORDER BY sk.n LIMIT ?",
-                [*p_counted, COUNT_CAP + 1, *params, *p_other, *p_first, limit + 1],
+                [*p_counted, GROUP_COUNT_CAP + 1, *params, *p_other, *p_first, limit + 1],
             )
             .fetchall()
         )
