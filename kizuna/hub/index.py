@@ -144,6 +144,8 @@ class Entries:
 # -- text ------------------------------------------------------------------------------------------------
 def fts_text(text: str) -> str:
     """Text as the full-text index holds it: each CJK character its own token."""
+    if text.isascii():
+        return text
     return _CJK_RE.sub(r" \1 ", unicodedata.normalize("NFKC", text))
 
 
@@ -185,6 +187,8 @@ def fts_query(query: str) -> str | None:
 def normal_value(value: str) -> str:
     """An observable value as it is compared: trimmed and case-folded (hashes, domains and e-mail
     addresses are case-insensitive; a case-folded URL finds more, never fewer)."""
+    if value.isascii():
+        return value.strip().lower()
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
@@ -327,24 +331,26 @@ def _number(value: object) -> float | None:
     return None
 
 
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
+_TEXT_KEYS = ("name", "description", "abstract", "content", "explanation", "aliases")
 
 
 def entries(obj: Mapping[str, Any]) -> Entries:
     """Everything indexed of one object (parsed from the stored bytes)."""
     kind = obj.get("type")
     texts: list[str] = []
-    for key in ("name", "description", "abstract", "content", "explanation"):
-        texts.extend(_strings(obj.get(key)))
-    texts.extend(_strings(obj.get("aliases")))
+    for key in _TEXT_KEYS:
+        value = obj.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list):
+            texts.extend(v for v in value if isinstance(v, str))
     values: list[str] = []
-    if kind == "indicator" and isinstance(obj.get("pattern"), str):
-        values = [v for _, v in pattern_values(obj["pattern"])]
+    if kind == "indicator":
+        pattern = obj.get("pattern")
+        if isinstance(pattern, str):
+            values = [v for _, v in pattern_values(pattern)]
     elif kind in SCO_TYPES:
         values = _sco_values(obj)
     texts.extend(values)
@@ -386,9 +392,9 @@ def entries(obj: Mapping[str, Any]) -> Entries:
                 _number(obj.get("collision_probability")),
                 method if isinstance(method, str) else None,
             )
-    text = " ".join(t for t in texts if t.strip())
+    text = " ".join(texts)
     return Entries(
-        text=fts_text(text[:MAX_TEXT_CHARS]) if text else "",
+        text=fts_text(text[:MAX_TEXT_CHARS]) if text.strip() else "",
         values=normal,
         keys=sameness_keys(obj, normal),
         links=tuple(dict.fromkeys(links)),

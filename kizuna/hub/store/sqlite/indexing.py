@@ -93,22 +93,23 @@ def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, 
 
 
 def _share_keys(conn: sqlite3.Connection, key_origins: dict[str, set[str]]) -> None:
-    """Record the keys now held by versions of two or more origins."""
-    shared: list[tuple[str]] = []
+    """Record the keys now held by versions of two or more origins (one query per origin and 500 keys)."""
+    shared = [k for k, origins in key_origins.items() if len(origins) > 1]
+    by_origin: dict[str, list[str]] = {}
     for key, origins in key_origins.items():
-        if len(origins) > 1:
-            shared.append((key,))
-            continue
-        (origin,) = origins
-        hit = conn.execute(
-            "SELECT 1 FROM same_keys k JOIN objects o ON o.date_added = k.object_added"
-            " WHERE k.key = ? AND o.origin != ? LIMIT 1",
-            (key, origin),
-        ).fetchone()
-        if hit is not None:
-            shared.append((key,))
+        if len(origins) == 1:
+            by_origin.setdefault(next(iter(origins)), []).append(key)
+    for origin, keys in by_origin.items():
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            cur = conn.execute(
+                "SELECT DISTINCT k.key FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added"
+                f" WHERE k.key IN ({','.join('?' * len(chunk))}) AND o.origin != ?",
+                [*chunk, origin],
+            )
+            shared.extend(str(r[0]) for r in cur)
     if shared:
-        conn.executemany("INSERT OR IGNORE INTO shared_keys (key) VALUES (?)", shared)
+        conn.executemany("INSERT OR IGNORE INTO shared_keys (key) VALUES (?)", [(k,) for k in shared])
 
 
 def unindex(conn: sqlite3.Connection, added: Sequence[int]) -> None:
