@@ -28,10 +28,12 @@ from kizuna.web.base import UiBase, href
 from kizuna.web.errors import WebError
 from kizuna.web.params import Params
 
-#: Records the chain check verifies at a time, and its pause between two batches (the check runs beside
-#: the pages, never inside one: a million records take a while, and no page waits for them).
-VERIFY_BATCH = 2_000
-VERIFY_PAUSE_S = 0.02
+#: Records the chain check verifies at a time, and the time one view of the audit page gives it (the check
+#: goes on from where the last view stopped, so no view waits long for a long chain); asking for the whole
+#: chain (``check=all``) gives it up to ``VERIFY_ALL_S``.
+VERIFY_BATCH = 500
+VERIFY_PER_VIEW_S = 0.03
+VERIFY_ALL_S = 30.0
 #: Records in one CSV export at most.
 MAX_EXPORT = 200_000
 
@@ -80,7 +82,6 @@ class AdminPages(UiBase):
     def init_admin(self) -> None:
         self._progress: ChainProgress | None = None
         self._progress_lock = threading.Lock()
-        self._verifier: threading.Thread | None = None
 
     async def require_admin(self, request: Request) -> Org:
         org = await self.require_org(request)
@@ -88,35 +89,24 @@ class AdminPages(UiBase):
             raise WebError(403, "Administrators only", "Only the hub's administrators may open this page.")
         return org
 
-    def chain_status(self) -> ChainProgress:
-        """How far the audit chain is verified. A view of the audit page starts the check when records
-        are left to verify; it goes on in its own thread, batch by batch from where it stopped (only the
-        records added since are checked again), so the page shows its progress and never waits for it."""
-        with self._progress_lock:
+    def chain_status(self, budget_s: float) -> ChainProgress:
+        """Verify the audit chain further, for at most ``budget_s`` seconds, from where the last check stopped
+        (only records added since are read again once it has reached the head); a view that finds another
+        one checking shows how far that has got."""
+        head = self.store.audit_head()
+        if not self._progress_lock.acquire(blocking=False):
+            return self._progress or ChainProgress(head_records=0 if head is None else head.records)
+        try:
             progress = self._progress
-            running = self._verifier is not None and self._verifier.is_alive()
-            head = self.store.audit_head()
-            behind = progress is None or (head is not None and progress.seq < head.last_seq)
-            if not running and behind and (progress is None or progress.ok):
-                self._verifier = threading.Thread(target=self._verify, name="kizuna-audit-check", daemon=True)
-                self._verifier.start()
-            if progress is None:
-                progress = ChainProgress(head_records=0 if head is None else head.records)
-            return progress
-
-    def _verify(self) -> None:
-        while True:
-            with self._progress_lock:
-                progress = self._progress
-            try:
+            deadline = time.monotonic() + budget_s
+            while True:
                 progress = self.store.verify_audit_progress(progress, max_records=VERIFY_BATCH)
-            except Exception:  # the store was closed under the check (the hub is stopping): nothing to report
-                return
-            with self._progress_lock:
-                self._progress = progress
-            if progress.complete or not progress.ok:
-                return
-            time.sleep(VERIFY_PAUSE_S)
+                if progress.complete or not progress.ok or time.monotonic() >= deadline:
+                    break
+            self._progress = progress
+            return progress
+        finally:
+            self._progress_lock.release()
 
     def audit_filter(self, params: Params, org: Org, *, limit: int) -> AuditFilter:
         since = params.moment_us("since")
@@ -138,7 +128,8 @@ class AdminPages(UiBase):
         f = self.audit_filter(params, org, limit=size)
         records, more = await self.run(self.store.audit_page, f)
         readable = await self.run(self.store.readable_ids, org, sorted(ids_in(records)))
-        progress = await self.run(self.chain_status)
+        check_all = params.choice("check", ("", "all"), "") == "all"
+        progress = await self.run(self.chain_status, VERIFY_ALL_S if check_all else VERIFY_PER_VIEW_S)
         keep = {k: params.all(k) for k in ("action", "actor", "since", "until") if params.all(k)}
         next_href = None
         if more and records:
@@ -153,6 +144,7 @@ class AdminPages(UiBase):
             next_href=next_href,
             first_href=href("/admin/audit/", **keep) if f.before_seq is not None else None,
             csv_href=href("/admin/audit.csv", **keep),
+            check_href=href("/admin/audit/", check="all"),
         )
 
     async def audit_csv(self, request: Request) -> Response:
