@@ -50,7 +50,7 @@ def create_app(
         Route("/", _to_web_ui, methods=["GET"]),
         *taxii.routes(),
         *stream_routes(taxii),
-        *web_routes(store, settings, clock=clock, cursors=cursors, auth=auth),
+        *web_routes(store, settings, clock=clock, cursors=cursors, new_id=new_id, auth=auth),
     ]
     app = Starlette(routes=routes, exception_handlers=error_handlers())  # type: ignore[arg-type]
     metrics = HubMetrics(store, clock) if settings.metrics_token else None

@@ -136,10 +136,18 @@ def org_update(
     peer_hub: bool | None = typer.Option(
         None, "--peer-hub/--no-peer-hub", help="Whether it is another hub's account."
     ),
+    admin: bool | None = typer.Option(
+        None,
+        "--admin/--no-admin",
+        help="Make it an administrator (deletes any object it can read; audit log in the web UI) or not.",
+    ),
 ) -> None:
-    """Change an organisation's ceiling, country, sectors or peer-hub flag (audited)."""
-    if ceiling is None and country is None and not sector and peer_hub is None:
-        raise InputError("nothing to change: give --ceiling, --country, --sector or --peer-hub/--no-peer-hub")
+    """Change an organisation's ceiling, country, sectors, peer-hub or administrator flag (audited)."""
+    if ceiling is None and country is None and not sector and peer_hub is None and admin is None:
+        raise InputError(
+            "nothing to change: give --ceiling, --country, --sector, --peer-hub/--no-peer-hub"
+            " or --admin/--no-admin"
+        )
     level = None if ceiling is None else _level(ceiling, "--ceiling")
     with _open(db) as store:
         before = store.get_org(name)
@@ -149,6 +157,7 @@ def org_update(
             country=_country(country),
             sectors=[s for s in sector if s.strip()] or None,
             peer_hub=peer_hub,
+            admin=admin,
         )
     changes = [
         f"{what} {a or '-'} -> {b or '-'}"
@@ -157,6 +166,7 @@ def org_update(
             ("country", before.country, org.country),
             ("sectors", ",".join(before.sectors), ",".join(org.sectors)),
             ("peer hub", "yes" if before.peer_hub else "no", "yes" if org.peer_hub else "no"),
+            ("administrator", "yes" if before.admin else "no", "yes" if org.admin else "no"),
         )
         if a != b
     ]

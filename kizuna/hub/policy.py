@@ -155,6 +155,26 @@ def may_read(
     return org.id == producer_org_id or org.id in recipient_org_ids
 
 
+class ReadBasis(Enum):
+    """Why an organisation may read a version it reads (the web UI says so in words)."""
+
+    COLLECTION = "collection"  # CLEAR to AMBER+STRICT, not restricted: every reader of the collection
+    PRODUCER = "producer"  # RED or restricted, and the organisation posted it
+    RECIPIENT = "recipient"  # RED or restricted, and its producer named the organisation
+
+
+def read_basis(tlp: TLP, *, restricted: bool, produced: bool, named: bool) -> ReadBasis:
+    """Which clause of the read rule (:func:`may_read`) lets a reader read a version it reads."""
+    if tlp < TLP.RED and not restricted:
+        return ReadBasis.COLLECTION
+    return ReadBasis.PRODUCER if produced else ReadBasis.RECIPIENT
+
+
+def may_administer(org: Org) -> bool:
+    """May ``org`` see the hub's audit log and peers in the web UI (an administrator)?"""
+    return org.admin and not is_peer_account(org)
+
+
 def visible(org: Org, agreement: Agreement | None = None) -> Predicate:
     """The read rule as a predicate: the object versions ``org`` may read.
 

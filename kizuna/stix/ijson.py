@@ -36,7 +36,7 @@ class ObjectLimits:
     """Bounds on one received object (documented in docs/stix-validation.md)."""
 
     max_depth: int = 64  # nested JSON objects and arrays, the object itself being level 1
-    max_members: int = 100_000  # object members and array items, at every level together
+    max_members: int = 200_000  # members and items at every level together (100,000 refs and more fit)
     max_string_chars: int = 8 * 1024 * 1024  # one string (a property name or value)
 
 

@@ -1,21 +1,16 @@
-"""What the pages show of stored objects: one-line descriptions, TLP labels and per-collection counts.
+"""What the pages show of stored objects: one-line descriptions and TLP labels, and count orders.
 
-Everything here reads through :meth:`Store.query` with the viewing organisation, so the sharing policy is
-applied in the database query exactly as for the TAXII API; nothing here can see what the org may not read.
+The counts themselves come from the store's tallies (:meth:`ReadIndex.tally`), filtered by the sharing policy
+in the query and cached per write (:mod:`kizuna.web.cache`), not recounted per request.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from kizuna.hub.models import Collection, Org, Query, Row
-from kizuna.hub.paging import Cursor
-from kizuna.hub.store.protocols import Store
 from kizuna.stix.markings import TLP, tlp_of
 
 #: Label of objects that carry no TLP marking (the hub enforces a default for them; see :func:`tlp_label`).
@@ -26,8 +21,6 @@ TLP_ORDER: tuple[str, ...] = (*(level.label for level in TLP), UNMARKED)
 
 #: Characters of an object's description shown in a table cell.
 MAX_DESCRIPTION_CHARS = 160
-
-_SCAN_PAGE = 1000
 
 
 def parse_raw(raw: bytes) -> dict[str, Any]:
@@ -56,6 +49,11 @@ def describe(obj: dict[str, Any]) -> str:
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
             return _clip(str(value))
     kind = obj.get("type")
+    if kind == "opinion" and isinstance(obj.get("opinion"), str):
+        explanation = obj.get("explanation")
+        return _clip(obj["opinion"] + (f": {explanation}" if isinstance(explanation, str) else ""))
+    if kind == "note" and isinstance(obj.get("content"), str):
+        return _clip(obj["content"])
     if kind == "relationship":
         rel = obj.get("relationship_type", "related-to")
         return _clip(f"{short_ref(obj.get('source_ref'))} {rel} {short_ref(obj.get('target_ref'))}")
@@ -83,39 +81,11 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_DESCRIPTION_CHARS else text[: MAX_DESCRIPTION_CHARS - 1] + "\u2026"
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """Counts of the latest versions ``org`` may read in one collection."""
-
-    total: int
-    by_type: dict[str, int]
-    by_tlp: dict[str, int]
-    truncated: bool  # the scan stopped at its bound; the counts cover the first ``total`` objects only
-
-    def tlp_counts(self) -> list[tuple[str, int]]:
-        return [(label, self.by_tlp[label]) for label in TLP_ORDER if self.by_tlp.get(label)]
-
-    def type_counts(self) -> list[tuple[str, int]]:
-        return sorted(self.by_type.items(), key=lambda kv: (-kv[1], kv[0]))
+def tlp_counts(by_tlp: dict[str, int]) -> list[tuple[str, int]]:
+    """(label, count) in TLP order, zero counts left out."""
+    return [(label, by_tlp[label]) for label in TLP_ORDER if by_tlp.get(label)]
 
 
-def summarise(store: Store, collection: Collection, org: Org, *, max_objects: int) -> Summary:
-    """Count by type and TLP the latest version of every object ``org`` may read (at most ``max_objects``)."""
-    by_type: Counter[str] = Counter()
-    by_tlp: Counter[str] = Counter()
-    query = Query(limit=min(_SCAN_PAGE, max_objects))
-    seen = 0
-    while True:
-        page = store.query(collection, org, query)
-        rows: list[Row] = page.rows[: max_objects - seen]
-        for row in rows:
-            by_type[row.type] += 1
-            by_tlp[tlp_label(parse_raw(row.raw))] += 1
-        seen += len(rows)
-        if not page.more or not rows:
-            return Summary(seen, dict(by_type), dict(by_tlp), truncated=False)
-        if seen >= max_objects:
-            return Summary(seen, dict(by_type), dict(by_tlp), truncated=True)
-        query = replace(
-            query, after=Cursor(rows[-1].date_added_us), limit=min(_SCAN_PAGE, max_objects - seen)
-        )
+def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """(key, count), largest first."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -204,3 +204,23 @@ def test_token_revoke_locks_the_organisation_out(db: Path):
     assert "revoked 1 token" in kizuna_cli("hub", "token", "revoke", "--org", "uk-ncsc", env=env).stderr
     with SQLiteStore.open(db) as store:
         assert store.org_for_token(hash_token(token)) is None
+
+
+def test_org_admin_flag_on_add_and_update(db: Path):
+    env = {"KIZUNA_DB": str(db)}
+    kizuna_cli("hub", "org", "add", "uk-ncsc", "--admin", env=env)
+    kizuna_cli("hub", "org", "add", "jp-nisc", env=env)
+    with SQLiteStore.open(db) as store:
+        assert store.get_org("uk-ncsc").admin and not store.get_org("jp-nisc").admin
+    assert (
+        "administrator no -> yes" in kizuna_cli("hub", "org", "update", "jp-nisc", "--admin", env=env).stderr
+    )
+    assert (
+        "administrator yes -> no"
+        in kizuna_cli("hub", "org", "update", "uk-ncsc", "--no-admin", env=env).stderr
+    )
+    with SQLiteStore.open(db) as store:
+        assert store.get_org("jp-nisc").admin and not store.get_org("uk-ncsc").admin
+        assert [r.action for r in store.audit_records()].count("org.update") == 2
+    line = one_line_error(kizuna_cli("hub", "org", "update", "nobody", "--admin", env=env, check=False))
+    assert "nobody" in line

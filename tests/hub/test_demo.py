@@ -12,13 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kizuna.hub.demo import attack_ics_objects, build_demo
+from kizuna.hub.demo import SCANNER_INDICATOR, SCANNER_IP, attack_ics_objects, build_demo
 from kizuna.hub.models import Query
+from kizuna.hub.reads import Search
+from kizuna.stix.ids import to_us, utc_now
 
 from ..conftest import free_port
 
 
 def test_demo_hub_contents(tmp_path: Path):
+    """The demo has data for every page of the web UI: a UK/Japan disagreement, live sightings, conjunctions,
+    a minerals assessment, a note and an opinion, and an administrator."""
     hub = build_demo(tmp_path)
     try:
         store = hub.store
@@ -30,11 +34,25 @@ def test_demo_hub_contents(tmp_path: Path):
         cni = store.get_collection("uk-jp-cni")
         assert cni is not None
         names = {r.id for r in store.query(cni, operator, Query(limit=100, types=("indicator",))).rows}
-        jp = {
-            r.id
-            for r in store.query(cni, store.get_org("jp-nisc"), Query(limit=100, types=("indicator",))).rows
+        nisc = store.get_org("jp-nisc")
+        jp = {r.id for r in store.query(cni, nisc, Query(limit=100, types=("indicator",))).rows}
+        assert len(jp) == len(names) + 1  # the RED indicator is for NISC only
+        assert store.get_org("uk-ncsc").admin and not nisc.admin
+        ncsc = store.get_org("uk-ncsc")
+        groups, _ = store.same_groups(ncsc)
+        assert {g.key for g in groups} >= {
+            f"value:{SCANNER_IP}",
+            "name:threat-actor:reservoir spider",
+            "conjunction:22675-24946",
         }
-        assert len(names) == 2 and len(jp) == 3  # the RED indicator is for NISC only
+        live, _ = store.sighting_tallies(
+            ncsc, since_us=to_us(utc_now()) - 30 * 86_400_000_000, until_us=to_us(utc_now())
+        )
+        assert [t.ref for t in live] == [SCANNER_INDICATOR] and live[0].reporters == 2
+        about = store.linked(operator, SCANNER_INDICATOR, "about").hits
+        assert sorted(h.row.type for h in about) == ["note", "opinion"]
+        assert store.search(operator, Search(types=("x-kizuna-minerals-assessment",))).hits
+        assert len(store.search(ncsc, Search(types=("kizuna-conjunction",))).hits) == 2
     finally:
         hub.cleanup()
     assert not tmp_path.joinpath("demo-hub.db").exists()

@@ -146,7 +146,7 @@ def test_the_11th_failure_is_429_and_a_good_token_elsewhere_is_unaffected(hub: H
     assert r.headers["content-type"] == TAXII_MEDIA_TYPE and r.json()["http_status"] == "429"
     # the web login from the same address is refused the same way, with a page
     page = attacker.post("/ui/login", data={"token": "kzn_wrong"})
-    assert page.status_code == 429 and "Too many failed logins" in page.text and page.headers["retry-after"]
+    assert page.status_code == 429 and "Too many failed sign-ins" in page.text and page.headers["retry-after"]
     # a correct token from another address is unaffected
     assert hub.client.get("/api/collections/", headers=hub.headers("reader")).status_code == 200
     # every failure is audited with its source and key id

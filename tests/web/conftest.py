@@ -21,7 +21,7 @@ from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS
 from tests.hub.conftest import ORGS, FrozenClock, indicator
 
-__all__ = ["TLP2_IDS", "UiHub", "indicator"]
+__all__ = ["ORIGIN", "TLP2_IDS", "UiHub", "csrf_of", "follow_ids", "indicator", "listed_ids", "post_form"]
 
 
 @dataclass
@@ -81,19 +81,45 @@ class UiHub:
         raise AssertionError("paging did not end")
 
 
-def ui_ids(client: TestClient, collection_id: str, **params: str) -> list[str]:
-    """Every object id listed on the UI's collection pages, following 'Next' links (bounded)."""
+ORIGIN = "http://127.0.0.1"
+
+
+def listed_ids(html: str) -> list[str]:
+    """The ``data-stix-id`` of every row a list page shows, in order."""
+    return re.findall(r'<tr data-stix-id="([^"]+)"', html)
+
+
+def follow_ids(client: TestClient, url: str, **params: str) -> list[str]:
+    """Every object id listed on a list page and the pages its 'Next' links lead to (bounded)."""
     ids: list[str] = []
-    url = f"/ui/collections/{collection_id}"
     r = client.get(url, params=params)
     for _ in range(1000):
         assert r.status_code == 200, r.text
-        ids.extend(re.findall(r'/objects/([a-z0-9-]+--[0-9a-f-]{36})"', r.text))
+        ids.extend(listed_ids(r.text))
         found = re.search(r'<a rel="next" href="([^"]+)"', r.text)
         if found is None:
             return ids
         r = client.get(found.group(1).replace("&amp;", "&"))
     raise AssertionError("paging did not end")
+
+
+def ui_ids(client: TestClient, collection_id: str, **params: str) -> list[str]:
+    """Every object id listed on the UI's collection pages, following 'Next' links (bounded)."""
+    return follow_ids(client, f"/ui/collections/{collection_id}", **params)
+
+
+def csrf_of(client: TestClient) -> str:
+    """The session's CSRF token, as every form of the UI carries it."""
+    r = client.get("/ui/upload")
+    found = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert found is not None, r.text[:500]
+    return found.group(1)
+
+
+def post_form(client: TestClient, path: str, data: dict[str, Any], *, origin: str | None = ORIGIN) -> Any:
+    """A form post as the UI's own page sends it: its CSRF token and the hub's Origin."""
+    headers = {} if origin is None else {"Origin": origin}
+    return client.post(path, data={"csrf": csrf_of(client), **data}, headers=headers)
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_log_in_browse_and_screenshot(kizuna_hub: RunningHub, browser: Any, tmp_
     assert shot.stat().st_size > 20_000
 
     # one object: versions and escaped JSON; no script ran anywhere
-    page.click(f"a[href$='/objects/{sid('indicator', 200)}']")
+    page.click(f"a[href$='/objects/{sid('indicator', 200)}/']")
     page.wait_for_selector("pre.json")
     assert "<script>alert(" not in page.content()
     assert MALICIOUS_NAME in page.inner_text("pre.json")

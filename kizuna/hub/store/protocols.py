@@ -4,9 +4,13 @@
 * :class:`ObjectStore`: stored object versions: policy-filtered reads, one write transaction at a time
   (:meth:`ObjectStore.write` hands the intake a :class:`WriteTx`), deletion, write results;
 * :class:`PeerStore`: peer hubs, their agreements, flows and durable cursors;
-* :class:`AuditLog`: the append-only, hash-chained record of every write and share.
+* :class:`AuditLog`: the append-only, hash-chained record of every write and share;
+* :class:`ReadIndex`: the indexed reads of the web UI (search, versions and provenance, backward links,
+  sightings, sameness groups, conjunctions, collection tallies), every one filtered by the sharing policy;
+* :class:`SessionStore`: the web UI's sessions, kept in the store so that a restart signs nobody out and
+  several workers share them.
 
-:class:`Store` is all four. Only composition roots (the CLI, the demo, tests' fixtures) name a backend; the
+:class:`Store` is all six. Only composition roots (the CLI, the demo, tests' fixtures) name a backend; the
 rest of kizuna types its store with these protocols. Reads take a :class:`~kizuna.hub.models.Org` or an
 :class:`~kizuna.hub.policy.Agreement` and filter with :mod:`kizuna.hub.policy`'s predicates inside the
 query; no backend decides who may read what.
@@ -40,6 +44,22 @@ from kizuna.hub.models import (
 )
 from kizuna.hub.paging import Cursor
 from kizuna.hub.policy import Agreement
+from kizuna.hub.reads import (
+    COUNT_CAP,
+    AuditFilter,
+    ChainProgress,
+    Conjunction,
+    ConjunctionQuery,
+    Hit,
+    HitPage,
+    SameGroup,
+    Search,
+    SightingTally,
+    Stale,
+    Tally,
+    UiSession,
+    Version,
+)
 from kizuna.stix.markings import TLP
 
 T = TypeVar("T")
@@ -121,6 +141,7 @@ class Directory(Protocol):
         country: str | None = None,
         sectors: Sequence[str] | None = None,
         peer_hub: bool | None = None,
+        admin: bool | None = None,
     ) -> Org: ...
     def remove_org(self, name: str, *, force: bool = False) -> dict[str, int]: ...
     def add_token(
@@ -371,9 +392,105 @@ class AuditLog(Protocol):
     def audit_head(self) -> AuditHead | None: ...
     def audit_checkpoints(self) -> list[str]: ...
     def verify_audit(self) -> ChainReport: ...
+    def audit_page(self, audit_filter: AuditFilter) -> tuple[list[AuditRecord], bool]:
+        """Records matching the filter, newest first, and whether older ones match too."""
+        ...
+
+    def verify_audit_progress(self, progress: ChainProgress | None, *, max_records: int) -> ChainProgress:
+        """Go on verifying the chain from ``progress`` (None: from its start), at most ``max_records`` more
+        records: their links and MACs, the head once the end is reached, and new checkpoint lines (the same
+        checks as :meth:`verify_audit`, less the reconciliation of stored objects)."""
+        ...
 
 
-class Store(Directory, ObjectStore, PeerStore, AuditLog, Protocol):
+class ReadIndex(Protocol):
+    """Indexed reads for one reader (an :class:`Org`); each is filtered by :func:`kizuna.hub.policy.visible`
+    inside its query and counts only the latest version of each object the reader may read."""
+
+    def generation(self) -> int:
+        """A number that changes whenever stored objects change (caches of reads are keyed by it)."""
+        ...
+
+    def search(self, reader: Org, search: Search) -> HitPage: ...
+    def count(self, reader: Org, search: Search, *, cap: int = COUNT_CAP) -> int:
+        """How many objects the search finds, counted up to ``cap`` (``cap + 1`` means more)."""
+        ...
+
+    def tally(self, collection: Collection, reader: Org, *, limit: int = COUNT_CAP) -> Tally: ...
+    def versions(self, reader: Org, object_id: str, collection: Collection | None = None) -> list[Version]:
+        """Every version of ``object_id`` the reader may read (in ``collection``, or anywhere)."""
+        ...
+
+    def linked(
+        self, reader: Org, object_id: str, role: str, *, after: Cursor | None = None, limit: int = 50
+    ) -> HitPage:
+        """Latest versions of the objects that reference ``object_id`` as ``role`` (``source``,
+        ``target``: relationships; ``sighting``: sightings; ``about``: notes and opinions)."""
+        ...
+
+    def sighting_tallies(
+        self,
+        reader: Org,
+        *,
+        since_us: int,
+        until_us: int,
+        collection: Collection | None = None,
+        tlps: Sequence[str] = (),
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[SightingTally], bool]:
+        """Per sighted object, what the readable sightings seen in ``[since_us, until_us)`` add up to,
+        most recently seen first; and whether more follow."""
+        ...
+
+    def stale_indicators(
+        self,
+        reader: Org,
+        *,
+        now_us: int,
+        quiet_since_us: int,
+        collection: Collection | None = None,
+        after: Cursor | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Stale], bool]: ...
+    def same_groups(
+        self,
+        reader: Org,
+        *,
+        kinds: Sequence[str] = (),
+        collection: Collection | None = None,
+        after: Cursor | None = None,
+        limit: int = 50,
+    ) -> tuple[list[SameGroup], bool]:
+        """Sameness keys under which the reader may read reports from two or more sources."""
+        ...
+
+    def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]: ...
+    def latest(self, reader: Org, ids: Sequence[str]) -> dict[str, Hit]:
+        """The latest version the reader may read of each of ``ids`` it may read (the one added last where
+        several collections hold it)."""
+        ...
+
+    def readable_ids(self, reader: Org, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` the reader may read some version of (pages that name objects, such as the audit
+        log, show only those)."""
+        ...
+
+    def conjunctions(self, reader: Org, query: ConjunctionQuery) -> tuple[list[Conjunction], bool]: ...
+
+
+class SessionStore(Protocol):
+    """The web UI's sessions (cookie ids are kept only as hashes)."""
+
+    def create_session(self, session: UiSession, *, max_sessions: int) -> None:
+        """Keep a new session; expired ones go, and the oldest while more than ``max_sessions`` remain."""
+        ...
+
+    def get_session(self, id_hash: str) -> UiSession | None: ...
+    def end_session(self, id_hash: str) -> bool: ...
+
+
+class Store(Directory, ObjectStore, PeerStore, AuditLog, ReadIndex, SessionStore, Protocol):
     """A hub store: every protocol above, and a way to let go of its connections."""
 
     def close(self) -> None: ...

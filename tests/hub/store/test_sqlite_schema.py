@@ -15,6 +15,7 @@ from kizuna.hub.audit import GENESIS_HASH, canonical_detail, record_hash, verify
 from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.models import Org, Outcome, Query, VersionFilter
 from kizuna.hub.paging import Cursor
+from kizuna.hub.reads import Search
 from kizuna.hub.store.sqlite import SQLiteStore, schema
 from kizuna.hub.store.sqlite.objects import id_key
 from kizuna.stix.ids import parse_timestamp, to_us
@@ -160,6 +161,14 @@ def test_migration_keeps_every_object_grant_cursor_status_and_the_chain(tmp_path
         assert push.cursor == Cursor(1_767_225_600_000_002) and pull.transferred == 7
         assert verify_chain(store.audit_records(), store.audit_head()).ok
         assert len(store.cursor_key()) == 32
+        # migration 3 indexed what was already stored: found by value, the latest version only
+        found = store.search(recipient, Search(value="192.0.2.2")).hits
+        assert [(h.row.id, h.row.version) for h in found] == [
+            (objs["green1"]["id"], "2026-02-01T00:00:00.000Z")  # type: ignore[index]
+        ]
+        assert [h.row.id for h in store.search(recipient, Search(value="192.0.2.1")).hits] == [
+            objs["red"]["id"]  # type: ignore[index]
+        ]
     assert kizuna_cli("hub", "audit", "verify", "--db", str(db)).returncode == 0
 
 

@@ -156,8 +156,10 @@ class SQLiteDirectory(SQLiteBase):
         country: str | None = None,
         sectors: Sequence[str] | None = None,
         peer_hub: bool | None = None,
+        admin: bool | None = None,
     ) -> Org:
-        """Change an organisation's ceiling, country, sectors or peer-hub flag (None: unchanged).
+        """Change an organisation's ceiling, country, sectors, peer-hub or administrator flag (None:
+        unchanged). An administrator may delete any object it can read and sees the audit log in the web UI.
 
         Refuses to turn a peer hub's account into an ordinary one while a peer record of its name exists:
         that record's agreement is what binds the account."""
@@ -166,6 +168,7 @@ class SQLiteDirectory(SQLiteBase):
         new_sectors = old.sectors if sectors is None else tuple(names.sector(s) for s in sectors)
         new_ceiling = old.ceiling if ceiling is None else ceiling
         new_peer = old.peer_hub if peer_hub is None else peer_hub
+        new_admin = old.admin if admin is None else admin
         with self._db.write() as conn:
             if old.peer_hub and not new_peer and self._peer_named(conn, old.name):
                 raise Conflict(
@@ -173,12 +176,13 @@ class SQLiteDirectory(SQLiteBase):
                     f" remove the peer first ('kizuna hub peer remove {old.name}')"
                 )
             conn.execute(
-                "UPDATE orgs SET ceiling=?, country=?, sectors=?, peer_hub=? WHERE id=?",
+                "UPDATE orgs SET ceiling=?, country=?, sectors=?, peer_hub=?, admin=? WHERE id=?",
                 (
                     int(new_ceiling),
                     new_country,
                     orjson.dumps(list(new_sectors)).decode(),
                     int(new_peer),
+                    int(new_admin),
                     old.id,
                 ),
             )
@@ -189,12 +193,13 @@ class SQLiteDirectory(SQLiteBase):
                     ("country", old.country, new_country),
                     ("sectors", list(old.sectors), list(new_sectors)),
                     ("peer_hub", old.peer_hub, new_peer),
+                    ("admin", old.admin, new_admin),
                 )
                 if before != after
             }
             self._audit(conn, "cli", "org.update", {"name": old.name, "changes": changes})
         return Org(
-            old.id, old.name, new_ceiling, new_country, new_sectors, new_peer, old.identity_id, old.admin
+            old.id, old.name, new_ceiling, new_country, new_sectors, new_peer, old.identity_id, new_admin
         )
 
     def remove_org(self, name: str, *, force: bool = False) -> dict[str, int]:

@@ -8,8 +8,6 @@ object, however many arrive in one second, and a page is one range scan of the c
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -42,6 +40,8 @@ from kizuna.hub.store.sqlite.directory import (
     org_columns,
     org_from_row,
 )
+from kizuna.hub.store.sqlite.ids import id_key
+from kizuna.hub.store.sqlite.indexing import bump_generation, index_versions, unindex
 from kizuna.hub.store.sqlite.predicates import to_sql
 from kizuna.hub.store.sqlite.watch import SQLiteWatcher
 from kizuna.stix.ids import to_us
@@ -54,14 +54,6 @@ _ROW_COLUMNS = (
     "o.id, o.type, o.spec_version, o.version, o.date_added, o.raw, o.tlp, o.marked, o.origin, o.origin_hub,"
     " o.hops"
 )
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def id_key(stix_id: str) -> int:
-    """A signed 64-bit key for an id: the index holds 8 bytes instead of the 40-odd of the id text, so a
-    write touches fewer index pages. Queries compare the id itself as well (keys may collide). One write
-    looks an id up several times (held versions, owner, insert), so recent keys are remembered."""
-    return int.from_bytes(hashlib.blake2b(stix_id.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _row(r: tuple[Any, ...]) -> Row:
@@ -197,6 +189,7 @@ class SQLiteWriteTx:
             "INSERT OR IGNORE INTO recipients (object_added, org_id) VALUES (?,?)",
             [(date_added_us, org_id) for org_id in recipient_org_ids],
         )
+        bump_generation(conn)
 
     def org_ids(self, refs: Iterable[str]) -> dict[str, int]:
         wanted = set(refs)
@@ -267,6 +260,8 @@ class SQLiteWriteTx:
                 waiting,
             )
         conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last),))
+        index_versions(conn, [(a, v.origin, v.obj.raw) for a, v in zip(added, versions, strict=True)])
+        bump_generation(conn)
         marks = self._marks
         marks[collection.key] = last
         changes = self._store._changes
@@ -466,6 +461,8 @@ class SQLiteObjects(SQLiteBase):
                 chunk = keys[i : i + _CHUNK]
                 conn.execute(f"DELETE FROM objects WHERE date_added IN ({','.join('?' * len(chunk))})", chunk)
             if keys:
+                unindex(conn, keys)
+                bump_generation(conn)
                 self._audit(
                     conn,
                     policy.org_origin(org),

@@ -20,6 +20,11 @@ version they stored, written in the unit's own transaction.
 Version 5 (live response, issue 16): how each peer's record names the sighter of a sighting sent home
 (``sighter``) and where sending sightings home has reached (``home_*``); leases, so that one process of
 several follows the peers.
+Version 6 (the web
+UI, issue 17): the read indexes kept in each write's transaction (full text in FTS5, exact observable values,
+sameness keys, backward links, sightings, conjunctions, revoked and ``valid_until`` flags; see
+``indexing.py``), built for the objects already stored; a generation number for caches of reads; the web
+UI's sessions; audit records indexed by action and by actor.
 """
 
 from __future__ import annotations
@@ -421,6 +426,79 @@ CREATE TABLE leases (
 """
 
 
+_V6 = """
+CREATE VIRTUAL TABLE search USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE observables (
+    value TEXT NOT NULL,
+    object_added INTEGER NOT NULL,
+    PRIMARY KEY (value, object_added)
+) WITHOUT ROWID;
+CREATE INDEX observables_by_object ON observables (object_added);
+CREATE TABLE same_keys (
+    key TEXT NOT NULL,
+    object_added INTEGER NOT NULL,
+    PRIMARY KEY (key, object_added)
+) WITHOUT ROWID;
+CREATE INDEX same_keys_by_object ON same_keys (object_added);
+CREATE TABLE shared_keys (n INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE links (
+    ref_key INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    object_added INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (ref_key, role, object_added, ref)
+) WITHOUT ROWID;
+CREATE INDEX links_by_object ON links (object_added);
+CREATE TABLE sightings (
+    object_added INTEGER PRIMARY KEY,
+    ref TEXT NOT NULL,
+    ref_key INTEGER NOT NULL,
+    seen_us INTEGER NOT NULL,
+    first_seen_us INTEGER,
+    last_seen_us INTEGER,
+    count INTEGER NOT NULL
+);
+CREATE INDEX sightings_by_ref ON sightings (ref_key, seen_us);
+CREATE INDEX sightings_by_time ON sightings (seen_us);
+CREATE TABLE conjunctions (
+    object_added INTEGER PRIMARY KEY,
+    norad_1 INTEGER NOT NULL,
+    norad_2 INTEGER NOT NULL,
+    tca_us INTEGER NOT NULL,
+    miss_km REAL,
+    rel_speed_km_s REAL,
+    pc REAL,
+    pc_method TEXT
+);
+CREATE INDEX conjunctions_by_tca ON conjunctions (tca_us);
+CREATE TABLE flags (
+    object_added INTEGER PRIMARY KEY,
+    revoked INTEGER NOT NULL,
+    valid_until_us INTEGER
+);
+CREATE TABLE ui_sessions (
+    id_hash TEXT PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    key_id TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ui_sessions_by_expiry ON ui_sessions (expires_us);
+CREATE INDEX ui_sessions_by_org ON ui_sessions (org_id);
+CREATE INDEX audit_by_action ON audit (action, seq);
+CREATE INDEX audit_by_actor ON audit (actor, seq);
+INSERT INTO meta (key, value) VALUES ('generation', '0')
+"""
+
+
+def _to_v6(conn: sqlite3.Connection) -> None:
+    from kizuna.hub.store.sqlite.indexing import reindex_all
+
+    _script(_V6)(conn)
+    reindex_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "first release: organisations, tokens, collections, objects, peers, audit", _script(_V1)),
     Migration(2, "integer collection keys, date_added as row key, typed flow cursors, audit head", _to_v2),
@@ -429,6 +507,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "ingested units and the provenance of the object versions they stored", _script(_V4)),
     Migration(5, "live response: how each peer names sighters, sightings-home cursors, leases", _script(_V5)),
+    Migration(6, "read indexes (full text, observable values, sameness keys, links), UI sessions", _to_v6),
 )
 
 #: The schema version this code reads and writes.

@@ -18,6 +18,8 @@ from kizuna.hub.store.sqlite.connection import Connections
 from kizuna.hub.store.sqlite.directory import SQLiteDirectory
 from kizuna.hub.store.sqlite.objects import SQLiteObjects
 from kizuna.hub.store.sqlite.peers import SQLitePeers
+from kizuna.hub.store.sqlite.reads import SQLiteReads
+from kizuna.hub.store.sqlite.sessions import SQLiteSessions
 from kizuna.stix.ids import Clock, utc_now
 
 
@@ -26,7 +28,7 @@ def checkpoint_path(db_path: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(db_path)}.audit")
 
 
-class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit):
+class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLiteReads, SQLiteSessions):
     """A hub database in one SQLite file (every protocol of :mod:`kizuna.hub.store.protocols`)."""
 
     def __init__(

@@ -1,0 +1,140 @@
+"""The read indexes of the SQLite store, kept in the transaction of each write (:mod:`kizuna.hub.index`
+decides what is indexed; this module writes and removes the rows).
+
+Tables (schema version 3): ``search`` (FTS5 over names, descriptions, aliases and observable values, rowid =
+the version's ``date_added``), ``observables`` (exact values), ``same_keys`` and ``shared_keys`` (sameness
+keys, and those held by versions of two or more origins: a superset of what any reader may see as a
+disagreement, narrowed per reader at read time), ``links`` (backward references), ``sightings``,
+``conjunctions`` and ``flags`` (revoked, ``valid_until``). ``meta.generation`` changes with every write that
+changes stored objects, so caches of reads know when they are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from kizuna.hub.index import entries
+from kizuna.hub.store.sqlite.ids import id_key
+
+_CHUNK = 500
+
+
+def parse(raw: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = json.loads(raw)  # integers beyond 64 bits
+    return obj if isinstance(obj, dict) else {}
+
+
+def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, bytes]]) -> None:
+    """Index stored versions given as (date_added, origin, raw), already in ``objects``."""
+    text: list[tuple[int, str]] = []
+    values: list[tuple[str, int]] = []
+    keys: list[tuple[str, int]] = []
+    key_origins: dict[str, set[str]] = {}
+    links: list[tuple[int, str, int, str]] = []
+    sightings: list[tuple[object, ...]] = []
+    conjunctions: list[tuple[object, ...]] = []
+    flags: list[tuple[int, int, int | None]] = []
+    for added, origin, raw in versions:
+        e = entries(parse(raw))
+        if e.text:
+            text.append((added, e.text))
+        values.extend((v, added) for v in e.values)
+        for k in e.keys:
+            keys.append((k, added))
+            key_origins.setdefault(k, set()).add(origin)
+        links.extend((id_key(ref), role, added, ref) for role, ref in e.links)
+        if e.sighting is not None:
+            s = e.sighting
+            sightings.append(
+                (added, s.ref, id_key(s.ref), s.seen_us, s.first_seen_us, s.last_seen_us, s.count)
+            )
+        if e.conjunction is not None:
+            c = e.conjunction
+            conjunctions.append(
+                (added, c.norad_1, c.norad_2, c.tca_us, c.miss_km, c.rel_speed_km_s, c.pc, c.pc_method)
+            )
+        if e.flagged:
+            flags.append((added, int(e.revoked), e.valid_until_us))
+    if text:
+        conn.executemany("INSERT INTO search (rowid, body) VALUES (?,?)", text)
+    if values:
+        conn.executemany("INSERT OR IGNORE INTO observables (value, object_added) VALUES (?,?)", values)
+    if keys:
+        conn.executemany("INSERT OR IGNORE INTO same_keys (key, object_added) VALUES (?,?)", keys)
+        _share_keys(conn, key_origins)
+    if links:
+        conn.executemany(
+            "INSERT OR IGNORE INTO links (ref_key, role, object_added, ref) VALUES (?,?,?,?)", links
+        )
+    if sightings:
+        conn.executemany(
+            "INSERT OR REPLACE INTO sightings (object_added, ref, ref_key, seen_us, first_seen_us,"
+            " last_seen_us, count) VALUES (?,?,?,?,?,?,?)",
+            sightings,
+        )
+    if conjunctions:
+        conn.executemany(
+            "INSERT OR REPLACE INTO conjunctions (object_added, norad_1, norad_2, tca_us, miss_km,"
+            " rel_speed_km_s, pc, pc_method) VALUES (?,?,?,?,?,?,?,?)",
+            conjunctions,
+        )
+    if flags:
+        conn.executemany(
+            "INSERT OR REPLACE INTO flags (object_added, revoked, valid_until_us) VALUES (?,?,?)", flags
+        )
+
+
+def _share_keys(conn: sqlite3.Connection, key_origins: dict[str, set[str]]) -> None:
+    """Record the keys now held by versions of two or more origins (one query per origin and 500 keys)."""
+    shared = [k for k, origins in key_origins.items() if len(origins) > 1]
+    by_origin: dict[str, list[str]] = {}
+    for key, origins in key_origins.items():
+        if len(origins) == 1:
+            by_origin.setdefault(next(iter(origins)), []).append(key)
+    for origin, keys in by_origin.items():
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            cur = conn.execute(
+                "SELECT DISTINCT k.key FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added"
+                f" WHERE k.key IN ({','.join('?' * len(chunk))}) AND o.origin != ?",
+                [*chunk, origin],
+            )
+            shared.extend(str(r[0]) for r in cur)
+    if shared:
+        conn.executemany("INSERT OR IGNORE INTO shared_keys (key) VALUES (?)", [(k,) for k in shared])
+
+
+def unindex(conn: sqlite3.Connection, added: Sequence[int]) -> None:
+    """Remove the index rows of versions being deleted (``shared_keys`` stays a superset)."""
+    for i in range(0, len(added), _CHUNK):
+        chunk = list(added[i : i + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM search WHERE rowid IN ({marks})", chunk)
+        for table in ("observables", "same_keys", "links", "sightings", "conjunctions", "flags"):
+            conn.execute(f"DELETE FROM {table} WHERE object_added IN ({marks})", chunk)
+
+
+def bump_generation(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def reindex_all(conn: sqlite3.Connection) -> None:
+    """Index every stored version (the migration to schema version 3)."""
+    last = -1
+    while True:
+        batch = conn.execute(
+            "SELECT date_added, origin, raw FROM objects WHERE date_added > ? ORDER BY date_added LIMIT 2000",
+            (last,),
+        ).fetchall()
+        if not batch:
+            return
+        index_versions(conn, [(int(a), str(o), bytes(r)) for a, o, r in batch])
+        last = int(batch[-1][0])
