@@ -32,7 +32,7 @@ from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from kizuna.hub.federation.sync import PeerResult
+    from kizuna.hub.federation.sync import FlowResult, PeerResult
 
 hub_app = typer.Typer(
     help="Run a hub: database, organisations, tokens, collections, the TAXII 2.1 server, the audit log.",
@@ -996,6 +996,11 @@ def hub_sync(
         help="With --follow: seconds after which another process takes over from a follower that died.",
     ),
     page_size: int = typer.Option(1000, "--page-size", min=1, max=10_000, help="Objects per request."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="With --once: also print each peer's flows as JSON on stdout (as peer list --json).",
+    ),
 ) -> None:
     """Sync with peer hubs: pull and push every flow, following next until more is false; send sightings
     of peers' indicators home."""
@@ -1039,7 +1044,9 @@ def hub_sync(
                 stop.set()
             return
         results = syncer.run_once(peer)
-    failed = [r for r in results if not r.ok]
+        local_names = {c.id: c.alias or c.id for c in store.list_collections()}
+    if as_json:
+        _print_json([r.as_json() for r in results])
     for r in results:
         moved = sum(f.transferred for f in r.flows)
         refused = sum(f.refused for f in r.flows)
@@ -1048,11 +1055,25 @@ def hub_sync(
             home = f"; sightings home: {r.home.sent} sent, {r.home.held} held back"
             home += f", {r.home.waiting}" if r.home.waiting else ""
         if r.ok:
-            err.print(f"{r.peer}: ok ({moved} objects moved, {refused} refused{home})", markup=False)
-    for r in failed:
-        err.print(f"kizuna: sync with {r.peer} failed: {r.summary()}", markup=False, soft_wrap=True)
-    if failed:
+            say(f"{r.peer}: ok ({moved} objects moved, {refused} refused{home})")
+        else:
+            say(f"kizuna: sync with {r.peer} failed: {r.summary()}")
+        for f in r.flows:
+            say("  " + _flow_line(f, local_names.get(f.local_collection, f.local_collection)))
+    if any(not r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _flow_line(f: FlowResult, local: str) -> str:
+    """One flow of a sync pass: ``pull jp-uk <- 4f01...: 3 objects, 1 refused (reason: 1)``."""
+    arrow = "<-" if f.direction == "pull" else "->"
+    remote = f.remote_collection[:8] + "..." if len(f.remote_collection) > 11 else f.remote_collection
+    line = f"{f.direction} {local} {arrow} {remote}: {f.transferred} objects, {f.refused} refused"
+    if f.reasons:
+        line += " (" + "; ".join(f"{why}: {n}" for why, n in f.reasons.most_common(5)) + ")"
+    if f.error:
+        line += f"; stopped: {f.error}"
+    return line
 
 
 def _follow(db: Path, peers: list[str], poll_every: float, page_size: int, lease_s: float) -> None:

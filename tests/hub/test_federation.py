@@ -276,17 +276,28 @@ def test_two_hubs_exchange_exactly_what_the_rules_allow(tmp_path, hubs, directio
     uk.post(uk_objects)
     jp.post(jp_objects)
     link(uk, jp, tmp_path, direction=direction, terms_at_src=at_uk, terms_at_dst=at_jp)
-    sync(uk)
+    first = sync(uk, "--json")
     own_uk = {(o["id"], o["modified"]) for o in uk_objects}
     own_jp = {(o["id"], o["modified"]) for o in jp_objects}
     if direction == "push":  # what the UK hub lets out under its terms, as the Japanese hub lets it in
-        expected_jp = own_jp | reference_arrivals(uk_objects, 2, egress=at_uk, ingress=at_jp)
-        assert jp.held() == expected_jp
+        arrived = reference_arrivals(uk_objects, 2, egress=at_uk, ingress=at_jp)
+        assert jp.held() == own_jp | arrived
         assert uk.held() == own_uk
     else:  # the Japanese hub serves its peer account under its terms; the UK hub admits under its own
-        expected_uk = own_uk | reference_arrivals(jp_objects, 2, egress=at_jp, ingress=at_uk)
-        assert uk.held() == expected_uk
+        arrived = reference_arrivals(jp_objects, 2, egress=at_jp, ingress=at_uk)
+        assert uk.held() == own_uk | arrived
         assert jp.held() == own_jp
+    # the pass reports per flow what it moved and refused (reasons counted), as peer list --json records it
+    [report] = json.loads(first.stdout)
+    [flow] = report["flows"]
+    assert (flow["direction"], flow["transferred"], flow["error"]) == (direction, len(arrived), None)
+    assert sum(flow["reasons"].values()) == flow["refused"]
+    if flow["refused"]:
+        assert all(reason and "--" not in reason.split(":")[0] for reason in flow["reasons"])  # no ids
+    [listed] = json.loads(kizuna_cli("hub", "peer", "list", "--db", str(uk.db), "--json").stdout)
+    [recorded] = listed["flows"]
+    assert (recorded["transferred"], recorded["refused"]) == (flow["transferred"], flow["refused"])
+    assert f"  {direction} " in first.stderr and f"{flow['transferred']} objects," in first.stderr
     # a second pass moves nothing
     assert moved(sync(uk)) == 0
 

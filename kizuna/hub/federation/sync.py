@@ -22,6 +22,7 @@ import functools
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,12 +45,41 @@ Progress = Callable[[str, str, int], None]  # (peer, "pull"/"push", objects in t
 
 @dataclass
 class FlowResult:
+    """What one pass did on one flow: objects moved, objects refused with their reasons counted, or the
+    error that stopped the flow (the counts then say how far it got)."""
+
     direction: str
     local_collection: str
     remote_collection: str
     transferred: int = 0
     refused: int = 0
     error: str | None = None
+    reasons: Counter[str] = field(default_factory=Counter)  # refusal reason -> objects
+
+    def count_refusals(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Count (id, reason) refusals: the reason without the object's id, so like ones add up."""
+        for obj_id, why in pairs:
+            self.refused += 1
+            self.reasons[refusal_kind(obj_id, why)] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "local_collection": self.local_collection,
+            "remote_collection": self.remote_collection,
+            "transferred": self.transferred,
+            "refused": self.refused,
+            "reasons": dict(self.reasons.most_common()),
+            "error": self.error,
+        }
+
+
+def refusal_kind(obj_id: str, reason: str) -> str:
+    """A refusal's reason with the object's own id taken out (``"indicator--1: x"`` -> ``"x"``)."""
+    text = reason.strip()
+    if obj_id and text.startswith(obj_id):
+        text = text[len(obj_id) :].lstrip(" :")
+    return text[:200] or "no reason given"
 
 
 @dataclass
@@ -62,6 +92,19 @@ class PeerResult:
     @property
     def ok(self) -> bool:
         return self.error is None and all(f.error is None for f in self.flows)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "peer": self.peer,
+            "ok": self.ok,
+            "error": self.error,
+            "flows": [f.as_json() for f in self.flows],
+            "sightings_home": {
+                "sent": self.home.sent,
+                "held_back": self.home.held,
+                "waiting": self.home.waiting,
+            },
+        }
 
     def summary(self) -> str:
         errors = [self.error] if self.error else []
@@ -261,7 +304,7 @@ class Syncer:
             claims=claims,
         )
         fr.transferred += result.added  # new, not re-sent
-        fr.refused += len(result.refused)
+        fr.count_refusals([(r.id, r.reason) for r in result.refused])
         self._progress(peer, "pull", len(objects))
 
     # -- push ---------------------------------------------------------------------------------------
@@ -299,10 +342,12 @@ class Syncer:
                 raise RemoteError(f"the peer's status does not confirm the {len(raws)} objects sent")
             after = Cursor(page.rows[-1].date_added_us)
             self.store.confirm_push(peer, flow, after, page.rows, status)
-            failed = len(status.get("failures") or [])
+            failures = [
+                f if isinstance(f, dict) else {"message": str(f)} for f in status.get("failures") or []
+            ]
             held = sum(1 for ok in status.get("successes") or [] if ok.get("message") == "already stored")
-            fr.transferred += len(raws) - failed - held  # new to the peer, as a pull counts
-            fr.refused += failed
+            fr.transferred += len(raws) - len(failures) - held  # new to the peer, as a pull counts
+            fr.count_refusals([(str(f.get("id", "")), str(f.get("message", ""))) for f in failures])
             self._progress(peer, "push", len(raws))
             if not page.more:
                 return
