@@ -1,7 +1,8 @@
-"""No secret is ever shown (issue 14): two real hubs with DEBUG logging, used over TAXII, the web UI, sync
-and a tool reading a hub through its client; every log line, audit record, HTTP response, command output and
-file the run wrote is searched for every token, token secret, session id and peer credential it created, and
-for a password written into a URL."""
+"""No secret is ever shown (issue 14): two real hubs with DEBUG logging, used over TAXII, the web UI,
+sync, ingest (a MISP file and a feed on 127.0.0.1, into the running hub) and a tool reading a hub through
+its client; every log line, audit record, HTTP response, command output and file the run wrote is searched
+for every token, token secret, session id and peer credential it created, and for a password written into
+a URL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import orjson
 from kizuna.hub.auth import hash_token
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from tests.conftest import free_port, kizuna_cli, start_hub_process
+from tests.ingest.feeds import feed_event, serve, write_feed
 
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 URL_PASSWORD = "Pa55-in-a-url-9f3c"
@@ -139,6 +141,14 @@ def test_no_secret_reaches_a_log_an_answer_an_audit_record_or_a_file(tmp_path: P
             "match", "export", "--format", "zeek-intel", "--out", str(tmp_path / "zeek"),
             "--hub", f"{uk}/api/", "--token-file", str(token_file), "--collection", cids["uk"],
         )  # fmt: skip
+        # ingest through the running hub with the same token file: a MISP file, then a feed on 127.0.0.1
+        ingest_to_hub = ("--hub", f"{uk}/api/", "--token-file", str(token_file), "--collection", cids["uk"])
+        event_file = tmp_path / "event.json"
+        event_file.write_bytes(orjson.dumps(feed_event(99)))
+        cli("ingest", "misp", str(event_file), *ingest_to_hub)
+        feed = write_feed(tmp_path / "feed", [feed_event(n) for n in range(3)])
+        with serve(feed) as feed_url:
+            cli("ingest", "misp-feed", feed_url, *ingest_to_hub)
         cli("hub", "token", "list", "--db", str(hubs["uk"]), "--json")
     finally:
         for p in procs.values():
