@@ -19,7 +19,7 @@ import pytest
 
 from kizuna.hub.client import HubClient
 
-from ..conftest import RunningHub, kizuna_cli
+from ..conftest import RunningHub, kizuna_cli, start_hub_process
 from .conftest import indicator
 
 pytestmark = pytest.mark.timeout(120)
@@ -230,3 +230,25 @@ def test_bad_input_is_one_line_exit_2(kizuna_hub: RunningHub, tmp_path: Path) ->
     assert proc.returncode == 2 and str(bad_state) in proc.stderr and "Traceback" not in proc.stderr
     proc = kizuna_cli("match", str(tmp_path / "x.log"), "--bundle", "b.json", "--state", "s", check=False)
     assert proc.returncode == 2 and "--follow" in proc.stderr
+
+
+def test_sightings_wait_while_the_hub_is_down_and_go_when_it_is_back(
+    kizuna_hub: RunningHub, sensor: Sensor
+) -> None:
+    log = sensor.logs[0]
+    a = indicator(f"[ipv4-addr:value = '{ip(1)}']", n=1)
+    post(kizuna_hub, a)
+    sensor.start()
+    kizuna_hub.process.terminate()
+    kizuna_hub.process.wait(timeout=20)
+    append(log, ecs_line(1) + ecs_line(1, 1))
+    wait_for(lambda: b"sightings wait in" in sensor.stderr.read_bytes(), "the follower to keep them", sensor)
+    assert orjson.loads(sensor.state.read_bytes())["unsent"]
+    back = start_hub_process(kizuna_hub.db_path, kizuna_hub.port)
+    try:
+        wait_for(lambda: counts(kizuna_hub)[a["id"]] == 2, "the sightings that waited", sensor)
+        wait_for(lambda: not orjson.loads(sensor.state.read_bytes())["unsent"], "the state to empty", sensor)
+    finally:
+        sensor.stop()
+        back.terminate()
+        back.wait(timeout=20)
