@@ -12,17 +12,19 @@ seconds; for each one the script records, on this machine's clock:
 
 Modes (each a fresh pair of hubs):
 
-* ``live``: ``serve --follow-peers`` at JP (the UK's stream; sightings home at once).
+* ``live``: ``serve --follow-peers`` at JP (the UK's stream; sightings home at once), and at the sensor a
+  real ``kizuna match --follow LOG --flush-s 1`` (:func:`matcher_follow`) over a log that a writer appends
+  ECS JSON events to at 20,000 events/s, one in ten carrying the value of one of the indicators (shared or
+  not yet). "Counted twice" compares the sightings' summed ``count`` at JP and at the UK with the hits the
+  follower printed.
+* ``live-stand-in``: as ``live``, but the sensor side is a stream follower that posts one sighting per new
+  indicator at once (no log): the first session's stand-in, kept for comparison.
 * ``poll-1`` and ``poll-60``: today's polling path, ``serve --sync-every 1`` (or 60) at JP, and a sensor
   side that polls JP's ``objects/`` with ``added_after`` every 1 s (or 60 s).
 
-**The matcher leg is a stand-in here**: ``kizuna match --follow`` (issue 16 items 3 and 4) is not built
-yet. In ``live`` mode the stand-in follows JP's collection stream (``kizuna.hub.stream_client``) and, for
-each new indicator, posts a sighting at once; in the polling modes it polls ``objects/``. Neither reads a
-log, so the figures leave out matching and ``--flush-s``: with ``match --follow --flush-s 1`` add up to 1 s
-to the sighting legs. :func:`matcher_follow` is the hook where ``kizuna match --follow`` over a log that a
-writer appends to at 20,000 events/s replaces the stand-in (the events carrying values of the indicators
-not yet shared), as the issue's acceptance asks.
+After the modes, :func:`follow_throughput` appends ``--follow-rate`` events/s (50,000) for ``--follow-s``
+seconds to a log that ``kizuna match --follow`` follows, and reports how soon after the writer stops it has
+read everything, and its CPU time.
 
 ``--idle`` measures the UK hub's CPU while nothing changes: 50 stream followers connected vs 50 clients
 polling ``objects/`` every second, over ``--idle-s`` seconds each.

@@ -252,3 +252,22 @@ def test_sightings_wait_while_the_hub_is_down_and_go_when_it_is_back(
         sensor.stop()
         back.terminate()
         back.wait(timeout=20)
+
+
+def test_stdin_is_followed_until_it_closes(kizuna_hub: RunningHub, tmp_path: Path) -> None:
+    a = indicator(f"[ipv4-addr:value = '{ip(1)}']", n=1)
+    post(kizuna_hub, a)
+    token = tmp_path / "token"
+    token.write_text(kizuna_hub.token)
+    token.chmod(0o600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kizuna", "match", "--follow", "-", "--hub", kizuna_hub.api_root_url,
+         "--token-file", str(token), "--collection", kizuna_hub.collection_id, "--state",
+         str(tmp_path / "s"), "--flush-s", FLUSH_S, "--json"],
+        input=ecs_line(1) + ecs_line(2) + ecs_line(1, 1),
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [orjson.loads(line)["line"] for line in proc.stdout.splitlines()] == [1, 3]
+    assert counts(kizuna_hub)[a["id"]] == 2
