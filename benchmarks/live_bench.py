@@ -12,17 +12,19 @@ seconds; for each one the script records, on this machine's clock:
 
 Modes (each a fresh pair of hubs):
 
-* ``live``: ``serve --follow-peers`` at JP (the UK's stream; sightings home at once).
+* ``live``: ``serve --follow-peers`` at JP (the UK's stream; sightings home at once), and at the sensor a
+  real ``kizuna match --follow LOG --flush-s 1`` (:func:`matcher_follow`) over a log that a writer appends
+  ECS JSON events to at 20,000 events/s, one in ten carrying the value of one of the indicators (shared or
+  not yet). "Counted twice" compares the sightings' summed ``count`` at JP and at the UK with the hits the
+  follower printed.
+* ``live-stand-in``: as ``live``, but the sensor side is a stream follower that posts one sighting per new
+  indicator at once (no log): the first session's stand-in, kept for comparison.
 * ``poll-1`` and ``poll-60``: today's polling path, ``serve --sync-every 1`` (or 60) at JP, and a sensor
   side that polls JP's ``objects/`` with ``added_after`` every 1 s (or 60 s).
 
-**The matcher leg is a stand-in here**: ``kizuna match --follow`` (issue 16 items 3 and 4) is not built
-yet. In ``live`` mode the stand-in follows JP's collection stream (``kizuna.hub.stream_client``) and, for
-each new indicator, posts a sighting at once; in the polling modes it polls ``objects/``. Neither reads a
-log, so the figures leave out matching and ``--flush-s``: with ``match --follow --flush-s 1`` add up to 1 s
-to the sighting legs. :func:`matcher_follow` is the hook where ``kizuna match --follow`` over a log that a
-writer appends to at 20,000 events/s replaces the stand-in (the events carrying values of the indicators
-not yet shared), as the issue's acceptance asks.
+After the modes, :func:`follow_throughput` appends ``--follow-rate`` events/s (50,000) for ``--follow-s``
+seconds to a log that ``kizuna match --follow`` follows, and reports how soon after the writer stops it has
+read everything, and its CPU time.
 
 ``--idle`` measures the UK hub's CPU while nothing changes: 50 stream followers connected vs 50 clients
 polling ``objects/`` every second, over ``--idle-s`` seconds each.
@@ -44,6 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,6 +148,7 @@ def make_pair(workdir: Path) -> tuple[Hub, Hub]:
         jp.collection = s.add_collection("jp-uk", readers=["grid-op"], writers=["grid-op"]).id
     token_file = workdir / "jp-to-uk.token"
     token_file.write_text(uk.tokens["jp-hub"] + "\n")
+    token_file.chmod(0o600)
     kizuna("hub", "peer", "add", "uk-hub", "--db", str(jp.db), "--url", uk.api, "--token-file",
            str(token_file), "--pull", f"{uk.collection}:{jp.collection}", "--max-tlp", "green")  # fmt: skip
     return uk, jp
@@ -221,11 +225,141 @@ def stand_in_poll(every_s: float) -> Callable[[Hub, Matched, threading.Event], N
     return run
 
 
-def matcher_follow(jp: Hub, matched: Matched, stop: threading.Event) -> None:
-    """HOOK (issue 16 items 3-4): run ``kizuna match --follow LOG --flush-s 1`` against JP's collection over
-    a log that a writer appends to at 20,000 events/s, the events carrying the values of indicators not yet
-    shared; record in ``matched`` when each indicator first matched (from the sightings it posts)."""
-    raise NotImplementedError("kizuna match --follow is not built yet (issue 16, items 3 and 4)")
+class LogWriter:
+    """Appends ECS JSON events to ``path`` at ``rate`` events/s (in batches every 10 ms) until stopped.
+    One event in ``hit_every`` carries the address of one of ``indicators`` indicators (``new_indicator``'s
+    values, shared or not yet); the others carry addresses no indicator names."""
+
+    def __init__(self, path: Path, rate: int, indicators: int, hit_every: int = 10) -> None:
+        self.path, self.rate, self.indicators, self.hit_every = path, rate, indicators, hit_every
+        self.written = 0
+        self.carrying: Counter[str] = Counter()  # address -> events written carrying it
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        rng = random.Random(20)
+        start = time.monotonic()
+        with self.path.open("ab", buffering=0) as log:
+            while not self.stop.is_set():
+                due = int((time.monotonic() - start) * self.rate) - self.written
+                if due <= 0:
+                    time.sleep(0.01)
+                    continue
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                lines = []
+                for n in range(self.written, self.written + due):
+                    if n % self.hit_every == 0:
+                        i = rng.randrange(self.indicators)
+                        address = f"100.64.{i // 250}.{i % 250}"
+                        self.carrying[address] += 1
+                    else:
+                        address = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+                    lines.append(
+                        b'{"@timestamp":"%s","source":{"ip":"192.168.1.%d"},"destination":{"ip":"%s"}}\n'
+                        % (stamp.encode(), n % 250, address.encode())
+                    )
+                log.write(b"".join(lines))
+                self.written += due
+
+
+def match_follow_cmd(hub: Hub, collection: str, token_file: Path, state: Path, log: Path) -> list[str]:
+    return [sys.executable, "-m", "kizuna", "match", "--follow", str(log), "--hub", hub.api,
+            "--token-file", str(token_file), "--collection", collection, "--state", str(state),
+            "--flush-s", "1", "--org", "grid-op", "--no-warninglists", "--json"]  # fmt: skip
+
+
+def matcher_follow(
+    jp: Hub, matched: Matched, stop: threading.Event, hits: Counter[str] | None = None, n: int = 200
+) -> None:
+    """The matcher leg (issue 16 item 3): a real ``kizuna match --follow LOG --flush-s 1`` against JP's
+    collection over a log that a writer appends to at 20,000 events/s, the events carrying the values of
+    indicators not yet shared; ``matched`` gets when each indicator first matched (the follower's
+    ``--json`` line for its first hit), ``hits`` the hits per indicator (what its sightings must sum to)."""
+    work = jp.db.parent
+    token_file = work / "grid-op.token"
+    token_file.write_text(jp.tokens["grid-op"] + "\n")
+    token_file.chmod(0o600)
+    log = work / "sensor.log"
+    log.write_bytes(b"")
+    writer = LogWriter(log, 20_000, n)
+    writer.thread.start()
+    err = (work / "follow.err").open("ab")
+    proc = subprocess.Popen(
+        match_follow_cmd(jp, jp.collection, token_file, work / "follow.state", log),
+        stdout=subprocess.PIPE,
+        stderr=err,
+    )
+    err.close()
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            now = time.time()
+            key = orjson.loads(line)["indicator_id"]
+            matched.setdefault(key, now)
+            if hits is not None:
+                hits[key] += 1
+            if stop.is_set():
+                break
+    finally:
+        writer.stop.set()
+        writer.thread.join()
+        proc.terminate()  # the follower flushes its last window and posts it
+        if hits is not None:
+            for line in proc.stdout:  # hits of the last lines it read
+                hits[orjson.loads(line)["indicator_id"]] += 1
+        proc.wait(timeout=60)
+        jp.follow_written = writer.written
+
+
+def follow_throughput(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
+    """``kizuna match --follow`` over a log appended at ``rate`` events/s for ``seconds``, with 200 live
+    indicators at one hub: how far behind it is when the writer stops, and its CPU time."""
+    uk, jp = make_pair(workdir)
+    jp.start()
+    try:
+        with HubClient(jp.api, jp.tokens["grid-op"]) as client:
+            client.add_objects(jp.collection, [new_indicator(i) for i in range(200)])
+        token_file = workdir / "grid-op.token"
+        token_file.write_text(jp.tokens["grid-op"] + "\n")
+        token_file.chmod(0o600)
+        log, state = workdir / "fast.log", workdir / "fast.state"
+        log.write_bytes(b"")
+        cmd = match_follow_cmd(jp, jp.collection, token_file, state, log)
+        cmd.remove("--json")
+        err = (workdir / "fast.err").open("ab")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        err.close()
+        deadline = time.monotonic() + 60
+        while b"following" not in (workdir / "fast.err").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        writer = LogWriter(log, rate, 200)
+        follower = psutil.Process(proc.pid)
+        c0, w0 = _cpu(follower), time.monotonic()
+        writer.thread.start()
+        time.sleep(seconds)
+        writer.stop.set()
+        writer.thread.join()
+        stopped, size = time.monotonic(), log.stat().st_size
+        written_rate = writer.written / (stopped - w0)
+        offset = 0
+        while time.monotonic() - stopped < 60:
+            try:
+                offset = orjson.loads(state.read_bytes())["logs"][str(log)]["position"]["offset"]
+            except (OSError, KeyError, orjson.JSONDecodeError):
+                offset = 0
+            if offset >= size:
+                break
+            time.sleep(0.05)
+        caught_up_s = time.monotonic() - stopped
+        cpu = _cpu(follower) - c0
+        proc.terminate()
+        proc.wait(timeout=60)
+        return {"rate": written_rate, "events": writer.written, "caught_up_s": caught_up_s,
+                "cpu_s": cpu, "wall_s": time.monotonic() - w0, "done": float(offset >= size)}  # fmt: skip
+    finally:
+        jp.stop()
+        uk.stop()
 
 
 # -- one run ---------------------------------------------------------------------------------------------
@@ -248,17 +382,25 @@ def added_at(db: Path, kind: str) -> dict[str, float]:
 def run_mode(mode: str, n: int, spread_s: float, workdir: Path, settle_s: float) -> dict[str, Any]:
     uk, jp = make_pair(workdir)
     uk.start()
-    jp.start(*(["--follow-peers"] if mode == "live" else ["--sync-every", mode.split("-")[1]]))
+    live = mode.startswith("live")
+    jp.start(*(["--follow-peers"] if live else ["--sync-every", mode.split("-")[1]]))
     matched: Matched = {}
+    hits: Counter[str] = Counter()
     stop = threading.Event()
-    leg = stand_in_stream if mode == "live" else stand_in_poll(float(mode.split("-")[1]))
-    thread = threading.Thread(target=leg, args=(jp, matched, stop), daemon=True)
+    thread: threading.Thread
+    if mode == "live":
+        thread = threading.Thread(target=matcher_follow, args=(jp, matched, stop, hits, n), daemon=True)
+    else:
+        leg = stand_in_stream if live else stand_in_poll(float(mode.split("-")[1]))
+        thread = threading.Thread(target=leg, args=(jp, matched, stop), daemon=True)
     thread.start()
     time.sleep(1.0)
     rng = random.Random(16)
     moments = sorted(rng.uniform(0, spread_s) for _ in range(n))
     posted: dict[str, float] = {}
     start = time.monotonic()
+    jp_counts: Counter[str] = Counter()
+    uk_counts: Counter[str] = Counter()
     try:
         with HubClient(uk.api, uk.tokens["ncsc"]) as client:
             for i, at in enumerate(moments):
@@ -271,6 +413,15 @@ def run_mode(mode: str, n: int, spread_s: float, workdir: Path, settle_s: float)
         deadline = time.monotonic() + settle_s
         while time.monotonic() < deadline and len(added_at(uk.db, "sighting")) < n:
             time.sleep(0.5)
+        stop.set()
+        if mode == "live":
+            thread.join(timeout=90)  # the follower stops: its last window is posted
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                jp_counts, uk_counts = sighting_counts(jp.db), sighting_counts(uk.db)
+                if jp_counts == hits and uk_counts == hits:
+                    break
+                time.sleep(0.5)
     finally:
         stop.set()
         jp.stop()
@@ -286,8 +437,33 @@ def run_mode(mode: str, n: int, spread_s: float, workdir: Path, settle_s: float)
                             ("uk_reads", uk_sig)):  # fmt: skip
             if oid in table:
                 legs[name].append(table[oid] - t0)
-    dup = _duplicates(uk.db)
-    return {"mode": mode, "n": n, "legs": legs, "missing": n - len(legs["uk_reads"]), "dup_at_uk": dup}
+    result = {"mode": mode, "n": n, "legs": legs, "missing": n - len(legs["uk_reads"])}
+    if mode == "live":
+        # counted twice: a sighting count beyond the hits the follower printed, at JP or at the UK
+        over = sum(max(0, jp_counts[k] - hits[k]) + max(0, uk_counts[k] - hits[k]) for k in posted)
+        result.update(
+            dup_at_uk=over,
+            hits=sum(hits.values()),
+            jp_count=sum(jp_counts.values()),
+            uk_count=sum(uk_counts.values()),
+            events=getattr(jp, "follow_written", 0),
+        )
+    else:
+        result["dup_at_uk"] = _duplicates(uk.db)
+    return result
+
+
+def sighting_counts(db: Path) -> Counter[str]:
+    """Sum of the sightings' counts per indicator at this hub."""
+    conn = sqlite3.connect(db)
+    try:
+        out: Counter[str] = Counter()
+        for (raw,) in conn.execute("SELECT raw FROM objects WHERE type='sighting'"):
+            s = orjson.loads(raw)
+            out[s["sighting_of_ref"]] += int(s.get("count", 1))
+        return out
+    finally:
+        conn.close()
 
 
 def _duplicates(db: Path) -> int:
@@ -378,7 +554,7 @@ def _cpu(p: psutil.Process) -> float:
 # -- report ----------------------------------------------------------------------------------------------
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| mode | indicators | JP stores p50 / p99 | matched (stand-in) p50 / p99 |"
+        "| mode | indicators | JP stores p50 / p99 | matched p50 / p99 |"
         " JP stores sighting p50 / p99 | UK reads sighting p50 / p99 | missed | counted twice |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -386,6 +562,13 @@ def table(results: list[dict[str, Any]]) -> str:
         cells = [f"{pct(r['legs'][k], 50):.2f} / {pct(r['legs'][k], 99):.2f} s"
                  for k in ("jp_stores", "matched", "jp_sighting", "uk_reads")]  # fmt: skip
         lines.append(f"| {r['mode']} | {r['n']} | {' | '.join(cells)} | {r['missing']} | {r['dup_at_uk']} |")
+    for r in results:
+        if "hits" in r:
+            lines.append(
+                f"\n{r['mode']}: kizuna match --follow --flush-s 1 read {r['events']} events appended"
+                f" at 20,000/s; {r['hits']} hits, sighting counts summed {r['jp_count']} at JP and"
+                f" {r['uk_count']} at the UK"
+            )
     return "\n".join(lines)
 
 
@@ -398,9 +581,12 @@ def main() -> int:
     ap.add_argument("--idle-s", type=float, default=20.0)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--follow-rate", type=int, default=50_000, help="events/s for the --follow keep-up run")
+    ap.add_argument("--follow-s", type=float, default=20.0, help="seconds of the keep-up run (0: none)")
     args = ap.parse_args()
     if args.quick:
         args.indicators, args.spread_s, args.modes, args.idle_s = 20, 10.0, "live,poll-1", 5.0
+        args.follow_s = 5.0
     load0 = os.getloadavg()
     print(f"machine: {machine()}; load average at start {load0[0]:.1f}", flush=True)
     results = []
@@ -422,8 +608,20 @@ def main() -> int:
     if args.idle_s > 0:
         with tempfile.TemporaryDirectory(prefix="live-idle-") as tmp:
             idle = idle_cpu(Path(tmp), args.clients, args.idle_s)
+    keep_up: dict[str, float] = {}
+    if args.follow_s > 0:
+        with tempfile.TemporaryDirectory(prefix="live-keepup-") as tmp:
+            keep_up = follow_throughput(Path(tmp), args.follow_rate, args.follow_s)
     load1 = os.getloadavg()
     out = table(results)
+    if keep_up:
+        out += (
+            f"\n\nkizuna match --follow keeping up: {keep_up['events']:.0f} events appended at"
+            f" {keep_up['rate']:,.0f}/s for {args.follow_s:g} s; all read {keep_up['caught_up_s']:.2f} s"
+            f" after the writer stopped{'' if keep_up['done'] else ' (NOT caught up)'}; follower CPU"
+            f" {keep_up['cpu_s']:.1f} s over {keep_up['wall_s']:.1f} s wall"
+            f" ({keep_up['events'] / max(keep_up['cpu_s'], 1e-9):,.0f} events per CPU-second)"
+        )
     if idle:
         out += (
             f"\n\nUK hub CPU while nothing changes, {args.clients} clients, {args.idle_s:g} s each:"

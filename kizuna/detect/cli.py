@@ -255,10 +255,35 @@ def match_run(
         "fast", "--reader", help="fast (default) or plain: the reference reader, in one process."
     ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        help="Follow the growing logs (- for stdin) and the collection's indicators; post sightings "
+        "every --flush-s. Needs --hub, --token-file, --collection and --state.",
+    ),
+    flush_s: float = typer.Option(
+        5.0, "--flush-s", help="--follow: seconds of hits aggregated into one sighting per indicator."
+    ),
+    state: Path | None = typer.Option(
+        None, "--state", help="--follow: file keeping log positions and unsent sightings (mode 0600)."
+    ),
+    from_end: bool = typer.Option(
+        False, "--from-end", help="--follow: start logs not in the state file at their end, not start."
+    ),
 ) -> None:
     """Match indicators against LOGFILE... (ECS JSON, Zeek, Suricata EVE, STIX observed-data)."""
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if follow:
+        _follow(
+            [str(f) for f in logfiles], hub, token_file, collection, report_to, bundle, fmt, org,
+            no_warninglists, as_json, flush_s, state, from_end,
+        )  # fmt: skip
+        return
+    given = {"--state": state is not None, "--from-end": from_end, "--flush-s": flush_s != 5.0}
+    for name, used in given.items():
+        if used:
+            raise InputError(f"{name} is an option of --follow")
     if reader not in ("fast", "plain"):
         raise InputError(f"--reader: expected fast or plain, got {reader!r}")
     if workers is not None and workers < 1:
@@ -326,6 +351,90 @@ def match_run(
             err.print("kizuna: no matches, so no sightings to report")
     if loaded.refused:
         raise typer.Exit(code=3)
+
+
+def _follow(
+    files: list[str],
+    hub: str | None,
+    token_file: Path | None,
+    collection: str | None,
+    report_to: str | None,
+    bundles: list[Path],
+    fmt: str,
+    org: str,
+    no_warninglists: bool,
+    as_json: bool,
+    flush_s: float,
+    state: Path | None,
+    from_end: bool,
+) -> None:
+    """``kizuna match --follow``: see :mod:`kizuna.detect.follow`."""
+    import signal
+    import threading
+
+    from kizuna.detect.follow import Follower, FollowOptions
+    from kizuna.detect.live import LiveIndicators
+
+    if hub is None or token_file is None or collection is None:
+        raise InputError("--follow needs --hub, --token-file and --collection (the indicators it follows)")
+    if bundles:
+        raise InputError("--follow takes its indicators from --collection, not --bundle")
+    if state is None:
+        raise InputError("--follow needs --state FILE (where log positions and unsent sightings are kept)")
+    if not flush_s > 0 or flush_s > 86_400:
+        raise InputError(f"--flush-s: expected seconds between 0 and 86400, got {flush_s}")
+    if files.count("-") > 1:
+        raise InputError("- (standard input) may be given once")
+    if len(set(files)) != len(files):
+        raise InputError("a log file is given twice")
+    if state.exists() and not state.is_file():
+        raise InputError("not a file", path=str(state))
+    if not state.parent.is_dir():
+        raise InputError("folder not found", path=str(state.parent))
+    token = read_token_file(token_file)
+    live = LiveIndicators(default_warninglists(), include_listed=no_warninglists)
+
+    def report(message: str) -> None:
+        err.print(f"kizuna: {message}", markup=False, soft_wrap=True)
+
+    def on_hit(hit: Hit, indicator_id: str) -> None:
+        first = hit.events[0]
+        record = {"indicator_id": indicator_id, "source": first.source, "line": first.line,
+                  "time": format_timestamp(first.time, precision="microsecond"),
+                  "observables": _describe(first)}  # fmt: skip
+        out.file.write(orjson.dumps(record).decode() + "\n")
+        out.file.flush()
+
+    options = FollowOptions(
+        hub=hub,
+        token=token,
+        collection=collection,
+        report_to=report_to or collection,
+        org=org,
+        files=files,
+        state_path=state,
+        fmt=fmt,
+        flush_s=flush_s,
+        from_end=from_end,
+        include_listed=no_warninglists,
+        exit_at_eof=files == ["-"],
+    )
+    follower = Follower(options, live, report=report, on_hit=on_hit if as_json else None)
+    stop = threading.Event()
+
+    def finish(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        follower.run(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    report(
+        f"stopped: {follower.records} records, {follower.hits} matches; "
+        f"{follower.posted_windows} window(s) of sightings posted, {len(follower.state.unsent)} waiting"
+    )
 
 
 class _Progress:

@@ -161,6 +161,13 @@ class Matcher:
                 out.append(Hit(c.key, [c.events[i] for i in binding]))
         return out
 
+    def forget_observations(self) -> None:
+        """Start again with no remembered events (a follower does at each window it closes)."""
+        for c in self._compound:
+            c.events.clear()
+            c.hits.clear()
+            c.dropped = 0
+
     @property
     def dropped_events(self) -> dict[str, int]:
         """Compound patterns that hit ``max_events_per_pattern``: key -> events not kept."""
