@@ -69,3 +69,22 @@ def tamper(store: Store, sql: str) -> None:
     conn2.execute(sql)
     conn2.commit()
     conn2.close()
+
+
+def raw_query(store: object, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read the database behind the store directly (``?`` placeholders), on either backend."""
+    dsn = getattr(store, "dsn", None)
+    if dsn is not None:
+        import psycopg
+
+        from kizuna.hub.store.postgres.dialect import translate
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return [tuple(r) for r in conn.execute(translate(sql)[0], list(params)).fetchall()]
+    import sqlite3
+
+    conn2 = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+    try:
+        return [tuple(r) for r in conn2.execute(sql, params).fetchall()]
+    finally:
+        conn2.close()
