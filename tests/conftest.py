@@ -55,12 +55,24 @@ class RunningHub:
     port: int
 
 
-def start_hub_process(db_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """Start ``kizuna hub serve`` and wait until it answers; its stderr goes to ``<db>.log``."""
-    log_path = db_path.with_suffix(".log")
+def start_hub_process(
+    db_path: Path | str,
+    port: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``kizuna hub serve`` and wait until it answers; its stderr goes to ``<db>.log`` (or
+    ``log_path``: a PostgreSQL hub's ``--db`` is a DSN)."""
+    log_path = log_path or Path(db_path).with_suffix(".log")
     cmd = [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(db_path), "--host", "127.0.0.1"]
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*cmd, "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, **(env or {})},
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
