@@ -55,12 +55,24 @@ class RunningHub:
     port: int
 
 
-def start_hub_process(db_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """Start ``kizuna hub serve`` and wait until it answers; its stderr goes to ``<db>.log``."""
-    log_path = db_path.with_suffix(".log")
+def start_hub_process(
+    db_path: Path | str,
+    port: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``kizuna hub serve`` and wait until it answers; its stderr goes to ``<db>.log`` (or
+    ``log_path``: a PostgreSQL hub's ``--db`` is a DSN)."""
+    log_path = log_path or Path(db_path).with_suffix(".log")
     cmd = [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(db_path), "--host", "127.0.0.1"]
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*cmd, "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, **(env or {})},
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -119,3 +131,41 @@ def kizuna_hub(tmp_path: Path) -> Iterator[RunningHub]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# -- PostgreSQL: one throw-away cluster per test session, a fresh database per test module --------------
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """The session's PostgreSQL cluster (see ``tests/postgres.py``). Missing server binaries skip the
+    PostgreSQL cases locally and fail them in CI (``CI=true``)."""
+    from tests.postgres import Cluster, server_bin
+
+    bin_dir = server_bin()
+    if bin_dir is None:
+        message = "PostgreSQL server binaries not found (Debian: apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = Cluster(bin_dir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_cluster: object) -> str:
+    """A fresh database for this test module, made from the cluster's template."""
+    from tests.postgres import Cluster
+
+    assert isinstance(pg_cluster, Cluster)
+    return pg_cluster.database()
+
+
+@pytest.fixture
+def new_pg_dsn(pg_cluster: object, pg_database: str) -> object:
+    """A factory of DSNs, each naming a fresh, empty place for a hub (a schema of the module's database)."""
+    from tests.postgres import Cluster
+
+    assert isinstance(pg_cluster, Cluster)
+    return lambda: pg_cluster.schema_dsn(pg_database)

@@ -25,7 +25,7 @@ from kizuna.errors import InputError, KizunaError, NotFound
 from kizuna.hub import names, policy
 from kizuna.hub.models import Org, Peer
 from kizuna.hub.paging import Cursor
-from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.hub.store.backends import AnyStore, create_store, migrate_store, open_store
 from kizuna.stix.ids import format_us
 from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
 
@@ -53,7 +53,12 @@ hub_app.add_typer(collection_app, name="collection")
 hub_app.add_typer(audit_app, name="audit")
 hub_app.add_typer(peer_app, name="peer")
 
-DbOption = typer.Option(..., "--db", envvar="KIZUNA_DB", help="Hub database file (or $KIZUNA_DB).")
+DbOption = typer.Option(
+    ...,
+    "--db",
+    envvar="KIZUNA_DB",
+    help="Hub database: a SQLite file or a postgresql:// DSN (or $KIZUNA_DB, the only place for a password).",
+)
 _LEVELS = "|".join(LEVEL_CHOICES)
 
 
@@ -68,40 +73,35 @@ def _level(text: str, option: str) -> TLP:
         raise InputError(f"{option}: {exc}") from None
 
 
-def _open(db: Path) -> SQLiteStore:
-    return SQLiteStore.open(db)
+def _open(db: str) -> AnyStore:
+    return open_store(db)
 
 
 @hub_app.command("init")
 def hub_init(
-    db: Path = DbOption,
+    db: str = DbOption,
     title: str = typer.Option("kizuna hub", "--title", help="The hub's title, shown in TAXII discovery."),
 ) -> None:
     """Create a new hub database (refuses to overwrite an existing file)."""
-    from kizuna.hub.keys import key_path
-    from kizuna.hub.store.sqlite.store import checkpoint_path
-
-    SQLiteStore.create(db, title=title).close()
-    say(
-        f"created hub database {db}, its key file {key_path(db)} and its audit checkpoint file"
-        f" {checkpoint_path(db)} (mode 0600; keep the key file with the database, apart from its backups)"
-    )
+    store, message = create_store(db, title=title)
+    store.close()
+    say(message)
 
 
 @hub_app.command("migrate")
-def hub_migrate(db: Path = DbOption) -> None:
+def hub_migrate(db: str = DbOption) -> None:
     """Bring a hub database made by an older kizuna up to this version's schema (back it up first)."""
-    applied = SQLiteStore.migrate(db)
+    name, applied = migrate_store(db)
     if not applied:
-        err.print(f"{db} is up to date")
-    for m in applied:
-        err.print(f"{db}: applied migration {m.version}: {m.description}")
+        err.print(f"{name} is up to date")
+    for version, description in applied:
+        err.print(f"{name}: applied migration {version}: {description}")
 
 
 @org_app.command("add")
 def org_add(
     name: str = typer.Argument(..., help="Organisation name (used as the HTTP Basic user)."),
-    db: Path = DbOption,
+    db: str = DbOption,
     country: str | None = typer.Option(None, "--country", help="ISO 3166-1 alpha-2 code, e.g. GB, JP."),
     sector: list[str] = typer.Option([], "--sector", help="CNI sector (repeatable): energy, water, ..."),
     ceiling: str = typer.Option("green", "--ceiling", help=f"Highest TLP it may receive: {_LEVELS}."),
@@ -129,7 +129,7 @@ def org_add(
 @org_app.command("update")
 def org_update(
     name: str = typer.Argument(..., help="The organisation to change."),
-    db: Path = DbOption,
+    db: str = DbOption,
     ceiling: str | None = typer.Option(None, "--ceiling", help=f"New ceiling: {_LEVELS}."),
     country: str | None = typer.Option(None, "--country", help="New ISO 3166-1 alpha-2 code."),
     sector: list[str] = typer.Option([], "--sector", help="New CNI sectors (repeatable; replaces them all)."),
@@ -176,7 +176,7 @@ def org_update(
 @org_app.command("remove")
 def org_remove(
     name: str = typer.Argument(..., help="The organisation to remove."),
-    db: Path = DbOption,
+    db: str = DbOption,
     force: bool = typer.Option(
         False, "--force", help="Remove it even though objects it produced stay here without a producer."
     ),
@@ -197,7 +197,7 @@ def org_remove(
 
 @org_app.command("list")
 def org_list(
-    db: Path = DbOption,
+    db: str = DbOption,
     as_json: bool = typer.Option(False, "--json", help="A JSON list (identity ids included)."),
 ) -> None:
     """List organisations."""
@@ -241,7 +241,7 @@ def _country(text: str | None) -> str | None:
 
 @token_app.command("create")
 def token_create(
-    db: Path = DbOption,
+    db: str = DbOption,
     org: str = typer.Option(..., "--org", help="The organisation the token acts for."),
     name: str = typer.Option("", "--name", help="What the token is for (shown by 'token list')."),
     expires_days: int | None = typer.Option(
@@ -280,7 +280,7 @@ def token_create(
 @token_app.command("revoke")
 def token_revoke(
     key_id: str | None = typer.Argument(None, help="The key id of the token (see 'token list')."),
-    db: Path = DbOption,
+    db: str = DbOption,
     org: str | None = typer.Option(None, "--org", help="Instead: revoke every token of this organisation."),
 ) -> None:
     """Revoke one token by its key id (or, with --org, every token of an organisation)."""
@@ -297,7 +297,7 @@ def token_revoke(
 
 
 @token_app.command("list")
-def token_list(db: Path = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+def token_list(db: str = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """List tokens: key id, organisation, name, created, last used, expiry (never a secret or hash)."""
     with _open(db) as store:
         tokens = store.list_tokens()
@@ -345,7 +345,7 @@ def _row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
 
 @collection_app.command("add")
 def collection_add(
-    db: Path = DbOption,
+    db: str = DbOption,
     title: str = typer.Option(..., "--title"),
     alias: str | None = typer.Option(None, "--alias"),
     description: str = typer.Option("", "--description"),
@@ -369,7 +369,7 @@ def collection_add(
 @collection_app.command("grant")
 def collection_grant(
     collection: str = typer.Argument(..., help="Collection id or alias."),
-    db: Path = DbOption,
+    db: str = DbOption,
     read: str | None = typer.Option(None, "--read", help="Organisations that may now read: ORG,ORG."),
     write: str | None = typer.Option(None, "--write", help="Organisations that may now write: ORG,ORG."),
 ) -> None:
@@ -382,7 +382,7 @@ def collection_grant(
 @collection_app.command("revoke")
 def collection_revoke(
     collection: str = typer.Argument(..., help="Collection id or alias."),
-    db: Path = DbOption,
+    db: str = DbOption,
     read: str | None = typer.Option(None, "--read", help="Organisations that may no longer read: ORG,ORG."),
     write: str | None = typer.Option(
         None, "--write", help="Organisations that may no longer write: ORG,ORG."
@@ -400,7 +400,7 @@ def collection_revoke(
 @collection_app.command("update")
 def collection_update(
     collection: str = typer.Argument(..., help="Collection id or alias."),
-    db: Path = DbOption,
+    db: str = DbOption,
     title: str | None = typer.Option(None, "--title", help="New title."),
     alias: str | None = typer.Option(None, "--alias", help="New alias (the id never changes)."),
     no_alias: bool = typer.Option(False, "--no-alias", help="Remove the alias."),
@@ -436,7 +436,7 @@ def collection_update(
 @collection_app.command("remove")
 def collection_remove(
     collection: str = typer.Argument(..., help="Collection id or alias."),
-    db: Path = DbOption,
+    db: str = DbOption,
     force: bool = typer.Option(False, "--force", help="Remove it with the objects it holds."),
 ) -> None:
     """Remove a collection and its grants (audited).
@@ -452,7 +452,7 @@ def collection_remove(
 
 @collection_app.command("list")
 def collection_list(
-    db: Path = DbOption,
+    db: str = DbOption,
     as_json: bool = typer.Option(False, "--json", help="A JSON list (descriptions and grants included)."),
 ) -> None:
     """List collections with their alias and default TLP."""
@@ -490,7 +490,7 @@ def _listed(text: str | None) -> str:
 
 @audit_app.command("list")
 def audit_list(
-    db: Path = DbOption,
+    db: str = DbOption,
     limit: int = typer.Option(20, "--limit", min=1, help="The last N records."),
     action: str | None = typer.Option(None, "--action", help="Only this action, e.g. objects.receive."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line, detail included."),
@@ -524,7 +524,7 @@ def audit_list(
 
 
 @audit_app.command("verify")
-def audit_verify(db: Path = DbOption) -> None:
+def audit_verify(db: str = DbOption) -> None:
     """Check the audit log's hash chain and head; exit 1 naming the damage (modified, deleted, truncated)."""
     with _open(db) as store:
         report = store.verify_audit()
@@ -539,7 +539,7 @@ def audit_verify(db: Path = DbOption) -> None:
 
 @hub_app.command("serve")
 def hub_serve(
-    db: Path = DbOption,
+    db: str = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
     sync_every: float | None = typer.Option(None, "--sync-every", help="Also sync with peers every SECONDS."),
@@ -692,7 +692,7 @@ class ServeOptions:
 
 
 def serve(
-    store: SQLiteStore,
+    store: AnyStore,
     *,
     host: str,
     port: int,
@@ -788,7 +788,7 @@ def peer_add(
     name: str = typer.Argument(
         ..., help="The peer's name here (use the same name for its --peer-hub account)."
     ),
-    db: Path = DbOption,
+    db: str = DbOption,
     url: str = typer.Option(..., "--url", help="The peer's TAXII 2.1 API root URL."),
     token_file: Path = typer.Option(..., "--token-file", help="File holding the credential for the peer."),
     user: str | None = typer.Option(None, "--user", help="Send the credential as HTTP Basic with this user."),
@@ -852,7 +852,7 @@ def peer_add(
 
 @peer_app.command("list")
 def peer_list(
-    db: Path = DbOption, as_json: bool = typer.Option(False, "--json", help="A JSON list, for scripts.")
+    db: str = DbOption, as_json: bool = typer.Option(False, "--json", help="A JSON list, for scripts.")
 ) -> None:
     """Show each peer with its agreement, its flows, their cursors and totals, last success and last error.
 
@@ -957,7 +957,7 @@ def _peer_json(p: Peer) -> dict[str, object]:
 
 
 @peer_app.command("remove")
-def peer_remove(name: str = typer.Argument(...), db: Path = DbOption) -> None:
+def peer_remove(name: str = typer.Argument(...), db: str = DbOption) -> None:
     """Forget a peer (its flows and cursors go with it; objects already received stay)."""
     with _open(db) as store:
         store.remove_peer(name)
@@ -977,7 +977,7 @@ def _report_follow(peer: str, message: str) -> None:
 
 @hub_app.command("sync")
 def hub_sync(
-    db: Path = DbOption,
+    db: str = DbOption,
     peer: list[str] = typer.Option([], "--peer", help="Only this peer (repeatable)."),
     once: bool = typer.Option(False, "--once", help="One full pass, then exit (non-zero if a peer failed)."),
     every: float = typer.Option(60.0, "--every", help="Seconds between passes when not --once."),
@@ -1076,7 +1076,7 @@ def _flow_line(f: FlowResult, local: str) -> str:
     return line
 
 
-def _follow(db: Path, peers: list[str], poll_every: float, page_size: int, lease_s: float) -> None:
+def _follow(db: str, peers: list[str], poll_every: float, page_size: int, lease_s: float) -> None:
     """``hub sync --follow``: follow until SIGINT or SIGTERM."""
     from kizuna.hub.federation.follow import Follower, FollowOptions
 

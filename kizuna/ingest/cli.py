@@ -94,7 +94,7 @@ def _default_tlp(text: str | None) -> TLP | None:
 
 @contextmanager
 def _target(
-    db: Path | None, hub: str | None, token_file: Path | None, collection: str, org: str | None, dry_run: bool
+    db: str | None, hub: str | None, token_file: Path | None, collection: str, org: str | None, dry_run: bool
 ) -> Iterator[Target]:
     """Where a run writes: a local hub, a running one, or (``--dry-run`` without either) nowhere."""
     if db is not None and hub is not None:
@@ -110,14 +110,14 @@ def _target(
     yield from _local_target(db, collection, org, dry_run)
 
 
-def _local_target(db: Path, collection: str, org_name: str | None, dry_run: bool) -> Iterator[Target]:
+def _local_target(db: str, collection: str, org_name: str | None, dry_run: bool) -> Iterator[Target]:
     from kizuna.hub import intake, policy
     from kizuna.hub.models import Query
-    from kizuna.hub.store.sqlite import SQLiteStore
+    from kizuna.hub.store.backends import open_store
 
     if org_name is None:
         raise InputError("--org: name the ingesting organisation (local mode)")
-    with SQLiteStore.open(db) as store:
+    with open_store(db) as store:
         c = store.get_collection(collection)
         if c is None:
             raise NotFound(f"--collection: no collection {collection!r} in {db}")
@@ -269,7 +269,7 @@ def _files(
 @ingest_app.command("misp")
 def ingest_misp(
     files: list[Path] = typer.Argument(..., help="MISP core-format JSON files."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     hub: str | None = HubOpt,
     token_file: Path | None = TokenOpt,
     collection: str = CollectionOpt,
@@ -301,7 +301,7 @@ def ingest_misp(
 @ingest_app.command("stix")
 def ingest_stix(
     files: list[Path] = typer.Argument(..., help="STIX 2.1 or 2.0 bundles, or TAXII envelopes."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     hub: str | None = HubOpt,
     token_file: Path | None = TokenOpt,
     collection: str = CollectionOpt,
@@ -347,7 +347,7 @@ def _mark_unmarked(unit: Unit, level: TLP) -> None:
 def ingest_csv(
     files: list[Path] = typer.Argument(..., help="CSV files."),
     mapping_path: Path = typer.Option(..., "--mapping", help="MAPPING.toml declaring columns and types."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     hub: str | None = HubOpt,
     token_file: Path | None = TokenOpt,
     collection: str = CollectionOpt,
@@ -395,7 +395,7 @@ def ingest_csv(
 @ingest_app.command("misp-feed")
 def ingest_misp_feed(
     source: str = typer.Argument(..., help="Feed directory or http(s):// URL (manifest.json, <uuid>.json)."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     hub: str | None = HubOpt,
     token_file: Path | None = TokenOpt,
     collection: str = CollectionOpt,
@@ -483,7 +483,7 @@ def feed_unhashed(event: dict[str, Any], hashes: set[str]) -> list[str]:
 
 @export_app.command("misp")
 def export_misp(
-    db: Path = typer.Option(..., "--db", envvar="KIZUNA_DB", help="Local hub database (or $KIZUNA_DB)."),
+    db: str = typer.Option(..., "--db", envvar="KIZUNA_DB", help="Local hub database (or $KIZUNA_DB)."),
     collection: str = CollectionOpt,
     report_id: str | None = typer.Option(None, "--report-id", help="Only this report or grouping."),
     out: Path = typer.Option(..., "--out", help="MISP JSON file to write."),
@@ -494,10 +494,10 @@ def export_misp(
     """STIX back to MISP JSON for the mapped types ({"Event": ...}, or {"response": [...]} for several)."""
     from kizuna.hub import policy
     from kizuna.hub.models import Query, VersionFilter
-    from kizuna.hub.store.sqlite import SQLiteStore
+    from kizuna.hub.store.backends import open_store
     from kizuna.ingest.export import export_events
 
-    with SQLiteStore.open(db) as store:
+    with open_store(db) as store:
         c = store.get_collection(collection)
         if c is None:
             raise NotFound(f"--collection: no collection {collection!r} in {db}")

@@ -75,9 +75,20 @@ class Hub:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
+    yield from build_hub(tmp_path)
+
+
+def build_hub(tmp_path: Path, dsn: str | None = None) -> Iterator[Hub]:
+    """The in-process hub, on SQLite or (given ``dsn``, a fresh place) on PostgreSQL."""
     clock = FrozenClock(datetime(2026, 2, 1, 9, 0, 0, tzinfo=UTC))
     db = tmp_path / "hub.db"
-    store = SQLiteStore.create(db, title="test hub", clock=clock)
+    store: Any
+    if dsn is not None:
+        from kizuna.hub.store.postgres import PostgresStore
+
+        store = PostgresStore.create(dsn, title="test hub", clock=clock, key_file=tmp_path / "hub.key")
+    else:
+        store = SQLiteStore.create(db, title="test hub", clock=clock)
     tokens = {}
     for name, (ceiling, peer) in ORGS.items():
         store.add_org(name, ceiling=ceiling, peer_hub=peer)

@@ -124,16 +124,26 @@ class HubUnderTest:
     proc: subprocess.Popen[bytes] | None = None
     peer_tokens: dict[str, str] = field(default_factory=dict)  # tokens other hubs use to reach this one
     granted: set[str] = field(default_factory=set)
+    key_file: Path | None = None  # a hub on PostgreSQL: ``db`` is its DSN, its key file lies here
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
-    def store(self) -> SQLiteStore:
+    @property
+    def env(self) -> dict[str, str]:
+        return {} if self.key_file is None else {"KIZUNA_KEY_FILE": str(self.key_file)}
+
+    def store(self) -> Any:
+        if self.key_file is not None:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            return PostgresStore.open(str(self.db), key_file=self.key_file)
         return SQLiteStore.open(self.db)
 
     def start(self) -> None:
-        self.proc = start_hub_process(self.db, self.port)
+        log = None if self.key_file is None else self.key_file.with_suffix(".log")
+        self.proc = start_hub_process(self.db, self.port, env=self.env, log_path=log)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -160,9 +170,19 @@ class HubUnderTest:
             return {(r.id, r.version) for r in rows}
 
 
-def new_hub(tmp_path: Path, name: str, default_tlp: TLP = TLP.AMBER) -> HubUnderTest:
-    db = tmp_path / f"{name}.db"
-    with SQLiteStore.create(db, title=name, durable=False) as s:
+def new_hub(tmp_path: Path, name: str, default_tlp: TLP = TLP.AMBER, dsn: str | None = None) -> HubUnderTest:
+    """A hub in a SQLite file, or (given ``dsn``, a fresh place) on PostgreSQL."""
+    db: Any = tmp_path / f"{name}.db"
+    key_file = None
+    made: Any
+    if dsn is not None:
+        from kizuna.hub.store.postgres import PostgresStore
+
+        db, key_file = dsn, tmp_path / f"{name}.key"
+        made = PostgresStore.create(dsn, title=name, key_file=key_file)
+    else:
+        made = SQLiteStore.create(db, title=name, durable=False)
+    with made as s:
         s.add_org("analyst", ceiling=TLP.RED)
         s.add_org("green-reader", ceiling=TLP.GREEN)
         token = new_token()
@@ -170,7 +190,7 @@ def new_hub(tmp_path: Path, name: str, default_tlp: TLP = TLP.AMBER) -> HubUnder
         c = s.add_collection(
             "shared", readers=["analyst", "green-reader"], writers=["analyst"], default_tlp=default_tlp
         )
-    return HubUnderTest(name, db, free_port(), c.id, token)
+    return HubUnderTest(name, db, free_port(), c.id, token, key_file=key_file)
 
 
 def link(
@@ -209,6 +229,7 @@ def link(
                 account,
                 "--write",
                 account,
+                env=here.env,
             )
             here.granted.add(account)
     # the peer record lives on src (src runs the sync); dst keeps a peer record too, for its ingress/egress
@@ -241,11 +262,11 @@ def link(
             args += ["--push", f"{here.collection_id}:{there.collection_id}"]
         elif flows == "pull":
             args += ["--pull", f"{there.collection_id}:{here.collection_id}"]
-        kizuna_cli(*args)
+        kizuna_cli(*args, env=here.env)
 
 
 def sync(hub: HubUnderTest, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return kizuna_cli("hub", "sync", "--db", str(hub.db), "--once", *extra, check=check)
+    return kizuna_cli("hub", "sync", "--db", str(hub.db), "--once", *extra, check=check, env=hub.env)
 
 
 def moved(proc: subprocess.CompletedProcess[str]) -> int:
@@ -302,6 +323,32 @@ def test_two_hubs_exchange_exactly_what_the_rules_allow(tmp_path, hubs, directio
     assert moved(sync(uk)) == 0
 
 
+@pytest.mark.parametrize(("direction", "at_uk", "at_jp"), [CASES[1], CASES[5]])
+def test_two_hubs_on_postgres_exchange_exactly_what_the_rules_allow(
+    tmp_path, hubs, new_pg_dsn, direction, at_uk, at_jp
+):
+    uk = hubs["uk"] = new_hub(tmp_path, "uk", dsn=new_pg_dsn())
+    jp = hubs["jp"] = new_hub(tmp_path, "jp", dsn=new_pg_dsn())
+    for h in (uk, jp):
+        h.start()
+    uk_objects, jp_objects = make_objects("uk"), make_objects("jp")
+    uk.post(uk_objects)
+    jp.post(jp_objects)
+    link(uk, jp, tmp_path, direction=direction, terms_at_src=at_uk, terms_at_dst=at_jp)
+    sync(uk)
+    own_uk = {(o["id"], o["modified"]) for o in uk_objects}
+    own_jp = {(o["id"], o["modified"]) for o in jp_objects}
+    if direction == "push":
+        assert jp.held() == own_jp | reference_arrivals(uk_objects, 2, egress=at_uk, ingress=at_jp)
+        assert uk.held() == own_uk
+    else:
+        assert uk.held() == own_uk | reference_arrivals(jp_objects, 2, egress=at_jp, ingress=at_uk)
+        assert jp.held() == own_jp
+    assert moved(sync(uk)) == 0
+    for h in (uk, jp):
+        assert kizuna_cli("hub", "audit", "verify", "--db", str(h.db), env=h.env).returncode == 0
+
+
 def test_unmarked_object_from_an_amber_peer_is_amber_here(tmp_path, hubs):
     uk, jp = hubs["uk"], hubs["jp"] = new_hub(tmp_path, "uk"), new_hub(tmp_path, "jp", default_tlp=TLP.CLEAR)
     for h in (uk, jp):
@@ -339,8 +386,11 @@ def test_new_versions_flow_and_the_same_object_from_two_peers_is_stored_once(tmp
     assert b.held() == {(o["id"], o["modified"]) for o in shared + newer}
 
 
-def _ring(tmp_path: Path, hubs: dict[str, Any], reshare: bool) -> tuple[list[HubUnderTest], dict[str, Any]]:
-    ring = [hubs.setdefault(n, new_hub(tmp_path, n)) for n in ("a", "b", "c")]
+def _ring(
+    tmp_path: Path, hubs: dict[str, Any], reshare: bool, dsns: dict[str, str] | None = None
+) -> tuple[list[HubUnderTest], dict[str, Any]]:
+    dsns = dsns or {}
+    ring = [hubs.setdefault(n, new_hub(tmp_path, n, dsn=dsns.get(n))) for n in ("a", "b", "c")]
     for h in ring:
         h.start()
     posted: dict[str, list[dict[str, Any]]] = {h.name: make_objects(h.name) for h in ring}
@@ -378,8 +428,10 @@ def test_three_hubs_in_a_ring_share_only_with_their_neighbour_by_default(tmp_pat
     assert "objects.share" in listing.stdout  # every object that left was audited
 
 
-def test_three_hubs_in_a_ring_converge_when_resharing_is_allowed(tmp_path, hubs):
-    ring, posted = _ring(tmp_path, hubs, reshare=True)
+@pytest.mark.parametrize("on_postgres", [(), ("a", "b")], ids=["sqlite", "mixed"])
+def test_three_hubs_in_a_ring_converge_when_resharing_is_allowed(tmp_path, hubs, request, on_postgres):
+    dsns = {n: request.getfixturevalue("new_pg_dsn")() for n in on_postgres}
+    ring, posted = _ring(tmp_path, hubs, reshare=True, dsns=dsns)
     everything = set().union(
         *(reference_arrivals(posted[h.name], 2, egress=Terms("amber"), ingress=Terms("amber")) for h in ring)
     )
@@ -388,7 +440,7 @@ def test_three_hubs_in_a_ring_converge_when_resharing_is_allowed(tmp_path, hubs)
         assert h.held() == own | everything
     for h in ring:
         assert moved(sync(h)) == 0
-        assert kizuna_cli("hub", "audit", "verify", "--db", str(h.db)).returncode == 0
+        assert kizuna_cli("hub", "audit", "verify", "--db", str(h.db), env=h.env).returncode == 0
 
 
 def test_a_peer_that_is_down_is_reported_and_does_not_block_others(tmp_path, hubs):

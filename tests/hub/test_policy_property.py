@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from kizuna.hub.models import Org, Query, VersionFilter
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import format_timestamp, from_us, parse_timestamp, to_us, utc_now
 from kizuna.stix.markings import TLP
+from tests.hub.store.conftest import raw_query
 
 EXAMPLES = int(os.environ.get("KIZUNA_POLICY_EXAMPLES", "2000"))
 #: Examples of the stream's property test (each one an HTTP stream and pages of objects/).
@@ -210,10 +210,17 @@ def reference(orgs: list[OrgSpec], stored: list[tuple[RefRow, int]], q: dict) ->
     return out
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     path: Path = tmp_path_factory.mktemp("policy") / "hub.db"
-    s = SQLiteStore.create(path, durable=False)
+    if request.param == "postgres":
+        from kizuna.hub.store.postgres import PostgresStore
+
+        cluster = request.getfixturevalue("pg_cluster")
+        dsn = cluster.schema_dsn(request.getfixturevalue("pg_database"))
+        s = PostgresStore.create(dsn, key_file=path.with_suffix(".key"))
+    else:
+        s = SQLiteStore.create(path, durable=False)
     yield s
     s.close()
 
@@ -239,12 +246,11 @@ def _example(store: SQLiteStore, orgs: list[OrgSpec], objs: list[ObjSpec], q: di
         producer = made[o.producer % len(made)]
         sender = intake.Sender.local(producer)
         intake.accept(store, collection, sender, [stix_object(o, names, suffix)], clock=utc_now)
-    conn = sqlite3.connect(store.path)
-    rows = conn.execute(
+    rows = raw_query(
+        store,
         "SELECT id, version_us, date_added FROM objects WHERE collection_key=? ORDER BY date_added",
         (collection.key,),
-    ).fetchall()
-    conn.close()
+    )
     ref = expected_rows(orgs, objs, q["default_tlp"])
     # the store holds exactly what the reference expects, in order
     assert [(oid, v) for oid, v, _ in rows] == [

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
 
 from kizuna.stix.markings import TLP, TLP1_IDS, TLP2_IDS
 
-from .conftest import Hub, indicator
+from .conftest import Hub, build_hub, indicator
 
 TAXII = "application/taxii+json;version=2.1"
 ERROR_KEYS = {"title", "http_status"}
@@ -44,6 +46,15 @@ def all_ids(hub: Hub, org: str, **params) -> list[str]:
 
 
 # -- discovery and resources ------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
+    """The TAXII API tests run on both store backends."""
+    dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
+    yield from build_hub(tmp_path, dsn)
+
+
 def test_discovery_api_root_collections(hub: Hub):
     r = hub.client.get("/taxii2/", headers=hub.headers("reader"))
     assert r.status_code == 200 and r.headers["content-type"] == TAXII

@@ -1,4 +1,4 @@
-"""The store suite's one fixture: a fresh, empty hub store of each backend (today SQLite)."""
+"""The store suite's one fixture: a fresh, empty hub store of each backend (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
 from tests.hub.conftest import FrozenClock
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture
@@ -21,14 +21,26 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
 def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock
 ) -> Iterator[Callable[[], Store]]:
     """A factory of fresh stores of the backend (each a new hub), closed at the end."""
     made: list[Store] = []
+    new_dsn = request.getfixturevalue("new_pg_dsn") if backend == "postgres" else None
 
     def make() -> Store:
-        store = SQLiteStore.create(tmp_path / f"hub{len(made)}.db", durable=False, clock=clock)
+        store: Store
+        if new_dsn is not None:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            store = PostgresStore.create(new_dsn(), key_file=tmp_path / f"hub{len(made)}.key", clock=clock)
+        else:
+            store = SQLiteStore.create(tmp_path / f"hub{len(made)}.db", durable=False, clock=clock)
         made.append(store)
         return store
 
@@ -40,3 +52,39 @@ def make_store(
 @pytest.fixture
 def store(make_store: Callable[[], Store]) -> Store:
     return make_store()
+
+
+def tamper(store: Store, sql: str) -> None:
+    """Change the database behind the store's back, as someone with write access to it could."""
+    dsn = getattr(store, "dsn", None)
+    if dsn is not None:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.encode())
+        return
+    import sqlite3
+
+    conn2 = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+    conn2.execute(sql)
+    conn2.commit()
+    conn2.close()
+
+
+def raw_query(store: object, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read the database behind the store directly (``?`` placeholders), on either backend."""
+    dsn = getattr(store, "dsn", None)
+    if dsn is not None:
+        import psycopg
+
+        from kizuna.hub.store.postgres.dialect import translate
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return [tuple(r) for r in conn.execute(translate(sql)[0], list(params)).fetchall()]
+    import sqlite3
+
+    conn2 = sqlite3.connect(store.path)  # type: ignore[attr-defined]
+    try:
+        return [tuple(r) for r in conn2.execute(sql, params).fetchall()]
+    finally:
+        conn2.close()

@@ -4,7 +4,6 @@ verification, sessions."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -19,6 +18,7 @@ from kizuna.hub.store.protocols import Store
 from kizuna.stix.ids import to_us
 from kizuna.stix.markings import TLP, TLP2_IDS
 from tests.hub.conftest import FrozenClock
+from tests.hub.store.conftest import tamper
 
 T0 = "2026-02-01T00:00:00.000Z"
 
@@ -336,10 +336,7 @@ def test_audit_pages_and_incremental_verification(world: World) -> None:
     p2 = world.store.verify_audit_progress(p, max_records=7)
     assert p2.ok and p2.complete and p2.records == p.records + 1
     # tampering is caught on the next look, as by 'kizuna hub audit verify'
-    conn = sqlite3.connect(world.store.path)  # type: ignore[attr-defined]
-    conn.execute("UPDATE audit SET detail = '{\"i\":999}' WHERE seq = 5")
-    conn.commit()
-    conn.close()
+    tamper(world.store, "UPDATE audit SET detail = '{\"i\":999}' WHERE seq = 5")
     fresh = world.store.verify_audit_progress(None, max_records=1000)
     assert not fresh.ok and fresh.first_bad_seq == 5 and "modified" in fresh.reason
 

@@ -424,8 +424,8 @@ class SQLiteDirectory(SQLiteBase):
                 conn.execute(
                     "INSERT INTO grants (collection_key, org_id, can_read, can_write) VALUES (?,?,?,?)"
                     " ON CONFLICT (collection_key, org_id) DO UPDATE SET"
-                    " can_read = max(can_read, excluded.can_read),"
-                    " can_write = max(can_write, excluded.can_write)",
+                    " can_read = max(grants.can_read, excluded.can_read),"
+                    " can_write = max(grants.can_write, excluded.can_write)",
                     (c.key, org.id, int(name in readers), int(name in writers)),
                 )
             self._audit(
@@ -641,7 +641,7 @@ class SQLiteDirectory(SQLiteBase):
         cur = self._db.reader().execute(
             f"SELECT {collection_columns('c')}, g.can_read, g.can_write"
             " FROM collections c JOIN grants g ON g.collection_key = c.key"
-            " WHERE g.org_id=? AND (g.can_read OR g.can_write) ORDER BY c.key",
+            " WHERE g.org_id=? AND (g.can_read = 1 OR g.can_write = 1) ORDER BY c.key",
             (org.id,),
         )
         n = len(COLLECTION_COLUMNS)

@@ -164,7 +164,8 @@ class SQLiteReads(SQLiteBase):
         row = (
             self._db.reader()
             .execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM objects o WHERE {where} LIMIT ?)", [*args, cap + 1]
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM objects o WHERE {where} LIMIT ?) AS found",
+                [*args, cap + 1],
             )
             .fetchone()
         )
@@ -176,7 +177,7 @@ class SQLiteReads(SQLiteBase):
         conn = self._db.reader()
         rows = conn.execute(
             "SELECT type, tlp, marked, origin, origin_hub, COUNT(*) FROM (SELECT o.type, o.tlp, o.marked,"
-            f" o.origin, o.origin_hub FROM objects o WHERE {where} ORDER BY o.date_added LIMIT ?)"
+            f" o.origin, o.origin_hub FROM objects o WHERE {where} ORDER BY o.date_added LIMIT ?) AS latest"
             " GROUP BY type, tlp, marked, origin, origin_hub",
             [collection.key, *args, limit],
         ).fetchall()
@@ -359,7 +360,7 @@ class SQLiteReads(SQLiteBase):
             .execute(
                 f"SELECT * FROM (SELECT {_COLS}, f.revoked, f.valid_until_us, {last_seen} AS last_seen"
                 " FROM objects o LEFT JOIN flags f ON f.object_added = o.date_added"
-                f" WHERE {where})"
+                f" WHERE {where}) AS candidates"
                 " WHERE revoked = 1 OR valid_until_us < ? OR last_seen IS NULL OR last_seen < ?"
                 " ORDER BY date_added LIMIT ?",
                 [*params, now_us, quiet_since_us, limit + 1],
@@ -427,7 +428,7 @@ class SQLiteReads(SQLiteBase):
         rows = (
             self._db.reader()
             .execute(
-                f"SELECT sk.n, sk.key, (SELECT COUNT(*) FROM (SELECT 1 {counted} LIMIT ?))"
+                f"SELECT sk.n, sk.key, (SELECT COUNT(*) FROM (SELECT 1 {counted} LIMIT ?) AS members)"
                 f" FROM shared_keys sk WHERE {where}"
                 f" AND EXISTS (SELECT 1 {other} AND o.origin != (SELECT o3.origin {first} LIMIT 1))"
                 " ORDER BY sk.n LIMIT ?",

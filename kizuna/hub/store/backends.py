@@ -1,0 +1,95 @@
+"""Which store a ``--db`` value names: a SQLite file, or a PostgreSQL database given as a DSN
+(``postgresql://user@host/db``, or over a Unix socket ``postgresql:///kizuna?host=/run/postgresql``).
+
+Only composition roots (the CLI, the demo, the ingest commands) call these. A DSN that carries a password is
+accepted only from the environment (``KIZUNA_DB``), never from the command line, where ``ps`` shows it to
+every user of the host. A PostgreSQL hub's key file is named by ``KIZUNA_KEY_FILE`` (it must stay outside
+the database: whoever can write the database alone must not be able to rewrite the audit chain); its audit
+checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kizuna.errors import InputError
+from kizuna.hub.store.postgres import PostgresStore, is_dsn
+from kizuna.hub.store.postgres.store import checkpoint_path_for
+from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.stix.ids import Clock, utc_now
+
+AnyStore = SQLiteStore | PostgresStore
+
+KEY_FILE_ENV = "KIZUNA_KEY_FILE"
+
+
+def _has_password(dsn: str) -> bool:
+    import psycopg
+
+    try:
+        return bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
+    except psycopg.ProgrammingError:
+        raise InputError("--db: not a valid PostgreSQL DSN") from None
+
+
+def check_db(db: str | Path) -> str:
+    """The ``--db`` value, refused when it is a DSN with a password that did not come from ``KIZUNA_DB``."""
+    text = os.fspath(db)
+    if is_dsn(text) and _has_password(text) and os.environ.get("KIZUNA_DB") != text:
+        raise InputError(
+            "--db: a DSN carrying a password is refused on the command line (ps shows it to every user);"
+            " put it in KIZUNA_DB, or use a password file (~/.pgpass) or peer authentication"
+        )
+    return text
+
+
+def key_file(db: str) -> Path:
+    value = os.environ.get(KEY_FILE_ENV)
+    if not value:
+        raise InputError(
+            f"a PostgreSQL hub keeps its key file outside the database: set {KEY_FILE_ENV}=PATH"
+            " (created by 'kizuna hub init', mode 0600)"
+        )
+    return Path(value)
+
+
+def open_store(db: str | Path, *, clock: Clock = utc_now) -> AnyStore:
+    text = check_db(db)
+    if is_dsn(text):
+        return PostgresStore.open(text, key_file=key_file(text), clock=clock)
+    return SQLiteStore.open(Path(text), clock=clock)
+
+
+def create_store(db: str | Path, *, title: str, clock: Clock = utc_now) -> tuple[AnyStore, str]:
+    """A new hub, and a sentence saying what was created where."""
+    text = check_db(db)
+    if is_dsn(text):
+        kf = key_file(text)
+        pg = PostgresStore.create(text, key_file=kf, title=title, clock=clock)
+        return pg, (
+            f"created hub database {pg.path}, its key file {kf} and its audit checkpoint file"
+            f" {checkpoint_path_for(kf)} (mode 0600; keep the key file apart from the database's backups)"
+        )
+    from kizuna.hub.keys import key_path
+    from kizuna.hub.store.sqlite.store import checkpoint_path
+
+    store = SQLiteStore.create(Path(text), title=title, clock=clock)
+    return store, (
+        f"created hub database {text}, its key file {key_path(text)} and its audit checkpoint file"
+        f" {checkpoint_path(text)} (mode 0600; keep the key file with the database, apart from its backups)"
+    )
+
+
+def migrate_store(db: str | Path) -> tuple[str, list[tuple[int, str]]]:
+    """Apply pending schema versions; returns how to name the database and (version, description) of each."""
+    from kizuna.hub.store.sqlite.schema import MIGRATIONS
+
+    text = check_db(db)
+    if is_dsn(text):
+        described = {m.version: m.description for m in MIGRATIONS}
+        applied = PostgresStore.migrate(text)
+        from kizuna.hub.store.postgres.connection import redact
+
+        return redact(text), [(v, described[v]) for v in applied]
+    return text, [(m.version, m.description) for m in SQLiteStore.migrate(Path(text))]

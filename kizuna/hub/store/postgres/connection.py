@@ -1,0 +1,104 @@
+"""Connections to one PostgreSQL hub database: a pool, one writer at a time, a reader per thread.
+
+Writes are serialised hub-wide, as SQLite's ``BEGIN IMMEDIATE`` serialises them: each write transaction
+first takes a transaction-scoped advisory lock (:data:`~kizuna.hub.store.postgres.schema.WRITE_LOCK`), so
+``date_added`` is assigned in commit order across every worker and host (a reader that has been served
+``date_added`` T never later sees a new row at or below T), and the audit chain's head moves one append at a
+time. The lock is released by ``COMMIT``; its cost is that writes do not run in parallel (each is one
+multi-row ``INSERT`` per table, a few ms for an envelope of 1,000 objects). Readers run in autocommit
+mode, each statement on a fresh snapshot, under ``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from kizuna.errors import StoreError
+from kizuna.hub.store.postgres.dialect import PgConnection
+from kizuna.hub.store.postgres.schema import WRITE_LOCK
+
+#: Longest a statement may run (ms): a request never waits for ever on the database.
+STATEMENT_TIMEOUT_MS = 30_000
+#: Connections one process keeps at most (a reader per server thread, the writer, the watcher).
+POOL_MAX = 48
+
+
+def redact(dsn: str) -> str:
+    """The DSN as it may be shown (its password, if any, replaced)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unreadable DSN)"
+    if info.get("password"):
+        info["password"] = "***"
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.autocommit = True
+    conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+
+
+class Connections:
+    """The pooled connections of one database (the same face as the SQLite store's ``Connections``)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.path = redact(dsn)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._held: list[psycopg.Connection[Any]] = []
+        self._held_lock = threading.Lock()
+        #: Run after the current write transaction commits (under the writer lock, in commit order).
+        self.after_commit: dict[str, Callable[[], None]] = {}
+        try:
+            self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                dsn, min_size=1, max_size=POOL_MAX, configure=_configure, open=False, name="kizuna"
+            )
+            self.pool.open(wait=True, timeout=10)
+        except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg errors
+            raise StoreError(f"{self.path}: cannot connect: {str(exc).splitlines()[0]}") from None
+
+    def reader(self) -> PgConnection:
+        """This thread's connection for reads (autocommit; taken from the pool on first use)."""
+        conn: PgConnection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.raw.closed:
+            raw = self.pool.getconn(timeout=30)
+            with self._held_lock:
+                self._held.append(raw)
+            conn = PgConnection(raw)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[PgConnection]:
+        """One write transaction under the hub's write lock: committed when the block ends, rolled back if
+        it raises."""
+        with self._lock, self.pool.connection(timeout=30) as raw:
+            self.after_commit.clear()
+            try:
+                with raw.transaction():
+                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield PgConnection(raw)
+            except psycopg.OperationalError as exc:
+                self.after_commit.clear()
+                raise StoreError(f"{self.path}: the write failed: {str(exc).splitlines()[0]}") from None
+            except BaseException:
+                self.after_commit.clear()
+                raise
+            for hook in self.after_commit.values():
+                hook()
+            self.after_commit.clear()
+
+    def close(self) -> None:
+        with self._held_lock:
+            for raw in self._held:
+                self.pool.putconn(raw)
+            self._held.clear()
+        self.pool.close()

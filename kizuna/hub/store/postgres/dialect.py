@@ -1,0 +1,175 @@
+"""The SQL the store's query code is written in, run on PostgreSQL.
+
+The store's reads and writes (``kizuna/hub/store/sqlite/*``) are written once, in the small common subset
+of SQL both engines run, with SQLite's spellings for the few things that differ. :func:`translate` rewrites
+those spellings for PostgreSQL once per statement text (cached), and :class:`PgConnection` gives a psycopg
+connection the DB-API face the query code uses (``execute``, ``executemany``, ``lastrowid``), raising
+:class:`sqlite3.IntegrityError` for a constraint violation as the query code expects. What the query code
+cannot share (the schema, full-text search, ``date_added`` assignment, change notifications) the
+PostgreSQL store does itself.
+
+Rewrites: ``?`` -> ``%s`` (a literal ``%`` doubled); ``INSERT OR IGNORE`` -> ``ON CONFLICT DO NOTHING``;
+``INSERT OR REPLACE`` -> ``ON CONFLICT (key) DO UPDATE`` (the tables' keys below); ``CROSS JOIN t ON`` (a
+join order hint for SQLite) -> ``JOIN t ON``; ``0``/``1`` standing alone as a condition -> ``FALSE``/``TRUE``;
+``CAST(x AS INTEGER)`` -> ``BIGINT``; FTS5's ``search MATCH ?`` -> a ``tsquery`` match; an ``INSERT`` into a
+table with a generated key gains ``RETURNING`` so that ``lastrowid`` works.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+
+#: Tables whose key the database generates, and that key (``cursor.lastrowid`` after an INSERT).
+GENERATED_KEYS = {
+    "orgs": "id",
+    "collections": "key",
+    "peers": "id",
+    "flows": "id",
+    "ingest_units": "id",
+    "auth_failures": "id",
+}
+
+#: The conflict target of ``INSERT OR REPLACE`` per table.
+REPLACE_KEYS = {"sightings": "object_added", "conjunctions": "object_added", "flags": "object_added"}
+
+_INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)\s*(\(([^)]*)\))?", re.I | re.S)
+_BOOL = re.compile(
+    r"(\b(?:WHERE|AND|OR|NOT)\s+|\()\s*([01])(?=\s*\)|\s+AND\b|\s+OR\b|\s+ORDER\b|\s+LIMIT\b|\s+GROUP\b|\s*$)"
+)
+_VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))", re.I)
+#: Parameters in one statement (PostgreSQL's limit is 65,535).
+MAX_PARAMS = 32_000
+_SCALAR_MAX = re.compile(r"\bmax\((\w+\.)?(\w+), excluded\.\2\)")
+_MATCH = "SELECT rowid FROM search WHERE search MATCH ?"
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> tuple[str, int | None, bool]:
+    """``(postgres_sql, index of the FTS5 parameter or None, returns_key)`` for one statement."""
+    fts: int | None = None
+    if _MATCH in sql:
+        fts = sql[: sql.index(_MATCH)].count("?")
+        sql = sql.replace(_MATCH, "SELECT rowid FROM search WHERE tsv @@ to_tsquery('simple', ?)")
+    returns_key = False
+    m = _INSERT.match(sql)
+    if m:
+        mode, table, columns = (m.group(2) or "").upper(), m.group(3), m.group(5)
+        sql = (
+            sql[: m.start()] + f"INSERT INTO {table}" + (f" ({columns})" if columns else "") + sql[m.end() :]
+        )
+        if mode == "IGNORE":
+            sql += " ON CONFLICT DO NOTHING"
+        elif mode == "REPLACE":
+            key = REPLACE_KEYS[table]
+            cols = [c.strip() for c in (columns or "").split(",") if c.strip() and c.strip() != key]
+            sql += f" ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols)
+        elif table in GENERATED_KEYS and "RETURNING" not in sql.upper() and "SELECT" not in sql.upper():
+            sql += f" RETURNING {GENERATED_KEYS[table]}"
+            returns_key = True
+    sql = _SCALAR_MAX.sub(r"GREATEST(\1\2, excluded.\2)", sql)
+    sql = sql.replace(" IS ?", " IS NOT DISTINCT FROM ?")
+    sql = sql.replace("CROSS JOIN", "JOIN").replace("url, user,", 'url, "user",')
+    sql = re.sub(r"AS INTEGER\)", "AS BIGINT)", sql)
+    sql = _BOOL.sub(lambda b: b.group(1) + ("TRUE" if b.group(2) == "1" else "FALSE"), sql)
+    sql = sql.replace("%", "%%").replace("?", "%s")
+    return sql, fts, returns_key
+
+
+def fts5_to_tsquery(expr: str) -> str:
+    """An FTS5 expression as :func:`kizuna.hub.index.fts_query` writes it (``"term"*`` prefixes and
+    ``"two words"`` phrases joined by ``AND``) as a ``tsquery`` text over the same tokens."""
+    parts: list[str] = []
+    for m in re.finditer(r'"((?:[^"]|"")*)"(\*?)', expr):
+        words = [w for w in re.split(r"[^\w]+", m.group(1).replace('""', '"').lower()) if w]
+        if not words:
+            continue
+        quoted = [w.replace("'", "''") for w in words]
+        if len(quoted) == 1:
+            parts.append(f"'{quoted[0]}'" + (":*" if m.group(2) else ""))
+        else:
+            parts.append("(" + " <-> ".join(f"'{w}'" for w in quoted) + ")")
+    return " & ".join(parts) or "''"
+
+
+def _param(value: object) -> object:
+    return int(value) if isinstance(value, bool) else value
+
+
+class PgCursor:
+    """The DB-API cursor face the query code uses over a psycopg cursor."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], lastrowid: int | None = None) -> None:
+        self._cur = cur
+        self.lastrowid = lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    def close(self) -> None:
+        self._cur.close()
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone() if self._cur.description is not None else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall() if self._cur.description is not None else []
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._cur.description is None:
+            return iter(())
+        return iter(self._cur)
+
+
+def _integrity(exc: psycopg.errors.IntegrityError) -> sqlite3.IntegrityError:
+    return sqlite3.IntegrityError(str(exc).splitlines()[0])
+
+
+class PgConnection:
+    """A psycopg connection with the face of the ``sqlite3.Connection`` the query code uses."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[object] | Iterable[object] = ()) -> PgCursor:
+        text, fts, returns_key = translate(sql)
+        args = [_param(p) for p in params]
+        if fts is not None:
+            args[fts] = fts5_to_tsquery(str(args[fts]))
+        cur = self.raw.cursor()
+        try:
+            cur.execute(text, args)
+        except psycopg.errors.IntegrityError as exc:
+            raise _integrity(exc) from None
+        if returns_key:
+            row = cur.fetchone()
+            return PgCursor(cur, None if row is None else int(row[0]))
+        return PgCursor(cur)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> PgCursor:
+        text, _fts, returns_key = translate(sql)
+        batch = [[_param(p) for p in r] for r in rows]
+        cur = self.raw.cursor()
+        if not batch:
+            return PgCursor(cur)
+        if returns_key:
+            text = text[: text.rindex(" RETURNING ")]
+        values = _VALUES.search(text)
+        try:
+            if values is None or len(batch) == 1:
+                cur.executemany(text, batch)
+            else:  # one multi-row INSERT per chunk of rows
+                head, row, tail = text[: values.start(1)], values.group(1), text[values.end(1) :]
+                per = max(1, MAX_PARAMS // max(1, len(batch[0])))
+                for i in range(0, len(batch), per):
+                    chunk = batch[i : i + per]
+                    cur.execute(head + ",".join([row] * len(chunk)) + tail, [p for r in chunk for p in r])
+        except psycopg.errors.IntegrityError as exc:
+            raise _integrity(exc) from None
+        return PgCursor(cur)
