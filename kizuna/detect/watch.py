@@ -276,7 +276,7 @@ class ExportWatcher:
                         self._dirty = False
                         self._rendered_at = now
                         if self.write_if_changed(now):
-                            self._last_write = mono
+                            self._last_write = time.monotonic()  # the interval runs from the end of it
                     stop.wait(self.o.tick_s)
             finally:
                 stream_stop.set()
