@@ -537,10 +537,32 @@ def match_export(
         False, "--no-warninglists", help="Also export indicators whose values are on warning lists."
     ),
     now: str | None = typer.Option(None, "--now", help="Evaluate valid_until at this time (default: now)."),
+    watch: bool = typer.Option(
+        False,
+        "--watch",
+        help="Keep the files current from the collection's change stream until stopped (Ctrl-C, SIGTERM); "
+        "each rewrite atomic. Needs --hub, --token-file and --collection.",
+    ),
+    min_interval_s: float = typer.Option(
+        5.0, "--min-interval-s", help="--watch: at most one rewrite per this many seconds."
+    ),
+    resync_s: float = typer.Option(
+        300.0,
+        "--resync-s",
+        help="--watch: list the whole collection again every this many seconds (deletions send no event).",
+    ),
 ) -> None:
     """Write the indicators Zeek (Intel framework) or Suricata (datasets + rules) can match at line rate."""
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if watch:
+        _watch(
+            fmt, out_dir, hub, token_file, collection, bundle, no_warninglists, now, min_interval_s, resync_s
+        )
+        return
+    for name, used in {"--min-interval-s": min_interval_s != 5.0, "--resync-s": resync_s != 300.0}.items():
+        if used:
+            raise InputError(f"{name} is an option of --watch")
     output_dir(out_dir, what="--out folder")  # an existing folder, or a new one in a writable folder
     with _compiling():
         loaded = _load(hub, token_file, collection, bundle, now, no_warninglists)
@@ -562,3 +584,64 @@ def match_export(
     )
     if loaded.refused:
         raise typer.Exit(code=3)
+
+
+def _watch(
+    fmt: str,
+    out_dir: Path,
+    hub: str | None,
+    token_file: Path | None,
+    collection: str | None,
+    bundles: list[Path],
+    no_warninglists: bool,
+    now: str | None,
+    min_interval_s: float,
+    resync_s: float,
+) -> None:
+    """``kizuna match export --watch``: see :mod:`kizuna.detect.watch`."""
+    import signal
+    import threading
+
+    from kizuna.detect.watch import ExportSet, ExportWatcher, WatchOptions
+
+    if hub is None or token_file is None or collection is None:
+        raise InputError("--watch needs --hub, --token-file and --collection (the indicators it follows)")
+    if bundles:
+        raise InputError("--watch takes its indicators from --collection, not --bundle")
+    if now is not None:
+        raise InputError("--watch judges valid_until as time passes; --now is for a one-shot export")
+    if not 0 < min_interval_s <= 86_400:
+        raise InputError(f"--min-interval-s: expected seconds between 0 and 86400, got {min_interval_s}")
+    if not 0 < resync_s <= 86_400:
+        raise InputError(f"--resync-s: expected seconds between 0 and 86400, got {resync_s}")
+    output_dir(out_dir, what="--out folder")
+    token = read_token_file(token_file)
+
+    def report(message: str) -> None:
+        err.print(f"kizuna: {message}", markup=False, soft_wrap=True)
+
+    options = WatchOptions(
+        hub=hub,
+        token=token,
+        collection=collection,
+        fmt=fmt,
+        out_dir=out_dir,
+        min_interval_s=min_interval_s,
+        resync_s=resync_s,
+        include_listed=no_warninglists,
+    )
+    watcher = ExportWatcher(
+        options, ExportSet(default_warninglists(), include_listed=no_warninglists), report=report
+    )
+    stop = threading.Event()
+
+    def finish(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        watcher.run(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    report(f"stopped: {watcher.rewrites} rewrite(s); the files stay as last written")

@@ -15,7 +15,11 @@ them (``dns.query``/``tls.sni``/``http.host`` for domains, ``ip.src``/``ip.dst``
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
+import os
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -144,17 +148,86 @@ def zeek_intel_rows(indicators: Iterable[Indicator], report: ExportReport) -> li
     return rows
 
 
+ZEEK_INTEL_FILE = "kizuna.intel"
+ZEEK_INTEL_HEADER = "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n"
+SURICATA_RULES_FILE = "kizuna.rules"
+
+
+def zeek_intel_files(indicators: Iterable[Indicator], report: ExportReport) -> dict[str, bytes]:
+    """The Zeek export as {file name: content}."""
+    rows = zeek_intel_rows(indicators, report)
+    text = ZEEK_INTEL_HEADER + "".join("\t".join(row) + "\n" for row in rows)
+    return {ZEEK_INTEL_FILE: text.encode("utf-8")}
+
+
+def suricata_files(
+    indicators: Iterable[Indicator], report: ExportReport, *, keep: Iterable[str] = ()
+) -> dict[str, bytes]:
+    """The Suricata export as {file name: content}: a dataset file per non-empty dataset (and, empty, per
+    dataset file named in ``keep``: one written before, whose values are gone), then the rules."""
+    sets = suricata_values(indicators, report)
+    kept = set(keep)
+    files: dict[str, bytes] = {}
+    for name, values in sets.items():
+        unique = list(dict.fromkeys(values))
+        if unique or f"{name}.lst" in kept:
+            files[f"{name}.lst"] = "".join(v + "\n" for v in unique).encode("ascii")
+            report.lines += len(unique)
+    files[SURICATA_RULES_FILE] = "".join(r + "\n" for r in suricata_rules(sets)).encode("utf-8")
+    return files
+
+
+def export_files(
+    fmt: str, indicators: Iterable[Indicator], *, keep: Iterable[str] = ()
+) -> tuple[dict[str, bytes], ExportReport]:
+    """The files of export format ``fmt`` (one of :data:`EXPORT_FORMATS`) and what went into them."""
+    report = ExportReport()
+    if fmt == "zeek-intel":
+        return zeek_intel_files(indicators, report), report
+    return suricata_files(indicators, report, keep=keep), report
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` by ``data`` so that a reader sees the old file or the new one, never a part:
+    a temporary file in the same folder, fsync, rename, then fsync of the folder. The file keeps its mode
+    (``mode`` for a new one, default 0644: sensors run as another user and must read it)."""
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself durable
+        dirfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+
+
+def _write_all(files: dict[str, bytes], out_dir: Path, report: ExportReport) -> ExportReport:
+    out_dir.mkdir(exist_ok=True)  # one new folder at most: its parent was checked before any work
+    for name, data in files.items():
+        path = out_dir / name
+        write_atomically(path, data)
+        report.files.append(path)
+    return report
+
+
 def write_zeek_intel(indicators: Iterable[Indicator], out_dir: Path) -> ExportReport:
     report = ExportReport()
-    rows = zeek_intel_rows(indicators, report)
-    out_dir.mkdir(exist_ok=True)  # one new folder at most: its parent was checked before any work
-    path = out_dir / "kizuna.intel"
-    with path.open("w", encoding="utf-8", newline="\n") as f:
-        f.write("#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n")
-        for row in rows:
-            f.write("\t".join(row) + "\n")
-    report.files.append(path)
-    return report
+    return _write_all(zeek_intel_files(indicators, report), out_dir, report)
 
 
 def suricata_values(indicators: Iterable[Indicator], report: ExportReport) -> dict[str, list[str]]:
@@ -233,17 +306,4 @@ def suricata_rules(sets: dict[str, list[str]]) -> list[str]:
 
 def write_suricata_datasets(indicators: Iterable[Indicator], out_dir: Path) -> ExportReport:
     report = ExportReport()
-    sets = suricata_values(indicators, report)
-    out_dir.mkdir(exist_ok=True)  # one new folder at most: its parent was checked before any work
-    for name, values in sets.items():
-        unique = list(dict.fromkeys(values))
-        if not unique:
-            continue
-        path = out_dir / f"{name}.lst"
-        path.write_text("".join(v + "\n" for v in unique), encoding="ascii")
-        report.files.append(path)
-        report.lines += len(unique)
-    rules_path = out_dir / "kizuna.rules"
-    rules_path.write_text("".join(r + "\n" for r in suricata_rules(sets)), encoding="utf-8")
-    report.files.append(rules_path)
-    return report
+    return _write_all(suricata_files(indicators, report), out_dir, report)
