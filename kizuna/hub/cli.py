@@ -1059,7 +1059,8 @@ def hub_sync(
         else:
             say(f"kizuna: sync with {r.peer} failed: {r.summary()}")
         for f in r.flows:
-            say("  " + _flow_line(f, local_names.get(f.local_collection, f.local_collection)))
+            if r.ok or f.error is None:  # a failed flow's error is on its peer's line already
+                say("  " + _flow_line(f, local_names.get(f.local_collection, f.local_collection)))
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
@@ -1071,8 +1072,6 @@ def _flow_line(f: FlowResult, local: str) -> str:
     line = f"{f.direction} {local} {arrow} {remote}: {f.transferred} objects, {f.refused} refused"
     if f.reasons:
         line += " (" + "; ".join(f"{why}: {n}" for why, n in f.reasons.most_common(5)) + ")"
-    if f.error:
-        line += f"; stopped: {f.error}"
     return line
 
 

@@ -81,7 +81,9 @@ class EventParser:
         self.retry_ms: int | None = None
 
     def feed(self, text: str) -> list[ServerSentEvent | Comment]:
-        if not self._started and text:
+        if not text:
+            return []  # an empty chunk changes nothing (a CR before it may still pair with an LF after)
+        if not self._started:
             self._started = True
             text = text.removeprefix("\ufeff")
         if self._skip_lf and text.startswith("\n"):

@@ -119,6 +119,7 @@ def test_the_parser_follows_the_whatwg_rules() -> None:
     assert parser.retry_ms is None
     # a CRLF split across chunks ends one line, not two; comments are reported
     assert parser.feed("data: b\r") == []
+    assert parser.feed("") == []  # an empty chunk between the CR and the LF changes nothing
     assert parser.feed("\n\r\n: beat\r\n") == [ServerSentEvent("message", "b", "1"), Comment("beat")]
     # an unfinished block at the end of what arrived waits for the rest
     assert parser.feed("event: object\ndata: {") == []
