@@ -23,7 +23,19 @@ MEDIA = "application/taxii+json;version=2.1"
 def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kizuna", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "kizuna",
+                "hub",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "debug",
+            ],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=out,
@@ -44,7 +56,10 @@ def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
 def test_hub_commands_and_two_servers_over_one_database(
     new_pg_dsn: Callable[[], str], tmp_path: Path
 ) -> None:
-    dsn = new_pg_dsn()
+    # a DSN carrying a password (the test cluster trusts its socket, so it is sent and ignored): it is
+    # accepted from KIZUNA_DB and never shown in an output, a log line or a file
+    password = f"dsn-pw-{uuid.uuid4().hex}"
+    dsn = new_pg_dsn() + f"&password={password}"
     env = {"KIZUNA_DB": dsn, "KIZUNA_KEY_FILE": str(tmp_path / "hub.key")}
     made = kizuna_cli("hub", "init", "--title", "pg hub", env=env)
     assert "hub.key" in made.stderr + made.stdout and (tmp_path / "hub.key").exists()
@@ -122,7 +137,14 @@ def test_hub_commands_and_two_servers_over_one_database(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    assert kizuna_cli("hub", "audit", "verify", env=env).returncode == 0
+    verified = kizuna_cli("hub", "audit", "verify", env=env)
+    assert verified.returncode == 0
+    audit = kizuna_cli("hub", "audit", "list", "--json", "--limit", "1000", env=env)
+    shown = [made.stdout, made.stderr, again.stderr, verified.stderr, audit.stdout]
+    assert all(password not in text for text in shown)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".log" and p.stat().st_size for p in files)
+    assert all(password.encode() not in p.read_bytes() for p in files)
 
 
 def test_a_password_on_the_command_line_is_refused(tmp_path: Path) -> None:
