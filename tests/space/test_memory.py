@@ -11,9 +11,13 @@ from kizuna.space.synthetic import synthetic_catalog
 
 from .conftest import EPOCH
 
+# The peak resident set of the command's own memory (VmHWM, KiB). Not getrusage's ru_maxrss: Linux folds
+# the high-water mark of the memory a process had before exec into it, so a child forked from a large
+# pytest worker would report the worker's size.
 _RUN = (
-    "import resource, sys; from kizuna.cli import main; rc = main(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rc)"
+    "import re, sys; from kizuna.cli import main; rc = main(sys.argv[1:]); "
+    "status = open('/proc/self/status').read(); "
+    "print(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1), rc)"
 )
 
 
