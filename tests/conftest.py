@@ -13,8 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# In CI the property tests explore a fixed sequence of examples, so a run is repeatable and a red CI
+# names a reproducible counterexample; locally each run explores new ones (and finds new bugs).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 def free_port() -> int:
