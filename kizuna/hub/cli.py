@@ -57,7 +57,8 @@ DbOption = typer.Option(
     ...,
     "--db",
     envvar="KIZUNA_DB",
-    help="Hub database: a SQLite file or a postgresql:// DSN (or $KIZUNA_DB, the only place for a password).",
+    help="Hub database: a SQLite file or a postgresql:// DSN (or $KIZUNA_DB, or --db-file FILE: a 0600 file"
+    " of one line; a DSN with a password is accepted only from these two).",
 )
 _LEVELS = "|".join(LEVEL_CHOICES)
 
