@@ -2,10 +2,10 @@
 (``postgresql://user@host/db``, or over a Unix socket ``postgresql:///kizuna?host=/run/postgresql``).
 
 Only composition roots (the CLI, the demo, the ingest commands) call these. A DSN that carries a password is
-accepted only from the environment (``KIZUNA_DB``) or a 0600 file (``--db-file FILE``), never from the command
-line, where ``ps`` shows it to every user of the host. A PostgreSQL hub's key file is named by ``KIZUNA_KEY_FILE`` (it must stay outside
-the database: whoever can write the database alone must not be able to rewrite the audit chain); its audit
-checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
+accepted only from the environment (``KIZUNA_DB``) or a 0600 file (``--db-file FILE``), never from the
+command line, where ``ps`` shows it to every user of the host. A PostgreSQL hub's key file is named by
+``KIZUNA_KEY_FILE`` (it must stay outside the database: whoever can write the database alone must not be
+able to rewrite the audit chain); its audit checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
 """
 
 from __future__ import annotations
