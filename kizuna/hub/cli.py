@@ -1148,14 +1148,31 @@ def _follow(db: str, peers: list[str], poll_every: float, page_size: int, lease_
             watch.close()
 
 
-def demo(port: int = typer.Option(8000, "--port")) -> None:
+def demo(
+    port: int = typer.Option(8000, "--port"),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="An empty PostgreSQL database (postgresql:// DSN) to build the demo in (default: a temporary"
+        " SQLite file). It is left in place on exit.",
+    ),
+) -> None:
     """A ready demo hub: UK and Japanese agencies, a CNI operator, collections and ATT&CK for ICS."""
     from kizuna.hub.demo import build_demo, next_steps
+    from kizuna.hub.store.backends import check_db
+    from kizuna.hub.store.postgres import is_dsn
 
-    hub = build_demo()
+    if db is not None and not is_dsn(check_db(db)):
+        raise InputError("--db: the demo takes a postgresql:// DSN (without it, a temporary SQLite file)")
+    hub = build_demo(dsn=db)
     base = f"http://127.0.0.1:{port}"
+    where = (
+        f"temporary database {hub.db_path}, deleted on exit"
+        if db is None
+        else f"database {hub.db_path}, kept; its key file is deleted on exit"
+    )
     lines = [
-        f"kizuna demo hub (temporary database {hub.db_path}, deleted on exit)",
+        f"kizuna demo hub ({where})",
         f"TAXII discovery: {base}/taxii2/",
         f"API root: {base}/api/",
         f"web UI: {base}/ui/ (log in with a token below)",
