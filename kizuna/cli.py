@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (used by the console script and by tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if any(a.startswith("--db-file") for a in args):  # the store's modules only when needed
+            from kizuna.hub.store.backends import take_db_file
+
+            args = take_db_file(args)
         command = next((a for a in args if not a.startswith("-")), None)
         build_app(command)(args=args, prog_name="kizuna")
     except SystemExit as exc:  # Typer/click end every run this way, usage errors included

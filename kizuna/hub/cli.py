@@ -7,6 +7,7 @@ the environment variable ``KIZUNA_DB``.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import signal
 import socket
@@ -57,7 +58,8 @@ DbOption = typer.Option(
     ...,
     "--db",
     envvar="KIZUNA_DB",
-    help="Hub database: a SQLite file or a postgresql:// DSN (or $KIZUNA_DB, the only place for a password).",
+    help="Hub database: a SQLite file or a postgresql:// DSN (or $KIZUNA_DB, or --db-file FILE: a 0600 file"
+    " of one line; a DSN with a password is accepted only from these two).",
 )
 _LEVELS = "|".join(LEVEL_CHOICES)
 
@@ -539,6 +541,7 @@ def audit_verify(db: str = DbOption) -> None:
 
 @hub_app.command("serve")
 def hub_serve(
+    ctx: typer.Context,
     db: str = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port"),
@@ -555,7 +558,8 @@ def hub_serve(
         30.0,
         "--follow-lease-s",
         min=1.0,
-        help="With --follow-peers: seconds after which another process takes over from a follower that died.",
+        help="With --follow-peers or --sync-every: seconds after which another process (another worker or"
+        " host) takes over from one that died.",
     ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="TLS certificate chain (PEM)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="TLS private key (PEM, mode 0600)."),
@@ -574,6 +578,14 @@ def hub_serve(
     auth_failures: int = typer.Option(
         10, "--auth-failures", min=1, help="Failed authentications a source or name may make in 5 minutes."
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Worker processes sharing one listening socket (scale-out: over PostgreSQL; SQLite works too).",
+    ),
+    listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True),
 ) -> None:
     """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/) and its change stream, the web UI,
     /healthz and /metrics.
@@ -602,6 +614,11 @@ def hub_serve(
         raise KizunaError(
             f"{db}: no organisation has a token; create one with 'kizuna hub token create' before serving"
         )
+    if workers > 1 and listen_fd is None:
+        store.close()
+        from kizuna.hub.workers import supervise
+
+        raise typer.Exit(supervise(_worker_args(ctx), db, host, port, workers))
     from kizuna.hub import logs
 
     logs.configure(log_format, log_level)
@@ -612,9 +629,13 @@ def hub_serve(
 
         syncer = Syncer(store, store.keys)
         threading.Thread(
-            target=syncer.run_forever,
+            target=syncer.run_leased,
             args=(sync_every, stop),
-            kwargs={"on_pass": _report_pass},
+            kwargs={
+                "on_pass": _report_pass,
+                "holder": f"{socket.gethostname()}:{os.getpid()}",
+                "ttl_s": follow_lease_s,
+            },
             name="kizuna-sync",
             daemon=True,
         ).start()
@@ -638,9 +659,28 @@ def hub_serve(
             max_streams_per_org=max_streams_per_org,
             stop=stop,
             background=background,
+            fd=listen_fd,
         )
     finally:
         stop.set()
+
+
+def _worker_args(ctx: typer.Context) -> list[str]:
+    """This ``hub serve`` command's options as a worker is given them (less --db, which a worker gets in
+    its environment, and --workers)."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        if param.param_type_name != "option" or param.name in ("db", "workers", "listen_fd"):
+            continue
+        value, opt = ctx.params.get(param.name or ""), param.opts[0]
+        if getattr(param, "is_flag", False):
+            args += [opt] if value else []
+        elif param.multiple:
+            for v in value or ():
+                args += [opt, str(v)]
+        elif value is not None:
+            args += [opt, str(value)]
+    return args
 
 
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -703,7 +743,9 @@ def serve(
     max_streams_per_org: int = 16,
     stop: threading.Event | None = None,
     background: Sequence[threading.Thread] = (),
+    fd: int | None = None,
 ) -> None:
+    """Serve ``store`` on ``host:port``, or on the inherited listening socket ``fd`` (a worker)."""
     import uvicorn
 
     from kizuna.hub.app import create_app
@@ -725,7 +767,8 @@ def serve(
     gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
     scheme = "https" if tls else "http"
     err.print(
-        f"serving TAXII 2.1 at {scheme}://{host}:{port}/taxii2/ (API root {scheme}://{host}:{port}/api/,"
+        ("" if fd is None else f"worker {os.getpid()}: ")
+        + f"serving TAXII 2.1 at {scheme}://{host}:{port}/taxii2/ (API root {scheme}://{host}:{port}/api/,"
         f" web UI {scheme}://{host}:{port}/ui/)",
         markup=False,
         soft_wrap=True,
@@ -734,6 +777,7 @@ def serve(
         app,
         host=host,
         port=port,
+        fd=fd,
         log_level="warning",
         log_config=None,
         access_log=False,
@@ -1103,14 +1147,31 @@ def _follow(db: str, peers: list[str], poll_every: float, page_size: int, lease_
             watch.close()
 
 
-def demo(port: int = typer.Option(8000, "--port")) -> None:
+def demo(
+    port: int = typer.Option(8000, "--port"),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="An empty PostgreSQL database (postgresql:// DSN) to build the demo in (default: a temporary"
+        " SQLite file). It is left in place on exit.",
+    ),
+) -> None:
     """A ready demo hub: UK and Japanese agencies, a CNI operator, collections and ATT&CK for ICS."""
     from kizuna.hub.demo import build_demo, next_steps
+    from kizuna.hub.store.backends import check_db
+    from kizuna.hub.store.postgres import is_dsn
 
-    hub = build_demo()
+    if db is not None and not is_dsn(check_db(db)):
+        raise InputError("--db: the demo takes a postgresql:// DSN (without it, a temporary SQLite file)")
+    hub = build_demo(dsn=db)
     base = f"http://127.0.0.1:{port}"
+    where = (
+        f"temporary database {hub.db_path}, deleted on exit"
+        if db is None
+        else f"database {hub.db_path}, kept; its key file is deleted on exit"
+    )
     lines = [
-        f"kizuna demo hub (temporary database {hub.db_path}, deleted on exit)",
+        f"kizuna demo hub ({where})",
         f"TAXII discovery: {base}/taxii2/",
         f"API root: {base}/api/",
         f"web UI: {base}/ui/ (log in with a token below)",

@@ -29,6 +29,7 @@ from kizuna.errors import StoreError
 from kizuna.hub import intake
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.models import Collection, Org
+from kizuna.hub.store.postgres import PostgresStore
 from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import Clock, format_timestamp, from_us, to_us, utc_now
@@ -50,8 +51,8 @@ SCANNER_INDICATOR = "indicator--6f1a3c2e-8a1b-4d6e-9f70-1c2d3e4f5a01"
 
 @dataclass
 class DemoHub:
-    store: SQLiteStore
-    db_path: Path
+    store: SQLiteStore | PostgresStore
+    db_path: Path | str  # a SQLite file, or a PostgreSQL database (its DSN, password hidden)
     workdir: Path
     tokens: dict[str, str] = field(default_factory=dict)
     token_files: dict[str, Path] = field(default_factory=dict)  # one per organisation, mode 0600
@@ -89,13 +90,22 @@ def _ago(now: datetime, days: float) -> str:
     return format_timestamp(from_us(to_us(now) - int(days * 86_400_000_000)))
 
 
-def build_demo(workdir: Path | None = None, *, space: bool = True, minerals: bool = True) -> DemoHub:
-    """A demo hub in ``workdir`` (a new temporary directory by default). ``space`` and ``minerals`` load
-    those wings' sample assessments (a few seconds of computing each)."""
+def build_demo(
+    workdir: Path | None = None, *, space: bool = True, minerals: bool = True, dsn: str | None = None
+) -> DemoHub:
+    """A demo hub in ``workdir`` (a new temporary directory by default), or in the empty PostgreSQL
+    database ``dsn`` (its key file in ``workdir``). ``space`` and ``minerals`` load those wings' sample
+    assessments (a few seconds of computing each)."""
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kizuna-demo-"))
-    db = work / "demo-hub.db"
-    store = SQLiteStore.create(db, title="kizuna demo hub (UK-Japan)")
-    hub = DemoHub(store, db, work)
+    title = "kizuna demo hub (UK-Japan)"
+    store: SQLiteStore | PostgresStore
+    if dsn is not None:
+        store = PostgresStore.create(dsn, key_file=work / "demo-hub.key", title=title)
+        hub = DemoHub(store, store.path, work)
+    else:
+        db = work / "demo-hub.db"
+        store = SQLiteStore.create(db, title=title)
+        hub = DemoHub(store, db, work)
     for name, country, sectors, ceiling in ORGS:
         store.add_org(name, ceiling=ceiling, country=country, sectors=sectors, admin=name == ADMIN)
         token = new_token()

@@ -20,10 +20,13 @@ from kizuna.stix.ids import to_us, utc_now
 from ..conftest import free_port
 
 
-def test_demo_hub_contents(tmp_path: Path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_demo_hub_contents(tmp_path: Path, backend: str, request: pytest.FixtureRequest):
     """The demo has data for every page of the web UI: a UK/Japan disagreement, live sightings, conjunctions,
-    a minerals assessment, a note and an opinion, and an administrator."""
-    hub = build_demo(tmp_path)
+    a minerals assessment, a note and an opinion, and an administrator (on either backend: ``kizuna demo
+    --db DSN``)."""
+    dsn = request.getfixturevalue("new_pg_dsn")() if backend == "postgres" else None
+    hub = build_demo(tmp_path, dsn=dsn)
     try:
         store = hub.store
         attack = store.get_collection("attack-ics")

@@ -18,6 +18,7 @@ does not advance is retried with back-off, reported, and never blocks the others
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -41,6 +42,10 @@ from kizuna.hub.store.protocols import Store
 from kizuna.stix.ids import Clock, format_us, parse_timestamp, to_us, utc_now
 
 Progress = Callable[[str, str, int], None]  # (peer, "pull"/"push", objects in this page)
+
+
+#: The lease that lets one process of a hub run ``serve --sync-every`` passes at a time.
+SYNC_LEASE = "federation-sync"
 
 
 @dataclass
@@ -168,6 +173,30 @@ class Syncer:
             if on_pass is not None:
                 on_pass(results)
             stop.wait(every_s)
+
+    def run_leased(
+        self,
+        every_s: float,
+        stop: threading.Event,
+        *,
+        holder: str,
+        ttl_s: float = 30.0,
+        on_pass: Callable[[list[PeerResult]], None] | None = None,
+    ) -> None:
+        """As :meth:`run_forever`, but a pass runs only while ``holder`` holds the hub's sync lease, so that
+        of several processes serving one hub (``serve --workers N``, several hosts) one syncs at a time; when
+        it dies, another takes over once its lease has expired (``ttl_s``, at least two periods)."""
+        ttl = max(ttl_s, 2 * every_s)
+        try:
+            while not stop.is_set():
+                if self.store.hold_lease(SYNC_LEASE, holder, ttl):
+                    results = self.run_once()
+                    if on_pass is not None:
+                        on_pass(results)
+                stop.wait(every_s)
+        finally:
+            with contextlib.suppress(Exception):  # let another process take over at once
+                self.store.release_lease(SYNC_LEASE, holder)
 
     def sync_peer(self, peer: Peer) -> PeerResult:
         result = PeerResult(peer.name)

@@ -2,15 +2,17 @@
 (``postgresql://user@host/db``, or over a Unix socket ``postgresql:///kizuna?host=/run/postgresql``).
 
 Only composition roots (the CLI, the demo, the ingest commands) call these. A DSN that carries a password is
-accepted only from the environment (``KIZUNA_DB``), never from the command line, where ``ps`` shows it to
-every user of the host. A PostgreSQL hub's key file is named by ``KIZUNA_KEY_FILE`` (it must stay outside
-the database: whoever can write the database alone must not be able to rewrite the audit chain); its audit
-checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
+accepted only from the environment (``KIZUNA_DB``) or a 0600 file (``--db-file FILE``), never from the
+command line, where ``ps`` shows it to every user of the host. A PostgreSQL hub's key file is named by
+``KIZUNA_KEY_FILE`` (it must stay outside the database: whoever can write the database alone must not be
+able to rewrite the audit chain); its audit checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from kizuna.errors import InputError
@@ -39,9 +41,68 @@ def check_db(db: str | Path) -> str:
     if is_dsn(text) and _has_password(text) and os.environ.get("KIZUNA_DB") != text:
         raise InputError(
             "--db: a DSN carrying a password is refused on the command line (ps shows it to every user);"
-            " put it in KIZUNA_DB, or use a password file (~/.pgpass) or peer authentication"
+            " put it in KIZUNA_DB or a 0600 file named by --db-file FILE, or use a password file (~/.pgpass)"
+            " or peer authentication"
         )
     return text
+
+
+DB_FILE_OPTION = "--db-file"
+
+
+def _read_db_file(name: str) -> str:
+    path = Path(name)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{DB_FILE_OPTION} {name}: not a regular file")
+        if info.st_mode & 0o077:
+            raise InputError(
+                f"{DB_FILE_OPTION} {name}: readable by others (mode {stat.S_IMODE(info.st_mode):04o});"
+                f" it may hold a password: chmod 600 {name}"
+            )
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise InputError(f"{DB_FILE_OPTION} {name}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"{DB_FILE_OPTION} {name}: {exc.strerror or exc}") from None
+    if len(lines) != 1:
+        raise InputError(f"{DB_FILE_OPTION} {name}: expected one line (the database), found {len(lines)}")
+    return lines[0]
+
+
+def take_db_file(args: Sequence[str]) -> list[str]:
+    """``args`` without ``--db-file FILE`` (or ``--db-file=FILE``); the database named in FILE (a 0600 file
+    of one line: a DSN, which may carry a password, or a SQLite path) becomes ``KIZUNA_DB`` for this process
+    and the processes it starts, as if it had come from the environment. Refused beside ``--db``."""
+    out: list[str] = []
+    found: str | None = None
+    rest = list(args)
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            out += rest[i:]
+            break
+        if arg == DB_FILE_OPTION or arg.startswith(DB_FILE_OPTION + "="):
+            if arg == DB_FILE_OPTION:
+                if i + 1 >= len(rest):
+                    raise InputError(f"{DB_FILE_OPTION}: give the file that names the database")
+                value, i = rest[i + 1], i + 2
+            else:
+                value, i = arg.split("=", 1)[1], i + 1
+            if found is not None:
+                raise InputError(f"{DB_FILE_OPTION}: given twice")
+            found = value
+            continue
+        out.append(arg)
+        i += 1
+    if found is None:
+        return out
+    if any(a == "--db" or a.startswith("--db=") for a in out[: out.index("--") if "--" in out else None]):
+        raise InputError(f"give --db or {DB_FILE_OPTION}, not both")
+    os.environ["KIZUNA_DB"] = _read_db_file(found)
+    return out
 
 
 def key_file(db: str) -> Path:

@@ -2,7 +2,13 @@
 ``date_added`` T, no object with ``date_added`` <= T becomes visible later in that collection. Eight
 writers post envelopes through the intake while four readers page, two following the keyset cursor (TAXII
 ``next``) and two restarting from the last ``date_added`` they saw (``added_after``); every object shares
-one second of the clock. Each reader must see every object exactly once, in increasing ``date_added``."""
+one second of the clock. Each reader must see every object exactly once, in increasing ``date_added``.
+
+Each writer holds its own store object (as another worker process or host would: nothing in the process
+serialises them), and every other envelope holds its transaction open for a while after its ``date_added``
+values were taken, so that writers overlap: without a hub-wide lock taken before ``date_added`` is
+assigned (PostgreSQL's advisory lock, SQLite's ``BEGIN IMMEDIATE``), another writer commits meanwhile and
+the held rows appear later below what readers were served (or collide with them)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from kizuna.hub import intake
 from kizuna.hub.models import Query
@@ -19,9 +27,10 @@ from kizuna.stix.markings import TLP
 from tests.hub.conftest import FrozenClock, indicator
 
 WRITERS, READERS, ENVELOPES, PER_ENVELOPE = 8, 4, 5, 50  # 2,000 objects in one second
+HOLD_S = 0.03  # how long a held write keeps its transaction open after taking its date_added values
 
 
-def reopen(store: Store, clock: FrozenClock) -> Store:
+def reopen(store: Store, clock: Callable[[], datetime]) -> Store:
     """The same hub through a second store object (as another worker process would hold it)."""
     dsn = getattr(store, "dsn", None)
     if dsn is not None:
@@ -31,6 +40,40 @@ def reopen(store: Store, clock: FrozenClock) -> Store:
     from kizuna.hub.store.sqlite import SQLiteStore
 
     return SQLiteStore.open(store.path, clock=clock)  # type: ignore[attr-defined]
+
+
+class TickingClock:
+    """A clock that moves 50 us on every reading (thread-safe), so that every write of the test, though
+    all fall in one second, reads a later time than the writes before it."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now, self._lock = start, threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            self._now += timedelta(microseconds=50)
+            return self._now
+
+
+def holding(store: Store) -> Store:
+    """``store``, its write transactions held open for ``HOLD_S`` after their work (every other one)."""
+    plain = store.write
+    count = [0]
+
+    def write(work: Callable[[Any], Any]) -> Any:
+        count[0] += 1
+        hold = count[0] % 2 == 1
+
+        def held(tx: Any) -> Any:
+            out = work(tx)
+            if hold:  # date_added is taken and the rows are written; the commit waits
+                time.sleep(HOLD_S)
+            return out
+
+        return plain(held)
+
+    store.write = write  # type: ignore[method-assign]
+    return store
 
 
 def test_paging_guarantee_with_8_writers_and_4_readers(
@@ -43,13 +86,16 @@ def test_paging_guarantee_with_8_writers_and_4_readers(
     done = threading.Event()
     errors: list[BaseException] = []
 
+    ticking = TickingClock(clock())
+    writers = [holding(reopen(store, ticking)) for _ in range(WRITERS)]
+
     def write(w: int) -> None:
         try:
             for e in range(ENVELOPES):
                 objs = [
                     indicator(oid=f"indicator--{uuid.uuid4()}", x_w=w, x_e=e) for _ in range(PER_ENVELOPE)
                 ]
-                result = intake.accept(store, c, sender, objs, clock=clock)
+                result = intake.accept(writers[w], c, sender, objs, clock=ticking)
                 assert all(o.outcome == "stored" for o in result.objects)
         except BaseException as exc:
             errors.append(exc)
@@ -84,9 +130,12 @@ def test_paging_guarantee_with_8_writers_and_4_readers(
     done.set()
     for t in threads[:READERS]:
         t.join(timeout=120)
+    for w in writers:
+        w.close()  # type: ignore[attr-defined]
     assert not errors, errors[:3]
     stored = store.query(c, org, Query(limit=WRITERS * ENVELOPES * PER_ENVELOPE + 1)).rows
     assert len(stored) == WRITERS * ENVELOPES * PER_ENVELOPE
+    assert stored[-1].date_added_us - stored[0].date_added_us < 1_000_000  # all in one second
     everything = [(row.date_added_us, row.id) for row in stored]
     for r in range(READERS):
         added = [a for a, _ in seen[r]]
