@@ -13,6 +13,7 @@ import signal
 import socket
 import stat
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import orjson
 import typer
 
 from kizuna.clikit import err, out, say
-from kizuna.errors import InputError, KizunaError, NotFound
+from kizuna.errors import InputError, KizunaError, NotFound, StoreError
 from kizuna.hub import names, policy
 from kizuna.hub.models import Org, Peer
 from kizuna.hub.paging import Cursor
@@ -77,6 +78,25 @@ def _level(text: str, option: str) -> TLP:
 
 def _open(db: str) -> AnyStore:
     return open_store(db)
+
+
+#: How long a ``--workers`` worker waits for an unreachable database before it gives up (s).
+WORKER_OPEN_WAIT_S = 120.0
+
+
+def _open_patiently(db: str) -> AnyStore:
+    """A worker (re)started while the database is unreachable (restarting, failing over) waits for it
+    rather than exiting at once: the supervisor would count each exit and give up on a short outage. The
+    supervisor opened the hub before it started any worker, so a lasting error (no hub, wrong schema) was
+    reported there."""
+    deadline = time.monotonic() + WORKER_OPEN_WAIT_S
+    while True:
+        try:
+            return _open(db)
+        except StoreError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 @hub_app.command("init")
@@ -608,7 +628,7 @@ def hub_serve(
         metrics_token_file,
     )
     metrics_token = read_token_file(metrics_token_file) if metrics_token_file is not None else None
-    store = _open(db)
+    store = _open(db) if listen_fd is None else _open_patiently(db)
     if store.count_orgs_with_tokens() == 0:
         store.close()
         raise KizunaError(

@@ -27,6 +27,9 @@ from kizuna.hub.store.postgres.schema import WRITE_LOCK
 STATEMENT_TIMEOUT_MS = 30_000
 #: Connections one process keeps at most (a reader per server thread, the writer, the watcher).
 POOL_MAX = 48
+#: Longest a request waits for a connection (s): while the database is down, requests are answered
+#: ``StoreError`` (TAXII: 503) after this, not held for the pool's reconnection attempts.
+POOL_WAIT_S = 5.0
 
 
 def redact(dsn: str) -> str:
@@ -37,7 +40,7 @@ def redact(dsn: str) -> str:
         return "postgresql://(unreadable DSN)"
     if info.get("password"):
         info["password"] = "***"
-    return psycopg.conninfo.make_conninfo("", **info)
+    return str(psycopg.conninfo.make_conninfo("", **info))
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -59,7 +62,15 @@ class Connections:
         self.after_commit: dict[str, Callable[[], None]] = {}
         try:
             self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-                dsn, min_size=1, max_size=POOL_MAX, configure=_configure, open=False, name="kizuna"
+                dsn,
+                min_size=1,
+                max_size=POOL_MAX,
+                configure=_configure,
+                # a connection that died while idle in the pool (the server restarted) is replaced
+                # before it is handed out, so the process reconnects by itself
+                check=ConnectionPool.check_connection,
+                open=False,
+                name="kizuna",
             )
             self.pool.open(wait=True, timeout=10)
         except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg errors
@@ -69,7 +80,15 @@ class Connections:
         """This thread's connection for reads (autocommit; taken from the pool on first use)."""
         conn: PgConnection | None = getattr(self._local, "conn", None)
         if conn is None or conn.raw.closed:
-            raw = self.pool.getconn(timeout=30)
+            if conn is not None:  # lost with the server: give it back (the pool discards it)
+                self._local.conn = None
+                with self._held_lock:
+                    self._held.remove(conn.raw)
+                self.pool.putconn(conn.raw)
+            try:
+                raw = self.pool.getconn(timeout=POOL_WAIT_S)
+            except psycopg.OperationalError as exc:  # PoolTimeout too: the database is unreachable
+                raise StoreError(f"{self.path}: no connection: {str(exc).splitlines()[0]}") from None
             with self._held_lock:
                 self._held.append(raw)
             conn = PgConnection(raw)
@@ -80,7 +99,7 @@ class Connections:
     def write(self) -> Iterator[PgConnection]:
         """One write transaction under the hub's write lock: committed when the block ends, rolled back if
         it raises."""
-        with self._lock, self.pool.connection(timeout=30) as raw:
+        with self._lock, self._connection() as raw:
             self.after_commit.clear()
             try:
                 with raw.transaction():
@@ -95,6 +114,20 @@ class Connections:
             for hook in self.after_commit.values():
                 hook()
             self.after_commit.clear()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            cm = self.pool.connection(timeout=POOL_WAIT_S)
+            raw = cm.__enter__()
+        except psycopg.OperationalError as exc:  # PoolTimeout too: the database is unreachable
+            raise StoreError(f"{self.path}: no connection: {str(exc).splitlines()[0]}") from None
+        try:
+            yield raw
+        except BaseException as exc:
+            cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        cm.__exit__(None, None, None)
 
     def close(self) -> None:
         with self._held_lock:

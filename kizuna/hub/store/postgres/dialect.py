@@ -25,6 +25,8 @@ from typing import Any
 
 import psycopg
 
+from kizuna.errors import StoreError
+
 #: Tables whose key the database generates, and that key (``cursor.lastrowid`` after an INSERT).
 GENERATED_KEYS = {
     "orgs": "id",
@@ -110,7 +112,7 @@ class PgCursor:
 
     @property
     def rowcount(self) -> int:
-        return self._cur.rowcount
+        return int(self._cur.rowcount)
 
     def close(self) -> None:
         self._cur.close()
@@ -131,6 +133,12 @@ def _integrity(exc: psycopg.errors.IntegrityError) -> sqlite3.IntegrityError:
     return sqlite3.IntegrityError(str(exc).splitlines()[0])
 
 
+def _unavailable(exc: psycopg.OperationalError) -> StoreError:
+    """The server went away, restarts, or cancelled the statement (``statement_timeout``): the library's
+    storage error (TAXII: 503 with an error body), never a driver exception."""
+    return StoreError(f"the database failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
+
+
 class PgConnection:
     """A psycopg connection with the face of the ``sqlite3.Connection`` the query code uses."""
 
@@ -147,6 +155,8 @@ class PgConnection:
             cur.execute(text, args)
         except psycopg.errors.IntegrityError as exc:
             raise _integrity(exc) from None
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from None
         if returns_key:
             row = cur.fetchone()
             return PgCursor(cur, None if row is None else int(row[0]))
@@ -172,4 +182,6 @@ class PgConnection:
                     cur.execute(head + ",".join([row] * len(chunk)) + tail, [p for r in chunk for p in r])
         except psycopg.errors.IntegrityError as exc:
             raise _integrity(exc) from None
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from None
         return PgCursor(cur)

@@ -197,4 +197,8 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
                 " ORDER BY table_name"
             )
         ]
-        return {t: int(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in tables}  # type: ignore[index]
+        counts = {}
+        for t in tables:
+            row = conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()
+            counts[t] = 0 if row is None else int(row[0])
+        return counts

@@ -15,6 +15,8 @@ import psycopg
 from kizuna.hub.changes import Changes
 
 CHANNEL = "kizuna_changes"
+#: Pause between attempts to listen again after the database went away (s).
+RETRY_S = 1.0
 
 
 def payload(marks: dict[int, int]) -> str:
@@ -26,25 +28,38 @@ class PostgresWatcher:
 
     def __init__(self, dsn: str, changes: Changes) -> None:
         self.changes = changes
+        self._dsn = dsn
         self._stop = threading.Event()
-        self._conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
-        self._conn.execute(f"LISTEN {CHANNEL}")
+        self._conn: psycopg.Connection[Any] | None = self._listen()
         self._thread = threading.Thread(target=self._run, name="kizuna-listen", daemon=True)
         self._thread.start()
 
+    def _listen(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+        conn.execute(f"LISTEN {CHANNEL}")
+        return conn
+
     def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                for note in self._conn.notifies(timeout=0.2):
+        while not self._stop.is_set():
+            conn = self._conn
+            try:
+                if conn is None or conn.closed:  # the database went away: listen again once it is back
+                    if conn is not None:
+                        conn.close()
+                    self._conn = conn = self._listen()
+                for note in conn.notifies(timeout=0.2):
                     try:
                         marks = {int(k): int(v) for k, v in orjson.loads(note.payload).items()}
                     except (ValueError, AttributeError):
                         continue
                     self.changes.published(marks)
-        except psycopg.Error:  # the database went away: stop listening
-            return
+            except psycopg.Error:
+                if self._conn is not None and not self._conn.closed:
+                    self._conn.close()
+                self._stop.wait(RETRY_S)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
