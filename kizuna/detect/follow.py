@@ -25,10 +25,7 @@ one window: each window starts with no remembered events, so a restart changes n
 
 from __future__ import annotations
 
-import contextlib
-import os
 import queue
-import tempfile
 import threading
 import time
 import uuid
@@ -40,7 +37,8 @@ from typing import Any
 
 import orjson
 
-from kizuna.detect.live import LiveIndicators
+from kizuna.detect.exports import write_atomically
+from kizuna.detect.live import LiveIndicators, stream_indicators
 from kizuna.detect.matcher import Event, Hit
 from kizuna.detect.pipeline import Chunk, ChunkState, Decoder, advance
 from kizuna.detect.readers import _ZeekHeader
@@ -48,7 +46,6 @@ from kizuna.detect.sightings import identity_for, stix_objects_of
 from kizuna.detect.tail import STDIN, LogTail, Position
 from kizuna.errors import InputError, KizunaError, RemoteError
 from kizuna.hub.client import HubClient
-from kizuna.hub.stream_client import ObjectStream
 from kizuna.stix.ids import format_timestamp, parse_timestamp, to_us, utc_now
 from kizuna.stix.markings import TLP2_IDS
 
@@ -144,24 +141,7 @@ class FollowState:
 
     def save(self, path: Path) -> None:
         """Write atomically (temporary file in the same folder, fsync, rename), readable by the owner only."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):  # the rename itself durable
-            dirfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dirfd)
-            finally:
-                os.close(dirfd)
+        write_atomically(path, self.to_json(), mode=0o600)
 
 
 def _state_json(state: ChunkState | None) -> dict[str, Any] | None:
@@ -317,18 +297,9 @@ class Follower:
             self._stream_state = state
 
         try:
-            with HubClient(self.o.hub, self.o.token) as client:
-                stream = ObjectStream(
-                    client,
-                    self.o.collection,
-                    types=("indicator",),
-                    added_after_us=added_after_us,
-                    max_backoff_s=5.0,
-                    on_state=on_state,
-                )
-                for batch in stream.batches(stop):
-                    if batch is not None:
-                        self._updates.put([e.object for e in batch.events])
+            stream_indicators(
+                self.o.hub, self.o.token, self.o.collection, added_after_us, stop, on_state, self._updates.put
+            )
         except KizunaError as exc:  # the hub has no stream: keep matching what we have
             self.report(f"warning: indicator stream: {exc}; indicators no longer follow the hub")
 

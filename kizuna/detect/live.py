@@ -19,7 +19,8 @@ live set must agree with.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ from kizuna.detect.indicators import Indicator, Selection, select_indicators
 from kizuna.detect.matcher import Matcher
 from kizuna.detect.pattern import parse_stix_timestamp
 from kizuna.detect.warninglists import WarningLists
+from kizuna.hub.client import HubClient
+from kizuna.hub.stream_client import ObjectStream
 from kizuna.stix.markings import TLP
 
 
@@ -135,3 +138,29 @@ def _until(obj: Mapping[str, Any]) -> datetime | None:
         return parse_stix_timestamp(until)
     except ValueError:
         return None
+
+
+def stream_indicators(
+    hub: str,
+    token: str,
+    collection: str,
+    added_after_us: int | None,
+    stop: threading.Event,
+    on_state: Callable[[str, str | None], None],
+    put: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Follow the indicators of a hub collection's change stream until ``stop``: each batch's objects go
+    to ``put``, ``on_state`` hears the stream connect and fail (it reconnects by itself). KizunaError when
+    the hub cannot be followed at all (no stream)."""
+    with HubClient(hub, token) as client:
+        stream = ObjectStream(
+            client,
+            collection,
+            types=("indicator",),
+            added_after_us=added_after_us,
+            max_backoff_s=5.0,
+            on_state=on_state,
+        )
+        for batch in stream.batches(stop):
+            if batch is not None:
+                put([e.object for e in batch.events])

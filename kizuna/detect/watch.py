@@ -30,11 +30,11 @@ from typing import Any
 
 from kizuna.detect.exports import ExportReport, export_files, write_atomically
 from kizuna.detect.indicators import Indicator, Selection, select_indicators
+from kizuna.detect.live import stream_indicators
 from kizuna.detect.pattern import parse_stix_timestamp
 from kizuna.detect.warninglists import WarningLists
 from kizuna.errors import KizunaError, RemoteError
 from kizuna.hub.client import HubClient
-from kizuna.hub.stream_client import ObjectStream
 from kizuna.stix.ids import parse_timestamp, to_us, utc_now
 
 Report = Callable[[str], None]
@@ -190,18 +190,9 @@ class ExportWatcher:
             self._stream_state = state
 
         try:
-            with HubClient(self.o.hub, self.o.token) as client:
-                stream = ObjectStream(
-                    client,
-                    self.o.collection,
-                    types=("indicator",),
-                    added_after_us=added_after_us,
-                    max_backoff_s=5.0,
-                    on_state=on_state,
-                )
-                for batch in stream.batches(stop):
-                    if batch is not None:
-                        self._updates.put([e.object for e in batch.events])
+            stream_indicators(
+                self.o.hub, self.o.token, self.o.collection, added_after_us, stop, on_state, self._updates.put
+            )
         except KizunaError as exc:  # the hub has no stream: the periodic listing still follows it
             self.report(f"warning: indicator stream: {exc}; following by listing every {self.o.resync_s:g} s")
 
