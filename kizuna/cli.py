@@ -8,6 +8,7 @@ documents a failure of its own (``hub sync --once``, ``hub audit verify``), 130 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,11 +66,12 @@ def build_app(command: str | None = None) -> typer.Typer:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (used by the console script and by tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    db_before = os.environ.get("KIZUNA_DB")
     try:
         if any(a.startswith("--db-file") for a in args):  # the store's modules only when needed
             from kizuna.hub.store.backends import take_db_file
 
-            args = take_db_file(args)
+            args = take_db_file(args)  # sets KIZUNA_DB for this run and the processes it starts
         command = next((a for a in args if not a.startswith("-")), None)
         build_app(command)(args=args, prog_name="kizuna")
     except SystemExit as exc:  # Typer/click end every run this way, usage errors included
@@ -88,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         err.print(f"kizuna: error: {where}{exc.strerror or exc}", markup=False, soft_wrap=True)
         return 2
+    finally:  # a caller in the same process (a test, a script) keeps its own environment
+        if db_before is None:
+            os.environ.pop("KIZUNA_DB", None)
+        else:
+            os.environ["KIZUNA_DB"] = db_before
     return 0
 
 

@@ -26,12 +26,13 @@ def test_a_password_dsn_from_a_0600_file_serves_every_hub_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     dsn = new_pg_dsn().replace("user=postgres", "user=postgres&password=s3cret")  # trust: not checked
-    monkeypatch.setenv("KIZUNA_DB", "unused")  # restored at the end: main() sets it from the file
+    monkeypatch.setenv("KIZUNA_DB", "unused")  # main() sets it from the file for one run
     monkeypatch.setenv("KIZUNA_KEY_FILE", str(tmp_path / "hub.key"))
     db_file = _file(tmp_path / "db", f"\n{dsn}\n")
     assert main(["hub", "init", "--db-file", str(db_file), "--title", "from a file"]) == 0
     assert main(["hub", "org", "add", "producer", f"--db-file={db_file}", "--country", "GB"]) == 0
     assert main(["hub", "audit", "verify", "--db-file", str(db_file)]) == 0
+    assert os.environ["KIZUNA_DB"] == "unused"  # main() gives the caller its environment back
     out = capsys.readouterr()
     assert "s3cret" not in out.out + out.err
     # the same DSN on the command line is refused
@@ -70,7 +71,8 @@ def test_db_file_refusals(
 
 
 def test_take_db_file_leaves_other_arguments_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KIZUNA_DB", raising=False)
+    monkeypatch.setenv("KIZUNA_DB", "x")  # recorded, so that what take_db_file sets is undone at the end
+    monkeypatch.delenv("KIZUNA_DB")
     assert take_db_file(["hub", "serve", "--port", "1"]) == ["hub", "serve", "--port", "1"]
     db_file = _file(tmp_path / "db", "hub.db\n")
     assert take_db_file(["hub", "serve", "--db-file", str(db_file), "--", "--db-file"]) == [
