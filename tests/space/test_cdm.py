@@ -12,16 +12,12 @@ from kizuna.space.catalog import CatalogObject
 from kizuna.space.cdm import parse_cdm, read_cdm, write_kvn, write_xml
 from kizuna.space.screening import screen
 
-EXAMPLES = sorted(
-    p.name
-    for p in (Path(__file__).resolve().parents[3] / "shared" / "data" / "space" / "ccsds_cdm_examples").glob(
-        "CDM*"
-    )
-)
-assert len(EXAMPLES) == 15 or not EXAMPLES  # the shared folder holds 15 examples (absent: tests skip)
-
 #: Reference vectors copied into the repository with their provenance (data/PROVENANCE.md).
 SPACE_DATA = Path(__file__).resolve().parent / "data"
+
+#: The CCSDS CDM examples (Orekit's), read from the repository's copy.
+EXAMPLES = sorted(p.name for p in (SPACE_DATA / "ccsds_cdm_examples").glob("CDM*"))
+assert len(EXAMPLES) == 15, EXAMPLES
 
 
 PEER_CANNOT_READ = {
