@@ -342,7 +342,8 @@ def test_one_task_with_the_keyboard_only(browser: Any, served: Served) -> None:
     page.set_default_timeout(TIMEOUT_MS)
     try:
         page.goto(served.base + "/ui/login")
-        page.keyboard.type(served.tokens["jp-nisc"])  # the token field has focus
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'token'")
+        page.keyboard.type(served.tokens["jp-nisc"])  # the token field has focus (autofocus)
         page.keyboard.press("Enter")
         page.wait_for_selector("header .org")
 
