@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kizuna.stix._schema import SCO_TYPES  # cyber observables: ids derive from content
 from kizuna.stix.ids import parse_timestamp, to_us
 
 #: The conjunction SDO of the space wing (``kizuna.space.publish.CONJUNCTION_TYPE``).
@@ -64,29 +65,6 @@ NAMED_TYPES = frozenset(
         "threat-actor",
         "tool",
         "vulnerability",
-    }
-)
-#: Cyber observable types (their ids derive from their content, so partners share them).
-SCO_TYPES = frozenset(
-    {
-        "artifact",
-        "autonomous-system",
-        "directory",
-        "domain-name",
-        "email-addr",
-        "email-message",
-        "file",
-        "ipv4-addr",
-        "ipv6-addr",
-        "mac-addr",
-        "mutex",
-        "network-traffic",
-        "process",
-        "software",
-        "url",
-        "user-account",
-        "windows-registry-key",
-        "x509-certificate",
     }
 )
 
