@@ -9,14 +9,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
 
 
 class RssSampler:
-    """Peak resident set size of one process, sampled every ``interval_s`` in a background thread."""
+    """Peak resident set size of one process and its children (a server's helper processes), sampled every
+    ``interval_s`` in a background thread; CPU time of them all."""
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
         self.proc = psutil.Process(pid)
@@ -32,18 +33,30 @@ class RssSampler:
             rss = int(self.proc.memory_info().rss)
         except psutil.Error:
             return self.peak
+        for child in self._children():
+            with suppress(psutil.Error):
+                rss += int(child.memory_info().rss)
         self.peak = max(self.peak, rss)
         if self.first is None:
             self.first = rss
         return rss
 
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the process has used so far."""
+    def _children(self) -> list[psutil.Process]:
         try:
-            t = self.proc.cpu_times()
+            return list(self.proc.children(recursive=True))
         except psutil.Error:
-            return 0.0
-        return float(t.user + t.system)
+            return []
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the process and its live children have used so far."""
+        total = 0.0
+        for p in (self.proc, *self._children()):
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += float(t.user + t.system)
+        return total
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -104,7 +104,7 @@ def _kizuna_cli(*args: str) -> str:
     return proc.stdout.strip()
 
 
-def start_kizuna(workdir: Path) -> Server:
+def start_kizuna(workdir: Path, serve_args: list[str] | None = None) -> Server:
     """A fresh hub database (durable, the default) with one org that may read and write one collection."""
     db = workdir / "hub.db"
     _kizuna_cli("hub", "init", "--db", str(db), "--title", "benchmark hub")
@@ -117,7 +117,17 @@ def start_kizuna(workdir: Path) -> Server:
     log_path = workdir / "kizuna.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kizuna", "hub", "serve", "--db", str(db), *_loopback(port)],
+            [
+                sys.executable,
+                "-m",
+                "kizuna",
+                "hub",
+                "serve",
+                "--db",
+                str(db),
+                *_loopback(port),
+                *(serve_args or []),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log,
             cwd=ROOT,
@@ -570,6 +580,11 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=20260105)
     p.add_argument("--profile-dir", type=Path, help="record py-spy profiles of the servers here")
     p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    p.add_argument(
+        "--check-processes",
+        type=int,
+        help="kizuna hub serve --check-processes N (default: the server's own default)",
+    )
     args = p.parse_args()
     if args.quick:
         args.objects, args.medallion_objects = min(args.objects, 4000), min(args.medallion_objects, 1000)
@@ -591,7 +606,8 @@ def main() -> int:
         work = Path(tmp)
         if args.only != "medallion":
             (work / "kizuna").mkdir()
-            server = start_kizuna(work / "kizuna")
+            extra = [] if args.check_processes is None else ["--check-processes", str(args.check_processes)]
+            server = start_kizuna(work / "kizuna", extra)
             try:
                 k = measure(server, objects[: args.objects], args, args.profile_dir)
             finally:

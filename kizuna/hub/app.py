@@ -9,6 +9,8 @@ build one without a network.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from kizuna.hub.auth import Authenticator
+from kizuna.hub.checkpool import CheckPool
 from kizuna.hub.intake import IdFactory
 from kizuna.hub.metrics import HubMetrics
 from kizuna.hub.middleware import HubMiddleware
@@ -45,14 +48,25 @@ def create_app(
     ``store.watch_changes()`` beside the app (``kizuna hub serve`` does)."""
     cursors = CursorCodec(store.cursor_key())
     auth = Authenticator(store, clock, settings.auth_limits)
-    taxii = TaxiiApi(settings, store, clock=clock, new_id=new_id, cursors=cursors, auth=auth)
+    checker = CheckPool(settings.check_processes)
+    taxii = TaxiiApi(settings, store, clock=clock, new_id=new_id, cursors=cursors, auth=auth, checker=checker)
     routes = [
         Route("/", _to_web_ui, methods=["GET"]),
         *taxii.routes(),
         *stream_routes(taxii),
         *web_routes(store, settings, clock=clock, cursors=cursors, new_id=new_id, auth=auth),
     ]
-    app = Starlette(routes=routes, exception_handlers=error_handlers())  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        checker.close()  # the check pool's processes end with the app
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers=error_handlers(),  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
     metrics = HubMetrics(store, clock) if settings.metrics_token else None
     return HubMiddleware(
         app, store, metrics=metrics, metrics_token=settings.metrics_token, hsts=settings.hsts

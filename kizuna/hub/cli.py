@@ -605,6 +605,14 @@ def hub_serve(
         max=64,
         help="Worker processes sharing one listening socket (scale-out: over PostgreSQL; SQLite works too).",
     ),
+    check_processes: int | None = typer.Option(
+        None,
+        "--check-processes",
+        min=0,
+        max=64,
+        help="Helper processes that validate large envelopes beside the request (default: 1 on a machine"
+        " with 2 or more cores and one worker, else 0).",
+    ),
     listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True),
 ) -> None:
     """Serve TAXII 2.1 (discovery at /taxii2/, API root at /api/) and its change stream, the web UI,
@@ -680,9 +688,18 @@ def hub_serve(
             stop=stop,
             background=background,
             fd=listen_fd,
+            check_processes=_check_processes(check_processes, listen_fd),
         )
     finally:
         stop.set()
+
+
+def _check_processes(given: int | None, listen_fd: int | None) -> int:
+    """``--check-processes``, or its default: one helper where a core is free for it (not in the workers of
+    ``--workers N``, which already use the cores)."""
+    if given is not None:
+        return given
+    return 1 if listen_fd is None and (os.cpu_count() or 1) >= 2 else 0
 
 
 def _worker_args(ctx: typer.Context) -> list[str]:
@@ -764,6 +781,7 @@ def serve(
     stop: threading.Event | None = None,
     background: Sequence[threading.Thread] = (),
     fd: int | None = None,
+    check_processes: int = 0,
 ) -> None:
     """Serve ``store`` on ``host:port``, or on the inherited listening socket ``fd`` (a worker)."""
     import uvicorn
@@ -780,6 +798,7 @@ def serve(
         metrics_token=metrics_token,
         auth_limits=AuthLimits(failures=auth_failures, global_failures=max(1000, 100 * auth_failures)),
         max_streams_per_org=max_streams_per_org,
+        check_processes=check_processes,
     )
     app = create_app(settings, store)
     watch = store.watch_changes()  # streams also wake for commits by other processes on this file

@@ -32,6 +32,7 @@ import orjson
 
 from kizuna.errors import InputError, InvalidObject, PermissionDenied
 from kizuna.hub import policy
+from kizuna.hub.index import entries
 from kizuna.hub.models import (
     Collection,
     Incoming,
@@ -45,7 +46,7 @@ from kizuna.hub.models import (
 )
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PeerStore, Store, WriteTx
-from kizuna.stix.ids import Clock, format_timestamp, parse_timestamp, to_us
+from kizuna.stix.ids import Clock, format_timestamp, timestamp_us, to_us
 from kizuna.stix.ijson import DEFAULT_LIMITS, ObjectLimits, limit_error, walk_limit_error
 from kizuna.stix.markings import MARKING_RANK, TLP, TLP2_IDS, declared_tlp, marking_refs, tlp_of
 from kizuna.stix.validate import validate_object
@@ -197,7 +198,7 @@ def check(index: int, obj: object, limits: ObjectLimits = DEFAULT_LIMITS) -> Inc
     if beyond is not None:
         return _refused(index, obj, f"{v.id}: {beyond}", v.version_key)
     try:
-        version_us = to_us(parse_timestamp(v.version_key)) if v.version_key else 0
+        version_us = timestamp_us(v.version_key) if v.version_key else 0
     except ValueError as exc:
         return _refused(index, obj, f"cannot be stored: {exc}", v.version_key)
     refs = obj.get("object_marking_refs")
@@ -216,7 +217,20 @@ def check(index: int, obj: object, limits: ObjectLimits = DEFAULT_LIMITS) -> Inc
         recipients=tuple(recipients),
         markings=custom,
         declares=declared_tlp(obj) if v.type == "marking-definition" else None,
+        index=entries(obj),
     )
+
+
+def check_all(
+    items: Sequence[object], limits: ObjectLimits = DEFAULT_LIMITS
+) -> list[Incoming | ObjectResult]:
+    """:func:`check` of every item, in order (the reference a :class:`Checker` agrees with)."""
+    return [check(i, obj, limits) for i, obj in enumerate(items)]
+
+
+#: How a write's objects are checked: :func:`check_all`, or a :class:`kizuna.hub.checkpool.CheckPool`
+#: (the same results, large writes checked on several cores).
+Checker = Callable[[Sequence[object], ObjectLimits], list[Incoming | ObjectResult]]
 
 
 def _digest(raw: bytes) -> bytes:
@@ -259,21 +273,24 @@ def accept(
     claims: Mapping[tuple[str, str], PeerClaim] | None = None,
     limits: ObjectLimits = DEFAULT_LIMITS,
     unit: IngestUnit | None = None,
+    checker: Checker = check_all,
 ) -> WriteResult:
     """Store what may be stored of ``items`` in ``collection`` on behalf of ``sender``; one transaction.
     ``claims`` (from a peer's envelope) are honoured only for objects from a peer; ``limits`` bound each
     object (see :mod:`kizuna.stix.ijson`).
 
     With ``unit`` (an ingest command's unit) nothing at all is written if any item is refused (the result
-    says why, and is not kept), and the unit's provenance is recorded beside each version stored."""
+    says why, and is not kept), and the unit's provenance is recorded beside each version stored.
+    ``checker`` checks the objects before the transaction starts (see :data:`Checker`)."""
     requested_us = to_us(clock())
     write_id = str(new_id())
-    checked = [check(i, obj, limits) for i, obj in enumerate(items)]
+    checked = checker(items, limits)
     if sender.agreement is not None:
         checked = [_screen(sender.agreement, c) for c in checked]
     # marking definitions first, so objects in the same write that reference them are ranked by them
     first = [i for i, c in enumerate(checked) if isinstance(c, Incoming) and c.type == "marking-definition"]
-    order = first + [i for i, c in enumerate(checked) if i not in set(first)]
+    firsts = set(first)
+    order = first + [i for i in range(len(checked)) if i not in firsts]
 
     def work(tx: WriteTx) -> WriteResult:
         incoming = [c for c in checked if isinstance(c, Incoming)]

@@ -30,6 +30,9 @@ class HubSettings:
     hsts: bool = False
     #: Limits on failed authentication (API and web login alike).
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
+    #: Helper processes that check (validate, bound, index) the objects of large envelopes beside the
+    #: request's thread (:class:`kizuna.hub.checkpool.CheckPool`); 0: all in the request's thread.
+    check_processes: int = 0
     #: The change stream (``collections/{id}/stream/``): seconds between heartbeat comments, streams one
     #: organisation may hold open at once (per server process), object versions read per query.
     stream_heartbeat_s: float = 15.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from kizuna.errors import InputError
 
@@ -101,3 +101,29 @@ def parse_timestamp(value: str) -> datetime:
         )
     except ValueError as exc:
         raise InputError(f"not a valid timestamp {value!r}: {exc}") from None
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+def timestamp_us(value: str) -> int:
+    """``to_us(parse_timestamp(value))`` without building a datetime (the intake's path, once per object):
+    microseconds since the epoch. Malformed or out-of-range values raise exactly as
+    :func:`parse_timestamp` does.
+
+    >>> timestamp_us("2026-02-01T09:30:00.000001Z")
+    1769938200000001
+    """
+    m = _TS_RE.fullmatch(value) if isinstance(value, str) else None
+    if m is not None:
+        y, mo, d, h, mi, s, frac = m.groups()
+        hours, minutes, seconds = int(h), int(mi), int(s)
+        if hours < 24 and minutes < 60 and seconds < 60 and int(y) > 0 and 0 < int(mo) < 13:
+            try:
+                days = date(int(y), int(mo), int(d)).toordinal() - _EPOCH_DAY
+            except ValueError:
+                pass
+            else:
+                micro = int((frac[1:] + "000000")[:6]) if frac else 0
+                return ((days * 86400 + hours * 3600 + minutes * 60 + seconds) * 1_000_000) + micro
+    return to_us(parse_timestamp(value))  # raises the same error it would

@@ -149,8 +149,10 @@ class TaxiiApi:
         new_id: intake.IdFactory,
         cursors: CursorCodec,
         auth: Authenticator,
+        checker: intake.Checker = intake.check_all,
     ) -> None:
         self.auth = auth
+        self.checker = checker
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -417,6 +419,7 @@ class TaxiiApi:
             new_id=self.new_id,
             claims=intake.claims_from(envelope),
             limits=self.settings.object_limits,
+            checker=self.checker,
         )
 
     async def openapi(self, request: Request) -> Response:

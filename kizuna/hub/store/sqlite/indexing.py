@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from kizuna.hub.index import entries
+from kizuna.hub.index import Entries, entries
 from kizuna.hub.store.sqlite.ids import id_key
 
 _CHUNK = 500
@@ -32,8 +32,9 @@ def parse(raw: bytes) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, bytes]]) -> None:
-    """Index stored versions given as (date_added, origin, raw), already in ``objects``."""
+def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, Entries]]) -> None:
+    """Index stored versions given as (date_added, origin, what is indexed of it), already in
+    ``objects``."""
     text: list[tuple[int, str]] = []
     values: list[tuple[str, int]] = []
     keys: list[tuple[str, int]] = []
@@ -42,8 +43,7 @@ def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, 
     sightings: list[tuple[object, ...]] = []
     conjunctions: list[tuple[object, ...]] = []
     flags: list[tuple[int, int, int | None]] = []
-    for added, origin, raw in versions:
-        e = entries(parse(raw))
+    for added, origin, e in versions:
         if e.text:
             text.append((added, e.text))
         values.extend((v, added) for v in e.values)
@@ -136,5 +136,5 @@ def reindex_all(conn: sqlite3.Connection) -> None:
         ).fetchall()
         if not batch:
             return
-        index_versions(conn, [(int(a), str(o), bytes(r)) for a, o, r in batch])
+        index_versions(conn, [(int(a), str(o), entries(parse(bytes(r)))) for a, o, r in batch])
         last = int(batch[-1][0])

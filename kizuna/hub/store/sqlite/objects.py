@@ -17,6 +17,7 @@ import orjson
 from kizuna.errors import PermissionDenied
 from kizuna.hub import policy
 from kizuna.hub.changes import Changes
+from kizuna.hub.index import entries
 from kizuna.hub.models import (
     Collection,
     IngestUnit,
@@ -41,7 +42,7 @@ from kizuna.hub.store.sqlite.directory import (
     org_from_row,
 )
 from kizuna.hub.store.sqlite.ids import id_key
-from kizuna.hub.store.sqlite.indexing import bump_generation, index_versions, unindex
+from kizuna.hub.store.sqlite.indexing import bump_generation, index_versions, parse, unindex
 from kizuna.hub.store.sqlite.predicates import to_sql
 from kizuna.hub.store.sqlite.watch import SQLiteWatcher
 from kizuna.stix.ids import to_us
@@ -260,7 +261,13 @@ class SQLiteWriteTx:
                 waiting,
             )
         conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last),))
-        index_versions(conn, [(a, v.origin, v.obj.raw) for a, v in zip(added, versions, strict=True)])
+        index_versions(
+            conn,
+            [
+                (a, v.origin, v.obj.index or entries(parse(v.obj.raw)))
+                for a, v in zip(added, versions, strict=True)
+            ],
+        )
         bump_generation(conn)
         marks = self._marks
         marks[collection.key] = last
