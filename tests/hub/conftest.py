@@ -137,3 +137,7 @@ def hubs() -> Iterator[dict[str, Any]]:
     yield made
     for hub in made.values():
         hub.stop()
+    for name, hub in made.items():  # a server's unexpected error, shown with the test's output
+        log = None if getattr(hub, "key_file", None) is None else hub.key_file.with_suffix(".log")
+        if log is not None and log.exists() and "unexpected" in (text := log.read_text(errors="replace")):
+            print(f"--- hub {name}: {log}\n{text[-6000:]}")

@@ -98,7 +98,13 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    _log.error("unexpected %s while answering %s %s", type(exc).__name__, request.method, request.url.path)
+    _log.error(  # the traceback goes to the server's log only, never to the client
+        "unexpected %s while answering %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
     return error_response(500, "internal error", "the hub could not complete this request", request=request)
 
 
