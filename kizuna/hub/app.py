@@ -59,8 +59,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        checker.start()  # the check pool's processes start with the app (in the background)...
         yield
-        checker.close()  # the check pool's processes end with the app
+        checker.close()  # ...and end with it
 
     app = Starlette(
         routes=routes,

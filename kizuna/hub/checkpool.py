@@ -76,6 +76,18 @@ class CheckPool:
                 out.extend(check(i, items[i], limits) for i in range(start, end))
         return out
 
+    def start(self) -> None:
+        """Start the helper processes now, in the background (a server's start-up: its first large write
+        then finds them ready instead of waiting for their imports)."""
+        if self.processes == 0 or self._closed:
+            return
+        try:
+            pool = self._get_pool()
+            for _ in range(self.processes):
+                pool.submit(_check_part, 0, [], ObjectLimits())
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            self._reset(exc)
+
     def _get_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
