@@ -156,6 +156,7 @@ def pack(c: Incoming | ObjectResult) -> Packed:
         c.markings,
         None if c.declares is None else int(c.declares),
         index,
+        c.digest,
     )
 
 
@@ -163,7 +164,7 @@ def unpack(p: Packed) -> Incoming | ObjectResult:
     if len(p) == 3:
         oid, version, reason = p
         return ObjectResult(str(oid), str(version), Outcome.REFUSED, str(reason))
-    oid, kind, spec, version, version_us, tlp, raw, recipients, markings, declares, index = p
+    oid, kind, spec, version, version_us, tlp, raw, recipients, markings, declares, index, digest = p
     entries = None
     if index is not None:
         text, values, keys, links, s, j, revoked, valid_until_us = index
@@ -189,4 +190,5 @@ def unpack(p: Packed) -> Incoming | ObjectResult:
         markings,
         None if declares is None else TLP(declares),
         entries,
+        digest,
     )

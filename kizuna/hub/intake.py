@@ -218,6 +218,7 @@ def check(index: int, obj: object, limits: ObjectLimits = DEFAULT_LIMITS) -> Inc
         markings=custom,
         declares=declared_tlp(obj) if v.type == "marking-definition" else None,
         index=entries(obj),
+        digest=_digest(raw),
     )
 
 
@@ -430,7 +431,7 @@ def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
     me = w.sender.origin
     owner = w.owners.get(obj.id)
     versions = w.held.get(obj.id, [])
-    digest = _digest(obj.raw)
+    digest = obj.digest
     observable = not obj.version
     others_visible = [h for h in versions if h.origin != me and h.readable]
     mode = policy.ownership(owner, me, writer_can_read=bool(others_visible), observable=observable)
@@ -518,7 +519,8 @@ def _route_sightings(
     targets: dict[int, str] = {}
     for i, v in enumerate(stored):
         if v.obj.type == "sighting" and not v.restricted and v.origin == w.sender.origin:
-            ref = orjson.loads(v.obj.raw).get("sighting_of_ref")
+            facts = v.obj.index.sighting if v.obj.index is not None else None
+            ref = facts.ref if facts is not None else orjson.loads(v.obj.raw).get("sighting_of_ref")
             if isinstance(ref, str):
                 targets[i] = ref
     if not targets:
@@ -541,7 +543,7 @@ def _route_sightings(
             owner = tx.owners([obj.id]).get(obj.id)
             if owner is not None and owner != origin:
                 continue
-            copy = NewVersion(obj, v.tlp, v.producer_org_id, origin, _digest(obj.raw), ids, True)
+            copy = NewVersion(obj, v.tlp, v.producer_org_id, origin, obj.digest, ids, True)
             tx.insert(target, [copy])
             tx.claim([(obj.id, origin)])
             routed.append((Routed(target.id, obj.id), copy))

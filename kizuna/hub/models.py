@@ -77,6 +77,7 @@ class Incoming:
     markings: tuple[str, ...] = ()  # marking ids it references that are not predefined TLP markings
     declares: TLP | None = None  # for a marking-definition: the TLP level it declares, if any
     index: Entries | None = None  # what the read indexes hold of it (computed from the parsed object)
+    digest: bytes = b""  # BLAKE2b-128 of ``raw``: what the audit record commits to
 
 
 @dataclass(frozen=True, slots=True)
