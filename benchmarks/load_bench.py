@@ -833,7 +833,11 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
         ("readers that reached the end", "readers_at_end", 0),
         ("largest worker peak RSS (MB)", "worker_rss_mb", 0),
         ("database memory, peak sum of PSS (MB)", "db_mb", 0),
-        ("server CPU per 1,000 objects read (ms)", "server_cpu_ms_per_1000_read", 1),
+        (
+            "server CPU in the read phase (writes included) per 1,000 objects read (ms)",
+            "server_cpu_ms_per_1000_read",
+            1,
+        ),
         ("5xx answers", "fivexx", 0),
         ("checks failed", "problems", 0),
     )
