@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -60,6 +60,13 @@ class RunningHub:
     db_path: Path
     process: subprocess.Popen[bytes]
     port: int
+    db: str = ""  # the --db value: db_path, or a PostgreSQL DSN (db_path is then unused)
+    env: dict[str, str] = field(default_factory=dict)  # the environment its commands and server need
+    log_path: Path | None = None
+
+    def restart(self) -> subprocess.Popen[bytes]:
+        """Start the server again on the same port (after the test stopped it)."""
+        return start_hub_process(self.db or self.db_path, self.port, env=self.env, log_path=self.log_path)
 
 
 def start_hub_process(
@@ -97,40 +104,55 @@ def start_hub_process(
 @pytest.fixture
 def kizuna_hub(tmp_path: Path) -> Iterator[RunningHub]:
     """A real hub: org ``producer`` (ceiling red) writes and reads, org ``reader`` (ceiling amber) reads."""
-    db = tmp_path / "hub.db"
-    kizuna_cli("hub", "init", "--db", str(db), "--title", "test hub")
-    kizuna_cli("hub", "org", "add", "producer", "--db", str(db), "--country", "GB", "--ceiling", "red")
-    kizuna_cli("hub", "org", "add", "reader", "--db", str(db), "--country", "JP", "--ceiling", "amber")
-    token = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "producer").stdout.strip()
-    reader_token = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "reader").stdout.strip()
+    yield from running_hub(tmp_path)
+
+
+def running_hub(tmp_path: Path, dsn: str | None = None) -> Iterator[RunningHub]:
+    """:func:`kizuna_hub`'s hub on a SQLite file, or (given ``dsn``, an empty place) on PostgreSQL; its
+    commands and server run with ``RunningHub.env`` (the database, and PostgreSQL's key file)."""
+    db: Path | str = tmp_path / "hub.db"
+    env: dict[str, str] = {}
+    if dsn is not None:
+        db, env = dsn, {"KIZUNA_KEY_FILE": str(tmp_path / "hub.key")}
+    d = ("--db", str(db))
+    kizuna_cli("hub", "init", *d, "--title", "test hub", env=env)
+    kizuna_cli("hub", "org", "add", "producer", *d, "--country", "GB", "--ceiling", "red", env=env)
+    kizuna_cli("hub", "org", "add", "reader", *d, "--country", "JP", "--ceiling", "amber", env=env)
+    token = kizuna_cli("hub", "token", "create", *d, "--org", "producer", env=env).stdout.strip()
+    reader_token = kizuna_cli("hub", "token", "create", *d, "--org", "reader", env=env).stdout.strip()
     cid = kizuna_cli(
         "hub",
         "collection",
         "add",
-        "--db",
-        str(db),
+        *d,
         "--title",
         "shared",
         "--read",
         "producer,reader",
         "--write",
         "producer",
+        env=env,
     ).stdout.strip()
     port = free_port()
-    proc = start_hub_process(db, port)
+    log_path = tmp_path / "hub.log"
+    proc = start_hub_process(db, port, env=env, log_path=log_path)
+    hub = RunningHub(
+        api_root_url=f"http://127.0.0.1:{port}/api/",
+        discovery_url=f"http://127.0.0.1:{port}/taxii2/",
+        token=token,
+        org="producer",
+        reader_token=reader_token,
+        reader_org="reader",
+        collection_id=cid,
+        db_path=Path(db) if dsn is None else tmp_path / "hub.db",
+        process=proc,
+        port=port,
+        db=str(db),
+        env=env,
+        log_path=log_path,
+    )
     try:
-        yield RunningHub(
-            api_root_url=f"http://127.0.0.1:{port}/api/",
-            discovery_url=f"http://127.0.0.1:{port}/taxii2/",
-            token=token,
-            org="producer",
-            reader_token=reader_token,
-            reader_org="reader",
-            collection_id=cid,
-            db_path=db,
-            process=proc,
-            port=port,
-        )
+        yield hub
     finally:
         proc.terminate()
         try:

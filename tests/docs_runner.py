@@ -29,11 +29,13 @@ The convention (also in docs/README.md, "Guides that run")
 * ``<!-- docs-test: ports 8101 8102 -->`` anywhere in a guide: those port numbers are replaced by free
   ports on 127.0.0.1 in every block and every expected output, so guides can name fixed ports and still
   run beside each other. Every server a guide starts binds 127.0.0.1.
-* Hidden commands may call four helpers: ``docs_wait_url URL [SECONDS]`` (wait until a server answers at
+* Hidden commands may call five helpers: ``docs_wait_url URL [SECONDS]`` (wait until a server answers at
   URL), ``docs_background COMMAND...`` (start a server, stopped when the guide ends),
   ``docs_stop_background`` (what a reader's Ctrl-C does to the servers started so far) and
   ``docs_medallion PORT COLLECTION_ID USER PASSWORD`` (start medallion, the OASIS TAXII 2.1 server, as a
-  partner hub on 127.0.0.1 with one empty collection).
+  partner hub on 127.0.0.1 with one empty collection) and ``docs_postgres`` (a private PostgreSQL server in
+  a new directory, on a Unix socket only, stopped and removed when the guide ends; it exports ``PGHOST``
+  and ``PGUSER``).
 
 The runner uses the ``kizuna`` and ``python`` of the environment running the tests, a temporary ``HOME``,
 and no ``KIZUNA_DB``; the guide must get everything else itself (``kizuna samples``, ``kizuna hub init``).
@@ -45,6 +47,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -209,6 +212,23 @@ subprocess.Popen([sys.executable, "-c", launch, "--host", "127.0.0.1", "--port",
 PY
   docs_wait_url "http://127.0.0.1:$1/taxii2/"
 }
+docs_postgres() {
+  # a private PostgreSQL server for this guide (never a system one): initdb in a new directory of /tmp (as
+  # the postgres user when root: PostgreSQL refuses root), listening only on a Unix socket there; stopped
+  # and removed when the guide ends. Exports PGHOST (that directory) and PGUSER=postgres (its superuser).
+  local bin dir as=""
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$bin" ]; then
+    echo "docs_postgres: no PostgreSQL server (apt-get install postgresql)" >&2; return 1
+  fi
+  dir=$(mktemp -d /tmp/kizuna-docs-pg-XXXXXX)
+  echo "remove $dir" >&9
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; as="runuser -u postgres --"; fi
+  $as "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null
+  docs_background $as "$bin/postgres" -D "$dir/data" -k "$dir" -c listen_addresses=''
+  for _ in $(seq 300); do [ -S "$dir/.s.PGSQL.5432" ] && break; sleep 0.1; done
+  export PGHOST="$dir" PGUSER=postgres
+}
 docs_background() {
   # start a server from hidden commands: in a session of its own, stopped when the guide ends
   setsid "$@" >> docs-background.log 2>&1 &
@@ -295,9 +315,12 @@ def run(guide: Guide, workdir: Path) -> Result:
         finally:
             _stop_group(proc, proc.pid)
     status = (state / "status").read_text().splitlines() if (state / "status").exists() else []
-    for line in status:  # background blocks run in sessions of their own: stop what is left of them
-        if line.startswith("bg "):
+    for line in reversed(status):  # background blocks run in sessions of their own: stop what is left of
+        if line.startswith("bg "):  # them, the last started first (a server before the database it uses)
             _stop_group(None, int(line.split()[2]))
+    for line in status:
+        if line.startswith("remove /tmp/kizuna-docs-"):  # what docs_postgres made
+            shutil.rmtree(line.split(" ", 1)[1], ignore_errors=True)
     started = [int(s.split()[1]) for s in status if s.startswith("start ")]
     finished = {int(s.split()[1]) for s in status if s.startswith("ok ")}
     outputs = {

@@ -78,6 +78,17 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     yield from build_hub(tmp_path)
 
 
+BACKENDS = ["sqlite", "postgres"]
+
+
+def hub_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
+    """The in-process hub on the backend ``request.param`` names (a module's ``hub`` fixture, parametrised
+    with :data:`BACKENDS`, runs its tests on both: PostgreSQL gives each hub a schema of the module's
+    database, made from the session cluster's template)."""
+    dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
+    yield from build_hub(tmp_path, dsn)
+
+
 def build_hub(tmp_path: Path, dsn: str | None = None) -> Iterator[Hub]:
     """The in-process hub, on SQLite or (given ``dsn``, a fresh place) on PostgreSQL."""
     clock = FrozenClock(datetime(2026, 2, 1, 9, 0, 0, tzinfo=UTC))

@@ -1,12 +1,17 @@
-"""Commit notifications (kizuna/hub/changes.py) and the SQLite store's feed of them; leases."""
+"""Commit notifications (kizuna/hub/changes.py) and each store's feed of them (SQLite: a poll of the file;
+PostgreSQL: LISTEN/NOTIFY); leases, on both backends."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from kizuna.hub import intake
 from kizuna.hub.changes import ANY, Changes
@@ -14,7 +19,37 @@ from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import utc_now
 from kizuna.stix.markings import TLP
 
-from .conftest import FrozenClock, indicator
+from .conftest import BACKENDS, FrozenClock, indicator
+
+Clock = Callable[[], datetime]
+
+
+@pytest.fixture(params=BACKENDS)
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """A factory of a fresh hub store on the backend, and of a second store object over the same hub (as
+    another process would hold it)."""
+    made: list[Any] = []
+
+    def make(clock: Clock = utc_now, *, same_as: Any = None) -> Any:
+        store: Any
+        if request.param == "postgres":
+            from kizuna.hub.store.postgres import PostgresStore
+
+            if same_as is not None:
+                store = PostgresStore.open(same_as.dsn, key_file=same_as.key_file, clock=clock)
+            else:
+                dsn = request.getfixturevalue("new_pg_dsn")()
+                store = PostgresStore.create(dsn, key_file=tmp_path / "hub.key", clock=clock)
+        elif same_as is not None:
+            store = SQLiteStore.open(same_as.path, clock=clock)
+        else:
+            store = SQLiteStore.create(tmp_path / "hub.db", durable=False, clock=clock)
+        made.append(store)
+        return store
+
+    yield make
+    for s in made:
+        s.close()
 
 
 def test_waiters_wake_when_their_collection_moves_and_only_then() -> None:
@@ -46,9 +81,9 @@ def test_waiters_wake_when_their_collection_moves_and_only_then() -> None:
 
 
 def test_the_store_publishes_after_commit_and_other_processes_commits_through_its_watcher(
-    tmp_path: Path,
+    new_store: Callable[..., Any],
 ) -> None:
-    store = SQLiteStore.create(tmp_path / "hub.db", durable=False)
+    store = new_store()
     org = store.add_org("producer", ceiling=TLP.RED)
     a = store.add_collection("a", readers=["producer"], writers=["producer"])
     b = store.add_collection("b", readers=["producer"], writers=["producer"])
@@ -57,19 +92,18 @@ def test_the_store_publishes_after_commit_and_other_processes_commits_through_it
     assert changes.latest(a.key) > 0 and changes.latest(b.key) == 0
     watch = store.watch_changes()
     try:
-        other = SQLiteStore.open(store.path)  # another connection, as another process would hold
+        other = new_store(same_as=store)  # another connection, as another process would hold
         seen = changes.latest(b.key)
         intake.accept(other, b, intake.Sender.local(org), [indicator()], clock=utc_now)
         other.close()
         assert changes.wait_blocking(b.key, seen, 10.0) > seen  # woken by the watcher
     finally:
         watch.close()
-        store.close()
 
 
-def test_one_holder_of_a_lease_until_it_expires(tmp_path: Path) -> None:
+def test_one_holder_of_a_lease_until_it_expires(new_store: Callable[..., Any]) -> None:
     clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
-    store = SQLiteStore.create(tmp_path / "hub.db", durable=False, clock=clock)
+    store = new_store(clock)
     assert store.hold_lease("follow", "a", 30)
     assert not store.hold_lease("follow", "b", 30) and store.lease_holder("follow") == "a"
     clock.advance(20)
@@ -82,4 +116,3 @@ def test_one_holder_of_a_lease_until_it_expires(tmp_path: Path) -> None:
     assert store.lease_holder("follow") == "b"
     store.release_lease("follow", "b")
     assert store.hold_lease("follow", "a", 30)
-    store.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import inspect
 import struct
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,14 @@ from kizuna.hub.app import create_app
 from kizuna.hub.settings import HubSettings
 from kizuna.hub.taxii.errors import STATUS, TAXII_MEDIA_TYPE
 
-from .conftest import Hub, indicator
+from .conftest import BACKENDS, Hub, hub_on, indicator
+
+
+@pytest.fixture(params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
+    """These tests run on both store backends."""
+    yield from hub_on(request, tmp_path)
+
 
 LIBRARY_ERRORS = [
     cls

@@ -33,9 +33,17 @@ from kizuna.hub.stream_client import Comment, EventParser, ObjectStream, ServerS
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS
 
-from ..conftest import RunningHub
-from .conftest import indicator
+from ..conftest import RunningHub, running_hub
+from .conftest import BACKENDS, indicator
 from .streaming import ThreadedServer, caught_up, open_stream, read_events
+
+
+@pytest.fixture(params=BACKENDS)
+def kizuna_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningHub]:
+    """The real hub of ``tests/conftest.py`` on each backend (PostgreSQL: a schema of the module's
+    database; its change streams are woken by LISTEN/NOTIFY)."""
+    dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
+    yield from running_hub(tmp_path, dsn)
 
 
 # -- the parser ---------------------------------------------------------------------------------------------
@@ -173,8 +181,6 @@ def test_resume_by_last_event_id_under_concurrent_writes_loses_and_repeats_nothi
 
 
 def test_the_stream_client_resumes_after_the_server_restarts(kizuna_hub: RunningHub) -> None:
-    from ..conftest import start_hub_process
-
     stop = threading.Event()
     got: list[str] = []
     with HubClient(kizuna_hub.api_root_url, kizuna_hub.reader_token) as hub:
@@ -189,7 +195,7 @@ def test_the_stream_client_resumes_after_the_server_restarts(kizuna_hub: Running
             kizuna_hub.process.kill()  # kill -9 of the server
             kizuna_hub.process.wait()
             assert next(batches) is None  # the client noticed, and will reconnect
-        restarted = start_hub_process(kizuna_hub.db_path, kizuna_hub.port)
+        restarted = kizuna_hub.restart()
         try:
             with HubClient(kizuna_hub.api_root_url, kizuna_hub.token) as writer:
                 second = [indicator(f"198.51.100.{i}") for i in range(10, 13)]
@@ -205,9 +211,16 @@ def test_the_stream_client_resumes_after_the_server_restarts(kizuna_hub: Running
 
 
 # -- the app in a thread: heartbeats, limits, errors, peers ------------------------------------------------
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    store = SQLiteStore.create(tmp_path / "hub.db", title="stream hub", durable=False)
+@pytest.fixture(params=BACKENDS)
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    store: Any
+    if request.param == "postgres":
+        from kizuna.hub.store.postgres import PostgresStore
+
+        dsn = request.getfixturevalue("new_pg_dsn")()
+        store = PostgresStore.create(dsn, title="stream hub", key_file=tmp_path / "hub.key")
+    else:
+        store = SQLiteStore.create(tmp_path / "hub.db", title="stream hub", durable=False)
     tokens = {}
     for name, ceiling, peer in (
         ("producer", TLP.RED, False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from kizuna.hub.store.sqlite import SQLiteStore, schema
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP
 from tests.conftest import kizuna_cli
-from tests.hub.conftest import FrozenClock, Hub
+from tests.hub.conftest import BACKENDS, FrozenClock, Hub, hub_on
+
+
+@pytest.fixture(params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
+    """The tests on the in-process hub run on both store backends."""
+    yield from hub_on(request, tmp_path)
 
 
 def test_a_token_is_a_key_id_and_a_256_bit_secret() -> None:

@@ -24,7 +24,7 @@ from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_EXTENSION_ID, TLP2_IDS, marking_definition
 
 from ..conftest import free_port, kizuna_cli, start_hub_process
-from .conftest import indicator
+from .conftest import BACKENDS, indicator
 
 ORGS = {
     "producer": TLP.RED,
@@ -43,6 +43,30 @@ class LiveHub:
     collections: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    dsn: str | None = None  # set when the hub is on PostgreSQL (``db`` is then unused)
+    key_file: Path | None = None
+
+    def open(self) -> Any:
+        """The hub's store, opened beside its server (as an administrator's command would)."""
+        if self.dsn is not None:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            assert self.key_file is not None
+            return PostgresStore.open(self.dsn, key_file=self.key_file)
+        return SQLiteStore.open(self.db)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a query on the database behind the server."""
+        if self.dsn is not None:
+            import psycopg
+
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                return [tuple(r) for r in conn.execute(sql.encode()).fetchall()]
+        conn2 = sqlite3.connect(self.db)
+        try:
+            return [tuple(r) for r in conn2.execute(sql).fetchall()]
+        finally:
+            conn2.close()
 
     def url(self, collection: str, path: str = "objects/") -> str:
         return f"http://127.0.0.1:{self.port}/api/collections/{self.collections[collection]}/{path}"
@@ -79,10 +103,19 @@ class LiveHub:
         self.http.close()
 
 
-def make_hub(tmp_path: Path, name: str = "hub") -> LiveHub:
+def make_hub(tmp_path: Path, name: str = "hub", dsn: str | None = None) -> LiveHub:
+    """A hub on a SQLite file, or (given ``dsn``, an empty place) on PostgreSQL, and its server."""
     db = tmp_path / f"{name}.db"
+    key_file = tmp_path / f"{name}.key"
     tokens: dict[str, str] = {}
-    with SQLiteStore.create(db, title=name, durable=False) as s:
+    made: Any
+    if dsn is not None:
+        from kizuna.hub.store.postgres import PostgresStore
+
+        made = PostgresStore.create(dsn, title=name, key_file=key_file)
+    else:
+        made = SQLiteStore.create(db, title=name, durable=False)
+    with made as s:
         for org, ceiling in ORGS.items():
             s.add_org(org, ceiling=ceiling, admin=org == "admin")
             tokens[org] = new_token()
@@ -99,13 +132,21 @@ def make_hub(tmp_path: Path, name: str = "hub") -> LiveHub:
         green = s.add_collection("green feeds", readers=everyone, writers=["producer"], default_tlp=TLP.GREEN)
     port = free_port()
     hub = LiveHub(db, port, tokens, {"shared": shared.id, "ops": ops.id, "green": green.id})
-    hub.proc = start_hub_process(db, port)
+    if dsn is not None:
+        hub.dsn, hub.key_file = dsn, key_file
+        env = {"KIZUNA_KEY_FILE": str(key_file)}
+        hub.proc = start_hub_process(dsn, port, env=env, log_path=tmp_path / f"{name}.log")
+    else:
+        hub.proc = start_hub_process(db, port)
     return hub
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveHub]:
-    hub = make_hub(tmp_path)
+@pytest.fixture(params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveHub]:
+    """One live hub, on each backend (the two-hub federation findings run on SQLite here; federation on
+    PostgreSQL is tests/hub/test_federation.py's)."""
+    dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
+    hub = make_hub(tmp_path, dsn=dsn)
     yield hub
     hub.stop()
 
@@ -264,7 +305,7 @@ def test_an_unmarked_amber_object_is_refused_by_a_green_agreement(tmp_path: Path
 
 def test_a_peer_account_without_an_agreement_cannot_push(live: LiveHub) -> None:
     token = new_token()
-    with SQLiteStore.open(live.db) as s:
+    with live.open() as s:
         s.add_org("stranger-hub", ceiling=TLP.AMBER, peer_hub=True)
         s.add_token("stranger-hub", hash_token(token))
         s.grant_access(live.collections["shared"], writers=["stranger-hub"])
@@ -345,9 +386,7 @@ def test_what_a_reader_sees_of_one_write_is_one_unbroken_run(live: LiveHub) -> N
         for i, level in enumerate([TLP.RED, TLP.GREEN, TLP.AMBER, TLP.RED, TLP.GREEN, TLP.CLEAR, TLP.AMBER])
     ]
     live.post("producer", mixed)
-    conn = sqlite3.connect(live.db)
-    added = {oid: da for oid, da in conn.execute("SELECT id, date_added FROM objects")}
-    conn.close()
+    added = {oid: da for oid, da in live.rows("SELECT id, date_added FROM objects")}
     everything = sorted(added.values())
     for org in ("other", "reader"):
         seen = sorted(added[o["id"]] for o in live.read(org))

@@ -157,3 +157,93 @@ def test_two_workers_over_postgresql(new_pg_dsn: Callable[[], str], tmp_path: Pa
         row = conn.execute("SELECT COUNT(*) FROM objects").fetchone()
     assert row is not None and row[0] == 8 * 25 + 3000
     assert kizuna_cli("hub", "audit", "verify", env=env).returncode == 0
+
+
+def test_two_workers_over_sqlite(tmp_path: Path) -> None:
+    """SQLite keeps working with several workers on one host: both serve one file (its writers serialise on
+    it), any worker answers any status resource, exactly one holds the sync lease."""
+    import sqlite3
+
+    db = tmp_path / "hub.db"
+    env = {"KIZUNA_DB": str(db)}
+    kizuna_cli("hub", "init", env=env)
+    kizuna_cli("hub", "org", "add", "producer", "--country", "GB", "--ceiling", "red", env=env)
+    token = kizuna_cli("hub", "token", "create", "--org", "producer", env=env).stdout.strip()
+    cid = kizuna_cli(
+        "hub", "collection", "add", "--title", "shared", "--read", "producer", "--write", "producer", env=env
+    ).stdout.strip()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api"
+    headers = {"Authorization": f"Bearer {token}", "Accept": MEDIA, "Content-Type": MEDIA}
+    log = tmp_path / "serve.log"
+    with open(log, "ab") as out:
+        sup = subprocess.Popen(
+            [*SERVE, "--workers", "2", "--port", str(port), "--sync-every", "0.5", "--follow-lease-s", "2"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+    def holder() -> int | None:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT holder FROM leases WHERE name = 'federation-sync'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            conn.close()
+        return None if row is None else int(str(row[0]).rsplit(":", 1)[1])
+
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{base}/", headers=headers, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert _wait(answers, 30), log.read_text()
+        assert _wait(lambda: len(_children(sup.pid)) == 2, 10)
+        workers = _children(sup.pid)
+        results: list[dict[str, object]] = []
+
+        def post() -> None:
+            r = httpx.post(
+                f"{base}/collections/{cid}/objects/",
+                content=orjson.dumps({"objects": _indicators(40)}),
+                headers=headers,
+                timeout=60,
+            )
+            assert r.status_code == 202, r.text
+            results.append(r.json())
+
+        threads = [threading.Thread(target=post) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(results) == 6 and all(r["status"] == "complete" for r in results)
+        for r in results:  # each request on a new connection: either worker answers
+            for _ in range(3):
+                s = httpx.get(f"{base}/status/{r['id']}/", headers=headers, timeout=10)
+                assert s.status_code == 200 and s.json()["success_count"] == 40
+        assert _wait(lambda: holder() in workers, 10), log.read_text()
+        seen: list[str] = []
+        params: dict[str, str] = {"limit": "50"}
+        for _ in range(10):
+            page = httpx.get(f"{base}/collections/{cid}/objects/", params=params, headers=headers, timeout=10)
+            body = page.json()
+            seen += [o["id"] for o in body.get("objects", [])]
+            if not body.get("more"):
+                break
+            params = {"limit": "50", "next": body["next"]}
+        assert len(seen) == len(set(seen)) == 240
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=30) == 0
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait()
+        for pid in _children(sup.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert kizuna_cli("hub", "audit", "verify", env=env).returncode == 0

@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from kizuna.errors import StoreError
-from kizuna.hub.store.postgres.dialect import PgConnection
+from kizuna.hub.store.postgres.dialect import PgConnection, PgCursor
 from kizuna.hub.store.postgres.schema import WRITE_LOCK
 
 #: Longest a statement may run (ms): a request never waits for ever on the database.
@@ -46,6 +46,27 @@ def redact(dsn: str) -> str:
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.autocommit = True
     conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+
+
+class ReaderConnection(PgConnection):
+    """A server thread's reader. Its connection may have died while idle (the database restarted): a
+    statement that fails because the connection is gone is run once more on a fresh one from the pool, so
+    the first request after the database returns is answered, not 503 (reads are autocommit statements: a
+    retry repeats nothing). A statement that fails on a live connection (``statement_timeout``) is not
+    retried."""
+
+    def __init__(self, conn: psycopg.Connection[Any], renew: Callable[[ReaderConnection], None]) -> None:
+        super().__init__(conn)
+        self._renew = renew
+
+    def execute(self, sql: str, params: Any = ()) -> PgCursor:
+        try:
+            return super().execute(sql, params)
+        except StoreError:
+            if not self.raw.closed:
+                raise
+        self._renew(self)  # StoreError when no connection comes within POOL_WAIT_S
+        return super().execute(sql, params)
 
 
 class Connections:
@@ -78,22 +99,29 @@ class Connections:
 
     def reader(self) -> PgConnection:
         """This thread's connection for reads (autocommit; taken from the pool on first use)."""
-        conn: PgConnection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed:
-            if conn is not None:  # lost with the server: give it back (the pool discards it)
-                self._local.conn = None
-                with self._held_lock:
-                    self._held.remove(conn.raw)
-                self.pool.putconn(conn.raw)
-            try:
-                raw = self.pool.getconn(timeout=POOL_WAIT_S)
-            except psycopg.OperationalError as exc:  # PoolTimeout too: the database is unreachable
-                raise StoreError(f"{self.path}: no connection: {str(exc).splitlines()[0]}") from None
-            with self._held_lock:
-                self._held.append(raw)
-            conn = PgConnection(raw)
+        conn: ReaderConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = ReaderConnection(self._take(), self._renew)
             self._local.conn = conn
+        elif conn.raw.closed:  # lost with the server
+            self._renew(conn)
         return conn
+
+    def _take(self) -> psycopg.Connection[Any]:
+        try:
+            raw = self.pool.getconn(timeout=POOL_WAIT_S)
+        except psycopg.OperationalError as exc:  # PoolTimeout too: the database is unreachable
+            raise StoreError(f"{self.path}: no connection: {str(exc).splitlines()[0]}") from None
+        with self._held_lock:
+            self._held.append(raw)
+        return raw
+
+    def _renew(self, conn: ReaderConnection) -> None:
+        """Give ``conn``'s dead connection back (the pool discards it) and give it a live one."""
+        dead, conn.raw = conn.raw, self._take()  # _take first: if it fails, conn still holds the dead one
+        with self._held_lock:
+            self._held.remove(dead)
+        self.pool.putconn(dead)
 
     @contextmanager
     def write(self) -> Iterator[PgConnection]:

@@ -139,6 +139,22 @@ def _unavailable(exc: psycopg.OperationalError) -> StoreError:
     return StoreError(f"the database failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
 
 
+def _numbered_rows(row: str, count: int) -> str:
+    """``count`` copies of the VALUES row ``row`` (``%s`` placeholders), joined by commas, with its
+    placeholders numbered ``$1``, ``$2``... in order (PostgreSQL's own form)."""
+    parts = row.split("%s")
+    out: list[str] = []
+    n = 0
+    for _ in range(count):
+        out.append(parts[0])
+        for part in parts[1:]:
+            n += 1
+            out.append(f"${n}")
+            out.append(part)
+        out.append(",")
+    return "".join(out[:-1])
+
+
 class PgConnection:
     """A psycopg connection with the face of the ``sqlite3.Connection`` the query code uses."""
 
@@ -177,9 +193,15 @@ class PgConnection:
             else:  # one multi-row INSERT per chunk of rows
                 head, row, tail = text[: values.start(1)], values.group(1), text[values.end(1) :]
                 per = max(1, MAX_PARAMS // max(1, len(batch[0])))
+                numbered = "%" not in head + tail and "%%" not in row
+                raw = psycopg.RawCursor(self.raw) if numbered else cur
                 for i in range(0, len(batch), per):
                     chunk = batch[i : i + per]
-                    cur.execute(head + ",".join([row] * len(chunk)) + tail, [p for r in chunk for p in r])
+                    params = [p for r in chunk for p in r]
+                    if numbered:  # psycopg parses no query text (and caches no long one)
+                        raw.execute(head + _numbered_rows(row, len(chunk)) + tail, params)
+                    else:
+                        cur.execute(head + ",".join([row] * len(chunk)) + tail, params)
         except psycopg.errors.IntegrityError as exc:
             raise _integrity(exc) from None
         except psycopg.OperationalError as exc:
