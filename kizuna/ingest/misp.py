@@ -126,6 +126,17 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_NOT_A_LIST = "{key!r} must be a list"
+
+
+def _list(node: Mapping[str, Any], key: str) -> list[Any] | None:
+    """``node[key]`` as a list: [] when absent or empty, None when it is something else (a problem)."""
+    value = node.get(key)
+    if isinstance(value, list):
+        return value
+    return [] if not value else None
+
+
 def _clean(ext: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in ext.items() if v not in (None, "", [])}
 
@@ -151,6 +162,14 @@ class _Event:
         self.event_level_galaxy: list[str] = []
         self.event_marks: list[str] = []
         self.by_id: dict[str, Record] = {}
+
+    def items(self, node: Mapping[str, Any], key: str, loc: str, record_id: str = "") -> list[Any]:
+        """The list ``node[key]``; a problem (the unit is refused) when it is there and not a list."""
+        value = _list(node, key)
+        if value is None:
+            self.unit.problem(f"{loc}/{key}", record_id, _NOT_A_LIST.format(key=key))
+            return []
+        return value
 
     # -- ids --------------------------------------------------------------------------------------------
     def uid(self, raw: object, locator: str) -> tuple[str, str | None]:
@@ -290,18 +309,20 @@ class _Event:
         if isinstance(orgc, dict) and orgc.get("name"):
             self.created_by = self.identity(orgc, base + "/Orgc", event_marks)
         # attributes, objects, then what refers to them
-        for i, attr in enumerate(ev.get("Attribute") or []):
+        for i, attr in enumerate(self.items(ev, "Attribute", base)):
             self.attribute(attr, f"{base}/Attribute/{i}")
-        for i, obj in enumerate(ev.get("Object") or []):
+        objects = self.items(ev, "Object", base)
+        for i, obj in enumerate(objects):
             self.misp_object(obj, f"{base}/Object/{i}")
-        for i, obj in enumerate(ev.get("Object") or []):
-            for k, ref in enumerate(obj.get("ObjectReference") or [] if isinstance(obj, dict) else []):
+        for i, obj in enumerate(objects):
+            refs = self.items(obj, "ObjectReference", f"{base}/Object/{i}") if isinstance(obj, dict) else []
+            for k, ref in enumerate(refs):
                 self.reference(obj, ref, f"{base}/Object/{i}/ObjectReference/{k}")
         self.galaxies(ev, base, None, None, event_marks, tags)
         self.uses()
-        for i, rep in enumerate(ev.get("EventReport") or []):
+        for i, rep in enumerate(self.items(ev, "EventReport", base)):
             self.event_report(rep, f"{base}/EventReport/{i}", event_marks)
-        for i, prop in enumerate(ev.get("ShadowAttribute") or []):
+        for i, prop in enumerate(self.items(ev, "ShadowAttribute", base)):
             self.proposal(prop, f"{base}/ShadowAttribute/{i}")
         self.report(tags, event_marks)
 
@@ -353,7 +374,7 @@ class _Event:
             return
         self.ids[key] = oid
         self.owner[key] = loc
-        for i, prop in enumerate(attr.get("ShadowAttribute") or []):
+        for i, prop in enumerate(self.items(attr, "ShadowAttribute", loc, raw_id)):
             self.proposal(prop, f"{loc}/ShadowAttribute/{i}")
         entry = DISTRIBUTION.get(_s(attr.get("distribution")))
         if (
@@ -539,7 +560,7 @@ class _Event:
         raw_id = _s(mo.get("uuid")) or uid
         key = _s(mo.get("uuid")).strip().lower() or uid
         name = _s(mo.get("name"))
-        attrs = [a for a in (mo.get("Attribute") or []) if isinstance(a, dict)]
+        attrs = [a for a in self.items(mo, "Attribute", loc, raw_id) if isinstance(a, dict)]
         comparisons: list[tuple[str, str | int]] = []
         to_ids = False
         ext_attrs: list[dict[str, Any]] = []
@@ -597,7 +618,7 @@ class _Event:
             )
             if a_orig is not None:
                 ext_attrs[-1]["misp_uuid"] = a_orig
-            for i, prop in enumerate(a.get("ShadowAttribute") or []):
+            for i, prop in enumerate(self.items(a, "ShadowAttribute", aloc)):
                 self.proposal(prop, f"{aloc}/ShadowAttribute/{i}")
         if kept:
             unit.warn(
@@ -744,13 +765,13 @@ class _Event:
             tuple[str, str, str | None, str, str, str]
         ] = []  # galaxy type, value, uuid, tag, desc, loc
         seen_tags: set[str] = set()
-        blocks = [g for g in node.get("Galaxy") or [] if isinstance(g, dict)]
+        blocks = [g for g in self.items(node, "Galaxy", loc) if isinstance(g, dict)]
         # old exports give every cluster of a galaxy the galaxy's uuid: such a uuid names no one cluster
         uses = Counter(
-            _s(c.get("uuid")) for g in blocks for c in g.get("GalaxyCluster") or [] if isinstance(c, dict)
+            _s(c.get("uuid")) for g in blocks for c in _list(g, "GalaxyCluster") or [] if isinstance(c, dict)
         )
         for g_i, galaxy in enumerate(blocks):
-            for c_i, cluster in enumerate(galaxy.get("GalaxyCluster") or []):
+            for c_i, cluster in enumerate(self.items(galaxy, "GalaxyCluster", f"{loc}/Galaxy/{g_i}")):
                 if not isinstance(cluster, dict):
                     continue
                 cuuid = _s(cluster.get("uuid"))
@@ -856,7 +877,7 @@ class _Event:
 
     # -- sightings, reports, proposals ------------------------------------------------------------------
     def sightings(self, attr: Mapping[str, Any], loc: str, of: str, marks: list[str]) -> None:
-        for i, s in enumerate(attr.get("Sighting") or []):
+        for i, s in enumerate(self.items(attr, "Sighting", loc)):
             if not isinstance(s, dict):
                 continue
             sloc = f"{loc}/Sighting/{i}"
