@@ -14,17 +14,19 @@ import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
 from kizuna.hub import intake
-from kizuna.hub.client import HubClient
 from kizuna.hub.models import Collection, IngestUnit, ObjectResult, Outcome
 from kizuna.hub.store.protocols import Store
 from kizuna.ingest.misp import CONVERTER
 from kizuna.ingest.units import Problem, Record, Unit
 from kizuna.stix.ids import Clock
+
+if TYPE_CHECKING:  # --hub runs only: the HTTP client is not imported for a local hub
+    from kizuna.hub.client import HubClient
 
 _NOT_STORED = "not stored: its unit was refused"
 

@@ -88,3 +88,9 @@ def test_each_kind_refuses_what_it_must(kind: str, bad: str) -> None:
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=4))
 def test_derived_uuid_is_uuid5_in_kizunas_namespace(parts: list[str]) -> None:
     assert derived_uuid(*parts) == str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))
+
+
+def test_white_space_is_what_str_isspace_says_for_every_code_point() -> None:
+    for cp in range(0x110000):
+        c = chr(cp)
+        assert values.has_space(c) == c.isspace(), hex(cp)
