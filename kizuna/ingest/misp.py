@@ -138,7 +138,9 @@ def _list(node: Mapping[str, Any], key: str) -> list[Any] | None:
 
 
 def _clean(ext: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ext.items() if v not in (None, "", [])}
+    """``ext`` without its None, "" and [] values (False, 0 and {} are kept). A true value, the common
+    case, is kept after one truth test (no JSON value that is true equals None, "" or [])."""
+    return {k: v for k, v in ext.items() if v or not (v is None or v == "" or v == [])}
 
 
 class _Event:
@@ -359,12 +361,14 @@ class _Event:
         if not isinstance(attr, dict):
             unit.problem(loc, "", "an attribute must be a JSON object")
             return
-        uid, original = self.uid(attr.get("uuid"), loc)
-        raw_id = _s(attr.get("uuid")) or uid
-        key = _s(attr.get("uuid")).strip().lower() or uid
-        misp_type = _s(attr.get("type"))
+        get = attr.get
+        raw_uuid = _s(get("uuid"))
+        uid, original = self.uid(raw_uuid, loc)
+        raw_id = raw_uuid or uid
+        key = raw_uuid.strip().lower() or uid
+        misp_type = _s(get("type"))
         tm = ATTRIBUTES.get(misp_type)
-        to_ids = bool(attr.get("to_ids"))
+        to_ids = bool(get("to_ids"))
         stix_type = self._primary_type(tm, to_ids)
         oid = f"{stix_type}--{uid}"
         if key in self.ids:
@@ -374,9 +378,11 @@ class _Event:
             return
         self.ids[key] = oid
         self.owner[key] = loc
-        for i, prop in enumerate(self.items(attr, "ShadowAttribute", loc, raw_id)):
-            self.proposal(prop, f"{loc}/ShadowAttribute/{i}")
-        entry = DISTRIBUTION.get(_s(attr.get("distribution")))
+        if "ShadowAttribute" in attr:
+            for i, prop in enumerate(self.items(attr, "ShadowAttribute", loc, raw_id)):
+                self.proposal(prop, f"{loc}/ShadowAttribute/{i}")
+        distribution = _s(get("distribution"))
+        entry = DISTRIBUTION.get(distribution)
         if (
             entry is not None
             and not entry[2]
@@ -390,27 +396,29 @@ class _Event:
                 oid,
             )
             return
-        tags = _tags(attr)
-        tag_tlp = self.own_tlp(tags, loc + "/Tag", raw_id)
-        marks = self.markings(tag_tlp if tag_tlp is not None else self.marking, attr.get("distribution"))
-        labels = [t for t in tags if mapping.tlp_tag_level(t) is None]
-        modified = self.stamp(attr.get("timestamp"))
-        value = _s(attr.get("value"))
+        tags = _tags(attr) if "Tag" in attr else []
+        if tags:
+            tag_tlp = self.own_tlp(tags, loc + "/Tag", raw_id)
+            labels = [t for t in tags if mapping.tlp_tag_level(t) is None]
+        else:
+            tag_tlp, labels = None, []
+        marks = self.markings(tag_tlp if tag_tlp is not None else self.marking, distribution)
+        modified = self.stamp(get("timestamp"))
+        value = _s(get("value"))
+        sharing_group = _s(get("sharing_group_id"))
         ext = _clean(
             {
                 "extension_type": "property-extension",
                 "misp_type": misp_type,
-                "category": _s(attr.get("category")),
-                "comment": _s(attr.get("comment")),
+                "category": _s(get("category")),
+                "comment": _s(get("comment")),
                 "to_ids": to_ids,
-                "disable_correlation": True if attr.get("disable_correlation") else None,
-                "object_relation": _s(attr.get("object_relation")),
-                "distribution": _s(attr.get("distribution")),
-                "sharing_group": _s(attr.get("sharing_group_id"))
-                if _s(attr.get("sharing_group_id")) not in ("", "0")
-                else None,
+                "disable_correlation": True if get("disable_correlation") else None,
+                "object_relation": _s(get("object_relation")),
+                "distribution": distribution,
+                "sharing_group": sharing_group if sharing_group not in ("", "0") else None,
                 "misp_uuid": original,
-                "data": _s(attr.get("data")),  # a malware-sample or attachment's content (base64)
+                "data": _s(get("data")),  # a malware-sample or attachment's content (base64)
                 "tags": tags,
             }
         )
