@@ -248,17 +248,58 @@ def bench_misp_stix(events: int, attributes: int, objects: int) -> dict[str, flo
     }
 
 
-def bench_csv(tmp: Path, rows: int, runs: int) -> dict[str, float]:
+def bench_convert(events: int, attributes: int, objects: int, runs: int) -> dict[str, float]:
+    """The ingest side alone, in this process and in memory (no validation, no store), like misp-stix
+    below: kizuna's MISP to STIX conversion of the same events; the median of ``runs`` passes."""
+    from kizuna.ingest.misp import Options, iter_units
+
+    docs = [{"Event": misp_event(n, attributes, objects)} for n in range(events)]
+    opts = Options(attack={})
+    times, count = [], 0
+    for _ in range(runs):
+        started = time.process_time()
+        count = sum(len(u.records) for d in docs for u in iter_units(d, "bench.json", opts))
+        times.append(time.process_time() - started)
+    return {
+        "cpu_s": statistics.median(times),
+        "objects": count,
+        "attributes": events * (attributes + objects * 5 // 2),
+    }
+
+
+def bench_csv_convert(tmp: Path, rows: int, runs: int) -> dict[str, float]:
+    """Reading and converting the CSV file alone (no validation, no store); the median of ``runs``."""
+    from kizuna.ingest.csvfile import CsvReader, load_mapping
+
+    csv, mapping = _csv_files(tmp, rows)
+    m = load_mapping(mapping)
+    times = []
+    for _ in range(runs):
+        started = time.process_time()
+        n = sum(len(u.records) for u in CsvReader(csv, m, producer_org="uk", batch_rows=10000).units())
+        times.append(time.process_time() - started)
+        assert n == rows
+    return {"cpu_s": statistics.median(times), "rows": rows}
+
+
+def _csv_files(tmp: Path, rows: int) -> tuple[Path, Path]:
     csv = tmp / "rows.csv"
+    mapping = tmp / "m.toml"
+    if csv.exists():
+        return csv, mapping
     with csv.open("w") as f:
         f.write("indicator,first seen,note\n")
         for i in range(rows):
             f.write(f"{10 + i // 65536 % 200}.{i // 256 % 256}.{i % 256}.{i % 7 + 1},2026-02-01,row {i}\n")
-    mapping = tmp / "m.toml"
     mapping.write_text(
         '[fields]\nvalue = "indicator"\ntype = { constant = "ipv4-addr" }\n'
         'valid_from = "first seen"\ndescription = "note"\n'
     )
+    return csv, mapping
+
+
+def bench_csv(tmp: Path, rows: int, runs: int) -> dict[str, float]:
+    csv, mapping = _csv_files(tmp, rows)
 
     def one(i: int) -> dict[str, float]:
         db = tmp / f"csv-{i}.db"
@@ -305,11 +346,13 @@ def main() -> None:
     ap.add_argument(
         "--quick", action="store_true", help="a tenth of every size (a smoke test, not the figures)"
     )
-    ap.add_argument("--only", choices=("misp", "misp-stix", "csv", "feed"), action="append")
+    ap.add_argument(
+        "--only", choices=("misp", "misp-stix", "convert", "csv", "csv-convert", "feed"), action="append"
+    )
     ap.add_argument("--misp-stix-events", type=int, default=5, help="events misp-stix converts (it is slow)")
     a = ap.parse_args()
     scale = 10 if a.quick else 1
-    only = set(a.only or ("misp", "misp-stix", "csv", "feed"))
+    only = set(a.only or ("misp", "misp-stix", "convert", "csv", "csv-convert", "feed"))
     print(
         f"machine: {machine()}; load average {os.getloadavg()}; {time.strftime('%Y-%m-%d %H:%M')}", flush=True
     )
@@ -333,6 +376,23 @@ def main() -> None:
             n, objs = r["attributes"], r["objects"]
             print(f"misp-stix 2026.10.12 (in memory, {n:,.0f} attributes): CPU {r['cpu_s']:.1f} s")
             print(f"  = {n / r['cpu_s']:,.0f} attributes/s, {objs / r['cpu_s']:,.0f} objects/s")
+        if "convert" in only:
+            r = bench_convert(100 // scale, 1000, 50, a.runs)
+            n, objs = r["attributes"], r["objects"]
+            print(
+                f"kizuna MISP -> STIX conversion alone (in memory, {n:,.0f} attributes):"
+                f" CPU {r['cpu_s']:.2f} s"
+            )
+            print(
+                f"  = {n / r['cpu_s']:,.0f} attributes/s, {objs / r['cpu_s']:,.0f} objects/s,"
+                f" {r['cpu_s'] / n * 1e6:.1f} us an attribute"
+            )
+        if "csv-convert" in only:
+            r = bench_csv_convert(tmp, 1_000_000 // scale, a.runs)
+            print(
+                f"CSV reading and converting alone ({r['rows']:,.0f} rows): CPU {r['cpu_s']:.2f} s ="
+                f" {r['rows'] / r['cpu_s']:,.0f} rows/s, {r['cpu_s'] / r['rows'] * 1e6:.1f} us a row"
+            )
         if "csv" in only:
             r = bench_csv(tmp, 1_000_000 // scale, a.runs)
             rows = r["rows"]
