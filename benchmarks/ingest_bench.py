@@ -157,11 +157,16 @@ def new_hub(path: Path) -> None:
         store.add_collection("bench", alias="bench", readers=["uk"], writers=["uk"])
 
 
-def run(args: list[str]) -> tuple[float, float, int, str]:
-    """(wall s, CPU s, peak RSS bytes, stderr) of one ``python -m kizuna ARGS`` process."""
+def run(args: list[str]) -> dict[str, Any]:
+    """One ``kizuna ARGS`` process (through ``_intake_split.py``: ``python -m kizuna`` with a timer around
+    the intake): wall s, CPU s, peak RSS, the CPU s inside ``intake.accept``, the summary line, the load."""
+    load = os.getloadavg()[0]
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kizuna", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+        [sys.executable, str(ROOT / "benchmarks" / "_intake_split.py"), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
     )
     assert proc.stderr is not None
     err = proc.stderr.read().decode()
@@ -170,12 +175,38 @@ def run(args: list[str]) -> tuple[float, float, int, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"kizuna {' '.join(args)} failed: {err}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, err.strip().splitlines()[-1]
+    lines = err.strip().splitlines()
+    intake_wall, intake_cpu = (float(x) for x in lines[-1].split()[1:3])
+    summary = next(line for line in reversed(lines) if line.startswith("read "))
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rss_mb": usage.ru_maxrss * 1024 / 1e6,
+        "intake_cpu_s": intake_cpu,
+        "intake_wall_s": intake_wall,
+        "ingest_cpu_s": cpu - intake_cpu,
+        "load": (load + os.getloadavg()[0]) / 2,
+        "summary": summary,  # type: ignore[dict-item]
+    }
+
+
+def _line(what: str, i: int, r: dict[str, Any]) -> None:
+    print(
+        f"  {what} run {i}: {r['summary']}; wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s"
+        f" (intake {r['intake_cpu_s']:.1f} s, the rest {r['ingest_cpu_s']:.1f} s), RSS {r['rss_mb']:.0f} MB,"
+        f" load {r['load']:.1f}",
+        flush=True,
+    )
 
 
 def median_of(runs: int, make: Any) -> dict[str, float]:
     results = [make(i) for i in range(runs)]
-    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+    return {
+        k: statistics.median(r[k] for r in results)
+        for k in results[0]
+        if isinstance(results[0][k], int | float)
+    }
 
 
 def bench_misp(tmp: Path, events: int, attributes: int, objects: int, runs: int) -> dict[str, float]:
@@ -188,16 +219,11 @@ def bench_misp(tmp: Path, events: int, attributes: int, objects: int, runs: int)
     def one(i: int) -> dict[str, float]:
         db = tmp / f"misp-{i}.db"
         new_hub(db)
-        wall, cpu, rss, summary = run(
-            ["ingest", "misp", *files, "--db", str(db), "--collection", "bench", "--org", "uk"]
-        )
-        stored = int(summary.split("stored new ")[1].split(",")[0])
-        n_attr = events * (attributes + objects * 5 // 2)
-        print(
-            f"  misp run {i}: {summary}; wall {wall:.1f} s, CPU {cpu:.1f} s, RSS {rss / 1e6:.0f} MB",
-            flush=True,
-        )
-        return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss / 1e6, "stored": stored, "attributes": n_attr}
+        r = run(["ingest", "misp", *files, "--db", str(db), "--collection", "bench", "--org", "uk"])
+        _line("misp", i, r)
+        r["stored"] = int(r["summary"].split("stored new ")[1].split(",")[0])
+        r["attributes"] = events * (attributes + objects * 5 // 2)
+        return r
 
     return median_of(runs, one)
 
@@ -222,28 +248,67 @@ def bench_misp_stix(events: int, attributes: int, objects: int) -> dict[str, flo
     }
 
 
-def bench_csv(tmp: Path, rows: int, runs: int) -> dict[str, float]:
+def bench_convert(events: int, attributes: int, objects: int, runs: int) -> dict[str, float]:
+    """The ingest side alone, in this process and in memory (no validation, no store), like misp-stix
+    below: kizuna's MISP to STIX conversion of the same events; the median of ``runs`` passes."""
+    from kizuna.ingest.misp import Options, iter_units
+
+    docs = [{"Event": misp_event(n, attributes, objects)} for n in range(events)]
+    opts = Options(attack={})
+    times, count = [], 0
+    for _ in range(runs):
+        started = time.process_time()
+        count = sum(len(u.records) for d in docs for u in iter_units(d, "bench.json", opts))
+        times.append(time.process_time() - started)
+    return {
+        "cpu_s": statistics.median(times),
+        "objects": count,
+        "attributes": events * (attributes + objects * 5 // 2),
+    }
+
+
+def bench_csv_convert(tmp: Path, rows: int, runs: int) -> dict[str, float]:
+    """Reading and converting the CSV file alone (no validation, no store); the median of ``runs``."""
+    from kizuna.ingest.csvfile import CsvReader, load_mapping
+
+    csv, mapping = _csv_files(tmp, rows)
+    m = load_mapping(mapping)
+    times = []
+    for _ in range(runs):
+        started = time.process_time()
+        n = sum(len(u.records) for u in CsvReader(csv, m, producer_org="uk", batch_rows=10000).units())
+        times.append(time.process_time() - started)
+        assert n == rows
+    return {"cpu_s": statistics.median(times), "rows": rows}
+
+
+def _csv_files(tmp: Path, rows: int) -> tuple[Path, Path]:
     csv = tmp / "rows.csv"
+    mapping = tmp / "m.toml"
+    if csv.exists():
+        return csv, mapping
     with csv.open("w") as f:
         f.write("indicator,first seen,note\n")
         for i in range(rows):
             f.write(f"{10 + i // 65536 % 200}.{i // 256 % 256}.{i % 256}.{i % 7 + 1},2026-02-01,row {i}\n")
-    mapping = tmp / "m.toml"
     mapping.write_text(
         '[fields]\nvalue = "indicator"\ntype = { constant = "ipv4-addr" }\n'
         'valid_from = "first seen"\ndescription = "note"\n'
     )
+    return csv, mapping
+
+
+def bench_csv(tmp: Path, rows: int, runs: int) -> dict[str, float]:
+    csv, mapping = _csv_files(tmp, rows)
 
     def one(i: int) -> dict[str, float]:
         db = tmp / f"csv-{i}.db"
         new_hub(db)
         args = ["ingest", "csv", str(csv), "--mapping", str(mapping), "--batch-rows", "10000"]
-        wall, cpu, rss, summary = run([*args, "--db", str(db), "--collection", "bench", "--org", "uk"])
-        print(
-            f"  csv run {i}: {summary}; wall {wall:.1f} s, CPU {cpu:.1f} s, RSS {rss / 1e6:.0f} MB",
-            flush=True,
-        )
-        return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss / 1e6, "rows": rows}
+        r = run([*args, "--db", str(db), "--collection", "bench", "--org", "uk"])
+        _line("csv", i, r)
+        r["rows"] = rows
+        return r
 
     return median_of(runs, one)
 
@@ -258,16 +323,21 @@ def bench_feed(tmp: Path, events: int, attributes: int, runs: int) -> dict[str, 
         db = tmp / f"feed-{i}.db"
         new_hub(db)
         with serve(root) as url:
-            wall, cpu, rss, summary = run(
-                ["ingest", "misp-feed", url, "--db", str(db), "--collection", "bench", "--org", "uk"]
-            )
-        print(
-            f"  feed run {i}: {summary}; wall {wall:.1f} s, CPU {cpu:.1f} s, RSS {rss / 1e6:.0f} MB",
-            flush=True,
-        )
-        return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss / 1e6}
+            r = run(["ingest", "misp-feed", url, "--db", str(db), "--collection", "bench", "--org", "uk"])
+        _line("feed", i, r)
+        return r
 
     return median_of(runs, one)
+
+
+def _split(r: dict[str, float], n: float, per: str) -> None:
+    print(
+        f"  CPU in the intake (intake.accept) {r['intake_cpu_s']:.1f} s ="
+        f" {r['intake_cpu_s'] / n * 1e6:.0f} us a {per};"
+        f" the rest (start-up, reading, converting) {r['ingest_cpu_s']:.1f} s ="
+        f" {r['ingest_cpu_s'] / n * 1e6:.0f} us a {per}; intake wall {r['intake_wall_s']:.1f} s;"
+        f" load average {r['load']:.1f}"
+    )
 
 
 def main() -> None:
@@ -276,11 +346,13 @@ def main() -> None:
     ap.add_argument(
         "--quick", action="store_true", help="a tenth of every size (a smoke test, not the figures)"
     )
-    ap.add_argument("--only", choices=("misp", "misp-stix", "csv", "feed"), action="append")
+    ap.add_argument(
+        "--only", choices=("misp", "misp-stix", "convert", "csv", "csv-convert", "feed"), action="append"
+    )
     ap.add_argument("--misp-stix-events", type=int, default=5, help="events misp-stix converts (it is slow)")
     a = ap.parse_args()
     scale = 10 if a.quick else 1
-    only = set(a.only or ("misp", "misp-stix", "csv", "feed"))
+    only = set(a.only or ("misp", "misp-stix", "convert", "csv", "csv-convert", "feed"))
     print(
         f"machine: {machine()}; load average {os.getloadavg()}; {time.strftime('%Y-%m-%d %H:%M')}", flush=True
     )
@@ -298,21 +370,41 @@ def main() -> None:
                 f"  CPU {r['cpu_s']:.1f} s = {n / r['cpu_s']:,.0f} attributes/s,"
                 f" {objs / r['cpu_s']:,.0f} objects/s"
             )
+            _split(r, n, "attribute")
         if "misp-stix" in only:
             r = bench_misp_stix(max(1, a.misp_stix_events // (scale if a.quick else 1)), 1000, 50)
             n, objs = r["attributes"], r["objects"]
             print(f"misp-stix 2026.10.12 (in memory, {n:,.0f} attributes): CPU {r['cpu_s']:.1f} s")
             print(f"  = {n / r['cpu_s']:,.0f} attributes/s, {objs / r['cpu_s']:,.0f} objects/s")
+        if "convert" in only:
+            r = bench_convert(100 // scale, 1000, 50, a.runs)
+            n, objs = r["attributes"], r["objects"]
+            print(
+                f"kizuna MISP -> STIX conversion alone (in memory, {n:,.0f} attributes):"
+                f" CPU {r['cpu_s']:.2f} s"
+            )
+            print(
+                f"  = {n / r['cpu_s']:,.0f} attributes/s, {objs / r['cpu_s']:,.0f} objects/s,"
+                f" {r['cpu_s'] / n * 1e6:.1f} us an attribute"
+            )
+        if "csv-convert" in only:
+            r = bench_csv_convert(tmp, 1_000_000 // scale, a.runs)
+            print(
+                f"CSV reading and converting alone ({r['rows']:,.0f} rows): CPU {r['cpu_s']:.2f} s ="
+                f" {r['rows'] / r['cpu_s']:,.0f} rows/s, {r['cpu_s'] / r['rows'] * 1e6:.1f} us a row"
+            )
         if "csv" in only:
             r = bench_csv(tmp, 1_000_000 // scale, a.runs)
             rows = r["rows"]
             print(f"CSV: {rows:,.0f} rows; peak RSS {r['rss_mb']:.0f} MB")
             print(f"  wall {r['wall_s']:.1f} s = {rows / r['wall_s']:,.0f} rows/s")
             print(f"  CPU {r['cpu_s']:.1f} s = {rows / r['cpu_s']:,.0f} rows/s")
+            _split(r, rows, "row")
         if "feed" in only:
             r = bench_feed(tmp, 1000 // scale, 100, a.runs)
             print(f"feed: {1000 // scale} events x 100 attributes; peak RSS {r['rss_mb']:.0f} MB")
             print(f"  wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s")
+            _split(r, 100_000 // scale, "attribute")
 
 
 if __name__ == "__main__":

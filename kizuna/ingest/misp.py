@@ -126,8 +126,21 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_NOT_A_LIST = "{key!r} must be a list"
+
+
+def _list(node: Mapping[str, Any], key: str) -> list[Any] | None:
+    """``node[key]`` as a list: [] when absent or empty, None when it is something else (a problem)."""
+    value = node.get(key)
+    if isinstance(value, list):
+        return value
+    return [] if not value else None
+
+
 def _clean(ext: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ext.items() if v not in (None, "", [])}
+    """``ext`` without its None, "" and [] values (False, 0 and {} are kept). A true value, the common
+    case, is kept after one truth test (no JSON value that is true equals None, "" or [])."""
+    return {k: v for k, v in ext.items() if v or not (v is None or v == "" or v == [])}
 
 
 class _Event:
@@ -151,6 +164,14 @@ class _Event:
         self.event_level_galaxy: list[str] = []
         self.event_marks: list[str] = []
         self.by_id: dict[str, Record] = {}
+
+    def items(self, node: Mapping[str, Any], key: str, loc: str, record_id: str = "") -> list[Any]:
+        """The list ``node[key]``; a problem (the unit is refused) when it is there and not a list."""
+        value = _list(node, key)
+        if value is None:
+            self.unit.problem(f"{loc}/{key}", record_id, _NOT_A_LIST.format(key=key))
+            return []
+        return value
 
     # -- ids --------------------------------------------------------------------------------------------
     def uid(self, raw: object, locator: str) -> tuple[str, str | None]:
@@ -290,18 +311,20 @@ class _Event:
         if isinstance(orgc, dict) and orgc.get("name"):
             self.created_by = self.identity(orgc, base + "/Orgc", event_marks)
         # attributes, objects, then what refers to them
-        for i, attr in enumerate(ev.get("Attribute") or []):
+        for i, attr in enumerate(self.items(ev, "Attribute", base)):
             self.attribute(attr, f"{base}/Attribute/{i}")
-        for i, obj in enumerate(ev.get("Object") or []):
+        objects = self.items(ev, "Object", base)
+        for i, obj in enumerate(objects):
             self.misp_object(obj, f"{base}/Object/{i}")
-        for i, obj in enumerate(ev.get("Object") or []):
-            for k, ref in enumerate(obj.get("ObjectReference") or [] if isinstance(obj, dict) else []):
+        for i, obj in enumerate(objects):
+            refs = self.items(obj, "ObjectReference", f"{base}/Object/{i}") if isinstance(obj, dict) else []
+            for k, ref in enumerate(refs):
                 self.reference(obj, ref, f"{base}/Object/{i}/ObjectReference/{k}")
         self.galaxies(ev, base, None, None, event_marks, tags)
         self.uses()
-        for i, rep in enumerate(ev.get("EventReport") or []):
+        for i, rep in enumerate(self.items(ev, "EventReport", base)):
             self.event_report(rep, f"{base}/EventReport/{i}", event_marks)
-        for i, prop in enumerate(ev.get("ShadowAttribute") or []):
+        for i, prop in enumerate(self.items(ev, "ShadowAttribute", base)):
             self.proposal(prop, f"{base}/ShadowAttribute/{i}")
         self.report(tags, event_marks)
 
@@ -338,12 +361,14 @@ class _Event:
         if not isinstance(attr, dict):
             unit.problem(loc, "", "an attribute must be a JSON object")
             return
-        uid, original = self.uid(attr.get("uuid"), loc)
-        raw_id = _s(attr.get("uuid")) or uid
-        key = _s(attr.get("uuid")).strip().lower() or uid
-        misp_type = _s(attr.get("type"))
+        get = attr.get
+        raw_uuid = _s(get("uuid"))
+        uid, original = self.uid(raw_uuid, loc)
+        raw_id = raw_uuid or uid
+        key = raw_uuid.strip().lower() or uid
+        misp_type = _s(get("type"))
         tm = ATTRIBUTES.get(misp_type)
-        to_ids = bool(attr.get("to_ids"))
+        to_ids = bool(get("to_ids"))
         stix_type = self._primary_type(tm, to_ids)
         oid = f"{stix_type}--{uid}"
         if key in self.ids:
@@ -353,9 +378,11 @@ class _Event:
             return
         self.ids[key] = oid
         self.owner[key] = loc
-        for i, prop in enumerate(attr.get("ShadowAttribute") or []):
-            self.proposal(prop, f"{loc}/ShadowAttribute/{i}")
-        entry = DISTRIBUTION.get(_s(attr.get("distribution")))
+        if "ShadowAttribute" in attr:
+            for i, prop in enumerate(self.items(attr, "ShadowAttribute", loc, raw_id)):
+                self.proposal(prop, f"{loc}/ShadowAttribute/{i}")
+        distribution = _s(get("distribution"))
+        entry = DISTRIBUTION.get(distribution)
         if (
             entry is not None
             and not entry[2]
@@ -369,27 +396,29 @@ class _Event:
                 oid,
             )
             return
-        tags = _tags(attr)
-        tag_tlp = self.own_tlp(tags, loc + "/Tag", raw_id)
-        marks = self.markings(tag_tlp if tag_tlp is not None else self.marking, attr.get("distribution"))
-        labels = [t for t in tags if mapping.tlp_tag_level(t) is None]
-        modified = self.stamp(attr.get("timestamp"))
-        value = _s(attr.get("value"))
+        tags = _tags(attr) if "Tag" in attr else []
+        if tags:
+            tag_tlp = self.own_tlp(tags, loc + "/Tag", raw_id)
+            labels = [t for t in tags if mapping.tlp_tag_level(t) is None]
+        else:
+            tag_tlp, labels = None, []
+        marks = self.markings(tag_tlp if tag_tlp is not None else self.marking, distribution)
+        modified = self.stamp(get("timestamp"))
+        value = _s(get("value"))
+        sharing_group = _s(get("sharing_group_id"))
         ext = _clean(
             {
                 "extension_type": "property-extension",
                 "misp_type": misp_type,
-                "category": _s(attr.get("category")),
-                "comment": _s(attr.get("comment")),
+                "category": _s(get("category")),
+                "comment": _s(get("comment")),
                 "to_ids": to_ids,
-                "disable_correlation": True if attr.get("disable_correlation") else None,
-                "object_relation": _s(attr.get("object_relation")),
-                "distribution": _s(attr.get("distribution")),
-                "sharing_group": _s(attr.get("sharing_group_id"))
-                if _s(attr.get("sharing_group_id")) not in ("", "0")
-                else None,
+                "disable_correlation": True if get("disable_correlation") else None,
+                "object_relation": _s(get("object_relation")),
+                "distribution": distribution,
+                "sharing_group": sharing_group if sharing_group not in ("", "0") else None,
                 "misp_uuid": original,
-                "data": _s(attr.get("data")),  # a malware-sample or attachment's content (base64)
+                "data": _s(get("data")),  # a malware-sample or attachment's content (base64)
                 "tags": tags,
             }
         )
@@ -539,7 +568,7 @@ class _Event:
         raw_id = _s(mo.get("uuid")) or uid
         key = _s(mo.get("uuid")).strip().lower() or uid
         name = _s(mo.get("name"))
-        attrs = [a for a in (mo.get("Attribute") or []) if isinstance(a, dict)]
+        attrs = [a for a in self.items(mo, "Attribute", loc, raw_id) if isinstance(a, dict)]
         comparisons: list[tuple[str, str | int]] = []
         to_ids = False
         ext_attrs: list[dict[str, Any]] = []
@@ -597,7 +626,7 @@ class _Event:
             )
             if a_orig is not None:
                 ext_attrs[-1]["misp_uuid"] = a_orig
-            for i, prop in enumerate(a.get("ShadowAttribute") or []):
+            for i, prop in enumerate(self.items(a, "ShadowAttribute", aloc)):
                 self.proposal(prop, f"{aloc}/ShadowAttribute/{i}")
         if kept:
             unit.warn(
@@ -744,13 +773,13 @@ class _Event:
             tuple[str, str, str | None, str, str, str]
         ] = []  # galaxy type, value, uuid, tag, desc, loc
         seen_tags: set[str] = set()
-        blocks = [g for g in node.get("Galaxy") or [] if isinstance(g, dict)]
+        blocks = [g for g in self.items(node, "Galaxy", loc) if isinstance(g, dict)]
         # old exports give every cluster of a galaxy the galaxy's uuid: such a uuid names no one cluster
         uses = Counter(
-            _s(c.get("uuid")) for g in blocks for c in g.get("GalaxyCluster") or [] if isinstance(c, dict)
+            _s(c.get("uuid")) for g in blocks for c in _list(g, "GalaxyCluster") or [] if isinstance(c, dict)
         )
         for g_i, galaxy in enumerate(blocks):
-            for c_i, cluster in enumerate(galaxy.get("GalaxyCluster") or []):
+            for c_i, cluster in enumerate(self.items(galaxy, "GalaxyCluster", f"{loc}/Galaxy/{g_i}")):
                 if not isinstance(cluster, dict):
                     continue
                 cuuid = _s(cluster.get("uuid"))
@@ -856,7 +885,7 @@ class _Event:
 
     # -- sightings, reports, proposals ------------------------------------------------------------------
     def sightings(self, attr: Mapping[str, Any], loc: str, of: str, marks: list[str]) -> None:
-        for i, s in enumerate(attr.get("Sighting") or []):
+        for i, s in enumerate(self.items(attr, "Sighting", loc)):
             if not isinstance(s, dict):
                 continue
             sloc = f"{loc}/Sighting/{i}"

@@ -14,17 +14,19 @@ import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
 from kizuna.hub import intake
-from kizuna.hub.client import HubClient
 from kizuna.hub.models import Collection, IngestUnit, ObjectResult, Outcome
 from kizuna.hub.store.protocols import Store
 from kizuna.ingest.misp import CONVERTER
 from kizuna.ingest.units import Problem, Record, Unit
 from kizuna.stix.ids import Clock
+
+if TYPE_CHECKING:  # --hub runs only: the HTTP client is not imported for a local hub
+    from kizuna.hub.client import HubClient
 
 _NOT_STORED = "not stored: its unit was refused"
 
@@ -241,11 +243,17 @@ class Ingest:
         *,
         skip_invalid: bool = False,
         on_unit: Callable[[Unit], None] | None = None,
+        screen_first: bool = False,
     ) -> None:
         self.sink = sink
         self.report = report
         self.skip_invalid = skip_invalid
         self.on_unit = on_unit
+        #: With --skip-invalid into a hub whose intake validates, a unit with no problem from its
+        #: conversion is first written whole, so that its objects are validated once (by the intake), not
+        #: twice; only when the intake refuses some are the records screened and what is valid written.
+        #: ``screen_first`` always screens first: the plain reference the tests hold the shortcut to.
+        self.screen_first = screen_first
 
     def store(self, unit: Unit) -> bool:
         """Store one unit; True when it was stored (whole, or what was valid of it with --skip-invalid)."""
@@ -257,7 +265,18 @@ class Ingest:
             if unit.refusal is not None:
                 return self._refuse(unit, tally, list(unit.problems))
             problems = list(unit.problems)
-            if self.skip_invalid or not self.sink.validates:
+            if self.skip_invalid and self.sink.validates and not problems and not self.screen_first:
+                objects = [r.obj for r in records]
+                results = self.sink.write(unit, objects, [r.locator for r in records])
+                if all(res.outcome is not Outcome.REFUSED for res in results):
+                    return self._account(unit, tally, records, results)
+                # something was refused and nothing written: screen, then write what is valid (when the
+                # screen finds nothing, the refusal was the hub's policy: that answer stands)
+                kept, problems = self._screen(unit, records, problems)
+                if not problems:
+                    return self._account(unit, tally, records, results)
+                records = kept
+            elif self.skip_invalid or not self.sink.validates:
                 records, problems = self._screen(unit, records, problems)
             if problems and not self.skip_invalid:
                 return self._refuse(unit, tally, problems)

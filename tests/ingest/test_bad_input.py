@@ -130,6 +130,21 @@ def test_an_event_without_info(
     assert local_hub.counts() == before
 
 
+@pytest.mark.parametrize("where", ["Attribute", "Object", "Galaxy", "Sighting"])
+def test_a_list_that_is_not_a_list(
+    where: str, tmp_path: Path, local_hub: LocalHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``"Attribute": true`` and the like (found by the fuzz test below): the event is refused, naming
+    the property; never a TypeError."""
+    before = local_hub.counts()
+    ev = copy.deepcopy(EVENT)
+    node, loc = (ev["Attribute"][1], "/Event/Attribute/1") if where == "Sighting" else (ev, "/Event")
+    node[where] = True
+    r = _misp(tmp_path, local_hub, capsys, {"Event": ev})
+    _refused(r, 3, f"{loc}/{where}: '{where}' must be a list")
+    assert local_hub.counts() == before
+
+
 def test_two_attributes_with_one_uuid(
     tmp_path: Path, local_hub: LocalHub, capsys: pytest.CaptureFixture[str]
 ) -> None:

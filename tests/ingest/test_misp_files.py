@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import orjson
 import pytest
@@ -159,3 +160,29 @@ def test_events_for_the_organisation_only(
         assert Counter(r.type for r in rows) == expected
         # "your organisation only" reads as AMBER+STRICT: it never leaves the hub
         assert {r.tlp for r in rows if r.type in ("indicator", "observed-data")} == {TLP.AMBER_STRICT}
+
+
+def test_a_run_gives_the_garbage_collectors_thresholds_back(
+    local_hub: LocalHub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest run collects garbage rarely (RUN_GC_THRESHOLDS); the caller gets its thresholds back."""
+    import gc
+
+    from kizuna.ingest import cli
+
+    seen: list[tuple[int, int, int]] = []
+    read_json = cli.read_json
+
+    def spy(path: Path) -> object:
+        seen.append(gc.get_threshold())
+        return read_json(path)
+
+    monkeypatch.setattr(cli, "read_json", spy)
+    before = gc.get_threshold()
+    event = DATA / "misp" / "existing_event.json"
+    r = kizuna(
+        capsys, "ingest", "misp", event, "--db", local_hub.db, "--collection", "private", "--org", "uk"
+    )
+    assert r.rc == 0, r.err
+    assert seen == [cli.RUN_GC_THRESHOLDS]
+    assert gc.get_threshold() == before

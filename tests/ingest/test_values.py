@@ -88,3 +88,22 @@ def test_each_kind_refuses_what_it_must(kind: str, bad: str) -> None:
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=4))
 def test_derived_uuid_is_uuid5_in_kizunas_namespace(parts: list[str]) -> None:
     assert derived_uuid(*parts) == str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))
+
+
+def test_derived_uuid_on_every_variant_digit() -> None:
+    """Every value of the digit the variant bits are written into (the 17th) is met and written right."""
+    import hashlib
+
+    seen = set()
+    for i in range(400):
+        part = f"part-{i}"
+        digest = hashlib.sha1(KIZUNA_NAMESPACE.bytes + part.encode(), usedforsecurity=False).hexdigest()
+        seen.add(digest[16])
+        assert derived_uuid(part) == str(uuid.uuid5(KIZUNA_NAMESPACE, part))
+    assert len(seen) == 16
+
+
+def test_white_space_is_what_str_isspace_says_for_every_code_point() -> None:
+    for cp in range(0x110000):
+        c = chr(cp)
+        assert values.has_space(c) == c.isspace(), hex(cp)
