@@ -12,6 +12,7 @@ This module is a composition root: it decides which store a run writes to.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -131,12 +132,15 @@ def _target(
 
 def _local_target(db: str, collection: str, org_name: str | None, dry_run: bool) -> Iterator[Target]:
     from kizuna.hub import intake, policy
+    from kizuna.hub.checkpool import CheckPool
     from kizuna.hub.models import Query
     from kizuna.hub.store.backends import open_store
 
     if org_name is None:
         raise InputError("--org: name the ingesting organisation (local mode)")
-    with open_store(db) as store:
+    # large units are checked on two cores (a helper process, started on first use), as a hub server does
+    checker = CheckPool(1 if (os.cpu_count() or 1) >= 2 else 0)
+    with open_store(db) as store, closing(checker):
         c = store.get_collection(collection)
         if c is None:
             raise NotFound(f"--collection: no collection {collection!r} in {db}")
@@ -160,7 +164,7 @@ def _local_target(db: str, collection: str, org_name: str | None, dry_run: bool)
         sink: Sink = (
             LocalDrySink(store, c, intake.sender_for(store, org), clock=store._clock)
             if dry_run
-            else LocalSink(store, c, intake.sender_for(store, org), clock=store._clock)
+            else LocalSink(store, c, intake.sender_for(store, org), clock=store._clock, checker=checker)
         )
         yield Target(sink, shared, c.default_tlp, attack_index(patterns), store, org, store.ingested_units)
 

@@ -109,11 +109,20 @@ class LocalSink:
 
     validates = True
 
-    def __init__(self, store: Store, collection: Collection, sender: intake.Sender, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        collection: Collection,
+        sender: intake.Sender,
+        *,
+        clock: Clock,
+        checker: intake.Checker = intake.check_all,
+    ) -> None:
         self.store = store
         self.collection = collection
         self.sender = sender
         self.clock = clock
+        self.checker = checker  # how each unit's objects are checked (a check pool for large units)
 
     def write(
         self, unit: Unit, objects: Sequence[dict[str, Any]], locators: Sequence[str]
@@ -127,7 +136,15 @@ class LocalSink:
             event_uuid=unit.event_uuid,
             locators=tuple(locators),
         )
-        result = intake.accept(self.store, self.collection, self.sender, objects, clock=self.clock, unit=meta)
+        result = intake.accept(
+            self.store,
+            self.collection,
+            self.sender,
+            objects,
+            clock=self.clock,
+            unit=meta,
+            checker=self.checker,
+        )
         return list(result.objects)
 
 
