@@ -121,3 +121,24 @@ def test_few_entries_are_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         bundle = write_bundle(tmp_path / f"b{n}.json", [indicator(f"[ipv4-addr:value = '10.9.9.{n}']", n=n)])
         assert _run(capsys, "--bundle", str(bundle))[0] == 0
     assert len(_entries()) == cache.KEEP
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[ipv4-addr:value = '1.2.3.4' AND network-traffic:dst_port = 502]",
+        "[ipv4-addr:value IN ('a', 'b') OR domain-name:value NOT LIKE '%.example']",
+        "([domain-name:value = 'a'] FOLLOWEDBY [url:value MATCHES '^x']) WITHIN 300 SECONDS",
+        "([file:size > 5] AND [file:name = 'x']) REPEATS 3 TIMES",
+        "[file:size > 5] OR [x-custom:flag = true]"
+        " START t'2026-01-01T00:00:00Z' STOP t'2026-02-01T00:00:00Z'",
+    ],
+)
+def test_pattern_nodes_survive_pickling(text: str) -> None:
+    import pickle
+
+    from kizuna.detect.pattern import parse_pattern
+
+    expr = parse_pattern(text)
+    again = pickle.loads(pickle.dumps(expr, protocol=pickle.HIGHEST_PROTOCOL))
+    assert again == expr and hash(again) == hash(expr) and repr(again) == repr(expr)
