@@ -325,6 +325,9 @@ def match_run(
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if follow:
+        if workers is not None or reader != "fast":
+            # the follower decodes in its own process (it runs a stream thread, so it cannot fork workers)
+            raise InputError("--workers and --reader are options of a one-shot match, not of --follow")
         _follow(
             [str(f) for f in logfiles], hub, token_file, collection, report_to, bundle, fmt, org,
             no_warninglists, as_json, flush_s, state, from_end,
