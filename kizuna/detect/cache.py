@@ -52,8 +52,11 @@ class Compiled:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kizuna" / "match"
+    """``$XDG_CACHE_HOME/kizuna/match``; ``~/.cache`` when the variable is unset, empty or relative (as the
+    XDG base directory specification says)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "kizuna" / "match"
 
 
 @lru_cache(maxsize=1)

@@ -142,3 +142,12 @@ def test_pattern_nodes_survive_pickling(text: str) -> None:
     expr = parse_pattern(text)
     again = pickle.loads(pickle.dumps(expr, protocol=pickle.HIGHEST_PROTOCOL))
     assert again == expr and hash(again) == hash(expr) and repr(again) == repr(expr)
+
+
+def test_the_folder_follows_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache.cache_dir() == tmp_path / "kizuna" / "match"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for relative_or_empty in ("relative/dir", ""):
+        monkeypatch.setenv("XDG_CACHE_HOME", relative_or_empty)
+        assert cache.cache_dir() == tmp_path / "home" / ".cache" / "kizuna" / "match"
