@@ -12,13 +12,16 @@ Suricata EVE lines (flow, dns, http, tls and fileinfo events); about 1 % of the 
 some indicator. Files are generated once into ``--data-dir`` (default: a temporary directory).
 
 Each figure is the wall time of one ``kizuna match --bundle B --json LOG`` process from start to exit
-(Python start-up, loading and validating the bundle, compiling the indicators, reading the whole log,
-printing the matches to a file), events/s = lines / wall seconds; CPU seconds (user + system of the process
-and its workers) are printed beside it, with the load average, as the machine is shared. Compared in the
-same run: ``--reader plain`` (the plain reader in one process, the reference every fast run must equal
-byte for byte, and what ``kizuna match`` did before ``--workers``), and with ``--baseline-src`` the code of
-another checkout (e.g. main) run the same way. Inner figures, measured in this process on one core (CPU
-time): compiling the indicators, the fast decoder (orjson + probe + prefilter) and the matcher alone.
+(Python start-up, loading and validating the bundle, compiling the indicators - or loading them from the
+compiled-indicator cache, kept in ``DATA_DIR/cache`` - reading the whole log, printing the matches to a
+file), events/s = lines / wall seconds. The first run of each format starts with an empty cache (cold:
+it validates, compiles and writes the entry), the others find it (warm); both are printed. CPU seconds
+(user + system of the process and its workers) are printed beside it, with the load average, as the
+machine is shared. Compared in the same run: ``--reader plain`` (the plain reader in one process, the
+reference every fast run must equal byte for byte, and what ``kizuna match`` did before ``--workers``),
+and with ``--baseline-src`` the code of another checkout (e.g. main) run the same way. Inner figures,
+measured in this process on one core (CPU time): compiling the indicators, the fast decoder (orjson +
+probe + prefilter) and the matcher alone.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -151,9 +155,14 @@ def prepare(data: Path, indicators: int, lines: int) -> tuple[Path, dict[str, Pa
     return bundle, logs
 
 
+CACHE_HOME: Path | None = None  # XDG_CACHE_HOME of the runs (set in main)
+
+
 def _env(pythonpath: str | None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    if CACHE_HOME is not None:
+        env["XDG_CACHE_HOME"] = str(CACHE_HOME)
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
     return env
@@ -253,6 +262,8 @@ def main() -> int:
             raise SystemExit(f"--baseline-src: python imports kizuna from {baseline}, not from there")
         print(f"; baseline from {baseline}", end="")
     print()
+    global CACHE_HOME
+    CACHE_HOME = args.data_dir / "cache"
     common = ["--bundle", str(bundle), "--json", "--now", "2026-02-01T00:00:00Z", "--no-progress"]
     fast_opts = [] if args.workers is None else ["--workers", str(args.workers)]
     ok = True
@@ -260,6 +271,12 @@ def main() -> int:
         size_mb = log.stat().st_size / 1e6
         print(f"\n{name}: {args.lines:,} lines, {size_mb:,.0f} MB ({log.name})")
         out_fast = args.data_dir / "fast.out"
+        shutil.rmtree(CACHE_HOME, ignore_errors=True)
+        load = os.getloadavg()[0]
+        cwall, ccpu, _ = run_match([*common, *fast_opts, str(log)], out_fast)
+        print(f"  kizuna match, cold cache (validates, compiles, writes the entry): {cwall:6.2f} s wall = "
+              f"{args.lines / cwall:9,.0f} events/s; {ccpu:6.2f} s CPU; load average {load:.1f}",
+              flush=True)  # fmt: skip
         runs = []
         for _ in range(args.runs):
             load = os.getloadavg()[0]
@@ -272,7 +289,9 @@ def main() -> int:
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         rate = args.lines / wall
-        print(f"  median of {len(runs)}: {wall:.2f} s wall = {rate:,.0f} events/s; {cpu:.2f} s CPU")
+        print(
+            f"  median of {len(runs)} (warm cache): {wall:.2f} s wall = {rate:,.0f} events/s; {cpu:.2f} s CPU"
+        )
         print(f"  {summary}")
         one_line = args.data_dir / f"one-line-{log.name}"
         with log.open("rb") as f:
@@ -280,9 +299,14 @@ def main() -> int:
         one_args = [*common, *fast_opts, str(one_line)]
         fixed = [run_match(one_args, args.data_dir / "one.out") for _ in range(args.runs)]
         fwall, fcpu = statistics.median(r[0] for r in fixed), statistics.median(r[1] for r in fixed)
+        uncached = [run_match([*one_args, "--no-cache"], args.data_dir / "one.out") for _ in range(args.runs)]
+        print(f"  fixed part without the cache (--no-cache, one-line log): "
+              f"{statistics.median(r[0] for r in uncached):.2f} s wall, "
+              f"{statistics.median(r[1] for r in uncached):.2f} s CPU")  # fmt: skip
         per_line_us = (cpu - fcpu) / args.lines * 1e6
         cores = len(os.sched_getaffinity(0))
-        print(f"  fixed part (the same run over a one-line log): {fwall:.2f} s wall, {fcpu:.2f} s CPU; "
+        print(f"  fixed part, warm cache (the same run over a one-line log): {fwall:.2f} s wall, "
+              f"{fcpu:.2f} s CPU; "
               f"then {per_line_us:.2f} us CPU a line; with all {cores} cores to itself the whole run could "
               f"not exceed {args.lines / (cpu / cores):,.0f} events/s (lines / (CPU s / cores))")  # fmt: skip
         if not args.no_plain:

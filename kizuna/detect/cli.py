@@ -25,16 +25,21 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from kizuna.clikit import err, out, output_dir, read_token_file
+from kizuna.detect import cache as indicator_cache
+from kizuna.detect.cache import Compiled
 from kizuna.detect.exports import EXPORT_FORMATS, write_suricata_datasets, write_zeek_intel
 from kizuna.detect.indicators import (
     Indicator,
     Selection,
     build_matcher,
+    bundle_objects,
     load_bundle,
+    prepare_indicators,
+    read_bundle,
     refused_indicators,
-    select_indicators,
+    select_prepared,
 )
-from kizuna.detect.matcher import Event, Hit
+from kizuna.detect.matcher import Event, Hit, Matcher
 from kizuna.detect.pattern import parse_stix_timestamp
 from kizuna.detect.pipeline import Decoder, Workers, collect, default_workers, in_background, plan_file
 from kizuna.detect.readers import FORMATS, ReadStats, read_events
@@ -71,23 +76,27 @@ def register(root: typer.Typer) -> None:
 # -- indicator sources ------------------------------------------------------------------------------------
 @dataclass
 class _Loaded:
-    """The indicators to match, and how many a bundle held that the hub's validator refused."""
+    """The indicators to match, how many a bundle held that the hub's validator refused, and the matcher
+    (compiled when asked for)."""
 
     selection: Selection
     refused: int
+    matcher: Matcher | None = None
 
 
 def _objects(
-    hub: str | None, token_file: Path | None, collection: str | None, bundles: list[Path]
-) -> tuple[list[dict[str, Any]], list[tuple[Path, int, int]]]:
-    """Objects of the bundles then the hub collection, and where each bundle's objects are in the list."""
+    hub: str | None, token_file: Path | None, collection: str | None, bundles: list[Path],
+    data: list[bytes] | None = None,
+) -> tuple[list[dict[str, Any]], list[tuple[Path, int, int]]]:  # fmt: skip
+    """Objects of the bundles (``data``: their bytes, when read already) then the hub collection, and
+    where each bundle's objects are in the list."""
     if not bundles and (hub is None or collection is None):
         raise InputError("give --bundle FILE, or --hub URL with --token-file and --collection")
     objects: list[dict[str, Any]] = []
     spans: list[tuple[Path, int, int]] = []
-    for b in bundles:
+    for i, b in enumerate(bundles):
         start = len(objects)
-        objects.extend(load_bundle(b))
+        objects.extend(load_bundle(b) if data is None else bundle_objects(data[i], str(b)))
         spans.append((b, start, len(objects)))
     if hub is not None and collection is not None:
         if token_file is None:
@@ -117,6 +126,28 @@ def _now(text: str | None) -> datetime:
         raise InputError(f"--now: not a STIX timestamp (like 2026-01-31T00:00:00Z): {text!r}") from None
 
 
+def _prepare(
+    hub: str | None,
+    token_file: Path | None,
+    collection: str | None,
+    bundles: list[Path],
+    data: list[bytes] | None,
+    parallel: bool,
+) -> Compiled:
+    """Indicators from bundles and the hub, prepared for selection; bundle indicators checked by the
+    hub's validator (in a helper process while they are prepared here, when ``parallel``)."""
+    objects, spans = _objects(hub, token_file, collection, bundles, data)
+    lists = default_warninglists()
+    refused = in_background(_refused, objects, spans, fork=parallel and bool(spans))
+    prepared = prepare_indicators(objects, warninglists=lists)
+    bad = refused()
+    if bad:
+        drop = {position for position, _message in bad}
+        kept = [o for i, o in enumerate(objects) if i not in drop]
+        prepared = prepare_indicators(kept, warninglists=lists)
+    return Compiled(prepared, [message for _position, message in bad])
+
+
 def _load(
     hub: str | None,
     token_file: Path | None,
@@ -126,30 +157,43 @@ def _load(
     no_warninglists: bool,
     *,
     parallel: bool = False,
+    compile: bool = False,
+    cache: bool = False,
 ) -> _Loaded:
-    """Indicators from bundles and the hub, bundle indicators checked by the hub's validator (in a
-    helper process while the selection is made here, when ``parallel``)."""
+    """Indicators from bundles and the hub, selected at ``now`` (and compiled when ``compile``).
+    With ``cache`` and bundles only, the prepared indicators and the matcher come from the
+    compiled-indicator cache (:mod:`kizuna.detect.cache`) when it holds these bundles, and go into it."""
     when = _now(now)
-    objects, spans = _objects(hub, token_file, collection, bundles)
-    lists = default_warninglists()
-    refused = in_background(_refused, objects, spans, fork=parallel and bool(spans))
+    key = None
+    entry = None
+    data = None
+    if cache and bundles and hub is None:
+        data = [read_bundle(b) for b in bundles]
+        key = indicator_cache.cache_key(data)
+        entry = indicator_cache.load(key)
+    fresh = entry is None
+    if entry is None:
+        entry = _prepare(hub, token_file, collection, bundles, data, parallel)
+    del data
+    for message in entry.refused:
+        err.print(f"kizuna: {message}", markup=False, soft_wrap=True)
     warnings: list[str] = []
-    sel = select_indicators(
-        objects, now=when, warninglists=lists, include_listed=no_warninglists, on_warning=warnings.append
+    sel = select_prepared(
+        entry.prepared, now=when, include_listed=no_warninglists, on_warning=warnings.append
     )
-    bad = refused()
-    if bad:
-        for _position, message in bad:
-            err.print(f"kizuna: {message}", markup=False, soft_wrap=True)
-        drop = {position for position, _message in bad}
-        kept = [o for i, o in enumerate(objects) if i not in drop]
-        warnings.clear()
-        sel = select_indicators(
-            kept, now=when, warninglists=lists, include_listed=no_warninglists, on_warning=warnings.append
-        )
     for message in warnings:
         err.print(f"kizuna: warning: {message}", markup=False, soft_wrap=True)
-    return _Loaded(sel, len(bad))
+    matcher = None
+    if compile:
+        ids = tuple(i.id for i in sel.active)
+        matcher = entry.matcher_for(ids)
+        if matcher is None:
+            matcher = build_matcher(sel.active)
+            entry.matcher, entry.active_ids = matcher, ids
+            fresh = True
+    if key is not None and fresh:
+        indicator_cache.store(key, entry)
+    return _Loaded(sel, len(entry.refused), matcher)
 
 
 @contextmanager
@@ -270,11 +314,20 @@ def match_run(
     from_end: bool = typer.Option(
         False, "--from-end", help="--follow: start logs not in the state file at their end, not start."
     ),
+    no_cache: bool = typer.Option(
+        False,
+        "--no-cache",
+        help="Validate and compile the --bundle indicators afresh, without the compiled-indicator cache "
+        "($XDG_CACHE_HOME/kizuna/match).",
+    ),
 ) -> None:
     """Match indicators against LOGFILE... (ECS JSON, Zeek, Suricata EVE, STIX observed-data)."""
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if follow:
+        if workers is not None or reader != "fast":
+            # the follower decodes in its own process (it runs a stream thread, so it cannot fork workers)
+            raise InputError("--workers and --reader are options of a one-shot match, not of --follow")
         _follow(
             [str(f) for f in logfiles], hub, token_file, collection, report_to, bundle, fmt, org,
             no_warninglists, as_json, flush_s, state, from_end,
@@ -295,11 +348,15 @@ def match_run(
             raise InputError("log file not found", path=str(f))
     processes = 1 if reader == "plain" else workers or default_workers()
     with _compiling():
-        loaded = _load(hub, token_file, collection, bundle, now, no_warninglists, parallel=processes > 1)
+        loaded = _load(
+            hub, token_file, collection, bundle, now, no_warninglists,
+            parallel=processes > 1, compile=True, cache=not no_cache,
+        )  # fmt: skip
         sel = loaded.selection
         _summary_of_selection(sel, loaded.refused)
         indicators = {i.id: i for i in sel.active}
-        matcher = build_matcher(sel.active)
+        matcher = loaded.matcher
+        assert matcher is not None
     stats = ReadStats()
     hits: list[Hit] = []
     table_rows: list[dict[str, Any]] = []

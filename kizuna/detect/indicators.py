@@ -60,24 +60,33 @@ class Selection:
 
 def load_bundle(path: str | Path) -> list[dict[str, Any]]:
     """STIX objects of a bundle file (or a JSON list of objects, or JSON lines of objects)."""
+    return bundle_objects(read_bundle(path), str(path))
+
+
+def read_bundle(path: str | Path) -> bytes:
+    """The bytes of a bundle file (InputError when it cannot be read)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise InputError("bundle file not found", path=str(p)) from None
     except OSError as exc:
         raise InputError(f"cannot read bundle: {exc.strerror}", path=str(p)) from None
+
+
+def bundle_objects(data: bytes, source: str) -> list[dict[str, Any]]:
+    """:func:`load_bundle` of bytes already read from ``source``."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return list(_json_lines(data, str(p)))
+        return list(_json_lines(data, source))
     if isinstance(doc, dict) and isinstance(doc.get("objects"), list):
         return [o for o in doc["objects"] if isinstance(o, dict)]
     if isinstance(doc, list):
         return [o for o in doc if isinstance(o, dict)]
     if isinstance(doc, dict) and "type" in doc:
         return [doc]
-    raise InputError("expected a STIX bundle, a list of objects, or JSON lines", path=str(p), line=1)
+    raise InputError("expected a STIX bundle, a list of objects, or JSON lines", path=source, line=1)
 
 
 def _json_lines(data: bytes, source: str) -> Iterator[dict[str, Any]]:
@@ -123,6 +132,95 @@ def _latest(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]
     return latest
 
 
+@dataclass(slots=True)
+class Prepared:
+    """What :func:`select_indicators` decides about one indicator without the time: everything but
+    whether ``valid_until`` has passed (:func:`prepare_indicators`; :func:`select_prepared` adds the time,
+    so a prepared set can be kept and reused at another ``now``)."""
+
+    id: str
+    revoked: bool
+    until_text: str | None  # valid_until when it is a string
+    until: datetime | None  # ... parsed (None when it does not parse)
+    indicator: Indicator | None  # to match (or flagged), unless skipped
+    skip: str | None = None  # why it is not compiled
+    error: str | None = None  # the compile error, reported when the indicator is not otherwise skipped
+
+
+def prepare_indicators(
+    objects: Iterable[Mapping[str, Any]], *, warninglists: WarningLists | None
+) -> list[Prepared]:
+    """The latest version of each indicator, parsed and checked against the warning lists."""
+    out: list[Prepared] = []
+    for ind_id, obj in _latest(objects).items():
+        revoked = obj.get("revoked") is True
+        until_text = obj.get("valid_until")
+        until: datetime | None = None
+        if isinstance(until_text, str):
+            try:
+                until = parse_stix_timestamp(until_text)
+            except ValueError:
+                until = None
+        else:
+            until_text = None
+        entry = Prepared(ind_id, revoked, until_text, until, None)
+        out.append(entry)
+        if revoked:
+            continue
+        if obj.get("pattern_type", "stix") != "stix":
+            entry.skip = f"pattern_type {obj.get('pattern_type')}"
+            continue
+        pattern = obj.get("pattern")
+        if not isinstance(pattern, str):
+            entry.skip = "no pattern"
+            continue
+        try:
+            expr = parse_pattern(pattern)
+            if "hashes" in pattern:  # a path step named hashes is in the text, quoted or not
+                expr = lower_hash_literals(expr)
+        except PatternError as exc:
+            entry.skip = "pattern does not compile"
+            entry.error = f"{ind_id}: pattern does not compile: {exc}"
+            continue
+        listed = warninglists.hit_pattern(expr) if warninglists is not None else None
+        entry.indicator = Indicator(ind_id, str(obj.get("name", "")), pattern, expr, tlp_of(obj), listed, obj)
+    return out
+
+
+def select_prepared(
+    prepared: Iterable[Prepared],
+    *,
+    now: datetime,
+    include_listed: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+) -> Selection:
+    """The selection of :func:`select_indicators` from prepared indicators, at ``now``."""
+    sel = Selection()
+    warn = on_warning or (lambda _m: None)
+    for entry in prepared:
+        if entry.revoked:
+            sel.skipped["revoked"] += 1
+            continue
+        if entry.until_text is not None:
+            if entry.until is None:
+                sel.errors.append(f"{entry.id}: bad valid_until {entry.until_text!r}")
+            elif entry.until <= now:
+                sel.skipped["expired (valid_until passed)"] += 1
+                continue
+        if entry.indicator is None:
+            assert entry.skip is not None
+            sel.skipped[entry.skip] += 1
+            if entry.error is not None:
+                sel.errors.append(entry.error)
+                warn(entry.error)
+            continue
+        if entry.indicator.listed_on is not None and not include_listed:
+            sel.flagged.append(entry.indicator)
+        else:
+            sel.active.append(entry.indicator)
+    return sel
+
+
 def select_indicators(
     objects: Iterable[Mapping[str, Any]],
     *,
@@ -131,44 +229,9 @@ def select_indicators(
     include_listed: bool = False,
     on_warning: Callable[[str], None] | None = None,
 ) -> Selection:
-    sel = Selection()
-    warn = on_warning or (lambda _m: None)
-    for ind_id, obj in _latest(objects).items():
-        if obj.get("revoked") is True:
-            sel.skipped["revoked"] += 1
-            continue
-        until = obj.get("valid_until")
-        if isinstance(until, str):
-            try:
-                if parse_stix_timestamp(until) <= now:
-                    sel.skipped["expired (valid_until passed)"] += 1
-                    continue
-            except ValueError:
-                sel.errors.append(f"{ind_id}: bad valid_until {until!r}")
-        if obj.get("pattern_type", "stix") != "stix":
-            sel.skipped[f"pattern_type {obj.get('pattern_type')}"] += 1
-            continue
-        pattern = obj.get("pattern")
-        if not isinstance(pattern, str):
-            sel.skipped["no pattern"] += 1
-            continue
-        try:
-            expr = parse_pattern(pattern)
-            if "hashes" in pattern:  # a path step named hashes is in the text, quoted or not
-                expr = lower_hash_literals(expr)
-        except PatternError as exc:
-            sel.skipped["pattern does not compile"] += 1
-            message = f"{ind_id}: pattern does not compile: {exc}"
-            sel.errors.append(message)
-            warn(message)
-            continue
-        listed = warninglists.hit_pattern(expr) if warninglists is not None else None
-        ind = Indicator(ind_id, str(obj.get("name", "")), pattern, expr, tlp_of(obj), listed, obj)
-        if listed is not None and not include_listed:
-            sel.flagged.append(ind)
-        else:
-            sel.active.append(ind)
-    return sel
+    """The indicators to match at ``now`` (the rules are in this module's docstring)."""
+    prepared = prepare_indicators(objects, warninglists=warninglists)
+    return select_prepared(prepared, now=now, include_listed=include_listed, on_warning=on_warning)
 
 
 def build_matcher(indicators: Iterable[Indicator], **kwargs: Any) -> Matcher:

