@@ -11,7 +11,8 @@ version is applied in one transaction.
 Differences from the SQLite schema, each for a reason: integers are ``BIGINT`` (microsecond times, 64-bit
 id keys); blobs are ``BYTEA``; text columns compare byte-wise (``COLLATE "C"``, as SQLite's ``BINARY``),
 so lists sort the same on both; generated keys are identity columns; full text is a ``tsvector`` column
-with a GIN index in place of FTS5 (``search.tsv``, computed by the database from ``body``); the objects'
+with a GIN index in place of FTS5 (``search.tsv``: FTS5's own tokens, made by
+:mod:`~kizuna.hub.store.postgres.fulltext`, so both find the same); the objects'
 collection index names ``date_added`` explicitly (SQLite's carries the row key implicitly).
 """
 
@@ -193,9 +194,7 @@ CREATE TABLE leases (
 );
 CREATE TABLE search (
     rowid BIGINT PRIMARY KEY,
-    body TEXT NOT NULL,
-    tsv tsvector GENERATED ALWAYS AS
-        (to_tsvector('simple', regexp_replace(lower(body), '[^[:alnum:]_]+', ' ', 'g'))) STORED
+    tsv tsvector NOT NULL
 );
 CREATE INDEX search_by_word ON search USING gin (tsv);
 CREATE TABLE observables (
