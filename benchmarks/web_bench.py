@@ -517,8 +517,12 @@ def report(
                 " `python benchmarks/web_bench.py --backend postgres --reuse DIR"
             )
         server = " and the PostgreSQL server"
+        import psycopg
+
         backend = (
-            f"PostgreSQL {pg_version()} in a private cluster on the same machine (Unix socket; "
+            f"PostgreSQL {pg_version()} through psycopg {psycopg.__version__} (its `{psycopg.pq.__impl__}`"
+            " implementation)"
+            " in a private cluster on the same machine (Unix socket; "
             + ", ".join(f"`{k}={v}`" for k, v in SETTINGS.items() if k != "listen_addresses")
             + f"; `VACUUM ANALYZE` after loading), database {info.get('size', '?')}"
         )
