@@ -28,10 +28,12 @@ from kizuna.web.base import UiBase, href
 from kizuna.web.errors import WebError
 from kizuna.web.params import Params
 
-#: Records the chain check verifies at a time, and the time one view of the audit page gives it (the check
-#: goes on from where the last view stopped, so no view waits long for a long chain); asking for the whole
-#: chain (``check=all``) gives it up to ``VERIFY_ALL_S``.
+#: Records the chain check verifies at a time (at most; fewer when the time left for this view would not
+#: hold that many at the pace of the last batch: a batch costs more round trips on PostgreSQL), and the time
+#: one view of the audit page gives it (the check goes on from where the last view stopped, so no view waits
+#: long for a long chain); asking for the whole chain (``check=all``) gives it up to ``VERIFY_ALL_S``.
 VERIFY_BATCH = 500
+VERIFY_FIRST_BATCH = 50
 VERIFY_PER_VIEW_S = 0.03
 VERIFY_ALL_S = 30.0
 #: Records in one CSV export at most.
@@ -99,10 +101,16 @@ class AdminPages(UiBase):
         try:
             progress = self._progress
             deadline = time.monotonic() + budget_s
+            batch = VERIFY_FIRST_BATCH
             while True:
-                progress = self.store.verify_audit_progress(progress, max_records=VERIFY_BATCH)
-                if progress.complete or not progress.ok or time.monotonic() >= deadline:
+                started = time.monotonic()
+                progress = self.store.verify_audit_progress(progress, max_records=batch)
+                now = time.monotonic()
+                if progress.complete or not progress.ok or now >= deadline:
                     break
+                per_record = (now - started) / batch
+                fits = int((deadline - now) / per_record) if per_record > 0 else VERIFY_BATCH
+                batch = max(VERIFY_FIRST_BATCH, min(VERIFY_BATCH, fits))
             self._progress = progress
             return progress
         finally:

@@ -1,4 +1,5 @@
-"""In-process web UI fixtures: a real SQLite hub, the real ASGI app (TAXII API and UI), Starlette's client."""
+"""In-process web UI fixtures: a real hub (a SQLite file or, for ``any_hub``, a PostgreSQL database too), the
+real ASGI app (TAXII API and UI), Starlette's client."""
 
 from __future__ import annotations
 
@@ -16,26 +17,50 @@ from starlette.testclient import TestClient
 from kizuna.hub.app import create_app
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.settings import HubSettings
+from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS
 from tests.hub.conftest import ORGS, FrozenClock, indicator
 
-__all__ = ["ORIGIN", "TLP2_IDS", "UiHub", "csrf_of", "follow_ids", "indicator", "listed_ids", "post_form"]
+__all__ = [
+    "BACKENDS",
+    "ORIGIN",
+    "TLP2_IDS",
+    "UiHub",
+    "csrf_of",
+    "follow_ids",
+    "indicator",
+    "listed_ids",
+    "new_store",
+    "post_form",
+]
+
+#: The store backends the policy, read-property and search tests run on.
+BACKENDS = ["sqlite", "postgres"]
 
 
 @dataclass
 class UiHub:
-    store: SQLiteStore
+    store: Store
     app: Any
     tokens: dict[str, str]
     collection_id: str
     clock: FrozenClock
     clients: list[TestClient] = field(default_factory=list)
+    _api: list[TestClient] = field(default_factory=list)
+
+    def api(self) -> TestClient:
+        """The one client that publishes and reads through the TAXII API."""
+        if not self._api:
+            self._api.append(self.client())
+        return self._api[0]
 
     def client(self) -> TestClient:
-        """A fresh browser-like client (its own cookie jar), not logged in; redirects are not followed."""
-        c = TestClient(self.app, base_url="http://127.0.0.1", follow_redirects=False)
+        """A fresh browser-like client (its own cookie jar), not logged in; redirects are not followed.
+        It is entered (one event loop and worker threads for all its requests, as a server has: the
+        PostgreSQL store keeps a reader connection per thread) and left when the fixture ends."""
+        c = TestClient(self.app, base_url="http://127.0.0.1", follow_redirects=False).__enter__()
         self.clients.append(c)
         return c
 
@@ -50,7 +75,7 @@ class UiHub:
     ) -> dict[str, Any]:
         """Publish through the TAXII API, as a producer would."""
         cid = collection_id or self.collection_id
-        r = self.client().post(
+        r = self.api().post(
             f"/api/collections/{cid}/objects/",
             content=orjson.dumps({"objects": objects}),
             headers={
@@ -71,7 +96,7 @@ class UiHub:
         url = f"/api/collections/{cid}/objects/?limit=1000"
         headers = {"Authorization": f"Bearer {self.tokens[org]}", "Accept": TAXII_MEDIA_TYPE}
         for _ in range(1000):
-            r = self.client().get(url, headers=headers)
+            r = self.api().get(url, headers=headers)
             assert r.status_code == 200, r.text
             body = r.json()
             ids.update(o["id"] for o in body.get("objects", []))
@@ -122,10 +147,32 @@ def post_form(client: TestClient, path: str, data: dict[str, Any], *, origin: st
     return client.post(path, data={"csrf": csrf_of(client), **data}, headers=headers)
 
 
-@pytest.fixture
-def ui_hub(tmp_path: Path) -> Iterator[UiHub]:
+def new_store(
+    tmp_path: Path,
+    dsn: str | None,
+    clock: FrozenClock,
+    *,
+    title: str = "web test hub",
+    name: str = "hub",
+    durable: bool = True,
+) -> Any:
+    """A new hub: the SQLite file ``tmp_path/NAME.db``, or (given ``dsn``, a fresh place) a PostgreSQL hub
+    with its key file ``tmp_path/NAME.key``."""
+    if dsn is None:
+        return SQLiteStore.create(tmp_path / f"{name}.db", title=title, clock=clock, durable=durable)
+    from kizuna.hub.store.postgres import PostgresStore
+
+    return PostgresStore.create(dsn, title=title, clock=clock, key_file=tmp_path / f"{name}.key")
+
+
+def pg_dsn_for(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """A fresh PostgreSQL place when ``backend`` is "postgres" (the session's cluster), else None."""
+    return request.getfixturevalue("new_pg_dsn")() if backend == "postgres" else None
+
+
+def _ui_hub(tmp_path: Path, dsn: str | None) -> Iterator[UiHub]:
     clock = FrozenClock(datetime(2026, 2, 1, 9, 0, 0, tzinfo=UTC))
-    store = SQLiteStore.create(tmp_path / "hub.db", title="web test hub", clock=clock)
+    store = new_store(tmp_path, dsn, clock)
     tokens = {}
     for name, (ceiling, peer) in ORGS.items():
         store.add_org(name, ceiling=ceiling, peer_hub=peer)
@@ -141,5 +188,17 @@ def ui_hub(tmp_path: Path) -> Iterator[UiHub]:
         yield hub
     finally:
         for client in hub.clients:
-            client.close()
+            client.__exit__(None, None, None)
         store.close()
+
+
+@pytest.fixture
+def ui_hub(tmp_path: Path) -> Iterator[UiHub]:
+    """The UI over a SQLite hub."""
+    yield from _ui_hub(tmp_path, None)
+
+
+@pytest.fixture(params=BACKENDS)
+def any_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UiHub]:
+    """The UI over a hub of each backend (SQLite, PostgreSQL)."""
+    yield from _ui_hub(tmp_path, pg_dsn_for(request, str(request.param)))

@@ -22,6 +22,7 @@ from typing import Any
 from kizuna.hub import intake, policy
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.models import Collection, Grant, Org
+from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import parse_timestamp, to_us
 from kizuna.stix.markings import TLP, TLP2_IDS, tlp_of
@@ -76,7 +77,7 @@ class Stored:
 
 @dataclass
 class Corpus:
-    store: SQLiteStore
+    store: Store
     clock: FrozenClock
     tokens: dict[str, str]
     orgs: dict[str, Org]
@@ -137,9 +138,17 @@ class Corpus:
         return {w for w in words if len(w) >= 6}
 
 
-def build(path: Path) -> Corpus:
+def build(path: Path, dsn: str | None = None) -> Corpus:
+    """The corpus in a new hub: the SQLite file ``path``, or (given ``dsn``) a PostgreSQL hub with its key
+    file beside ``path``."""
     clock = FrozenClock(NOW)
-    store = SQLiteStore.create(path, title="crawl hub", clock=clock, durable=False)
+    store: Store
+    if dsn is None:
+        store = SQLiteStore.create(path, title="crawl hub", clock=clock, durable=False)
+    else:
+        from kizuna.hub.store.postgres import PostgresStore
+
+        store = PostgresStore.create(dsn, title="crawl hub", clock=clock, key_file=path.with_suffix(".key"))
     tokens: dict[str, str] = {}
     orgs: dict[str, Org] = {}
     for name, level, admin in (

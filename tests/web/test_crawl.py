@@ -1,8 +1,9 @@
 """The policy crawl: three users (ceilings RED and administrator, AMBER, GREEN) walk every page of the UI.
 
-The route list comes from the UI's own router (``WebUI.page_routes``), so a new page cannot be missed: each
-GET route is opened with every corpus id (collections, objects, sameness keys) in its path, and every link
-each page shows is followed, downloads (JSON, CSV, CDM) included. On every answer:
+It runs on both store backends (SQLite and PostgreSQL). The route list comes from the UI's own router
+(``WebUI.page_routes``), so a new page cannot be missed: each GET route is opened with every corpus id
+(collections, objects, sameness keys) in its path, and every link each page shows is followed, downloads
+(JSON, CSV, CDM) included. On every answer:
 
 * no forbidden object's id, name, pattern value or producer name occurs anywhere in the HTML, SVG or CSV;
 * every ``data-stix-id`` on a page is one the user may read, and a collection's pages (and the search's)
@@ -14,7 +15,8 @@ each page shows is followed, downloads (JSON, CSV, CDM) included. On every answe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -25,16 +27,21 @@ from kizuna.hub.app import create_app
 from kizuna.hub.index import encode_key, entries
 from kizuna.hub.middleware import HubMiddleware
 from kizuna.hub.settings import HubSettings
-from tests.web.conftest import ORIGIN, follow_ids
+from tests.web.conftest import BACKENDS, ORIGIN, follow_ids
 from tests.web.corpus import USERS, Corpus, build
 
 MISSING = "indicator--00000000-0000-4000-8000-000000000000"
 MAX_PAGES = 1500
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
-    c = build(tmp_path_factory.mktemp("crawl") / "hub.db")
+@pytest.fixture(scope="module", params=BACKENDS)
+def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+    """The corpus on each backend (a SQLite file; a PostgreSQL schema of the session's cluster)."""
+    dsn = None
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        dsn = cluster.schema_dsn(request.getfixturevalue("pg_database"))
+    c = build(tmp_path_factory.mktemp("crawl") / "hub.db", dsn)
     try:
         yield c
     finally:
@@ -55,10 +62,18 @@ def ui_routes(app: Any) -> list[Route]:
     raise AssertionError("the UI is not mounted")
 
 
-def login(app: Any, corpus: Corpus, user: str) -> TestClient:
-    c = TestClient(app, base_url=ORIGIN, follow_redirects=False)
-    assert c.post("/ui/login", data={"token": corpus.tokens[user]}).status_code == 303
-    return c
+@pytest.fixture
+def login(app: Any, corpus: Corpus) -> Iterator[Callable[[str], TestClient]]:
+    """Sign a user in: a client entered for the test (one event loop and worker threads for all its
+    requests, as under a server: the PostgreSQL store keeps a reader connection per thread)."""
+    with ExitStack() as stack:
+
+        def sign_in(user: str) -> TestClient:
+            c = stack.enter_context(TestClient(app, base_url=ORIGIN, follow_redirects=False))
+            assert c.post("/ui/login", data={"token": corpus.tokens[user]}).status_code == 303
+            return c
+
+        yield sign_in
 
 
 def seeds(app: Any, corpus: Corpus) -> list[str]:
@@ -104,8 +119,10 @@ def crawl(client: TestClient, start: list[str]) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_every_page_shows_only_what_the_user_may_read(app: Any, corpus: Corpus, user: str) -> None:
-    client = login(app, corpus, user)
+def test_every_page_shows_only_what_the_user_may_read(
+    app: Any, corpus: Corpus, login: Callable[[str], TestClient], user: str
+) -> None:
+    client = login(user)
     forbidden = corpus.forbidden(user)
     readable = set(corpus.readable(user))
     assert len(forbidden) > 10 or user == "admin"
@@ -136,8 +153,10 @@ def test_every_page_shows_only_what_the_user_may_read(app: Any, corpus: Corpus, 
 
 
 @pytest.mark.parametrize("user", ["amber", "green"])
-def test_a_forbidden_id_answers_as_a_missing_one(app: Any, corpus: Corpus, user: str) -> None:
-    client = login(app, corpus, user)
+def test_a_forbidden_id_answers_as_a_missing_one(
+    app: Any, corpus: Corpus, login: Callable[[str], TestClient], user: str
+) -> None:
+    client = login(user)
     readable = set(corpus.readable(user))
     hidden = sorted({s.obj["id"] for s in corpus.stored} - readable)
     assert len(hidden) > 5
@@ -164,11 +183,13 @@ def test_a_forbidden_id_answers_as_a_missing_one(app: Any, corpus: Corpus, user:
             assert a.status_code == 404
 
 
-def test_the_sightings_dashboard_counts_only_readable_sightings(app: Any, corpus: Corpus) -> None:
+def test_the_sightings_dashboard_counts_only_readable_sightings(
+    corpus: Corpus, login: Callable[[str], TestClient]
+) -> None:
     target = "ind-green-bravo"
     for user, expected in (("admin", "10"), ("amber", "10"), ("green", "2")):
         # admin and amber: partner-a's 2, partner-b's 3 (AMBER) and 5 (in 'sightings'); never secret's 7
-        r = login(app, corpus, user).get("/ui/sightings/", params={"window": "30"})
+        r = login(user).get("/ui/sightings/", params={"window": "30"})
         row = re.search(r'<tr data-stix-id="[^"]+">.*?</tr>', r.text, re.S)
         assert row is not None and target in row.group(0), user
         counts = re.findall(r'<td class="num">(\d+)</td>', row.group(0))

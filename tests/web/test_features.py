@@ -33,9 +33,9 @@ def writer(ui_hub: UiHub, org: str = "reader") -> TestClient:
 
 
 # -- search --------------------------------------------------------------------------------------------
-def test_search_by_value_and_by_text(ui_hub: UiHub) -> None:
-    ui_hub.post("producer", sample_objects())
-    c = ui_hub.login("reader")
+def test_search_by_value_and_by_text(any_hub: UiHub) -> None:
+    any_hub.post("producer", sample_objects())
+    c = any_hub.login("reader")
     r = c.get("/ui/search", params={"q": "203.0.113.3"})
     assert listed_ids(r.text) == [sid("indicator", 3)] and "Exact look-up" in r.text
     assert "1 found" in r.text
@@ -44,15 +44,29 @@ def test_search_by_value_and_by_text(ui_hub: UiHub) -> None:
     as_text = c.get("/ui/search", params={"q": "203.0.113.3", "mode": "text"})
     assert sid("indicator", 3) in listed_ids(as_text.text)
     assert listed_ids(c.get("/ui/search", params={"q": "192.0.2.66"}).text) == []  # RED, not for the reader
-    assert listed_ids(ui_hub.login("producer").get("/ui/search", params={"q": "192.0.2.66"}).text) == [
+    assert listed_ids(any_hub.login("producer").get("/ui/search", params={"q": "192.0.2.66"}).text) == [
         sid("indicator", 300)
     ]
 
 
-def test_every_filter_and_page_size(ui_hub: UiHub) -> None:
-    ui_hub.post("producer", sample_objects())
-    c = ui_hub.login("producer")
-    base = f"/ui/collections/{ui_hub.collection_id}"
+def test_words_in_any_script_are_found_on_both_backends(any_hub: UiHub) -> None:
+    named = {
+        "ja": indicator("203.0.113.81", name="日本の水道事業者への標的型攻撃"),
+        "fr": indicator("203.0.113.82", name="Campagne « Crème brûlée »"),
+        "ru": indicator("203.0.113.83", name="Москва-Сервис"),
+    }
+    any_hub.post("producer", list(named.values()))
+    c = any_hub.login("producer")
+    for q, key in (("攻撃", "ja"), ("水道", "ja"), ("creme BRÛL", "fr"), ("москв", "ru")):
+        r = c.get("/ui/search", params={"q": q})
+        assert listed_ids(r.text) == [named[key]["id"]], q
+    assert listed_ids(c.get("/ui/search", params={"q": "撃攻"}).text) == []  # a phrase, in order
+
+
+def test_every_filter_and_page_size(any_hub: UiHub) -> None:
+    any_hub.post("producer", sample_objects())
+    c = any_hub.login("producer")
+    base = f"/ui/collections/{any_hub.collection_id}"
 
     def ids(**params: str) -> list[str]:
         return listed_ids(c.get(base, params={"size": "500", **params}).text)
@@ -72,14 +86,14 @@ def test_every_filter_and_page_size(ui_hub: UiHub) -> None:
     assert '<option value="org:producer"' in c.get(base).text  # the producer filter offers what it may read
 
 
-def test_paging_never_loses_or_repeats_a_row_while_objects_arrive(ui_hub: UiHub) -> None:
+def test_paging_never_loses_or_repeats_a_row_while_objects_arrive(any_hub: UiHub) -> None:
     objs = [indicator(f"10.9.{i // 200}.{i % 200}", tlp_ref=GREEN) for i in range(130)]
-    ui_hub.post("producer", objs[:100])
-    c = ui_hub.login("reader")
-    first = c.get(f"/ui/collections/{ui_hub.collection_id}", params={"size": "50"})
+    any_hub.post("producer", objs[:100])
+    c = any_hub.login("reader")
+    first = c.get(f"/ui/collections/{any_hub.collection_id}", params={"size": "50"})
     nxt = re.search(r'<a rel="next" href="([^"]+)"', first.text)
     assert nxt is not None
-    ui_hub.post("producer", objs[100:])  # arrive while the reader is on page 1
+    any_hub.post("producer", objs[100:])  # arrive while the reader is on page 1
     seen = listed_ids(first.text)
     r = c.get(nxt.group(1).replace("&amp;", "&"))
     for _ in range(10):
@@ -312,13 +326,13 @@ def test_csrf_and_origin_failures_keep_what_was_typed_and_the_session(ui_hub: Ui
 
 
 # -- disagreements, sightings -------------------------------------------------------------------------
-def test_disagreements_side_by_side_never_merged(ui_hub: UiHub) -> None:
-    ui_hub.store.grant_access(ui_hub.collection_id, writers=["recipient"])
+def test_disagreements_side_by_side_never_merged(any_hub: UiHub) -> None:
+    any_hub.store.grant_access(any_hub.collection_id, writers=["recipient"])
     uk = indicator("198.51.100.23", tlp_ref=GREEN, name="UK: scanner", confidence=80)
     jp = indicator("198.51.100.23", tlp_ref=GREEN, name="JP: shared hosting", confidence=40, lang="ja")
-    ui_hub.post("producer", [uk])
-    ui_hub.post("recipient", [jp])
-    c = ui_hub.login("reader")
+    any_hub.post("producer", [uk])
+    any_hub.post("recipient", [jp])
+    c = any_hub.login("reader")
     listing = c.get("/ui/disagreements/").text
     key = encode_key("value:198.51.100.23")
     assert f'href="/ui/disagreements/{key}"' in listing and "producer, recipient" in listing
@@ -335,16 +349,16 @@ def test_disagreements_side_by_side_never_merged(ui_hub: UiHub) -> None:
     )
 
 
-def test_sightings_dashboard_and_stale_tab(ui_hub: UiHub) -> None:
+def test_sightings_dashboard_and_stale_tab(any_hub: UiHub) -> None:
     fresh = indicator("192.0.2.51", tlp_ref=GREEN, name="fresh one")
     quiet = indicator("192.0.2.52", tlp_ref=GREEN, name="quiet one")
-    ui_hub.post("producer", [fresh, quiet])
+    any_hub.post("producer", [fresh, quiet])
     stamp = "2026-01-30T09:00:00.000Z"  # two days before the hub's clock
     s = {"type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.uuid4()}", "created": stamp,
          "modified": stamp, "sighting_of_ref": fresh["id"], "count": 6, "last_seen": stamp,
          "object_marking_refs": [GREEN]}  # fmt: skip
-    ui_hub.post("producer", [s])
-    c = ui_hub.login("reader")
+    any_hub.post("producer", [s])
+    c = any_hub.login("reader")
     live = c.get("/ui/sightings/").text
     assert listed_ids(live) == [fresh["id"]] and "fresh one" in live and '<svg class="spark"' in live
     assert "6 in 30 days" in live
@@ -371,10 +385,10 @@ def conjunction() -> dict[str, Any]:
     return conjunction_object(assessed, cdm, cdm_format="kvn", level=TLP.GREEN)
 
 
-def test_conjunction_list_and_page_with_its_plot(ui_hub: UiHub) -> None:
+def test_conjunction_list_and_page_with_its_plot(any_hub: UiHub) -> None:
     conj = conjunction()
-    ui_hub.post("producer", [conj])
-    c = ui_hub.login("reader")
+    any_hub.post("producer", [conj])
+    c = any_hub.login("reader")
     listing = c.get("/ui/space/conjunctions/").text
     assert listed_ids(listing) == [conj["id"]] and "22675 / 24946" in listing
     assert listed_ids(c.get("/ui/space/conjunctions/", params={"norad": "1"}).text) == []
@@ -488,5 +502,5 @@ def test_a_session_outlives_a_restart(ui_hub: UiHub) -> None:
 
 
 @pytest.mark.parametrize("path", ["/ui/search", "/ui/disagreements/", "/ui/sightings/", "/ui/minerals/"])
-def test_pages_work_for_an_organisation_with_nothing_to_read(ui_hub: UiHub, path: str) -> None:
-    assert ui_hub.login("outsider").get(path).status_code == 200
+def test_pages_work_for_an_organisation_with_nothing_to_read(any_hub: UiHub, path: str) -> None:
+    assert any_hub.login("outsider").get(path).status_code == 200

@@ -136,13 +136,13 @@ def test_login_page_when_logged_in_goes_home(ui_hub: UiHub) -> None:
 
 
 # -- pages ---------------------------------------------------------------------------------------------
-def test_index_lists_collections_with_counts_per_tlp(ui_hub: UiHub) -> None:
-    ui_hub.store.add_collection("drop box", alias="dropbox", readers=[], writers=["reader"])
-    ui_hub.post("producer", sample_objects())
-    c = ui_hub.login("reader")
+def test_index_lists_collections_with_counts_per_tlp(any_hub: UiHub) -> None:
+    any_hub.store.add_collection("drop box", alias="dropbox", readers=[], writers=["reader"])
+    any_hub.post("producer", sample_objects())
+    c = any_hub.login("reader")
     r = c.get("/ui/")
     assert r.status_code == 200
-    assert f'href="/ui/collections/{ui_hub.collection_id}"' in r.text
+    assert f'href="/ui/collections/{any_hub.collection_id}"' in r.text
     # reader: ceiling AMBER; sample has 4 CLEAR, 15 GREEN, 6 AMBER, 2 unmarked (AMBER default) it may read
     cells = re.findall(r'<span class="tlp (tlp-[a-z-]+)">[^<]+</span> (\d+)</span>', r.text)
     assert cells == [("tlp-clear", "4"), ("tlp-green", "15"), ("tlp-amber", "6"), ("tlp-unmarked", "2")]
@@ -180,29 +180,29 @@ def test_alias_works_in_place_of_the_id(ui_hub: UiHub) -> None:
     assert "192.0.2.1" in ui_hub.login("reader").get("/ui/collections/shared").text
 
 
-def test_keyset_paging_lists_every_object_once(ui_hub: UiHub) -> None:
+def test_keyset_paging_lists_every_object_once(any_hub: UiHub) -> None:
     objs = [indicator(f"198.51.100.{i}", tlp_ref=TLP2_IDS[TLP.GREEN]) for i in range(120)]
     for i in range(0, 120, 40):
-        ui_hub.post("producer", objs[i : i + 40])
-    c = ui_hub.login("reader")
-    first = c.get(f"/ui/collections/{ui_hub.collection_id}")
+        any_hub.post("producer", objs[i : i + 40])
+    c = any_hub.login("reader")
+    first = c.get(f"/ui/collections/{any_hub.collection_id}")
     assert len(listed_ids(first.text)) == 50  # one page of 50
-    ids = ui_ids(c, ui_hub.collection_id)
+    ids = ui_ids(c, any_hub.collection_id)
     assert len(ids) == 120 and set(ids) == {o["id"] for o in objs}
     assert ids == [o["id"] for o in objs]  # in the order they were added
 
 
-def test_type_filter(ui_hub: UiHub) -> None:
-    ui_hub.post("producer", sample_objects())
-    c = ui_hub.login("producer")
-    r = c.get(f"/ui/collections/{ui_hub.collection_id}", params={"type": "malware"})
+def test_type_filter(any_hub: UiHub) -> None:
+    any_hub.post("producer", sample_objects())
+    c = any_hub.login("producer")
+    r = c.get(f"/ui/collections/{any_hub.collection_id}", params={"type": "malware"})
     types = re.findall(r'<td class="type">([a-z-]+)</td>', r.text)
     assert types == ["malware", "malware"]
     assert '<option value="malware" selected>' in r.text
-    assert sorted(ui_ids(c, ui_hub.collection_id, type="relationship")) == sorted(
+    assert sorted(ui_ids(c, any_hub.collection_id, type="relationship")) == sorted(
         sid("relationship", i) for i in range(5)
     )
-    bad = c.get(f"/ui/collections/{ui_hub.collection_id}", params={"type": "<b>"})
+    bad = c.get(f"/ui/collections/{any_hub.collection_id}", params={"type": "<b>"})
     assert bad.status_code == 400 and "&lt;b&gt;" in bad.text
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -20,12 +22,11 @@ from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.models import Grant
 from kizuna.hub.paging import CursorCodec
 from kizuna.hub.settings import HubSettings
-from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS, tlp_of
 from kizuna.web import WebUI
 from tests.hub.conftest import FrozenClock
-from tests.web.conftest import UiHub, indicator, ui_ids
+from tests.web.conftest import BACKENDS, UiHub, indicator, new_store, ui_ids
 
 ID_RE = re.compile(r"[a-z][a-z0-9-]*--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -52,7 +53,7 @@ def all_ui_text(client: TestClient, collection_id: str) -> str:
     return "\n".join(pages)
 
 
-def test_green_ceiling_org_never_sees_amber_or_red(ui_hub: UiHub) -> None:
+def test_green_ceiling_org_never_sees_amber_or_red(any_hub: UiHub) -> None:
     levels = [TLP.CLEAR, TLP.GREEN, TLP.AMBER, TLP.AMBER_STRICT, TLP.RED]
     objs = [
         indicator(
@@ -66,44 +67,44 @@ def test_green_ceiling_org_never_sees_amber_or_red(ui_hub: UiHub) -> None:
         for i, level in enumerate(levels * 3)
     ]
     objs.append(indicator("192.0.2.200", name="unmarked: collection default AMBER"))
-    ui_hub.post("producer", objs)
+    any_hub.post("producer", objs)
     withheld = {o["id"] for o in objs if _enforced(tlp_of(o), TLP.AMBER) > TLP.GREEN}
     shown = {o["id"] for o in objs} - withheld
     assert len(withheld) == 10 and len(shown) == 6
 
-    c = ui_hub.login("green-reader")
-    text = all_ui_text(c, ui_hub.collection_id)
+    c = any_hub.login("green-reader")
+    text = all_ui_text(c, any_hub.collection_id)
     assert set(ID_RE.findall(text)) - {TLP2_IDS[TLP.CLEAR], TLP2_IDS[TLP.GREEN]} == shown
     for oid in withheld:
         assert oid not in text
-        r = c.get(f"/ui/collections/{ui_hub.collection_id}/objects/{oid}")
+        r = c.get(f"/ui/collections/{any_hub.collection_id}/objects/{oid}")
         assert r.status_code == 404 and oid in r.text  # the id it asked for, echoed (escaped) in the message
     main = "".join(t.split('<main id="main" tabindex="-1">', 1)[-1] for t in text.split("<!doctype html>"))
     assert "TLP:AMBER</span> " not in main and "tlp-red" not in main
 
 
-def test_red_only_for_producer_and_named_recipients(ui_hub: UiHub) -> None:
+def test_red_only_for_producer_and_named_recipients(any_hub: UiHub) -> None:
     red = indicator("192.0.2.66", tlp_ref=TLP2_IDS[TLP.RED], x_kizuna_recipients=["recipient"])
-    ui_hub.post("producer", [red])
-    path = f"/ui/collections/{ui_hub.collection_id}/objects/{red['id']}"
+    any_hub.post("producer", [red])
+    path = f"/ui/collections/{any_hub.collection_id}/objects/{red['id']}"
     for org, visible in [
         ("producer", True),
         ("recipient", True),
         ("reader", False),
         ("strict-reader", False),
     ]:
-        c = ui_hub.login(org)
-        assert (red["id"] in c.get(f"/ui/collections/{ui_hub.collection_id}").text) is visible, org
+        c = any_hub.login(org)
+        assert (red["id"] in c.get(f"/ui/collections/{any_hub.collection_id}").text) is visible, org
         assert c.get(path).status_code == (200 if visible else 404), org
 
 
-def test_peer_hub_account_never_sees_red_or_amber_strict(ui_hub: UiHub) -> None:
+def test_peer_hub_account_never_sees_red_or_amber_strict(any_hub: UiHub) -> None:
     objs = [indicator(f"192.0.2.{i}", tlp_ref=TLP2_IDS[level]) for i, level in enumerate(TLP)]
-    ui_hub.post("producer", objs)
-    c = ui_hub.login("peer")
-    assert set(ui_ids(c, ui_hub.collection_id)) == ui_hub.api_ids("peer")
+    any_hub.post("producer", objs)
+    c = any_hub.login("peer")
+    assert set(ui_ids(c, any_hub.collection_id)) == any_hub.api_ids("peer")
     assert {o["id"] for o in objs if tlp_of(o) in (TLP.RED, TLP.AMBER_STRICT)}.isdisjoint(
-        ui_ids(c, ui_hub.collection_id)
+        ui_ids(c, any_hub.collection_id)
     )
 
 
@@ -149,18 +150,33 @@ def _stix(spec: dict[str, Any], n: int) -> dict[str, Any]:
     return obj
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    specs=st.lists(an_object, min_size=0, max_size=14),
-    default=st.sampled_from([TLP.GREEN, TLP.AMBER, TLP.RED]),
-    page_size=st.integers(min_value=1, max_value=5),
-)
+#: Examples per backend (a PostgreSQL example costs about three SQLite ones: a new schema, round trips).
+EXAMPLES = {"sqlite": 20, "postgres": 10}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_ui_lists_exactly_what_the_plain_rule_allows(
-    tmp_path: Path, specs: list[dict[str, Any]], default: TLP, page_size: int
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    clock = FrozenClock(__import__("datetime").datetime(2026, 2, 1, tzinfo=__import__("datetime").UTC))
-    db = tmp_path / f"{uuid.uuid4()}.db"
-    store = SQLiteStore.create(db, title="prop", clock=clock)
+    new_dsn = request.getfixturevalue("new_pg_dsn") if backend == "postgres" else None
+
+    @settings(max_examples=EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        specs=st.lists(an_object, min_size=0, max_size=14),
+        default=st.sampled_from([TLP.GREEN, TLP.AMBER, TLP.RED]),
+        page_size=st.integers(min_value=1, max_value=5),
+    )
+    def run(specs: list[dict[str, Any]], default: TLP, page_size: int) -> None:
+        _ui_lists_match(tmp_path, None if new_dsn is None else new_dsn(), specs, default, page_size)
+
+    run()
+
+
+def _ui_lists_match(
+    tmp_path: Path, dsn: str | None, specs: list[dict[str, Any]], default: TLP, page_size: int
+) -> None:
+    clock = FrozenClock(datetime(2026, 2, 1, tzinfo=UTC))
+    store = new_store(tmp_path, dsn, clock, title="prop", name=str(uuid.uuid4()))
     try:
         tokens, orgs = {}, {}
         for name, (ceiling, peer) in ORG_CEILINGS.items():
@@ -170,7 +186,7 @@ def test_ui_lists_exactly_what_the_plain_rule_allows(
         col = store.add_collection(
             "c", readers=list(ORG_CEILINGS), writers=list(WRITERS), default_tlp=default
         )
-        api = TestClient(create_app(HubSettings(), store, clock=clock))
+        api = TestClient(create_app(HubSettings(), store, clock=clock)).__enter__()
         ui_app = Starlette(
             routes=WebUI(
                 store, title="prop", clock=clock, cursors=CursorCodec(store.cursor_key()), page_size=page_size
@@ -217,18 +233,18 @@ def test_ui_lists_exactly_what_the_plain_rule_allows(
                 index = ui.get("/ui/").text
                 total = re.search(r'<td class="num">(\d+)</td>', index)
                 assert total is not None and int(total.group(1)) == len(expected), name
-        api.close()
+        api.__exit__(None, None, None)
     finally:
         store.close()
 
 
-def test_every_id_on_a_page_is_one_the_org_may_read(ui_hub: UiHub) -> None:
+def test_every_id_on_a_page_is_one_the_org_may_read(any_hub: UiHub) -> None:
     """Cross-check with the TAXII API (same org, same store): the UI adds nothing and drops nothing."""
     objs = [
         indicator(f"203.0.113.{i}", tlp_ref=TLP2_IDS[level])
         for i, level in enumerate(itertools.islice(itertools.cycle(TLP), 23))
     ]
-    ui_hub.post("producer", objs)
+    any_hub.post("producer", objs)
     for org in ("producer", "reader", "green-reader", "strict-reader", "recipient", "peer"):
-        c = ui_hub.login(org)
-        assert sorted(ui_ids(c, ui_hub.collection_id)) == sorted(ui_hub.api_ids(org)), org
+        c = any_hub.login(org)
+        assert sorted(ui_ids(c, any_hub.collection_id)) == sorted(any_hub.api_ids(org)), org

@@ -255,6 +255,39 @@ def test_sighting_tallies_count_only_readable_sightings(world: World, clock: Fro
     assert t.count == 2 and t.reporters == 1
 
 
+def test_sighting_tallies_page_most_recently_seen_first_across_chunks(
+    world: World, clock: FrozenClock
+) -> None:
+    """The dashboard's order (most recent readable sighting first, ties by the later stored) holds when the
+    walk takes several bounded chunks: 300 sightings of two indicators come before the others, several
+    share one time, and RED ones the reader may not read are skipped."""
+    targets = [ind(f"10.7.0.{i}") for i in range(60)]
+    world.post("uk", targets)
+    base = clock.now.timestamp()
+
+    def sighting(target: int, seconds_ago: int, level: TLP = TLP.GREEN) -> dict[str, Any]:
+        stamp = __import__("datetime").datetime.fromtimestamp(base - seconds_ago, __import__("datetime").UTC)
+        text = stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return obj(
+            "sighting", sighting_of_ref=targets[target]["id"], first_seen=text, last_seen=text, tlp=level
+        )
+
+    batch = [sighting(k % 2, 10 + k // 7) for k in range(300)]  # 7 at each time: ties
+    batch += [sighting(2 + i, 1000 + i) for i in range(58)]  # indicators 2..59, one each
+    batch += [sighting(59, 5, TLP.RED)]  # the newest of all, not for the AMBER reader
+    world.post("jp", batch)
+    now_us = to_us(clock.now)
+    # newest readable sighting first: 59's newest is RED (skipped), its GREEN one the oldest of all
+    expected = [targets[k]["id"] for k in (0, 1, *range(2, 60))]
+    for offset, limit in ((0, 50), (50, 50), (3, 7)):
+        tallies, more = world.store.sighting_tallies(
+            world.orgs["amber"], since_us=now_us - 86_400_000_000, until_us=now_us, offset=offset, limit=limit
+        )
+        got = [t.ref for t in tallies]
+        assert got == expected[offset : offset + limit], (offset, limit)
+        assert more == (offset + limit < len(expected))
+
+
 def test_stale_indicators(world: World, clock: FrozenClock) -> None:
     quiet = ind("2.2.2.1")
     expired = ind("2.2.2.2", valid_until="2026-01-15T00:00:00.000Z")

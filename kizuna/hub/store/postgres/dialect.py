@@ -11,8 +11,9 @@ PostgreSQL store does itself.
 Rewrites: ``?`` -> ``%s`` (a literal ``%`` doubled); ``INSERT OR IGNORE`` -> ``ON CONFLICT DO NOTHING``;
 ``INSERT OR REPLACE`` -> ``ON CONFLICT (key) DO UPDATE`` (the tables' keys below); ``CROSS JOIN t ON`` (a
 join order hint for SQLite) -> ``JOIN t ON``; ``0``/``1`` standing alone as a condition -> ``FALSE``/``TRUE``;
-``CAST(x AS INTEGER)`` -> ``BIGINT``; FTS5's ``search MATCH ?`` -> a ``tsquery`` match; an ``INSERT`` into a
-table with a generated key gains ``RETURNING`` so that ``lastrowid`` works.
+``CAST(x AS INTEGER)`` -> ``BIGINT``; FTS5's ``search MATCH ?`` -> a ``tsquery`` match and the text put into
+``search`` -> its ``tsvector``, both over FTS5's own tokens (:mod:`~kizuna.hub.store.postgres.fulltext`); an
+``INSERT`` into a table with a generated key gains ``RETURNING`` so that ``lastrowid`` works.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import psycopg
 
 from kizuna.errors import StoreError
+from kizuna.hub.store.postgres import fulltext
 
 #: Tables whose key the database generates, and that key (``cursor.lastrowid`` after an INSERT).
 GENERATED_KEYS = {
@@ -49,15 +51,21 @@ _VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))", re.I)
 MAX_PARAMS = 32_000
 _SCALAR_MAX = re.compile(r"\bmax\((\w+\.)?(\w+), excluded\.\2\)")
 _MATCH = "SELECT rowid FROM search WHERE search MATCH ?"
+#: The one statement that puts text into the full-text index (its second parameter the text).
+_INDEX_TEXT = "INSERT INTO search (rowid, body) VALUES (?,?)"
 
 
 @functools.lru_cache(maxsize=4096)
-def translate(sql: str) -> tuple[str, int | None, bool]:
-    """``(postgres_sql, index of the FTS5 parameter or None, returns_key)`` for one statement."""
+def translate(sql: str) -> tuple[str, int | None, bool, bool]:
+    """``(postgres_sql, index of the FTS5 parameter or None, returns_key, indexes_text)`` for one
+    statement (``indexes_text``: its rows' second parameter is text to turn into a ``tsvector``)."""
     fts: int | None = None
     if _MATCH in sql:
         fts = sql[: sql.index(_MATCH)].count("?")
-        sql = sql.replace(_MATCH, "SELECT rowid FROM search WHERE tsv @@ to_tsquery('simple', ?)")
+        sql = sql.replace(_MATCH, "SELECT rowid FROM search WHERE tsv @@ ?::tsquery")
+    indexes_text = sql.strip() == _INDEX_TEXT
+    if indexes_text:
+        sql = "INSERT INTO search (rowid, tsv) VALUES (?,?::tsvector)"
     returns_key = False
     m = _INSERT.match(sql)
     if m:
@@ -80,23 +88,13 @@ def translate(sql: str) -> tuple[str, int | None, bool]:
     sql = re.sub(r"AS INTEGER\)", "AS BIGINT)", sql)
     sql = _BOOL.sub(lambda b: b.group(1) + ("TRUE" if b.group(2) == "1" else "FALSE"), sql)
     sql = sql.replace("%", "%%").replace("?", "%s")
-    return sql, fts, returns_key
+    return sql, fts, returns_key, indexes_text
 
 
 def fts5_to_tsquery(expr: str) -> str:
-    """An FTS5 expression as :func:`kizuna.hub.index.fts_query` writes it (``"term"*`` prefixes and
-    ``"two words"`` phrases joined by ``AND``) as a ``tsquery`` text over the same tokens."""
-    parts: list[str] = []
-    for m in re.finditer(r'"((?:[^"]|"")*)"(\*?)', expr):
-        words = [w for w in re.split(r"[^\w]+", m.group(1).replace('""', '"').lower()) if w]
-        if not words:
-            continue
-        quoted = [w.replace("'", "''") for w in words]
-        if len(quoted) == 1:
-            parts.append(f"'{quoted[0]}'" + (":*" if m.group(2) else ""))
-        else:
-            parts.append("(" + " <-> ".join(f"'{w}'" for w in quoted) + ")")
-    return " & ".join(parts) or "''"
+    """An FTS5 expression as :func:`kizuna.hub.index.fts_query` writes it, as a ``tsquery`` literal
+    (:func:`kizuna.hub.store.postgres.fulltext.tsquery`)."""
+    return fulltext.tsquery(expr)
 
 
 def _param(value: object) -> object:
@@ -162,10 +160,12 @@ class PgConnection:
         self.raw = conn
 
     def execute(self, sql: str, params: Sequence[object] | Iterable[object] = ()) -> PgCursor:
-        text, fts, returns_key = translate(sql)
+        text, fts, returns_key, indexes_text = translate(sql)
         args = [_param(p) for p in params]
         if fts is not None:
             args[fts] = fts5_to_tsquery(str(args[fts]))
+        if indexes_text:
+            args[1] = fulltext.tsvector(str(args[1]))
         cur = self.raw.cursor()
         try:
             cur.execute(text, args)
@@ -179,8 +179,10 @@ class PgConnection:
         return PgCursor(cur)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> PgCursor:
-        text, _fts, returns_key = translate(sql)
+        text, _fts, returns_key, indexes_text = translate(sql)
         batch = [[_param(p) for p in r] for r in rows]
+        if indexes_text:
+            batch = [[r[0], fulltext.tsvector(str(r[1]))] for r in batch]
         cur = self.raw.cursor()
         if not batch:
             return PgCursor(cur)

@@ -11,8 +11,10 @@ version is applied in one transaction.
 Differences from the SQLite schema, each for a reason: integers are ``BIGINT`` (microsecond times, 64-bit
 id keys); blobs are ``BYTEA``; text columns compare byte-wise (``COLLATE "C"``, as SQLite's ``BINARY``),
 so lists sort the same on both; generated keys are identity columns; full text is a ``tsvector`` column
-with a GIN index in place of FTS5 (``search.tsv``, computed by the database from ``body``); the objects'
-collection index names ``date_added`` explicitly (SQLite's carries the row key implicitly).
+with a GIN index in place of FTS5 (``search.tsv``: FTS5's own tokens, made by
+:mod:`~kizuna.hub.store.postgres.fulltext`, so both find the same); the objects'
+collection index and the sightings' time index name their row key (``date_added``, ``object_added``)
+explicitly (SQLite's carry it implicitly), so keyset walks use them on both.
 """
 
 from __future__ import annotations
@@ -193,9 +195,7 @@ CREATE TABLE leases (
 );
 CREATE TABLE search (
     rowid BIGINT PRIMARY KEY,
-    body TEXT NOT NULL,
-    tsv tsvector GENERATED ALWAYS AS
-        (to_tsvector('simple', regexp_replace(lower(body), '[^[:alnum:]_]+', ' ', 'g'))) STORED
+    tsv tsvector NOT NULL
 );
 CREATE INDEX search_by_word ON search USING gin (tsv);
 CREATE TABLE observables (
@@ -232,7 +232,7 @@ CREATE TABLE sightings (
     count BIGINT NOT NULL
 );
 CREATE INDEX sightings_by_ref ON sightings (ref_key, seen_us);
-CREATE INDEX sightings_by_time ON sightings (seen_us);
+CREATE INDEX sightings_by_time ON sightings (seen_us, object_added);
 CREATE TABLE conjunctions (
     object_added BIGINT PRIMARY KEY,
     norad_1 BIGINT NOT NULL,

@@ -282,20 +282,33 @@ class SQLiteReads(SQLiteBase):
     ) -> tuple[list[SightingTally], bool]:
         where, args = self._sighting_where(reader, collection, tlps)
         conn = self._db.reader()
-        # The objects most recently sighted come first: walk the readable sightings newest first and stop
-        # at the page's last object (one page costs what it shows, not what the window holds).
+        # The objects most recently sighted come first: walk the readable sightings newest first, a bounded
+        # chunk at a time (keyset on seen_us, then object_added: the same order on both backends), and stop
+        # at the page's last object (one page costs what it shows, not what the window holds; a LIMIT lets
+        # PostgreSQL walk the time index instead of joining the whole window).
         wanted = offset + limit + 1
+        chunk = max(200, 4 * wanted)
         order: dict[str, None] = {}
-        cur = conn.execute(
-            "SELECT s.ref FROM sightings s CROSS JOIN objects o ON o.date_added = s.object_added"
-            f" WHERE s.seen_us >= ? AND s.seen_us < ? AND {where} ORDER BY s.seen_us DESC",
-            [since_us, until_us, *args],
-        )
-        for (ref,) in cur:
-            order.setdefault(str(ref), None)
-            if len(order) >= wanted:
+        last: tuple[int, int] | None = None
+        while len(order) < wanted:
+            keyset, after = "", []
+            if last is not None:
+                keyset = " AND (s.seen_us < ? OR (s.seen_us = ? AND s.object_added < ?))"
+                after = [last[0], last[0], last[1]]
+            rows = conn.execute(
+                "SELECT s.ref, s.seen_us, s.object_added FROM sightings s CROSS JOIN objects o"
+                " ON o.date_added = s.object_added"
+                f" WHERE s.seen_us >= ? AND s.seen_us < ?{keyset} AND {where}"
+                " ORDER BY s.seen_us DESC, s.object_added DESC LIMIT ?",
+                [since_us, until_us, *after, *args, chunk],
+            ).fetchall()
+            for ref, _seen, _added in rows:
+                order.setdefault(str(ref), None)
+                if len(order) >= wanted:
+                    break
+            if len(rows) < chunk:
                 break
-        cur.close()
+            last = (int(rows[-1][1]), int(rows[-1][2]))
         refs = list(order)[offset:]
         more = len(refs) > limit
         refs = refs[:limit]
