@@ -50,3 +50,26 @@ def test_a_statement_that_fails_on_a_live_connection_is_not_run_again(
             assert reader.raw.info.backend_pid == store._pg.reader().raw.info.backend_pid
         finally:
             reader.raw.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+
+
+def test_threads_that_come_and_go_give_their_readers_back(
+    new_pg_dsn: Callable[[], str], tmp_path: Path
+) -> None:
+    """A thread's reader goes back to the pool when the thread ends: more short-lived threads than the pool
+    holds connections each read, and none waits (a test client, a thread per request, does this)."""
+    import threading
+    import time
+
+    from kizuna.hub.store.postgres.connection import POOL_MAX
+
+    dsn = new_pg_dsn()
+    with PostgresStore.create(dsn, key_file=tmp_path / "hub.key", title="threads") as store:
+        titles: list[str] = []
+        started = time.monotonic()
+        for _ in range(POOL_MAX + 12):
+            t = threading.Thread(target=lambda: titles.append(store.title()))
+            t.start()
+            t.join()
+        assert titles == ["threads"] * (POOL_MAX + 12)
+        assert time.monotonic() - started < 30  # a thread that had to wait for a connection waits 5 s
+        assert len(store._pg._held) <= 2  # the main thread's, and the last one's until it is collected

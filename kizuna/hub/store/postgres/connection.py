@@ -12,6 +12,7 @@ mode, each statement on a fresh snapshot, under ``statement_timeout``.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -69,6 +70,16 @@ class ReaderConnection(PgConnection):
         return super().execute(sql, params)
 
 
+class _ThreadReader:
+    """What a thread holds of its reader: when the thread ends, its local storage (and this) goes, and the
+    connection goes back to the pool (threads that come and go would otherwise use up the pool)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: ReaderConnection) -> None:
+        self.conn = conn
+
+
 class Connections:
     """The pooled connections of one database (the same face as the SQLite store's ``Connections``)."""
 
@@ -99,13 +110,29 @@ class Connections:
 
     def reader(self) -> PgConnection:
         """This thread's connection for reads (autocommit; taken from the pool on first use)."""
-        conn: ReaderConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        holder: _ThreadReader | None = getattr(self._local, "reader", None)
+        if holder is None:
             conn = ReaderConnection(self._take(), self._renew)
-            self._local.conn = conn
-        elif conn.raw.closed:  # lost with the server
+            holder = _ThreadReader(conn)
+            weakref.finalize(holder, self._release, conn)
+            self._local.reader = holder
+            return conn
+        conn = holder.conn
+        if conn.raw.closed:  # lost with the server
             self._renew(conn)
         return conn
+
+    def _release(self, conn: ReaderConnection) -> None:
+        """A thread has ended: its reader's connection goes back to the pool (unless the store closed)."""
+        raw = conn.raw
+        with self._held_lock:
+            if raw not in self._held:
+                return
+            self._held.remove(raw)
+        try:
+            self.pool.putconn(raw)
+        except Exception:  # the pool is closing: nothing to give back to
+            raw.close()
 
     def _take(self) -> psycopg.Connection[Any]:
         try:
