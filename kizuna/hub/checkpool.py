@@ -8,18 +8,19 @@ in the one writer, in order. The result is exactly what :func:`~kizuna.hub.intak
 thread (``tests/hub/test_checkpool.py`` holds the two equal); a write too small to gain from it, or any
 trouble with the pool (a worker killed: the pool is rebuilt), is checked in the calling thread.
 
-The pool's processes are started on first use by ``spawn`` (never ``fork``: a server process has threads
-and open database connections) and stopped by :meth:`CheckPool.close`.
+The helper processes are started on first use (or by :meth:`CheckPool.start`) by ``spawn`` (never
+``fork``: a server process has threads and open database connections) and stopped by
+:meth:`CheckPool.close`.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from typing import Any
 
 from kizuna.hub.index import ConjunctionFacts, Entries, SightingFacts
@@ -39,15 +40,54 @@ MAX_FAILURES = 3
 Packed = tuple[Any, ...]
 
 
+class _Helper:
+    """One helper process and the pipe to it: a part goes out, its packed results come back."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="kizuna-check")
+        self.proc.start()
+        child.close()
+
+    def send(self, start: int, items: list[object], limits: ObjectLimits) -> None:
+        self.conn.send_bytes(pickle.dumps((start, items, limits), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def receive(self) -> list[Packed]:
+        result: list[Packed] = pickle.loads(self.conn.recv_bytes())
+        return result
+
+    def close(self) -> None:
+        self.conn.close()  # the helper sees the end of its pipe and exits
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5)
+
+
+def _serve(conn: Connection) -> None:
+    """A helper process: check each part it is sent, until its pipe closes."""
+    while True:
+        try:
+            start, items, limits = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        conn.send_bytes(pickle.dumps(_check_part(start, items, limits), protocol=pickle.HIGHEST_PROTOCOL))
+
+
 class CheckPool:
     """Checks the objects of large writes with ``processes`` helper processes beside the calling thread
-    (``processes`` 0: always in the calling thread). Call it as :func:`~kizuna.hub.intake.check_all`."""
+    (``processes`` 0: always in the calling thread). Call it as :func:`~kizuna.hub.intake.check_all`.
+
+    The parts go to the helpers over pipes from the calling thread itself (no executor threads waiting
+    for the interpreter lock while the calling thread checks its own part). One write uses the helpers at
+    a time; a write that finds them busy checks its objects in its own thread."""
 
     def __init__(self, processes: int, *, min_items: int = MIN_ITEMS) -> None:
         self.processes = max(0, processes)
         self.min_items = max(2, min_items)
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._helpers: list[_Helper] = []
+        self._busy = threading.Lock()
         self._closed = False
         self._failures = 0
 
@@ -55,69 +95,75 @@ class CheckPool:
         n = len(items)
         if self.processes == 0 or n < self.min_items or self._closed:
             return check_all(items, limits)
+        if not self._busy.acquire(blocking=False):
+            return check_all(items, limits)
+        try:
+            return self._check(items, limits)
+        finally:
+            self._busy.release()
+
+    def _check(self, items: Sequence[object], limits: ObjectLimits) -> list[Incoming | ObjectResult]:
+        n = len(items)
         parts = self.processes + 1
         size = -(-n // parts)
         bounds = [(k * size, min(n, (k + 1) * size)) for k in range(parts) if k * size < n]
-        try:
-            pool = self._get_pool()
-            futures: list[Future[list[Packed]]] = [
-                pool.submit(_check_part, start, list(items[start:end]), limits) for start, end in bounds[1:]
-            ]
-        except (BrokenProcessPool, RuntimeError, OSError) as exc:
-            self._reset(exc)
-            return check_all(items, limits)
+        helpers = self._ready()
+        sent: list[_Helper | None] = []
+        for helper, (start, end) in zip(helpers, bounds[1:], strict=False):
+            try:
+                helper.send(start, list(items[start:end]), limits)
+                sent.append(helper)
+            except (OSError, ValueError, pickle.PicklingError) as exc:
+                self._fail(helper, exc)
+                sent.append(None)
         start, end = bounds[0]
         out: list[Incoming | ObjectResult] = [check(i, items[i], limits) for i in range(start, end)]
-        for (start, end), future in zip(bounds[1:], futures, strict=True):
-            try:
-                out.extend(unpack(p) for p in future.result())
-            except (BrokenProcessPool, OSError) as exc:  # a worker died: check this part here
-                self._reset(exc)
-                out.extend(check(i, items[i], limits) for i in range(start, end))
+        for k, (start, end) in enumerate(bounds[1:]):
+            sent_to = sent[k] if k < len(sent) else None
+            if sent_to is not None:
+                try:
+                    out.extend(unpack(p) for p in sent_to.receive())
+                    continue
+                except (EOFError, OSError, pickle.UnpicklingError) as exc:  # it died: check the part here
+                    self._fail(sent_to, exc)
+            out.extend(check(i, items[i], limits) for i in range(start, end))
         return out
 
     def start(self) -> None:
         """Start the helper processes now, in the background (a server's start-up: its first large write
         then finds them ready instead of waiting for their imports)."""
-        if self.processes == 0 or self._closed:
-            return
-        try:
-            pool = self._get_pool()
-            for _ in range(self.processes):
-                pool.submit(_check_part, 0, [], ObjectLimits())
-        except (BrokenProcessPool, RuntimeError, OSError) as exc:
-            self._reset(exc)
+        if self.processes and not self._closed:
+            with self._busy:
+                self._ready()
 
-    def _get_pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    self.processes, mp_context=multiprocessing.get_context("spawn")
-                )
-            return self._pool
+    def _ready(self) -> list[_Helper]:
+        while len(self._helpers) < self.processes and not self._closed:
+            try:
+                self._helpers.append(_Helper())
+            except OSError as exc:
+                self._fail(None, exc)
+        return list(self._helpers)
 
-    def _reset(self, exc: BaseException) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-            self._failures += 1
-            if self._failures >= MAX_FAILURES:
-                self._closed = True
-        if self._closed:
+    def _fail(self, helper: _Helper | None, exc: BaseException) -> None:
+        if helper is not None and helper in self._helpers:
+            self._helpers.remove(helper)
+            helper.close()
+        self._failures += 1
+        if self._failures >= MAX_FAILURES:
+            self._closed = True
             _log.error(
-                "the check pool failed %d times (%s); checking in the calling thread", self._failures, exc
+                "the check helpers failed %d times (%s); checking in the calling thread", self._failures, exc
             )
         else:
-            _log.warning("the check pool failed (%s); it is started again on next use", exc)
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _log.warning("a check helper failed (%s); another is started on next use", exc)
 
     def close(self) -> None:
-        """Stop the pool's processes (a later call checks in the calling thread)."""
-        with self._lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the helper processes (a later call checks in the calling thread)."""
+        self._closed = True
+        with self._busy:
+            helpers, self._helpers = self._helpers, []
+        for helper in helpers:
+            helper.close()
 
 
 def _check_part(start: int, items: list[object], limits: ObjectLimits) -> list[Packed]:
