@@ -33,7 +33,10 @@ SETTINGS = {
 class BenchCluster(Cluster):
     """A running cluster: new (``directory`` None) or the one kept in ``directory``, started again."""
 
-    def __init__(self, bin_dir: Path, directory: Path | None = None) -> None:
+    def __init__(
+        self, bin_dir: Path, directory: Path | None = None, *, settings: dict[str, str] | None = None
+    ) -> None:
+        self.settings = {**SETTINGS, **(settings or {})}  # a benchmark's own, over the defaults
         if directory is None:
             super().__init__(bin_dir)
             return
@@ -44,7 +47,7 @@ class BenchCluster(Cluster):
         self.start()
 
     def start(self) -> None:
-        options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items())
+        options = " ".join(f"-c {k}={v}" for k, v in self.settings.items())
         self._run(
             "pg_ctl",
             "-D",

@@ -101,31 +101,6 @@ def make_objects(n: int, tag: int) -> list[dict[str, Any]]:
 
 
 # -- the hub ------------------------------------------------------------------------------------------
-def _cluster_class() -> type:
-    from tests.postgres import Cluster
-
-    class BenchCluster(Cluster):  # type: ignore[misc]
-        """The tests' throw-away cluster with a benchmark's buffers (256 MB shared_buffers)."""
-
-        def start(self) -> None:
-            self._run(
-                "pg_ctl",
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.dir / "log"),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-c listen_addresses='' -k {self.dir} -c fsync=on -c max_connections=300"
-                " -c shared_buffers=256MB",
-                "start",
-            )
-
-    return BenchCluster
-
-
 @dataclass
 class Hub:
     backend: str
@@ -157,12 +132,13 @@ def make_hub(backend: str, work: Path, dsn: str | None) -> Iterator[Hub]:
     cluster = None
     if backend == "postgres":
         if dsn is None:
-            from tests.postgres import server_bin
+            from benchmarks._postgres import BenchCluster, server_bin
 
             bin_dir = server_bin()
             if bin_dir is None:
                 raise SystemExit("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
-            cluster = _cluster_class()(bin_dir)
+            # 4 workers, each with its pool: more connections, and buffers for a machine shared with them
+            cluster = BenchCluster(bin_dir, settings={"max_connections": "300", "shared_buffers": "256MB"})
             dsn = cluster.dsn(cluster.database())
         env = {"KIZUNA_DB": dsn, "KIZUNA_KEY_FILE": str(work / "hub.key")}
         db = dsn
