@@ -42,7 +42,7 @@ from kizuna.stix.markings import TLP, tlp_of
 __all__ = ["ValidatedObject", "validate_object"]
 
 
-@dataclass(slots=True)  # not frozen: made per object on the write path (frozen costs ~3 us each)
+@dataclass(frozen=True, slots=True)
 class ValidatedObject:
     """What a store needs to know of a valid object; the object itself is kept as received."""
 
