@@ -29,7 +29,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import TLP_IDS, corpus
-from _measure import RssSampler, machine, py_spy
+from _measure import RssSampler, free_port, machine, py_spy
 
 from kizuna.hub.client import HubClient
 from kizuna.hub.models import Query, VersionFilter
@@ -113,12 +112,6 @@ def expected_arrivals(objects: list[dict[str, Any]], max_tlp: str) -> tuple[set[
 
 
 # -- processes -------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def kizuna(*args: str, timeout_s: float = 120.0) -> str:
     """Run one ``kizuna`` CLI command; returns its stdout, stops the benchmark with its stderr if it fails."""
     proc = subprocess.run(

@@ -58,7 +58,7 @@ import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine
+from _measure import free_port, machine
 
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.client import HubClient
@@ -68,14 +68,6 @@ from kizuna.stix.markings import TLP, TLP2_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
 GREEN = TLP2_IDS[TLP.GREEN]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kizuna(*args: str) -> str:

@@ -62,7 +62,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._measure import machine  # noqa: E402
+from benchmarks._measure import free_port, machine  # noqa: E402
 
 MEDIA = "application/taxii+json;version=2.1"
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
@@ -204,14 +204,6 @@ def preload(hub: Hub, n: int) -> float:
     finally:
         store.close()
     return time.perf_counter() - started
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

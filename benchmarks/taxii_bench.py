@@ -28,7 +28,6 @@ import argparse
 import gc
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from taxii2client.v21 import Collection, as_pages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import corpus
-from _measure import RssSampler, machine, py_spy
+from _measure import RssSampler, free_port, machine, py_spy
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -60,12 +59,6 @@ BARS = {  # kizuna's acceptance bars (issue 2)
 
 
 # -- servers ------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     name: str

@@ -71,15 +71,22 @@ def _sync_holder(dsn: str) -> int | None:
     return None if row is None else int(str(row[0]).rsplit(":", 1)[1])
 
 
-def test_two_workers_over_postgresql(new_pg_dsn: Callable[[], str], tmp_path: Path) -> None:
-    dsn = new_pg_dsn()
-    env = {"KIZUNA_DB": dsn, "KIZUNA_KEY_FILE": str(tmp_path / "hub.key")}
+def hub_with_producer(env: dict[str, str]) -> tuple[str, str]:
+    """A new hub in ``env``'s database with one organisation, ``producer``, that reads and writes one
+    collection: (its token, the collection's id)."""
     kizuna_cli("hub", "init", env=env)
     kizuna_cli("hub", "org", "add", "producer", "--country", "GB", "--ceiling", "red", env=env)
     token = kizuna_cli("hub", "token", "create", "--org", "producer", env=env).stdout.strip()
     cid = kizuna_cli(
         "hub", "collection", "add", "--title", "shared", "--read", "producer", "--write", "producer", env=env
     ).stdout.strip()
+    return token, cid
+
+
+def test_two_workers_over_postgresql(new_pg_dsn: Callable[[], str], tmp_path: Path) -> None:
+    dsn = new_pg_dsn()
+    env = {"KIZUNA_DB": dsn, "KIZUNA_KEY_FILE": str(tmp_path / "hub.key")}
+    token, cid = hub_with_producer(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}/api"
     headers = {"Authorization": f"Bearer {token}", "Accept": MEDIA, "Content-Type": MEDIA}
@@ -166,12 +173,7 @@ def test_two_workers_over_sqlite(tmp_path: Path) -> None:
 
     db = tmp_path / "hub.db"
     env = {"KIZUNA_DB": str(db)}
-    kizuna_cli("hub", "init", env=env)
-    kizuna_cli("hub", "org", "add", "producer", "--country", "GB", "--ceiling", "red", env=env)
-    token = kizuna_cli("hub", "token", "create", "--org", "producer", env=env).stdout.strip()
-    cid = kizuna_cli(
-        "hub", "collection", "add", "--title", "shared", "--read", "producer", "--write", "producer", env=env
-    ).stdout.strip()
+    token, cid = hub_with_producer(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}/api"
     headers = {"Authorization": f"Bearer {token}", "Accept": MEDIA, "Content-Type": MEDIA}

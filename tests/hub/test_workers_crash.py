@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from tests.conftest import free_port, kizuna_cli
-from tests.hub.test_workers import MEDIA, SERVE, _children, _indicators, _wait
+from tests.hub.test_workers import MEDIA, SERVE, _children, _indicators, _wait, hub_with_producer
 from tests.postgres import Cluster, server_bin
 
 ENVELOPE = 150  # objects per envelope
@@ -97,12 +97,7 @@ def test_kill_worker_and_postmaster_during_ingest(private_cluster: Cluster, tmp_
     cluster = private_cluster
     dsn = cluster.dsn(cluster.database())
     env = {"KIZUNA_DB": dsn, "KIZUNA_KEY_FILE": str(tmp_path / "hub.key")}
-    kizuna_cli("hub", "init", env=env)
-    kizuna_cli("hub", "org", "add", "producer", "--country", "GB", "--ceiling", "red", env=env)
-    token = kizuna_cli("hub", "token", "create", "--org", "producer", env=env).stdout.strip()
-    cid = kizuna_cli(
-        "hub", "collection", "add", "--title", "shared", "--read", "producer", "--write", "producer", env=env
-    ).stdout.strip()
+    token, cid = hub_with_producer(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}/api"
     headers = {"Authorization": f"Bearer {token}", "Accept": MEDIA, "Content-Type": MEDIA}
