@@ -23,8 +23,9 @@ Modes (each a fresh pair of hubs):
   side that polls JP's ``objects/`` with ``added_after`` every 1 s (or 60 s).
 
 After the modes, :func:`follow_throughput` appends ``--follow-rate`` events/s (50,000) for ``--follow-s``
-seconds to a log that ``kizuna match --follow`` follows, and reports how soon after the writer stops it has
-read everything, and its CPU time.
+seconds to a log that ``kizuna match --follow`` follows, the hub's collection holding
+``--follow-indicators`` live indicators (100,000, the size of ``match_bench.py``'s set), and reports how
+soon after the writer stops it has read everything, and its CPU time.
 
 ``--idle`` measures the UK hub's CPU while nothing changes: 50 stream followers connected vs 50 clients
 polling ``objects/`` every second, over ``--idle-s`` seconds each.
@@ -146,6 +147,11 @@ def make_pair(workdir: Path) -> tuple[Hub, Hub]:
     return uk, jp
 
 
+def indicator_address(i: int) -> str:
+    """The address of indicator ``i`` (distinct for i < 15,625,000; never one of the log's misses)."""
+    return f"100.{64 + i // 62_500}.{i // 250 % 250}.{i % 250}"
+
+
 def new_indicator(i: int) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return {
@@ -154,7 +160,7 @@ def new_indicator(i: int) -> dict[str, Any]:
         "id": f"indicator--{uuid.uuid4()}",
         "created": now,
         "modified": now,
-        "pattern": f"[ipv4-addr:value = '100.64.{i // 250}.{i % 250}']",
+        "pattern": f"[ipv4-addr:value = '{indicator_address(i)}']",
         "pattern_type": "stix",
         "valid_from": now,
         "object_marking_refs": [GREEN],
@@ -243,7 +249,7 @@ class LogWriter:
                 for n in range(self.written, self.written + due):
                     if n % self.hit_every == 0:
                         i = rng.randrange(self.indicators)
-                        address = f"100.64.{i // 250}.{i % 250}"
+                        address = indicator_address(i)
                         self.carrying[address] += 1
                     else:
                         address = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
@@ -304,14 +310,17 @@ def matcher_follow(
         jp.follow_written = writer.written
 
 
-def follow_throughput(workdir: Path, rate: int, seconds: float) -> dict[str, float]:
-    """``kizuna match --follow`` over a log appended at ``rate`` events/s for ``seconds``, with 200 live
-    indicators at one hub: how far behind it is when the writer stops, and its CPU time."""
+def follow_throughput(workdir: Path, rate: int, seconds: float, indicators: int) -> dict[str, float]:
+    """``kizuna match --follow`` over a log appended at ``rate`` events/s for ``seconds``, with
+    ``indicators`` live indicators at one hub (one event in ten carries one of their addresses): how far
+    behind it is when the writer stops, and its CPU time."""
     uk, jp = make_pair(workdir)
     jp.start()
     try:
         with HubClient(jp.api, jp.tokens["grid-op"]) as client:
-            client.add_objects(jp.collection, [new_indicator(i) for i in range(200)])
+            for start in range(0, indicators, 1000):
+                stop = min(start + 1000, indicators)
+                client.add_objects(jp.collection, [new_indicator(i) for i in range(start, stop)])
         token_file = workdir / "grid-op.token"
         token_file.write_text(jp.tokens["grid-op"] + "\n")
         token_file.chmod(0o600)
@@ -322,10 +331,10 @@ def follow_throughput(workdir: Path, rate: int, seconds: float) -> dict[str, flo
         err = (workdir / "fast.err").open("ab")
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         err.close()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while b"following" not in (workdir / "fast.err").read_bytes() and time.monotonic() < deadline:
             time.sleep(0.05)
-        writer = LogWriter(log, rate, 200)
+        writer = LogWriter(log, rate, indicators)
         follower = psutil.Process(proc.pid)
         c0, w0 = _cpu(follower), time.monotonic()
         writer.thread.start()
@@ -575,10 +584,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--follow-rate", type=int, default=50_000, help="events/s for the --follow keep-up run")
     ap.add_argument("--follow-s", type=float, default=20.0, help="seconds of the keep-up run (0: none)")
+    ap.add_argument(
+        "--follow-indicators", type=int, default=100_000, help="live indicators in the keep-up run"
+    )
     args = ap.parse_args()
     if args.quick:
         args.indicators, args.spread_s, args.modes, args.idle_s = 20, 10.0, "live,poll-1", 5.0
-        args.follow_s = 5.0
+        args.follow_s, args.follow_indicators = 5.0, 2_000
     load0 = os.getloadavg()
     print(f"machine: {machine()}; load average at start {load0[0]:.1f}", flush=True)
     results = []
@@ -603,12 +615,13 @@ def main() -> int:
     keep_up: dict[str, float] = {}
     if args.follow_s > 0:
         with tempfile.TemporaryDirectory(prefix="live-keepup-") as tmp:
-            keep_up = follow_throughput(Path(tmp), args.follow_rate, args.follow_s)
+            keep_up = follow_throughput(Path(tmp), args.follow_rate, args.follow_s, args.follow_indicators)
     load1 = os.getloadavg()
     out = table(results)
     if keep_up:
         out += (
-            f"\n\nkizuna match --follow keeping up: {keep_up['events']:.0f} events appended at"
+            f"\n\nkizuna match --follow keeping up ({args.follow_indicators:,} indicators):"
+            f" {keep_up['events']:.0f} events appended at"
             f" {keep_up['rate']:,.0f}/s for {args.follow_s:g} s; all read {keep_up['caught_up_s']:.2f} s"
             f" after the writer stopped{'' if keep_up['done'] else ' (NOT caught up)'}; follower CPU"
             f" {keep_up['cpu_s']:.1f} s over {keep_up['wall_s']:.1f} s wall"
