@@ -349,6 +349,56 @@ def test_disagreements_side_by_side_never_merged(any_hub: UiHub) -> None:
     )
 
 
+class CountingReader:
+    """A store reader connection that notes each statement it runs (the per-request statement count)."""
+
+    def __init__(self, conn: Any, seen: list[str]) -> None:
+        self._conn, self._seen = conn, seen
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self._seen.append(sql)
+        return self._conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_disagreements_list_is_a_fixed_number_of_statements(
+    any_hub: UiHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    any_hub.store.grant_access(any_hub.collection_id, writers=["recipient"])
+    seen: list[str] = []
+    connections: Any = any_hub.store._db  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        connections, "reader", lambda reader=connections.reader: CountingReader(reader(), seen)
+    )
+
+    def pair(value: str) -> None:
+        any_hub.post("producer", [indicator(value, tlp_ref=GREEN, name="UK")])
+        any_hub.post("recipient", [indicator(value, tlp_ref=GREEN, name="JP")])
+
+    def statements(c: TestClient) -> tuple[int, str]:
+        c.get("/ui/disagreements/")  # caches warm
+        seen.clear()
+        page = c.get("/ui/disagreements/")
+        assert page.status_code == 200
+        return len(seen), page.text
+
+    # a key with more reports than the list samples (its count is the store's), and a small one
+    many = [indicator("203.0.113.9", tlp_ref=GREEN, name=f"report {i}") for i in range(60)]
+    any_hub.post("producer", many[:30])
+    any_hub.post("recipient", many[30:])
+    pair("203.0.113.1")
+    c = any_hub.login("reader")
+    few, _ = statements(c)
+    for i in range(2, 9):
+        pair(f"203.0.113.{i}")
+    more, page = statements(c)
+    assert few == more  # nine groups cost what two did
+    rows = re.findall(r'<tr data-same-key="value:203\.0\.113\.(\d+)">.*?<td class="num">(\d+)</td>', page)
+    assert sorted(rows, key=lambda r: int(r[0])) == [(str(i), "2") for i in range(1, 9)] + [("9", "60")]
+
+
 def test_sightings_dashboard_and_stale_tab(any_hub: UiHub) -> None:
     fresh = indicator("192.0.2.51", tlp_ref=GREEN, name="fresh one")
     quiet = indicator("192.0.2.52", tlp_ref=GREEN, name="quiet one")
