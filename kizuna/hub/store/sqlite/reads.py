@@ -53,6 +53,10 @@ def source_of(origin: str) -> Source:
 
 
 class SQLiteReads(SQLiteBase):
+    #: Whether the SQL may join ``LATERAL`` (PostgreSQL): one statement reads the first rows of many keys
+    #: with one plan; SQLite runs a ``UNION ALL`` of one LIMITed branch per key instead.
+    _lateral = False
+
     if TYPE_CHECKING:
 
         def _visible(self, reader: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]: ...
@@ -474,15 +478,20 @@ class SQLiteReads(SQLiteBase):
         if not wanted:
             return {}
         members, args = self._same_members_sql(reader, "o", collection)
+        one = f"SELECT COUNT(*) FROM (SELECT 1 {members} AND ko.key = KEY LIMIT ?) AS m"
+        conn = self._db.reader()
+        if self._lateral:  # one plan for every key
+            rows = conn.execute(
+                f"SELECT g.key, ({one.replace('KEY', 'g.key')}) FROM unnest(?::text[]) AS g(key)",
+                [*args, cap + 1, wanted],
+            ).fetchall()
+            return {str(key): int(n) for key, n in rows}
         # one bounded count per key (each a LIMITed index scan of the key), all in one row of one statement
-        counts = ", ".join(
-            f"(SELECT COUNT(*) FROM (SELECT 1 {members} AND ko.key = ? LIMIT ?) AS m{i})"
-            for i in range(len(wanted))
-        )
+        counts = ", ".join(f"({one.replace('KEY', '?')})" for _ in wanted)
         params: list[object] = []
         for key in wanted:
             params.extend([*args, key, cap + 1])
-        row = self._db.reader().execute(f"SELECT {counts}", params).fetchone()
+        row = conn.execute(f"SELECT {counts}", params).fetchone()
         return {key: int(n) for key, n in zip(wanted, row or (), strict=True)}
 
     def same_members_of(self, reader: Org, keys: Sequence[str], *, limit: int = 50) -> dict[str, list[Hit]]:
@@ -493,15 +502,21 @@ class SQLiteReads(SQLiteBase):
         members, args = self._same_members_sql(reader, "o", None)
         # each key's first reports by its own LIMITed index scan, all in one statement (a window over the
         # keys would read every report of a key held by thousands)
-        branches = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT {_COLS}, ko.key {members} AND ko.key = ?"
-            " ORDER BY o.date_added LIMIT ?) AS m" + str(i)
-            for i in range(len(wanted))
-        )
-        params: list[object] = []
-        for key in wanted:
-            params.extend([*args, key, limit])
-        rows = self._db.reader().execute(branches, params).fetchall()
+        one = f"SELECT {_COLS}, ko.key {members} AND ko.key = KEY ORDER BY o.date_added LIMIT ?"
+        conn = self._db.reader()
+        if self._lateral:  # one plan for every key (fifty UNION ALL branches take longer to plan than to run)
+            rows = conn.execute(
+                f"SELECT m.* FROM unnest(?::text[]) AS g(key), LATERAL ({one.replace('KEY', 'g.key')}) AS m",
+                [wanted, *args, limit],
+            ).fetchall()
+        else:
+            branches = " UNION ALL ".join(
+                f"SELECT * FROM ({one.replace('KEY', '?')}) AS m{i}" for i in range(len(wanted))
+            )
+            params: list[object] = []
+            for key in wanted:
+                params.extend([*args, key, limit])
+            rows = conn.execute(branches, params).fetchall()
         rows.sort(key=lambda r: int(r[4]))  # each key's reports in the order they were added
         for hit, r in zip(self._hits(rows), rows, strict=True):
             out[str(r[_NCOLS])].append(hit)
