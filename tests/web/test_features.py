@@ -506,6 +506,36 @@ def test_audit_and_peers_pages_for_administrators_only(ui_hub: UiHub) -> None:
     assert "auth.fail" in actions_seen and "ui.sign-out" in actions_seen  # failed sign-ins count as the API's
 
 
+def test_the_chain_check_reads_checkpoints_in_batches_and_catches_a_rewritten_chain(ui_hub: UiHub) -> None:
+    import sqlite3
+
+    from kizuna.hub.audit import record_hash
+
+    store: Any = ui_hub.store
+    for i in range(40):  # a checkpoint line per write
+        store.append_audit("ui", "test.action", {"i": i})
+    p = store.verify_audit_progress(None, max_records=10_000)
+    assert p.ok and p.complete and p.checkpoint_lines >= 40
+    conn = sqlite3.connect(store.path)
+    keyed_from = int(conn.execute("SELECT value FROM meta WHERE key='audit_keyed_from'").fetchone()[0])
+    rows = conn.execute("SELECT seq, at, actor, action, detail, prev_hash FROM audit ORDER BY seq").fetchall()
+    prev = rows[0][5]
+    for seq, at, actor, action, detail, _ in rows:  # record 3 edited, every MAC after it recomputed
+        actor = "someone else" if seq == 3 else actor
+        h = record_hash(prev, seq, at, actor, action, detail, store._audit_key if seq >= keyed_from else None)
+        conn.execute("UPDATE audit SET actor=?, prev_hash=?, hash=? WHERE seq=?", (actor, prev, h, seq))
+        prev = h
+    conn.execute("UPDATE audit_head SET hash=?", (prev,))
+    conn.commit()
+    conn.close()
+    bad = None
+    for _ in range(100):
+        bad = store.verify_audit_progress(bad, max_records=7)
+        if bad.complete or not bad.ok:
+            break
+    assert bad is not None and not bad.ok and "differs from checkpoint line" in bad.reason
+
+
 def test_audit_page_hides_objects_the_administrator_may_not_read(ui_hub: UiHub) -> None:
     ui_hub.store.update_org("reader", admin=True)
     red = indicator("192.0.2.77", tlp_ref=TLP2_IDS[TLP.RED])
