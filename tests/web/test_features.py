@@ -49,6 +49,33 @@ def test_search_by_value_and_by_text(any_hub: UiHub) -> None:
     ]
 
 
+def test_words_page_in_date_order_both_ways_on_both_backends(any_hub: UiHub) -> None:
+    from kizuna.hub.reads import Search
+
+    red = TLP2_IDS[TLP.RED]
+    objs = [
+        indicator(f"192.0.2.{i}", tlp_ref=red if i % 4 == 0 else GREEN, name=f"needle {i}") for i in range(9)
+    ]
+    for obj in objs:  # one envelope each: their dates are their order
+        any_hub.post("producer", [obj])
+    any_hub.post("producer", [indicator("192.0.2.99", tlp_ref=GREEN, name="haystack")])
+    reader = any_hub.store.get_org("reader")
+    assert reader is not None
+    readable = [o["id"] for i, o in enumerate(objs) if i % 4]
+    for newest_first, expected in ((False, readable), (True, readable[::-1])):
+        ids: list[str] = []
+        after = None
+        for _ in range(10):
+            page = any_hub.store.search(
+                reader, Search(text="needle", newest_first=newest_first, after=after, limit=2)
+            )
+            ids += [h.row.id for h in page.hits]
+            if not page.more:
+                break
+            after = page.cursor
+        assert ids == expected
+
+
 def test_words_in_any_script_are_found_on_both_backends(any_hub: UiHub) -> None:
     named = {
         "ja": indicator("203.0.113.81", name="日本の水道事業者への標的型攻撃"),

@@ -8,6 +8,7 @@ TAXII API's ``match[version]=last`` serves), exactly like :meth:`SQLiteObjects.q
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kizuna.hub import policy
@@ -53,9 +54,10 @@ def source_of(origin: str) -> Source:
 
 
 class SQLiteReads(SQLiteBase):
-    #: Whether the SQL may join ``LATERAL`` (PostgreSQL): one statement reads the first rows of many keys
-    #: with one plan; SQLite runs a ``UNION ALL`` of one LIMITed branch per key instead.
-    _lateral = False
+    #: The SQL engine ("sqlite", "postgres") where a read is best written differently for each: PostgreSQL
+    #: joins ``LATERAL`` (one statement, one plan, for the first rows of many keys; SQLite runs a ``UNION
+    #: ALL`` of one LIMITed branch per key) and reads the matches of words in order (see :meth:`search`).
+    _dialect = "sqlite"
 
     if TYPE_CHECKING:
 
@@ -151,16 +153,26 @@ class SQLiteReads(SQLiteBase):
         return " AND ".join(clauses), args
 
     def search(self, reader: Org, search: Search) -> HitPage:
-        where, args = self._search_where(reader, search)
         order = "DESC" if search.newest_first else ""
-        rows = (
-            self._db.reader()
-            .execute(
-                f"SELECT {_COLS} FROM objects o WHERE {where} ORDER BY o.date_added {order} LIMIT ?",
-                [*args, search.limit + 1],
+        expr = fts_query(search.text) if search.text and not search.value else None
+        if self._dialect == "postgres" and expr is not None:
+            # The words' matches (only their keys, from the word index) sorted, then the objects in that
+            # order until a page is readable: the cost follows the matches, never the table. Left to
+            # itself, PostgreSQL may walk every object in date order looking for the words, from an
+            # estimate of their matches that can be far off (words that never occur together, matches all
+            # at the end of the table): a search that finds little then reads every object.
+            where, args = self._search_where(reader, replace(search, text=""))
+            sql = (
+                f"SELECT {_COLS} FROM (SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid {order}"
+                f" OFFSET 0) AS m CROSS JOIN objects o ON o.date_added = m.rowid WHERE {where}"
+                f" ORDER BY m.rowid {order} LIMIT ?"
             )
-            .fetchall()
-        )
+            params = [expr, *args, search.limit + 1]
+        else:
+            where, args = self._search_where(reader, search)
+            sql = f"SELECT {_COLS} FROM objects o WHERE {where} ORDER BY o.date_added {order} LIMIT ?"
+            params = [*args, search.limit + 1]
+        rows = self._db.reader().execute(sql, params).fetchall()
         return HitPage(self._hits(rows[: search.limit]), len(rows) > search.limit)
 
     def count(self, reader: Org, search: Search, *, cap: int = COUNT_CAP) -> int:
@@ -480,7 +492,7 @@ class SQLiteReads(SQLiteBase):
         members, args = self._same_members_sql(reader, "o", collection)
         one = f"SELECT COUNT(*) FROM (SELECT 1 {members} AND ko.key = KEY LIMIT ?) AS m"
         conn = self._db.reader()
-        if self._lateral:  # one plan for every key
+        if self._dialect == "postgres":  # one plan for every key
             rows = conn.execute(
                 f"SELECT g.key, ({one.replace('KEY', 'g.key')}) FROM unnest(?::text[]) AS g(key)",
                 [*args, cap + 1, wanted],
@@ -504,7 +516,7 @@ class SQLiteReads(SQLiteBase):
         # keys would read every report of a key held by thousands)
         one = f"SELECT {_COLS}, ko.key {members} AND ko.key = KEY ORDER BY o.date_added LIMIT ?"
         conn = self._db.reader()
-        if self._lateral:  # one plan for every key (fifty UNION ALL branches take longer to plan than to run)
+        if self._dialect == "postgres":  # one plan (fifty UNION ALL branches take longer to plan than run)
             rows = conn.execute(
                 f"SELECT m.* FROM unnest(?::text[]) AS g(key), LATERAL ({one.replace('KEY', 'g.key')}) AS m",
                 [wanted, *args, limit],
