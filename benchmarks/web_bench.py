@@ -83,21 +83,48 @@ class Timing:
     cpu_ms: list[float] = field(default_factory=list)
     largest: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    statements: list[int] = field(default_factory=list)
+
+
+class CountingReader:
+    """The store's reader connection, counting the statements it runs (``Counter.n``)."""
+
+    def __init__(self, conn: Any, counter: Counter) -> None:
+        self._conn, self._counter = conn, counter
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self._counter.n += 1
+        return self._conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+@dataclass
+class Counter:
+    n: int = 0
+
+    def watch(self, store: Any) -> None:
+        """Count the statements of ``store``'s reads (every read goes through ``_db.reader()``)."""
+        connections = store._db
+        reader = connections.reader
+        connections.reader = lambda: CountingReader(reader(), self)
 
 
 class Timer:
     """ASGI middleware: server time and process CPU of each request, from its first byte in to its last
     byte out (one request at a time, so the process CPU is that request's)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, counter: Counter | None = None) -> None:
         self.app = app
         self.current: Timing | None = None
+        self.counter = counter or Counter()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or self.current is None:
             await self.app(scope, receive, send)
             return
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, n0 = time.perf_counter(), time.process_time(), self.counter.n
         size = 0
         status = 0
 
@@ -113,6 +140,7 @@ class Timer:
         timing = self.current
         timing.wall_ms.append((time.perf_counter() - t0) * 1000)
         timing.cpu_ms.append((time.process_time() - c0) * 1000)
+        timing.statements.append(self.counter.n - n0)
         timing.largest = max(timing.largest, size)
         timing.statuses[status] = timing.statuses.get(status, 0) + 1
 
@@ -347,7 +375,9 @@ def measure(
     from starlette.testclient import TestClient
 
     store = place.open(lambda: now)
-    timer = Timer(create_app(HubSettings(title="web bench"), store, clock=lambda: now))
+    counter = Counter()
+    counter.watch(store)
+    timer = Timer(create_app(HubSettings(title="web bench"), store, clock=lambda: now), counter)
     out = {name: Timing() for name in PAGES}
     rng = random.Random(5)
 
@@ -546,8 +576,8 @@ def report(
         " (each with a fresh app, so its caches start cold), the median of each figure over the runs.",
         "",
         "| page | server p50 (ms) | server p95 (ms) (runs: min-max) | server p99 (ms) | CPU mean (ms)"
-        " | largest page (KB) | bar p95 / p99 | met |",
-        "|---|---:|---:|---:|---:|---:|---:|:-:|",
+        " | statements a request (max) | largest page (KB) | bar p95 / p99 | met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for name in PAGES:
         if name not in runs[0]:
@@ -558,12 +588,14 @@ def report(
         cpu = median_of(runs, name, lambda t: statistics.mean(t.cpu_ms))
         spread = [pct(r[name].wall_ms, 95) for r in runs]
         largest = max(r[name].largest for r in runs) / 1000
+        statements = [n for r in runs for n in r[name].statements]
         met = (
             "yes" if p95 <= BARS["p95_ms"] and p99 <= BARS["p99_ms"] and largest <= BARS["page_kb"] else "no"
         )
         lines.append(
             f"| {name} | {p50:.1f} | {p95:.1f} ({min(spread):.1f}-{max(spread):.1f}) | {p99:.1f} |"
-            f" {cpu:.1f} | {largest:.0f} | <= 100 / <= 200 | {met} |"
+            f" {cpu:.1f} | {statistics.mean(statements):.1f} ({max(statements)}) | {largest:.0f}"
+            f" | <= 100 / <= 200 | {met} |"
         )
     largest_all = max(t.largest for r in runs for t in r.values())
     lines += [
@@ -578,7 +610,8 @@ def report(
         " byte out, measured by an ASGI middleware around the hub's app; CPU: the process's CPU time over the"
         " same span (requests run one at a time, so it is the request's), the figure that depends least on"
         " what else the machine runs"
-        + (" (the hub's process only: the PostgreSQL server's own CPU is not in it)." if postgres else "."),
+        + (" (the hub's process only: the PostgreSQL server's own CPU is not in it)." if postgres else ".")
+        + " Statements: those the store's reads ran for the request (mean, and the most of one request).",
     ]
     if postgres and "load_s" in info:
         lines.append(
@@ -712,6 +745,7 @@ def main() -> None:
                 p50, p95, p99 = (pct(t.wall_ms, q) for q in (50, 95, 99))
                 cpu = statistics.mean(t.cpu_ms)
                 figures = f"p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms, CPU {cpu:.1f} ms"
+                figures += f", {statistics.mean(t.statements):.1f} statements (max {max(t.statements)})"
                 log(f"run {n + 1} {name}: {figures}, {t.statuses}")
         loads = (
             chromium_load(place, info["tokens"]["water"], info["collection"], args.loads)

@@ -235,8 +235,10 @@ class ObjectPages(UiBase):
     def other_reports(self, org: Org, hit: Hit, obj: dict[str, Any]) -> list[dict[str, Any]]:
         """For each sameness key of the object: how many other readable reports describe it differently."""
         out = []
-        for key in entries(obj).keys:
-            members = self.store.same_members(org, key, limit=MAX_SAME)
+        keys = list(entries(obj).keys)
+        sampled = self.store.same_members_of(org, keys, limit=MAX_SAME) if keys else {}  # one statement
+        for key in keys:
+            members = sampled[key]
             group_key = key
             if key_kind(key) == "conjunction":
                 for run in tca_runs(members):

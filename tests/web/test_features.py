@@ -49,6 +49,33 @@ def test_search_by_value_and_by_text(any_hub: UiHub) -> None:
     ]
 
 
+def test_words_page_in_date_order_both_ways_on_both_backends(any_hub: UiHub) -> None:
+    from kizuna.hub.reads import Search
+
+    red = TLP2_IDS[TLP.RED]
+    objs = [
+        indicator(f"192.0.2.{i}", tlp_ref=red if i % 4 == 0 else GREEN, name=f"needle {i}") for i in range(9)
+    ]
+    for obj in objs:  # one envelope each: their dates are their order
+        any_hub.post("producer", [obj])
+    any_hub.post("producer", [indicator("192.0.2.99", tlp_ref=GREEN, name="haystack")])
+    reader = any_hub.store.get_org("reader")
+    assert reader is not None
+    readable = [o["id"] for i, o in enumerate(objs) if i % 4]
+    for newest_first, expected in ((False, readable), (True, readable[::-1])):
+        ids: list[str] = []
+        after = None
+        for _ in range(10):
+            page = any_hub.store.search(
+                reader, Search(text="needle", newest_first=newest_first, after=after, limit=2)
+            )
+            ids += [h.row.id for h in page.hits]
+            if not page.more:
+                break
+            after = page.cursor
+        assert ids == expected
+
+
 def test_words_in_any_script_are_found_on_both_backends(any_hub: UiHub) -> None:
     named = {
         "ja": indicator("203.0.113.81", name="日本の水道事業者への標的型攻撃"),
@@ -349,6 +376,56 @@ def test_disagreements_side_by_side_never_merged(any_hub: UiHub) -> None:
     )
 
 
+class CountingReader:
+    """A store reader connection that notes each statement it runs (the per-request statement count)."""
+
+    def __init__(self, conn: Any, seen: list[str]) -> None:
+        self._conn, self._seen = conn, seen
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self._seen.append(sql)
+        return self._conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_disagreements_list_is_a_fixed_number_of_statements(
+    any_hub: UiHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    any_hub.store.grant_access(any_hub.collection_id, writers=["recipient"])
+    seen: list[str] = []
+    connections: Any = any_hub.store._db  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        connections, "reader", lambda reader=connections.reader: CountingReader(reader(), seen)
+    )
+
+    def pair(value: str) -> None:
+        any_hub.post("producer", [indicator(value, tlp_ref=GREEN, name="UK")])
+        any_hub.post("recipient", [indicator(value, tlp_ref=GREEN, name="JP")])
+
+    def statements(c: TestClient) -> tuple[int, str]:
+        c.get("/ui/disagreements/")  # caches warm
+        seen.clear()
+        page = c.get("/ui/disagreements/")
+        assert page.status_code == 200
+        return len(seen), page.text
+
+    # a key with more reports than the list samples (its count is the store's), and a small one
+    many = [indicator("203.0.113.9", tlp_ref=GREEN, name=f"report {i}") for i in range(60)]
+    any_hub.post("producer", many[:30])
+    any_hub.post("recipient", many[30:])
+    pair("203.0.113.1")
+    c = any_hub.login("reader")
+    few, _ = statements(c)
+    for i in range(2, 9):
+        pair(f"203.0.113.{i}")
+    more, page = statements(c)
+    assert few == more  # nine groups cost what two did
+    rows = re.findall(r'<tr data-same-key="value:203\.0\.113\.(\d+)">.*?<td class="num">(\d+)</td>', page)
+    assert sorted(rows, key=lambda r: int(r[0])) == [(str(i), "2") for i in range(1, 9)] + [("9", "60")]
+
+
 def test_sightings_dashboard_and_stale_tab(any_hub: UiHub) -> None:
     fresh = indicator("192.0.2.51", tlp_ref=GREEN, name="fresh one")
     quiet = indicator("192.0.2.52", tlp_ref=GREEN, name="quiet one")
@@ -454,6 +531,36 @@ def test_audit_and_peers_pages_for_administrators_only(ui_hub: UiHub) -> None:
     post_form(reader, "/ui/logout", {})
     actions_seen = [rec.action for rec in ui_hub.store.audit_records()]
     assert "auth.fail" in actions_seen and "ui.sign-out" in actions_seen  # failed sign-ins count as the API's
+
+
+def test_the_chain_check_reads_checkpoints_in_batches_and_catches_a_rewritten_chain(ui_hub: UiHub) -> None:
+    import sqlite3
+
+    from kizuna.hub.audit import record_hash
+
+    store: Any = ui_hub.store
+    for i in range(40):  # a checkpoint line per write
+        store.append_audit("ui", "test.action", {"i": i})
+    p = store.verify_audit_progress(None, max_records=10_000)
+    assert p.ok and p.complete and p.checkpoint_lines >= 40
+    conn = sqlite3.connect(store.path)
+    keyed_from = int(conn.execute("SELECT value FROM meta WHERE key='audit_keyed_from'").fetchone()[0])
+    rows = conn.execute("SELECT seq, at, actor, action, detail, prev_hash FROM audit ORDER BY seq").fetchall()
+    prev = rows[0][5]
+    for seq, at, actor, action, detail, _ in rows:  # record 3 edited, every MAC after it recomputed
+        actor = "someone else" if seq == 3 else actor
+        h = record_hash(prev, seq, at, actor, action, detail, store._audit_key if seq >= keyed_from else None)
+        conn.execute("UPDATE audit SET actor=?, prev_hash=?, hash=? WHERE seq=?", (actor, prev, h, seq))
+        prev = h
+    conn.execute("UPDATE audit_head SET hash=?", (prev,))
+    conn.commit()
+    conn.close()
+    bad = None
+    for _ in range(100):
+        bad = store.verify_audit_progress(bad, max_records=7)
+        if bad.complete or not bad.ok:
+            break
+    assert bad is not None and not bad.ok and "differs from checkpoint line" in bad.reason
 
 
 def test_audit_page_hides_objects_the_administrator_may_not_read(ui_hub: UiHub) -> None:

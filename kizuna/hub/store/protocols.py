@@ -46,6 +46,7 @@ from kizuna.hub.paging import Cursor
 from kizuna.hub.policy import Agreement
 from kizuna.hub.reads import (
     COUNT_CAP,
+    GROUP_COUNT_CAP,
     AuditFilter,
     ChainProgress,
     Conjunction,
@@ -461,8 +462,26 @@ class ReadIndex(Protocol):
         collection: Collection | None = None,
         after: Cursor | None = None,
         limit: int = 50,
+        count: bool = True,
     ) -> tuple[list[SameGroup], bool]:
-        """Sameness keys under which the reader may read reports from two or more sources."""
+        """Sameness keys under which the reader may read reports from two or more sources (their reports
+        counted unless ``count`` is false)."""
+        ...
+
+    def same_counts(
+        self,
+        reader: Org,
+        keys: Sequence[str],
+        *,
+        collection: Collection | None = None,
+        cap: int = GROUP_COUNT_CAP,
+    ) -> dict[str, int]:
+        """The readable reports under each of ``keys`` (in ``collection``, if given), counted up to
+        ``cap + 1`` (one statement)."""
+        ...
+
+    def same_members_of(self, reader: Org, keys: Sequence[str], *, limit: int = 50) -> dict[str, list[Hit]]:
+        """The first ``limit`` readable reports under each of ``keys``, oldest first (one statement)."""
         ...
 
     def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]: ...

@@ -60,6 +60,8 @@ def _connect(dsn: str) -> psycopg.Connection[Any]:
 class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLiteReads, SQLiteSessions):
     """A hub database in PostgreSQL (every protocol of :mod:`kizuna.hub.store.protocols`)."""
 
+    _dialect = "postgres"  # where the reads write their SQL for PostgreSQL (``SQLiteReads._dialect``)
+
     def __init__(
         self, dsn: str, *, key_file: Path, clock: Clock = utc_now, keys: HubKeys | None = None
     ) -> None:

@@ -8,6 +8,7 @@ TAXII API's ``match[version]=last`` serves), exactly like :meth:`SQLiteObjects.q
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kizuna.hub import policy
@@ -53,6 +54,11 @@ def source_of(origin: str) -> Source:
 
 
 class SQLiteReads(SQLiteBase):
+    #: The SQL engine ("sqlite", "postgres") where a read is best written differently for each: PostgreSQL
+    #: joins ``LATERAL`` (one statement, one plan, for the first rows of many keys; SQLite runs a ``UNION
+    #: ALL`` of one LIMITed branch per key) and reads the matches of words in order (see :meth:`search`).
+    _dialect = "sqlite"
+
     if TYPE_CHECKING:
 
         def _visible(self, reader: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]: ...
@@ -147,16 +153,26 @@ class SQLiteReads(SQLiteBase):
         return " AND ".join(clauses), args
 
     def search(self, reader: Org, search: Search) -> HitPage:
-        where, args = self._search_where(reader, search)
         order = "DESC" if search.newest_first else ""
-        rows = (
-            self._db.reader()
-            .execute(
-                f"SELECT {_COLS} FROM objects o WHERE {where} ORDER BY o.date_added {order} LIMIT ?",
-                [*args, search.limit + 1],
+        expr = fts_query(search.text) if search.text and not search.value else None
+        if self._dialect == "postgres" and expr is not None:
+            # The words' matches (only their keys, from the word index) sorted, then the objects in that
+            # order until a page is readable: the cost follows the matches, never the table. Left to
+            # itself, PostgreSQL may walk every object in date order looking for the words, from an
+            # estimate of their matches that can be far off (words that never occur together, matches all
+            # at the end of the table): a search that finds little then reads every object.
+            where, args = self._search_where(reader, replace(search, text=""))
+            sql = (
+                f"SELECT {_COLS} FROM (SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid {order}"
+                f" OFFSET 0) AS m CROSS JOIN objects o ON o.date_added = m.rowid WHERE {where}"
+                f" ORDER BY m.rowid {order} LIMIT ?"
             )
-            .fetchall()
-        )
+            params = [expr, *args, search.limit + 1]
+        else:
+            where, args = self._search_where(reader, search)
+            sql = f"SELECT {_COLS} FROM objects o WHERE {where} ORDER BY o.date_added {order} LIMIT ?"
+            params = [*args, search.limit + 1]
+        rows = self._db.reader().execute(sql, params).fetchall()
         return HitPage(self._hits(rows[: search.limit]), len(rows) > search.limit)
 
     def count(self, reader: Org, search: Search, *, cap: int = COUNT_CAP) -> int:
@@ -403,6 +419,21 @@ class SQLiteReads(SQLiteBase):
         return out, more
 
     # -- sameness ---------------------------------------------------------------------------------------
+    def _same_members_sql(
+        self, reader: Org, alias: str, collection: Collection | None
+    ) -> tuple[str, list[object]]:
+        """``FROM ... WHERE ...`` of the readable latest versions (objects ``alias``) under the key
+        ``k{alias}.key`` (the caller adds the condition on that key)."""
+        readable, args = self._readable(reader, alias)
+        sql = (
+            f"FROM same_keys k{alias} CROSS JOIN objects {alias}"
+            f" ON {alias}.date_added = k{alias}.object_added WHERE {readable}"
+        )
+        if collection is not None:
+            sql += f" AND {alias}.collection_key = ?"
+            args.append(collection.key)
+        return sql, args
+
     def same_groups(
         self,
         reader: Org,
@@ -411,22 +442,10 @@ class SQLiteReads(SQLiteBase):
         collection: Collection | None = None,
         after: Cursor | None = None,
         limit: int = 50,
+        count: bool = True,
     ) -> tuple[list[SameGroup], bool]:
-        def members(alias: str) -> tuple[str, list[object]]:
-            """The readable latest versions under the shared key ``sk.key`` (objects ``alias``)."""
-            readable, args = self._readable(reader, alias)
-            sql = (
-                f"FROM same_keys k{alias} CROSS JOIN objects {alias}"
-                f" ON {alias}.date_added = k{alias}.object_added WHERE k{alias}.key = sk.key AND {readable}"
-            )
-            if collection is not None:
-                sql += f" AND {alias}.collection_key = ?"
-                args.append(collection.key)
-            return sql, args
-
-        first, p_first = members("o3")
-        other, p_other = members("o")
-        counted, p_counted = members("o4")
+        first, p_first = self._same_members_sql(reader, "o3", collection)
+        other, p_other = self._same_members_sql(reader, "o", collection)
         where = "1"
         params: list[object] = []
         if after is not None:
@@ -436,34 +455,87 @@ class SQLiteReads(SQLiteBase):
             where += " AND (" + " OR ".join("substr(sk.key, 1, ?) = ?" for _ in kinds) + ")"
             for kind in kinds:
                 params.extend([len(kind) + 1, kind + ":"])
+        counted, p_counted = "NULL", list[object]()
+        if count:
+            members, p_counted = self._same_members_sql(reader, "o4", collection)
+            counted = f"(SELECT COUNT(*) FROM (SELECT 1 {members} AND ko4.key = sk.key LIMIT ?) AS members)"
+            p_counted.append(GROUP_COUNT_CAP + 1)
         # a key qualifies as soon as two readable reports of different origins are found under it (a common
         # value shared by thousands of reports costs two of them, not thousands)
         rows = (
             self._db.reader()
             .execute(
-                f"SELECT sk.n, sk.key, (SELECT COUNT(*) FROM (SELECT 1 {counted} LIMIT ?) AS members)"
-                f" FROM shared_keys sk WHERE {where}"
-                f" AND EXISTS (SELECT 1 {other} AND o.origin != (SELECT o3.origin {first} LIMIT 1))"
+                f"SELECT sk.n, sk.key, {counted} FROM shared_keys sk WHERE {where}"
+                f" AND EXISTS (SELECT 1 {other} AND ko.key = sk.key AND o.origin !="
+                f" (SELECT o3.origin {first} AND ko3.key = sk.key LIMIT 1))"
                 " ORDER BY sk.n LIMIT ?",
-                [*p_counted, GROUP_COUNT_CAP + 1, *params, *p_other, *p_first, limit + 1],
+                [*p_counted, *params, *p_other, *p_first, limit + 1],
             )
             .fetchall()
         )
-        groups = [SameGroup(int(r[0]), str(r[1]), int(r[2]), 2) for r in rows[:limit]]
+        groups = [
+            SameGroup(int(r[0]), str(r[1]), None if r[2] is None else int(r[2]), 2) for r in rows[:limit]
+        ]
         return groups, len(rows) > limit
 
-    def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]:
-        readable, args = self._readable(reader)
-        rows = (
-            self._db.reader()
-            .execute(
-                f"SELECT {_COLS} FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added"
-                f" WHERE k.key = ? AND {readable} ORDER BY o.date_added LIMIT ?",
-                [key, *args, limit],
+    def same_counts(
+        self,
+        reader: Org,
+        keys: Sequence[str],
+        *,
+        collection: Collection | None = None,
+        cap: int = GROUP_COUNT_CAP,
+    ) -> dict[str, int]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        members, args = self._same_members_sql(reader, "o", collection)
+        one = f"SELECT COUNT(*) FROM (SELECT 1 {members} AND ko.key = KEY LIMIT ?) AS m"
+        conn = self._db.reader()
+        if self._dialect == "postgres":  # one plan for every key
+            rows = conn.execute(
+                f"SELECT g.key, ({one.replace('KEY', 'g.key')}) FROM unnest(?::text[]) AS g(key)",
+                [*args, cap + 1, wanted],
+            ).fetchall()
+            return {str(key): int(n) for key, n in rows}
+        # one bounded count per key (each a LIMITed index scan of the key), all in one row of one statement
+        counts = ", ".join(f"({one.replace('KEY', '?')})" for _ in wanted)
+        params: list[object] = []
+        for key in wanted:
+            params.extend([*args, key, cap + 1])
+        row = conn.execute(f"SELECT {counts}", params).fetchone()
+        return {key: int(n) for key, n in zip(wanted, row or (), strict=True)}
+
+    def same_members_of(self, reader: Org, keys: Sequence[str], *, limit: int = 50) -> dict[str, list[Hit]]:
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, list[Hit]] = {key: [] for key in wanted}
+        if not wanted:
+            return out
+        members, args = self._same_members_sql(reader, "o", None)
+        # each key's first reports by its own LIMITed index scan, all in one statement (a window over the
+        # keys would read every report of a key held by thousands)
+        one = f"SELECT {_COLS}, ko.key {members} AND ko.key = KEY ORDER BY o.date_added LIMIT ?"
+        conn = self._db.reader()
+        if self._dialect == "postgres":  # one plan (fifty UNION ALL branches take longer to plan than run)
+            rows = conn.execute(
+                f"SELECT m.* FROM unnest(?::text[]) AS g(key), LATERAL ({one.replace('KEY', 'g.key')}) AS m",
+                [wanted, *args, limit],
+            ).fetchall()
+        else:
+            branches = " UNION ALL ".join(
+                f"SELECT * FROM ({one.replace('KEY', '?')}) AS m{i}" for i in range(len(wanted))
             )
-            .fetchall()
-        )
-        return self._hits(rows)
+            params: list[object] = []
+            for key in wanted:
+                params.extend([*args, key, limit])
+            rows = conn.execute(branches, params).fetchall()
+        rows.sort(key=lambda r: int(r[4]))  # each key's reports in the order they were added
+        for hit, r in zip(self._hits(rows), rows, strict=True):
+            out[str(r[_NCOLS])].append(hit)
+        return out
+
+    def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]:
+        return self.same_members_of(reader, [key], limit=limit)[key]
 
     def latest(self, reader: Org, ids: Sequence[str]) -> dict[str, Hit]:
         keys = self._readable_keys(reader)
