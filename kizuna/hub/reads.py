@@ -131,7 +131,7 @@ class SameGroup:
     position: int  # keyset position of the key in the list of shared keys
     key: str
     reports: int | None  # readable latest versions under the key, counted up to GROUP_COUNT_CAP + 1 (None:
-    # not counted, see ``ReadIndex.same_counts``)
+    # not counted)
     sources: int  # at least this many sources (two: the search stops at the second)
 
 

@@ -63,23 +63,21 @@ class DisagreementPages(UiBase):
     def groups_page(
         self, org: Org, kinds: tuple[str, ...], collection: Any, after: Any, limit: int
     ) -> tuple[list[dict[str, Any]], SameGroup | None, bool]:
-        # a fixed number of statements whatever the groups hold: the groups, their first reports, and the
-        # counts of those with many reports (the only ones whose count is shown)
+        # two statements whatever the groups hold: the groups, and each one's first reports (one more than
+        # the list shows, so a group with more says so: counting them all would read every report of a key
+        # that thousands share, for every group of the page)
         groups, more = self.store.same_groups(
             org, kinds=kinds, collection=collection, after=after, limit=limit, count=False
         )
-        sampled = self.store.same_members_of(org, [g.key for g in groups], limit=LIST_SAMPLE)
-        if collection is not None:
-            for key, members in sampled.items():
-                sampled[key] = [m for m in members if m.collection.key == collection.key] or members
-        # many reports: two sources are known to differ in origin, and the count is shown
-        many = [g.key for g in groups if len(sampled[g.key]) >= LIST_SAMPLE]
-        counts = self.store.same_counts(org, many, collection=collection) if many else {}
+        sampled = self.store.same_members_of(
+            org, [g.key for g in groups], limit=LIST_SAMPLE + 1, collection=collection
+        )
         rows = []
         for g in groups:
-            # the first reports show whether facts differ and who reports them; the count is the store's
+            # the first reports show whether facts differ and who reports them
             members = sampled[g.key]
-            capped = g.key in counts
+            capped = len(members) > LIST_SAMPLE
+            members = members[:LIST_SAMPLE]
             runs = tca_runs(members) if key_kind(g.key) == "conjunction" else [members]
             for run in runs:
                 sources = {m.source.origin for m in run}
@@ -91,7 +89,7 @@ class DisagreementPages(UiBase):
                         "key": key,
                         "kind": KINDS[key_kind(g.key)],
                         "text": key_text(key),
-                        "reports": counts[g.key] if capped else len({m.row.id for m in run}),
+                        "reports": f"{LIST_SAMPLE}+" if capped else str(len({m.row.id for m in run})),
                         "sources": sorted({m.source.name for m in run}) + (["…"] if capped else []),
                         "types": sorted({m.row.type for m in run}),
                         "href": href(f"/disagreements/{encode_key(key)}"),

@@ -46,7 +46,6 @@ from kizuna.hub.paging import Cursor
 from kizuna.hub.policy import Agreement
 from kizuna.hub.reads import (
     COUNT_CAP,
-    GROUP_COUNT_CAP,
     AuditFilter,
     ChainProgress,
     Conjunction,
@@ -468,20 +467,11 @@ class ReadIndex(Protocol):
         counted unless ``count`` is false)."""
         ...
 
-    def same_counts(
-        self,
-        reader: Org,
-        keys: Sequence[str],
-        *,
-        collection: Collection | None = None,
-        cap: int = GROUP_COUNT_CAP,
-    ) -> dict[str, int]:
-        """The readable reports under each of ``keys`` (in ``collection``, if given), counted up to
-        ``cap + 1`` (one statement)."""
-        ...
-
-    def same_members_of(self, reader: Org, keys: Sequence[str], *, limit: int = 50) -> dict[str, list[Hit]]:
-        """The first ``limit`` readable reports under each of ``keys``, oldest first (one statement)."""
+    def same_members_of(
+        self, reader: Org, keys: Sequence[str], *, limit: int = 50, collection: Collection | None = None
+    ) -> dict[str, list[Hit]]:
+        """The first ``limit`` readable reports under each of ``keys`` (in ``collection``, if given), oldest
+        first (one statement)."""
         ...
 
     def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]: ...

@@ -478,40 +478,14 @@ class SQLiteReads(SQLiteBase):
         ]
         return groups, len(rows) > limit
 
-    def same_counts(
-        self,
-        reader: Org,
-        keys: Sequence[str],
-        *,
-        collection: Collection | None = None,
-        cap: int = GROUP_COUNT_CAP,
-    ) -> dict[str, int]:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-        members, args = self._same_members_sql(reader, "o", collection)
-        one = f"SELECT COUNT(*) FROM (SELECT 1 {members} AND ko.key = KEY LIMIT ?) AS m"
-        conn = self._db.reader()
-        if self._dialect == "postgres":  # one plan for every key
-            rows = conn.execute(
-                f"SELECT g.key, ({one.replace('KEY', 'g.key')}) FROM unnest(?::text[]) AS g(key)",
-                [*args, cap + 1, wanted],
-            ).fetchall()
-            return {str(key): int(n) for key, n in rows}
-        # one bounded count per key (each a LIMITed index scan of the key), all in one row of one statement
-        counts = ", ".join(f"({one.replace('KEY', '?')})" for _ in wanted)
-        params: list[object] = []
-        for key in wanted:
-            params.extend([*args, key, cap + 1])
-        row = conn.execute(f"SELECT {counts}", params).fetchone()
-        return {key: int(n) for key, n in zip(wanted, row or (), strict=True)}
-
-    def same_members_of(self, reader: Org, keys: Sequence[str], *, limit: int = 50) -> dict[str, list[Hit]]:
+    def same_members_of(
+        self, reader: Org, keys: Sequence[str], *, limit: int = 50, collection: Collection | None = None
+    ) -> dict[str, list[Hit]]:
         wanted = list(dict.fromkeys(keys))
         out: dict[str, list[Hit]] = {key: [] for key in wanted}
         if not wanted:
             return out
-        members, args = self._same_members_sql(reader, "o", None)
+        members, args = self._same_members_sql(reader, "o", collection)
         # each key's first reports by its own LIMITed index scan, all in one statement (a window over the
         # keys would read every report of a key held by thousands)
         one = f"SELECT {_COLS}, ko.key {members} AND ko.key = KEY ORDER BY o.date_added LIMIT ?"
