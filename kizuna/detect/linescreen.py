@@ -1,6 +1,7 @@
 """Screening a whole chunk of decoded records at once: which lines the per-record fast path must see.
 
-The fast decoder (:mod:`kizuna.detect.pipeline`) probes every record of a chunk in interpreted Python
+Used for Suricata EVE (:data:`SCREENS`). The fast decoder (:mod:`kizuna.detect.pipeline`) probes every
+record of a chunk in interpreted Python
 (:data:`~kizuna.detect.decoders.PROBES`, then the :class:`~kizuna.detect.decoders.Prefilter`), and almost
 every record is then found to hold nothing any indicator looks up. This module answers the same question
 for all records of a chunk together, column by column, with the loops in C where it can: each field a
@@ -17,7 +18,7 @@ reads, before the probe's own conditions (which only drop values), with the prob
 would admit is flagged; and (b) the probe would not raise: the only things it raises for (a timestamp
 that ``fromisoformat`` refuses or that is not ISO 8601, a port that is a text of digits ``int`` refuses)
 are flagged. Whatever the screen cannot decide cheaply - a value that is a list or an object where a text
-is expected, DNS answers, dotted ECS field names, keys that are not texts - flags the record, or returns
+is expected, DNS answers, keys that are not texts - flags the record, or returns
 None for the whole chunk (then every record takes the per-record path). The per-record path stays the
 reference: ``tests/detect/test_pipeline.py`` checks on random records and patterns that the decoder gives
 the same results with and without the screen, and the same as the plain reader.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter, methodcaller, rshift
 from socket import inet_aton
 from typing import Any
@@ -198,31 +199,6 @@ def _in_networks(prefilter: Prefilter, values: set[Any]) -> set[Any]:
     return found
 
 
-def screen_ecs(records: list[dict[str, Any]], prefilter: Prefilter) -> list[int] | None:
-    """Positions of the ECS records (decoded JSON objects) that :func:`~kizuna.detect.decoders.probe_ecs`
-    and the prefilter must see; None when the screen cannot be used on these records."""
-    if not records or "." in "".join(chain.from_iterable(records)):  # dotted field names: not screened
-        return None
-    s = _Screen(records, prefilter)
-    s.texts(("source", "ip"), host=True)
-    s.texts(("destination", "ip"), host=True)
-    s.ports(("source", "port"))
-    s.ports(("destination", "port"))
-    s.lowered(("network", "transport"))
-    s.texts(("dns", "question", "name"), host=True)
-    s.texts(("destination", "domain"), host=True)
-    s.texts(("url", "domain"), host=True)
-    s.texts(("host", "name"), host=True)
-    s.texts(("url", "full"), host=False)
-    s.texts(("url", "original"), host=False)
-    s.texts(("file", "name"), host=False)
-    for name in ("md5", "sha1", "sha256"):
-        s.lowered(("file", "hash", name))
-    s.present(("dns", "resolved_ip"))  # a list, as often as not: per record
-    s.timestamps("@timestamp")
-    return s.result()
-
-
 def _eve_url(http: Any) -> Any:
     """The URL :func:`~kizuna.detect.decoders.probe_suricata` makes of an ``http`` object (or the bare
     ``url`` when it makes none: a key equal to it only costs a probe)."""
@@ -260,8 +236,9 @@ def screen_suricata(records: list[dict[str, Any]], prefilter: Prefilter) -> list
 
 
 #: Screen per JSON record format (the others take the per-record path).
+#: Not ECS: its records are larger (nested objects, lists) and have more fields to screen; screened, they
+#: took 5 % more CPU than probed one by one (``docs/benchmarks.md``).
 SCREENS: dict[str, Callable[[list[dict[str, Any]], Prefilter], list[int] | None]] = {
-    "ecs": screen_ecs,
     "suricata": screen_suricata,
 }
 

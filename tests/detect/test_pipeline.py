@@ -347,7 +347,7 @@ CLEAN_SURICATA = fields({
 }).map(lambda r: {"timestamp": ISO[1], **r})  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", ["ecs", "suricata"])
+@pytest.mark.parametrize("kind", sorted(linescreen.SCREENS))
 def test_screened_chunks_agree_with_probing_every_record(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Random records (near misses, wrong shapes, bad timestamps and ports, junk lines) and patterns of every
     kind the screen reads, screened in batches of a few records (so that some batches hold only well-formed
