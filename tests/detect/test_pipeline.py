@@ -376,6 +376,27 @@ def test_screened_chunks_agree_with_probing_every_record(kind: str, monkeypatch:
     check()
 
 
+@pytest.mark.parametrize(
+    ("record", "pattern"),
+    [
+        ({"http": {"hostname": "grid.example", "url": "/a"}}, "[url:value = 'http://grid.example/a']"),
+        ({"dns": {"rrname": "grid.example.."}}, "[domain-name:value = 'grid.example']"),
+        ({"fileinfo": {"md5": HASHES[1]}}, f"[file:hashes.MD5 = '{HASHES[0]}']"),
+        ({"dest_ip": "185.225.17.9"}, "[ipv4-addr:value ISSUBSET '185.225.17.0/24']"),
+    ],
+)
+def test_the_screen_flags_values_the_probe_changes(record: dict[str, Any], pattern: str) -> None:
+    """What the probe composes or normalises (an HTTP URL, a name's trailing dots, an upper-case hash) or
+    looks up in networks is found among records that hold nothing to match."""
+    filler = [{"timestamp": ISO[1], "src_ip": "11.0.0.1", "dest_ip": "11.0.0.2"}] * 5
+    lines = [orjson.dumps(r) for r in [*filler, {"timestamp": ISO[1], **record}, *filler]]
+    matcher = _matcher([pattern])
+    chunk = Chunk("log", "suricata", ChunkState(detected="suricata"), True, data=b"\n".join(lines) + b"\n")
+    result = Decoder(matcher).run(chunk)
+    assert result == Decoder(matcher, screen=False).run(chunk)
+    assert [(event.line, leaves) for event, leaves in result.hits] == [(6, [0])]
+
+
 # -- each probe returns every value of the observables -------------------------------------------------------
 def _probe_agrees(kind: str, record: dict[str, Any], mapper: Callable[[Any], Any]) -> None:
     try:
