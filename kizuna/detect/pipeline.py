@@ -197,8 +197,8 @@ class Decoder:
     def __init__(self, matcher: Matcher, prefilter: Prefilter | None = None, *, screen: bool = True) -> None:
         self.matcher = matcher
         self.prefilter = prefilter if prefilter is not None else Prefilter.of(matcher.index)
-        #: screen whole chunks of ECS and EVE records (:mod:`kizuna.detect.linescreen`); without it every
-        #: record is probed, the reference the screen is tested against
+        #: screen chunks of the formats of :data:`linescreen.SCREENS` (Suricata EVE) in batches; without it
+        #: every record is probed, the reference the screen is tested against
         self.screen = screen and linescreen.usable(self.prefilter)
 
     def run(self, chunk: Chunk) -> ChunkResult:
