@@ -18,7 +18,9 @@ recently used are removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import io
 import os
 import pickle
 import stat
@@ -27,12 +29,16 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 import kizuna
-from kizuna.detect.indicators import Prepared
+from kizuna.detect import pattern
+from kizuna.detect.indicators import Indicator, Prepared
 from kizuna.detect.matcher import Matcher
 
-MAGIC = b"kizuna compiled indicators 1\n"
+MAGIC = b"kizuna compiled indicators 2\n"
 KEEP = 4  # entries kept in the folder
 _SUFFIX = ".kzc"
 
@@ -123,7 +129,9 @@ def store(key: str, entry: Compiled, folder: Path | None = None) -> bool:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _trusted(folder):
             return False
-        payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        buffer = io.BytesIO()
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(entry)
+        payload = buffer.getvalue()
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")  # mode 0600
         try:
             with os.fdopen(fd, "wb") as f:
@@ -138,6 +146,53 @@ def store(key: str, entry: Compiled, folder: Path | None = None) -> bool:
     except OSError:
         return False
     return True
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles an entry so that it loads fast: what it holds most of is rebuilt by calling constructors
+    (the default for slotted and frozen dataclasses sets each field from interpreted code), and an
+    indicator's expression and STIX object are left to be made when first read
+    (:class:`~kizuna.detect.indicators.Indicator`: a loaded matcher has its own expressions)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind is Indicator:
+            raw: Any = obj.raw
+            with contextlib.suppress(TypeError):  # not JSON (not read from a bundle): kept as it is
+                raw = orjson.dumps(raw)
+            return Indicator, (obj.id, obj.name, obj.pattern, None, obj.tlp, obj.listed_on, raw)
+        if kind is Prepared:
+            return Prepared, (
+                obj.id,
+                obj.revoked,
+                obj.until_text,
+                obj.until,
+                obj.indicator,
+                obj.skip,
+                obj.error,
+            )
+        fields = _FIELDS.get(kind)
+        if fields is not None:
+            return kind, tuple([getattr(obj, name) for name in fields])
+        return NotImplemented
+
+
+#: init fields of the pattern's expression classes (frozen dataclasses), in order
+_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: tuple(f.name for f in dataclasses.fields(kind) if f.init)
+    for kind in (
+        pattern.Comparison,
+        pattern.BoolAnd,
+        pattern.BoolOr,
+        pattern.Observation,
+        pattern.ObsAnd,
+        pattern.ObsOr,
+        pattern.FollowedBy,
+        pattern.Within,
+        pattern.Repeats,
+        pattern.StartStop,
+    )
+}
 
 
 def _prune(folder: Path) -> None:

@@ -17,6 +17,7 @@ MATCHES, NOT, ordering...) are evaluated on every observation holding an object 
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Collection, Mapping, Sequence
 from socket import inet_aton
 from typing import Any, NamedTuple
@@ -174,9 +175,11 @@ class ComparisonIndex:
     """Comparison expressions compiled for lookup. ``add`` returns a leaf id; ``match`` the ids that hold."""
 
     def __init__(self) -> None:
-        self.expressions: list[ComparisonExpr] = []
+        self._expressions: list[ComparisonExpr] | None = []
+        self._inexact: dict[int, ComparisonExpr] = {}  # leaf -> expression, of leaves that are not exact
+        self._pickled: bytes = b""  # the expressions, pickled, while _expressions is None (see __setstate__)
         self.exact: list[bool] = []
-        self._ids: dict[ComparisonExpr, int] = {}
+        self._ids: dict[ComparisonExpr, int] | None = {}
         self._eq: dict[str, list[_EqEntry]] = {}
         self._eq_tables: dict[tuple[str, tuple[PathStep, ...]], dict[Any, list[int]]] = {}
         self._cidr: dict[str, list[_CidrEntry]] = {}
@@ -187,19 +190,45 @@ class ComparisonIndex:
         self.scanned = 0
 
     def __len__(self) -> int:
-        return len(self.expressions)
+        return len(self.exact)
+
+    @property
+    def expressions(self) -> list[ComparisonExpr]:
+        """The expression of each leaf id."""
+        if self._expressions is None:
+            self._expressions = pickle.loads(self._pickled)
+            self._pickled = b""
+        return self._expressions
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled index keeps the expressions that :meth:`match` evaluates (those of leaves that are not
+        exact) as objects, the others as one pickled blob, unpickled when first read (a copy loaded to
+        match - the compiled-indicator cache - never reads them); it leaves out what :meth:`add` rebuilds."""
+        state = dict(self.__dict__)
+        expressions = self.expressions
+        state.update(_expressions=None, _ids=None, _plans=None)
+        state["_pickled"] = pickle.dumps(expressions, protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def add(self, expr: ComparisonExpr) -> int:
         """Index ``expr`` (once: equal expressions share a leaf id) and return its leaf id."""
+        expressions = self.expressions
+        if self._ids is None:
+            self._ids = {e: i for i, e in enumerate(expressions)}
         leaf = self._ids.get(expr)
         if leaf is not None:
             return leaf
-        leaf = len(self.expressions)
+        leaf = len(expressions)
         self._ids[expr] = leaf
         self._plans = None
-        self.expressions.append(expr)
+        expressions.append(expr)
         anchors, exact = anchors_of(expr)
         self.exact.append(exact and anchors is not None)
+        if not self.exact[-1]:
+            self._inexact[leaf] = expr
         if anchors is None:
             self.scanned += 1
             for t in object_types(expr):
@@ -331,7 +360,7 @@ class ComparisonIndex:
 
     def _holds(self, leaf: int, roots: Collection[Mapping[str, Any]], objects: Mapping[str, Any]) -> bool:
         try:
-            return observation_holds(self.expressions[leaf], roots, objects)
+            return observation_holds(self._inexact[leaf], roots, objects)
         except MatchError:
             return False  # data this expression cannot be evaluated on does not match it
 

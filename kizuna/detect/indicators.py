@@ -37,15 +37,65 @@ from kizuna.stix.markings import TLP, tlp_of
 from kizuna.stix.validate import validate_object
 
 
-@dataclass(slots=True)
 class Indicator:
-    id: str
-    name: str
-    pattern: str
-    expr: ObservationExpr
-    tlp: TLP | None
-    listed_on: str | None  # the warning list one of its values is on
-    raw: Mapping[str, Any]
+    """One indicator to match: ``expr`` is its compiled ``pattern`` (:func:`compile_pattern`), ``raw`` the
+    STIX object. Either may be given as ``None`` / JSON bytes and is then made when first read: the
+    compiled-indicator cache keeps indicators that way, so a run loads 100,000 of them without building
+    expressions nobody reads (a cached matcher has its own)."""
+
+    __slots__ = ("_expr", "_raw", "id", "listed_on", "name", "pattern", "tlp")
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        pattern: str,
+        expr: ObservationExpr | None,
+        tlp: TLP | None,
+        listed_on: str | None,  # the warning list one of its values is on
+        raw: Mapping[str, Any] | bytes,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.pattern = pattern
+        self._expr = expr
+        self.tlp = tlp
+        self.listed_on = listed_on
+        self._raw = raw
+
+    @property
+    def expr(self) -> ObservationExpr:
+        if self._expr is None:
+            self._expr = compile_pattern(self.pattern)
+        return self._expr
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        raw = self._raw
+        if isinstance(raw, bytes):
+            raw = self._raw = orjson.loads(raw)
+        return raw
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Indicator):
+            return NotImplemented
+        return (self.id, self.name, self.pattern, self.expr, self.tlp, self.listed_on, self.raw) == (
+            other.id, other.name, other.pattern, other.expr, other.tlp, other.listed_on, other.raw,
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Indicator(id={self.id!r}, name={self.name!r}, pattern={self.pattern!r}, tlp={self.tlp!r})"
+
+
+def compile_pattern(pattern: str) -> ObservationExpr:
+    """The expression of a pattern as indicators are matched: parsed, with hexadecimal literals compared
+    with ``hashes`` lower-cased. PatternError when it does not compile."""
+    expr = parse_pattern(pattern)
+    if "hashes" in pattern:  # a path step named hashes is in the text, quoted or not
+        expr = lower_hash_literals(expr)
+    return expr
 
 
 @dataclass
@@ -175,9 +225,7 @@ def prepare_indicators(
             entry.skip = "no pattern"
             continue
         try:
-            expr = parse_pattern(pattern)
-            if "hashes" in pattern:  # a path step named hashes is in the text, quoted or not
-                expr = lower_hash_literals(expr)
+            expr = compile_pattern(pattern)
         except PatternError as exc:
             entry.skip = "pattern does not compile"
             entry.error = f"{ind_id}: pattern does not compile: {exc}"

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from kizuna.detect import linescreen
 from kizuna.detect.decoders import PROBES, ZEEK_FIELDS, Prefilter, probe_cef, probe_zeek
 from kizuna.detect.matcher import Event, Hit, Matcher
 from kizuna.detect.readers import (
@@ -193,9 +194,12 @@ def advance(state: ChunkState, buf: Any, start: int, end: int, fmt: str) -> Chun
 class Decoder:
     """Decodes and matches chunks with a compiled matcher (only read) and its prefilter."""
 
-    def __init__(self, matcher: Matcher, prefilter: Prefilter | None = None) -> None:
+    def __init__(self, matcher: Matcher, prefilter: Prefilter | None = None, *, screen: bool = True) -> None:
         self.matcher = matcher
         self.prefilter = prefilter if prefilter is not None else Prefilter.of(matcher.index)
+        #: screen chunks of the formats of :data:`linescreen.SCREENS` (Suricata EVE) in batches; without it
+        #: every record is probed, the reference the screen is tested against
+        self.screen = screen and linescreen.usable(self.prefilter)
 
     def run(self, chunk: Chunk) -> ChunkResult:
         result = ChunkResult()
@@ -232,6 +236,28 @@ class Decoder:
         # the common case in a tight loop: JSON lines of a known format other than STIX
         probe = _TIGHT.get(detected or "")
         mapper = _JSON_MAPPERS.get(detected or "")
+        screen = linescreen.SCREENS.get(detected or "") if self.screen and not header.fields else None
+        if screen is not None and probe is not None and mapper is not None:
+            screened = ChunkResult()
+            for start in range(0, len(lines), linescreen.BATCH):
+                try:
+                    decoded = list(map(loads, lines[start : start + linescreen.BATCH]))
+                except decode_error:
+                    break  # some line is not JSON: the loop below reports it
+                if set(map(type, decoded)) != {dict}:
+                    break
+                flagged = screen(decoded, self.prefilter)
+                if flagged is None:
+                    break
+                self._flagged(decoded, flagged, start, chunk.source, screened, probe, mapper)
+            else:
+                result.records, result.events, result.malformed = (
+                    screened.records,
+                    screened.events,
+                    screened.malformed,
+                )
+                result.hits, result.warnings = screened.hits, screened.warnings
+                return
         records = events = 0
         number = 0
         for raw in lines:
@@ -311,6 +337,37 @@ class Decoder:
                 result.malformed += 1
                 warnings.append((number, f"skipped malformed record: {exc}"))
         result.records, result.events = records, events
+
+    def _flagged(
+        self,
+        records: list[dict[str, Any]],
+        flagged: list[int],
+        first: int,
+        source: str,
+        result: ChunkResult,
+        probe: Callable[[dict[str, Any]], Any],
+        mapper: Callable[[dict[str, Any]], Any],
+    ) -> None:
+        """The loop of :meth:`_lines` over JSON records of one format (lines ``first + 1...`` of the chunk),
+        for the records the screen flagged (the others hold nothing to match and are well formed)."""
+        admits, leaves_of = self.prefilter.admits, self.matcher.leaves
+        malformed = 0
+        for i in flagged:
+            record = records[i]
+            number = first + i + 1
+            try:
+                if admits(probe(record)):
+                    when, objects = mapper(record)
+                    event = Event(source, number, when, objects)
+                    found = leaves_of(event)
+                    if found:
+                        result.hits.append((event, found))
+            except _MALFORMED as exc:
+                malformed += 1
+                result.warnings.append((number, f"skipped malformed record: {exc}"))
+        result.records += len(records)
+        result.events += len(records) - malformed
+        result.malformed += malformed
 
     def _whole(self, chunk: Chunk, result: ChunkResult) -> None:
         """A file that is one JSON document, as :func:`kizuna.detect.readers.read_events` reads it."""

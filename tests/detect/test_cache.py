@@ -151,3 +151,47 @@ def test_the_folder_follows_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_
     for relative_or_empty in ("relative/dir", ""):
         monkeypatch.setenv("XDG_CACHE_HOME", relative_or_empty)
         assert cache.cache_dir() == tmp_path / "home" / ".cache" / "kizuna" / "match"
+
+
+def test_a_loaded_entry_equals_the_stored_one(tmp_path: Path) -> None:
+    """Indicators come back whole (their expression and STIX object made when first read), the matcher
+    finds the same brackets, and its index still takes new expressions under the same leaf ids."""
+    from kizuna.detect.cache import Compiled
+    from kizuna.detect.indicators import build_matcher, prepare_indicators
+    from kizuna.detect.matcher import Event
+    from kizuna.detect.pattern import parse_pattern
+    from kizuna.stix.ids import parse_timestamp
+
+    texts = [
+        "[ipv4-addr:value = '10.0.0.1']",
+        "[file:hashes.MD5 = 'AABB' AND file:name = 'x.exe']",  # not exact: evaluated on an anchor hit
+        "[domain-name:value LIKE '%.evil.example']",  # no anchor: evaluated on every domain name
+        "[ipv4-addr:value ISSUBSET '10.1.0.0/16']",
+        "([domain-name:value = 'a.example'] FOLLOWEDBY [ipv4-addr:value = '10.0.0.1']) WITHIN 300 SECONDS",
+    ]
+    objects = [indicator(text, f"n{i}", n=i + 1) for i, text in enumerate(texts)]
+    prepared = prepare_indicators(objects, warninglists=None)
+    indicators = [p.indicator for p in prepared if p.indicator is not None]
+    matcher = build_matcher(indicators)
+    assert cache.store("k", Compiled(prepared, [], ("x",), matcher), tmp_path)
+    entry = cache.load("k", tmp_path)
+    assert entry is not None and entry.matcher is not None and entry.active_ids == ("x",)
+    again = [p.indicator for p in entry.prepared if p.indicator is not None]
+    assert again == indicators and [i.raw for i in again] == objects
+    when = parse_timestamp("2026-01-20T00:00:00Z")
+    events = [
+        {"0": {"type": "ipv4-addr", "value": "10.0.0.1"}},
+        {"0": {"type": "ipv4-addr", "value": "10.1.2.3"}},
+        {"0": {"type": "file", "hashes": {"MD5": "aabb"}, "name": "x.exe"}},
+        {"0": {"type": "file", "hashes": {"MD5": "aabb"}, "name": "y.exe"}},
+        {"0": {"type": "domain-name", "value": "a.evil.example"}},
+        {"0": {"type": "domain-name", "value": "a.example"}},
+    ]
+    for n, objs in enumerate(events):
+        event = Event("log", n, when, objs)
+        assert entry.matcher.leaves(event) == matcher.leaves(event)
+    index, fresh = entry.matcher.index, matcher.index
+    assert index.expressions == fresh.expressions and len(index) == len(fresh)
+    new = parse_pattern("[url:value = 'http://x.example/']").comparison  # type: ignore[union-attr]
+    assert index.add(new) == fresh.add(new) == len(fresh) - 1
+    assert index.add(fresh.expressions[0]) == 0

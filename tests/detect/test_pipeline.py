@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kizuna.detect import linescreen
 from kizuna.detect.decoders import PROBES, Prefilter, probe_values
 from kizuna.detect.matcher import Matcher
-from kizuna.detect.pipeline import Chunk, Decoder, Workers, collect, plan_file
+from kizuna.detect.pipeline import Chunk, ChunkState, Decoder, Workers, collect, plan_file
 from kizuna.detect.readers import (
     _JSON_MAPPERS,
     ReadStats,
@@ -317,6 +318,83 @@ def test_fast_path_agrees_with_plain_reader(name: str) -> None:
             assert fast(path, fmt, patterns, chunk_bytes) == plain(path, fmt, patterns)
 
     check()
+
+
+# -- the chunk screen agrees with probing every record ---------------------------------------------------
+#: patterns the screen is used with (text keys; networks compared with addresses, and with any property)
+SCREENED = [p for p in PATTERNS if not any(w in p for w in ("502", "443", "LIKE", "= 'url'"))]
+SCREENED += ["[url:value = 'http://grid.example/a']", "[ipv4-addr:value ISSUBSET '185.225.17.0/24']"]
+
+
+# well-formed records of the values patterns name (upper-case hashes, names with trailing dots, addresses
+# inside networks), which the screen must flag, beside ones it must not
+CLEAN_ADDRESS = one_of(V4[:5], ["185.225.17.9", "192.168.4.4", "11.0.0.1"])
+CLEAN_DOMAIN = one_of(DOMAINS[:3], ["q1.cdn.example", "grid.example.."])
+CLEAN_HASH = one_of(HASHES[:4], [f"{7:032x}"])
+CLEAN_ECS = fields({
+    "source.ip": CLEAN_ADDRESS, "destination.ip": CLEAN_ADDRESS, "source.port": st.integers(0, 65535),
+    "network.transport": one_of(PROTOS[:3]), "dns.question.name": CLEAN_DOMAIN,
+    "destination.domain": CLEAN_DOMAIN, "host.name": CLEAN_DOMAIN, "url.full": one_of(URLS),
+    "url.original": one_of(URLS), "file.name": one_of(NAMES), "file.hash.md5": CLEAN_HASH,
+    "file.hash.sha1": CLEAN_HASH, "file.hash.sha256": CLEAN_HASH,
+}).map(lambda r: nest({"@timestamp": ISO[0], **r}))  # fmt: skip
+CLEAN_SURICATA = fields({
+    "src_ip": CLEAN_ADDRESS, "dest_ip": CLEAN_ADDRESS, "dest_port": st.integers(0, 65535),
+    "proto": one_of(PROTOS[:3]), "dns": fields({"rrname": CLEAN_DOMAIN}),
+    "http": fields({"hostname": CLEAN_DOMAIN, "url": st.sampled_from(["/a", "/payload/x", URLS[0]])}),
+    "tls": fields({"sni": CLEAN_DOMAIN}),
+    "fileinfo": fields({"filename": one_of(NAMES), "md5": CLEAN_HASH, "sha256": CLEAN_HASH}),
+}).map(lambda r: {"timestamp": ISO[1], **r})  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(linescreen.SCREENS))
+def test_screened_chunks_agree_with_probing_every_record(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random records (near misses, wrong shapes, bad timestamps and ports, junk lines) and patterns of every
+    kind the screen reads, screened in batches of a few records (so that some batches hold only well-formed
+    IPv4 addresses, the screen's quick path) or of many: the decoder gives what it gives probing every
+    record."""
+    # ECS records with dotted field names are not screened
+    records = ECS.filter(lambda r: "." not in "".join(r)) if kind == "ecs" else SURICATA
+    clean = CLEAN_ECS if kind == "ecs" else CLEAN_SURICATA
+    lines_strategy = st.one_of(
+        st.lists(clean.map(_dumps), min_size=1, max_size=200),
+        st.lists(st.one_of(clean.map(_dumps), records.map(_dumps)), min_size=1, max_size=200),
+        st.lists(st.one_of(records.map(_dumps), JUNK.map(str.encode)), min_size=1, max_size=20),
+    )
+    patterns_strategy = st.lists(st.sampled_from(SCREENED), min_size=1, max_size=8, unique=True)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(lines=lines_strategy, patterns=patterns_strategy, batch=st.sampled_from([1, 3, 128]))
+    def check(lines: list[bytes], patterns: list[str], batch: int) -> None:
+        monkeypatch.setattr(linescreen, "BATCH", batch)
+        matcher = _matcher(patterns)
+        screened, reference = Decoder(matcher), Decoder(matcher, screen=False)
+        assert screened.screen and not reference.screen
+        chunk = Chunk("log", kind, ChunkState(detected=kind), True, data=b"\n".join(lines) + b"\n")
+        assert screened.run(chunk) == reference.run(chunk)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    ("record", "pattern"),
+    [
+        ({"http": {"hostname": "grid.example", "url": "/a"}}, "[url:value = 'http://grid.example/a']"),
+        ({"dns": {"rrname": "grid.example.."}}, "[domain-name:value = 'grid.example']"),
+        ({"fileinfo": {"md5": HASHES[1]}}, f"[file:hashes.MD5 = '{HASHES[0]}']"),
+        ({"dest_ip": "185.225.17.9"}, "[ipv4-addr:value ISSUBSET '185.225.17.0/24']"),
+    ],
+)
+def test_the_screen_flags_values_the_probe_changes(record: dict[str, Any], pattern: str) -> None:
+    """What the probe composes or normalises (an HTTP URL, a name's trailing dots, an upper-case hash) or
+    looks up in networks is found among records that hold nothing to match."""
+    filler = [{"timestamp": ISO[1], "src_ip": "11.0.0.1", "dest_ip": "11.0.0.2"}] * 5
+    lines = [orjson.dumps(r) for r in [*filler, {"timestamp": ISO[1], **record}, *filler]]
+    matcher = _matcher([pattern])
+    chunk = Chunk("log", "suricata", ChunkState(detected="suricata"), True, data=b"\n".join(lines) + b"\n")
+    result = Decoder(matcher).run(chunk)
+    assert result == Decoder(matcher, screen=False).run(chunk)
+    assert [(event.line, leaves) for event, leaves in result.hits] == [(6, [0])]
 
 
 # -- each probe returns every value of the observables -------------------------------------------------------
