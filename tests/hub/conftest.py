@@ -89,6 +89,63 @@ def hub_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
     yield from build_hub(tmp_path, dsn)
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a hub that the CLI makes lives: its ``--db`` value (a SQLite file, or a DSN naming a new schema)
+    and the environment its commands and server need (``KIZUNA_KEY_FILE`` on PostgreSQL)."""
+
+    db: str
+    env: dict[str, str]
+    postgres: bool
+
+    @property
+    def key_file(self) -> Path | None:
+        return Path(self.env["KIZUNA_KEY_FILE"]) if self.postgres else None
+
+    def create(self, **options: Any) -> Any:
+        """A new hub's store here (``options``: ``title``, ``clock``)."""
+        if self.postgres:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            return PostgresStore.create(self.db, key_file=Path(self.env["KIZUNA_KEY_FILE"]), **options)
+        return SQLiteStore.create(Path(self.db), durable=False, **options)
+
+    def open(self) -> Any:
+        """The hub's store, opened as an administrator's command would."""
+        if self.postgres:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            return PostgresStore.open(self.db, key_file=Path(self.env["KIZUNA_KEY_FILE"]))
+        return SQLiteStore.open(Path(self.db))
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query (``?`` placeholders) on the database itself, beside the hub."""
+        if self.postgres:
+            import psycopg
+
+            from kizuna.hub.store.postgres.dialect import translate
+
+            with psycopg.connect(self.db, autocommit=True) as conn:
+                return [tuple(r) for r in conn.execute(translate(sql)[0], list(params)).fetchall()]
+        import sqlite3
+
+        conn2 = sqlite3.connect(self.db)
+        try:
+            return [tuple(r) for r in conn2.execute(sql, params).fetchall()]
+        finally:
+            conn2.close()
+
+
+def new_place(request: pytest.FixtureRequest, backend: str, directory: Path, name: str = "hub") -> Place:
+    """A fresh place for a hub on ``backend``: ``directory/NAME.db``, or a new schema of the test module's
+    PostgreSQL database with its key file at ``directory/NAME.key`` (works from module-scoped fixtures)."""
+    if backend == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        dsn = cluster.schema_dsn(request.getfixturevalue("pg_database"))
+        return Place(dsn, {"KIZUNA_KEY_FILE": str(directory / f"{name}.key")}, True)
+    return Place(str(directory / f"{name}.db"), {}, False)
+
+
 def build_hub(tmp_path: Path, dsn: str | None = None) -> Iterator[Hub]:
     """The in-process hub, on SQLite or (given ``dsn``, a fresh place) on PostgreSQL."""
     clock = FrozenClock(datetime(2026, 2, 1, 9, 0, 0, tzinfo=UTC))
