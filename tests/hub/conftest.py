@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,22 +119,30 @@ class Place:
             return PostgresStore.open(self.db, key_file=Path(self.env["KIZUNA_KEY_FILE"]))
         return SQLiteStore.open(Path(self.db))
 
-    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a query (``?`` placeholders) on the database itself, beside the hub."""
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """A read connection to the database itself, beside the hub, with ``sqlite3``'s face (``?``
+        placeholders; on PostgreSQL the store's own dialect adapter)."""
         if self.postgres:
             import psycopg
 
-            from kizuna.hub.store.postgres.dialect import translate
+            from kizuna.hub.store.postgres.dialect import PgConnection
 
-            with psycopg.connect(self.db, autocommit=True) as conn:
-                return [tuple(r) for r in conn.execute(translate(sql)[0], list(params)).fetchall()]
+            with psycopg.connect(self.db, autocommit=True) as raw:
+                yield PgConnection(raw)
+            return
         import sqlite3
 
-        conn2 = sqlite3.connect(self.db)
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
         try:
-            return [tuple(r) for r in conn2.execute(sql, params).fetchall()]
+            yield conn
         finally:
-            conn2.close()
+            conn.close()
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query (``?`` placeholders) on the database itself."""
+        with self.connect() as conn:
+            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
 
 def new_place(request: pytest.FixtureRequest, backend: str, directory: Path, name: str = "hub") -> Place:
