@@ -144,6 +144,38 @@ class Place:
         with self.connect() as conn:
             return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
+    def damage(self, script: str) -> None:
+        """Run SQL statements (``;``-separated, no parameters) on the database, as its owner could."""
+        if self.postgres:
+            import psycopg
+
+            with psycopg.connect(self.db, autocommit=True) as conn:
+                conn.execute(script.encode())
+            return
+        import sqlite3
+
+        conn2 = sqlite3.connect(self.db)
+        try:
+            conn2.executescript(script)
+        finally:
+            conn2.close()
+
+    def dump(self) -> bytes:
+        """What the database holds: the SQLite file's bytes, or every row of every table of the hub's
+        PostgreSQL schema as text (what a dump of it would hold)."""
+        if not self.postgres:
+            return Path(self.db).read_bytes()
+        out: list[str] = []
+        with self.connect() as conn:
+            tables = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            ).fetchall()
+            assert len(tables) > 10, tables
+            for (table,) in tables:
+                for row in conn.execute(f'SELECT * FROM "{table}"'):
+                    out.append(repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)))
+        return "\n".join(out).encode()
+
 
 def new_place(request: pytest.FixtureRequest, backend: str, directory: Path, name: str = "hub") -> Place:
     """A fresh place for a hub on ``backend``: ``directory/NAME.db``, or a new schema of the test module's

@@ -16,7 +16,7 @@ import pytest
 from kizuna.hub.auth import hash_token
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from tests.conftest import free_port, kizuna_cli, start_hub_process
-from tests.hub.conftest import BACKENDS, Place, new_place
+from tests.hub.conftest import BACKENDS, new_place
 from tests.ingest.feeds import feed_event, serve, write_feed
 
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
@@ -35,20 +35,6 @@ def _indicator(n: int) -> dict[str, object]:
         "valid_from": "2026-01-01T00:00:00.000Z",
         "object_marking_refs": [GREEN],
     }
-
-
-def _every_table(place: Place) -> bytes:
-    """Every row of every table of a PostgreSQL hub's schema, as text (what a dump of it would hold)."""
-    out: list[str] = []
-    with place.connect() as conn:
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        ).fetchall()
-        assert len(tables) > 10
-        for (table,) in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):
-                out.append(repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)))
-    return "\n".join(out).encode()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -195,7 +181,7 @@ def test_no_secret_reaches_a_log_an_answer_an_audit_record_or_a_file(
     }
     for place in places.values():  # a PostgreSQL hub's database is not a file here: its tables are read
         if place.postgres:
-            written[Path(f"{place.db} (every table)")] = _every_table(place)
+            written[Path(f"{place.db} (every table)")] = place.dump()
     logs = [b for p, b in written.items() if p.suffix == ".log"]
     assert logs and all(b.strip() for b in logs)
     lines = [orjson.loads(line) for b in logs for line in b.splitlines() if line.startswith(b"{")]
