@@ -47,7 +47,7 @@ from .conftest import BACKENDS
 EXAMPLES = int(os.environ.get("KIZUNA_TRUST_EXAMPLES", "500"))
 #: Fewer on PostgreSQL: the same intake, policy and sync code through the dialect adapter, and each example
 #: migrates two fresh schemas (the suite's time).
-PG_EXAMPLES = int(os.environ.get("KIZUNA_TRUST_PG_EXAMPLES", str(max(20, EXAMPLES // 20))))
+PG_EXAMPLES = int(os.environ.get("KIZUNA_TRUST_PG_EXAMPLES", str(max(20, EXAMPLES // 25))))
 
 CUSTOM = "marking-definition--7d1e2f3a-4b5c-4d6e-8f70-000000000001"  # declares a level (drawn)
 UNKNOWN = "marking-definition--7d1e2f3a-4b5c-4d6e-8f70-000000000002"  # never defined
