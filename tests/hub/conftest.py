@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +88,103 @@ def hub_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
     database, made from the session cluster's template)."""
     dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
     yield from build_hub(tmp_path, dsn)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a hub that the CLI makes lives: its ``--db`` value (a SQLite file, or a DSN naming a new schema)
+    and the environment its commands and server need (``KIZUNA_KEY_FILE`` on PostgreSQL)."""
+
+    db: str
+    env: dict[str, str]
+    postgres: bool
+
+    @property
+    def key_file(self) -> Path | None:
+        return Path(self.env["KIZUNA_KEY_FILE"]) if self.postgres else None
+
+    def create(self, **options: Any) -> Any:
+        """A new hub's store here (``options``: ``title``, ``clock``)."""
+        if self.postgres:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            return PostgresStore.create(self.db, key_file=Path(self.env["KIZUNA_KEY_FILE"]), **options)
+        return SQLiteStore.create(Path(self.db), durable=False, **options)
+
+    def open(self) -> Any:
+        """The hub's store, opened as an administrator's command would."""
+        if self.postgres:
+            from kizuna.hub.store.postgres import PostgresStore
+
+            return PostgresStore.open(self.db, key_file=Path(self.env["KIZUNA_KEY_FILE"]))
+        return SQLiteStore.open(Path(self.db))
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """A read connection to the database itself, beside the hub, with ``sqlite3``'s face (``?``
+        placeholders; on PostgreSQL the store's own dialect adapter)."""
+        if self.postgres:
+            import psycopg
+
+            from kizuna.hub.store.postgres.dialect import PgConnection
+
+            with psycopg.connect(self.db, autocommit=True) as raw:
+                yield PgConnection(raw)
+            return
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query (``?`` placeholders) on the database itself."""
+        with self.connect() as conn:
+            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+    def damage(self, script: str) -> None:
+        """Run SQL statements (``;``-separated, no parameters) on the database, as its owner could."""
+        if self.postgres:
+            import psycopg
+
+            with psycopg.connect(self.db, autocommit=True) as conn:
+                conn.execute(script.encode())
+            return
+        import sqlite3
+
+        conn2 = sqlite3.connect(self.db)
+        try:
+            conn2.executescript(script)
+        finally:
+            conn2.close()
+
+    def dump(self) -> bytes:
+        """What the database holds: the SQLite file's bytes, or every row of every table of the hub's
+        PostgreSQL schema as text (what a dump of it would hold)."""
+        if not self.postgres:
+            return Path(self.db).read_bytes()
+        out: list[str] = []
+        with self.connect() as conn:
+            tables = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            ).fetchall()
+            assert len(tables) > 10, tables
+            for (table,) in tables:
+                for row in conn.execute(f'SELECT * FROM "{table}"'):
+                    out.append(repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)))
+        return "\n".join(out).encode()
+
+
+def new_place(request: pytest.FixtureRequest, backend: str, directory: Path, name: str = "hub") -> Place:
+    """A fresh place for a hub on ``backend``: ``directory/NAME.db``, or a new schema of the test module's
+    PostgreSQL database with its key file at ``directory/NAME.key`` (works from module-scoped fixtures)."""
+    if backend == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        dsn = cluster.schema_dsn(request.getfixturevalue("pg_database"))
+        return Place(dsn, {"KIZUNA_KEY_FILE": str(directory / f"{name}.key")}, True)
+    return Place(str(directory / f"{name}.db"), {}, False)
 
 
 def build_hub(tmp_path: Path, dsn: str | None = None) -> Iterator[Hub]:

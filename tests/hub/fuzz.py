@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +36,9 @@ from schemathesis.checks import (
 from kizuna.hub import policy
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.models import Grant, Org
-from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS
+from tests.hub.conftest import Place
 
 #: The seed of every run (recorded; override with KIZUNA_FUZZ_SEED to explore further).
 SEED = int(os.environ.get("KIZUNA_FUZZ_SEED", "20261206"))
@@ -53,7 +52,7 @@ _LEAKS = re.compile(
 
 @dataclass
 class FuzzHub:
-    db: Path
+    place: Place  # a SQLite file or a PostgreSQL schema
     tokens: dict[str, str]
     collections: dict[str, str]  # alias -> id
     object_ids: list[str]
@@ -77,16 +76,16 @@ def _obj(n: int, tlp: TLP | None, **extra: Any) -> dict[str, Any]:
     return obj
 
 
-def make_hub(tmp: Path) -> FuzzHub:
+def make_hub(tmp: Path, place: Place | None = None) -> FuzzHub:
     """A hub with three organisations (ceilings RED, AMBER, GREEN), two collections and objects at every
-    TLP level, some RED ones naming a recipient."""
+    TLP level, some RED ones naming a recipient: in ``tmp/fuzz.db``, or at ``place``."""
     from datetime import UTC, datetime
 
     from kizuna.hub import intake
 
-    db = tmp / "fuzz.db"
+    place = place or Place(str(tmp / "fuzz.db"), {}, False)
     tokens: dict[str, str] = {}
-    with SQLiteStore.create(db, durable=False) as s:
+    with place.create() as s:
         for name, ceiling in ORGS.items():
             s.add_org(name, ceiling=ceiling)
             tokens[name] = new_token()
@@ -113,7 +112,7 @@ def make_hub(tmp: Path) -> FuzzHub:
             intake.accept(s, c, intake.Sender.local(uk), objs, clock=lambda: now)
         intake.accept(s, shared, intake.Sender.local(jp), [_obj(9, TLP.RED)], clock=lambda: now)
         ids = sorted({o["id"] for o in objs} | {_obj(9, TLP.RED)["id"]})
-        hub = FuzzHub(db, tokens, {"shared": shared.id, "private": private.id}, ids)
+        hub = FuzzHub(place, tokens, {"shared": shared.id, "private": private.id}, ids)
     for name, token in tokens.items():
         hub.credentials.append((name, {"Authorization": f"Bearer {token}"}))
         basic = base64.b64encode(f"{name}:{token}".encode()).decode()
@@ -131,11 +130,10 @@ def make_hub(tmp: Path) -> FuzzHub:
 
 
 # -- the oracle -----------------------------------------------------------------------------------------
-def _may_read(db: Path, org_name: str, collection: str, object_id: str, version: str | None) -> bool:
+def _may_read(place: Place, org_name: str, collection: str, object_id: str, version: str | None) -> bool:
     """Is there a stored version of ``object_id`` (at ``version``, if given) in ``collection`` (id or
     alias) that ``org_name`` may read? Reads the database directly; decides with ``policy.may_read``."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
+    with place.connect() as conn:
         org_row = conn.execute("SELECT id, ceiling, peer_hub FROM orgs WHERE name=?", (org_name,)).fetchone()
         org = Org(int(org_row[0]), org_name, TLP(int(org_row[1])), peer_hub=bool(org_row[2]))
         ckey = conn.execute(
@@ -163,8 +161,6 @@ def _may_read(db: Path, org_name: str, collection: str, object_id: str, version:
             if policy.may_read(org, grant, TLP(int(tlp)), producer, recipients, restricted=bool(restricted)):
                 return True
         return False
-    finally:
-        conn.close()
 
 
 def _header(response: Any, name: str) -> str:
@@ -201,7 +197,7 @@ def kizuna_checks(hub: FuzzHub, org: str | None, case: Any, response: Any) -> No
     for v in body.get("versions", []) or []:
         seen.append((str(case.path_parameters["object_id"]), v))
     for object_id, version in seen:
-        assert _may_read(hub.db, org, collection, object_id, version), (
+        assert _may_read(hub.place, org, collection, object_id, version), (
             f"{org} got {object_id} {version}: {where}"
         )
 

@@ -23,6 +23,7 @@ from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.hub.taxii.routes import TaxiiApi
 from tests.conftest import free_port, start_hub_process
 from tests.hub import fuzz
+from tests.hub.conftest import BACKENDS, Place, new_place
 
 SPEC = Path(fuzz.__file__).resolve().parents[2] / "kizuna" / "hub" / "taxii" / "openapi.json"
 LARGE = pytest.mark.skipif(not os.environ.get("KIZUNA_FUZZ"), reason="the larger fuzz run: set KIZUNA_FUZZ=1")
@@ -66,9 +67,9 @@ def test_the_description_is_served_under_the_api_root(tmp_path: Path) -> None:
         assert "/taxii/v1/collections/" in paths and not any(re.match(r"^/api/", p) for p in paths)
 
 
-def _in_process(tmp_path: Path, examples: int, budget_s: float) -> dict[str, int]:
-    hub = fuzz.make_hub(tmp_path)
-    with SQLiteStore.open(hub.db) as store:
+def _in_process(tmp_path: Path, examples: int, budget_s: float, place: Place | None = None) -> dict[str, int]:
+    hub = fuzz.make_hub(tmp_path, place)
+    with hub.place.open() as store:
         # bad credentials are among those tried: let them fail as often as they like, or every later
         # request from the test client's address would be answered 429 (the limit has its own tests)
         app = create_app(HubSettings(auth_limits=AuthLimits(failures=10**9, global_failures=10**9)), store)
@@ -78,10 +79,14 @@ def _in_process(tmp_path: Path, examples: int, budget_s: float) -> dict[str, int
         )
 
 
-def _real_server(tmp_path: Path, examples: int, budget_s: float) -> dict[str, int]:
-    hub = fuzz.make_hub(tmp_path)
+def _real_server(
+    tmp_path: Path, examples: int, budget_s: float, place: Place | None = None
+) -> dict[str, int]:
+    hub = fuzz.make_hub(tmp_path, place)
     port = free_port()
-    proc = start_hub_process(hub.db, port, "--auth-failures", "1000000000")
+    proc = start_hub_process(
+        hub.place.db, port, "--auth-failures", "1000000000", env=hub.place.env, log_path=tmp_path / "hub.log"
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         schema = fuzz.url_schema(base)
@@ -97,15 +102,17 @@ def _real_server(tmp_path: Path, examples: int, budget_s: float) -> dict[str, in
         proc.wait(timeout=10)
 
 
-def test_fuzz_in_process_small(tmp_path: Path) -> None:
-    made = _in_process(tmp_path, examples=25, budget_s=60)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fuzz_in_process_small(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    made = _in_process(tmp_path, examples=25, budget_s=60, place=new_place(request, backend, tmp_path))
     ops = {k: v for k, v in made.items() if not k.startswith("status")}
     assert len(ops) >= 11 and all(n > 0 for n in ops.values()), made
     assert made.get("status 200", 0) > 50 and "status 429" not in made, made
 
 
-def test_fuzz_a_real_server_small(tmp_path: Path) -> None:
-    made = _real_server(tmp_path, examples=8, budget_s=60)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fuzz_a_real_server_small(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    made = _real_server(tmp_path, examples=8, budget_s=60, place=new_place(request, backend, tmp_path))
     ops = {k: v for k, v in made.items() if not k.startswith("status")}
     assert len(ops) >= 11 and all(n > 0 for n in ops.values()), made
     assert made.get("status 200", 0) > 5 and "status 429" not in made, made

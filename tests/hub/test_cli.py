@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from kizuna.hub.auth import hash_token
-from kizuna.hub.store.sqlite import SQLiteStore
 
 from ..conftest import kizuna_cli
+from .conftest import BACKENDS, Place, new_place
 
 
 def one_line_error(proc) -> str:
@@ -21,22 +20,29 @@ def one_line_error(proc) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "hub.db"
-    kizuna_cli("hub", "init", "--db", str(path), "--title", "UK hub")
-    return path
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Place:
+    """A hub made by ``kizuna hub init``, on each backend."""
+    place = new_place(request, request.param, tmp_path)
+    kizuna_cli("hub", "init", "--db", place.db, "--title", "UK hub", env=place.env)
+    return place
 
 
-def test_init_refuses_to_overwrite(db: Path):
-    before = db.read_bytes()
-    line = one_line_error(kizuna_cli("hub", "init", "--db", str(db), check=False))
-    assert "refusing to overwrite" in line and str(db) in line
-    assert db.read_bytes() == before
+def test_init_refuses_to_overwrite(db: Place, tmp_path: Path):
+    before = db.dump()
+    line = one_line_error(kizuna_cli("hub", "init", "--db", db.db, check=False, env=db.env))
+    assert "refusing to overwrite" in line
+    assert str(db.db if db.key_file is None else db.key_file) in line
+    if db.key_file is not None:  # another key file, the same database: the database is not empty
+        elsewhere = {"KIZUNA_KEY_FILE": str(tmp_path / "other.key")}
+        line = one_line_error(kizuna_cli("hub", "init", "--db", db.db, check=False, env=elsewhere))
+        assert "the database is not empty; refusing to create a hub in it" in line
+        assert not (tmp_path / "other.key").exists()
+    assert db.dump() == before
 
 
-def test_org_token_collection_flow_and_env_db(db: Path):
-    env = {"KIZUNA_DB": str(db)}
+def test_org_token_collection_flow_and_env_db(db: Place):
+    env = {**db.env, "KIZUNA_DB": db.db}
     kizuna_cli(
         "hub",
         "org",
@@ -74,7 +80,7 @@ def test_org_token_collection_flow_and_env_db(db: Path):
         env=env,
     )
     [cid] = proc.stdout.splitlines()
-    with SQLiteStore.open(db) as store:
+    with db.open() as store:
         org = store.get_org("uk-ncsc")
         assert org.country == "GB" and org.ceiling.label == "amber+strict"
         assert store.get_org("uk-water").sectors == ("water", "energy")
@@ -84,10 +90,10 @@ def test_org_token_collection_flow_and_env_db(db: Path):
         assert store.grant(c, org).can_write
         assert not store.grant(c, store.get_org("uk-water")).can_write
     # only the hash is stored
-    raw = sqlite3.connect(db).execute("SELECT key_id, secret_hash FROM tokens").fetchall()
+    raw = db.rows("SELECT key_id, secret_hash FROM tokens")
     key = hash_token(token)
     assert raw == [(key.key_id, key.secret_hash)] and token.startswith(f"kzn_{key.key_id}_")
-    assert token.encode() not in db.read_bytes()
+    assert token.encode() not in db.dump()
 
 
 @pytest.mark.parametrize(
@@ -100,46 +106,49 @@ def test_org_token_collection_flow_and_env_db(db: Path):
         (["hub", "collection", "add", "--title", "t", "--default-tlp", "pink"], "pink"),
     ],
 )
-def test_bad_input_is_one_line(db: Path, args: list[str], needle: str):
-    before = sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit").fetchone()
-    line = one_line_error(kizuna_cli(*args, "--db", str(db), check=False))
+def test_bad_input_is_one_line(db: Place, args: list[str], needle: str):
+    before = db.rows("SELECT COUNT(*) FROM audit")
+    line = one_line_error(kizuna_cli(*args, "--db", db.db, check=False, env=db.env))
     assert needle in line
-    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit").fetchone() == before
+    assert db.rows("SELECT COUNT(*) FROM audit") == before
 
 
-def test_duplicate_org_is_one_line(db: Path):
-    kizuna_cli("hub", "org", "add", "jp-nisc", "--db", str(db))
+def test_duplicate_org_is_one_line(db: Place):
+    kizuna_cli("hub", "org", "add", "jp-nisc", "--db", db.db, env=db.env)
     assert "already exists" in one_line_error(
-        kizuna_cli("hub", "org", "add", "jp-nisc", "--db", str(db), check=False)
+        kizuna_cli("hub", "org", "add", "jp-nisc", "--db", db.db, check=False, env=db.env)
     )
 
 
-def test_missing_database_is_one_line(tmp_path: Path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_missing_database_is_one_line(tmp_path: Path, backend: str, request: pytest.FixtureRequest):
     missing = tmp_path / "nope.db"
+    db, env = str(missing), {}
+    if backend == "postgres":  # a database the cluster does not have
+        db = request.getfixturevalue("pg_cluster").dsn("kz_nope")
+        env = {"KIZUNA_KEY_FILE": str(tmp_path / "nope.key")}
     for args in (["hub", "org", "add", "a"], ["hub", "serve"], ["hub", "audit", "verify"]):
-        assert str(missing) in one_line_error(kizuna_cli(*args, "--db", str(missing), check=False))
-    assert not missing.exists()
+        line = one_line_error(kizuna_cli(*args, "--db", db, check=False, env=env))
+        assert (str(missing) if backend == "sqlite" else "kz_nope") in line
+    assert not missing.exists() and not (tmp_path / "nope.key").exists()
 
 
-def test_serve_refuses_without_tokens(db: Path):
-    kizuna_cli("hub", "org", "add", "lonely", "--db", str(db))
-    line = one_line_error(kizuna_cli("hub", "serve", "--db", str(db), "--port", "1", check=False))
+def test_serve_refuses_without_tokens(db: Place):
+    kizuna_cli("hub", "org", "add", "lonely", "--db", db.db, env=db.env)
+    line = one_line_error(kizuna_cli("hub", "serve", "--db", db.db, "--port", "1", check=False, env=db.env))
     assert "token" in line
 
 
-def test_audit_verify_detects_tampering(db: Path):
-    kizuna_cli("hub", "org", "add", "a", "--db", str(db))
-    kizuna_cli("hub", "org", "add", "b", "--db", str(db))
-    ok = kizuna_cli("hub", "audit", "verify", "--db", str(db))
+def test_audit_verify_detects_tampering(db: Place):
+    kizuna_cli("hub", "org", "add", "a", "--db", db.db, env=db.env)
+    kizuna_cli("hub", "org", "add", "b", "--db", db.db, env=db.env)
+    ok = kizuna_cli("hub", "audit", "verify", "--db", db.db, env=db.env)
     assert "intact: 3 records" in ok.stdout
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE audit SET detail = replace(detail, '\"a\"', '\"evil\"') WHERE seq = 2")
-    conn.commit()
-    bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
+    db.damage("UPDATE audit SET detail = replace(detail, '\"a\"', '\"evil\"') WHERE seq = 2")
+    bad = kizuna_cli("hub", "audit", "verify", "--db", db.db, check=False, env=db.env)
     assert bad.returncode == 1 and "record 2" in bad.stderr
-    conn.execute("DELETE FROM audit WHERE seq = 2")
-    conn.commit()
-    bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
+    db.damage("DELETE FROM audit WHERE seq = 2")
+    bad = kizuna_cli("hub", "audit", "verify", "--db", db.db, check=False, env=db.env)
     assert bad.returncode == 1 and "record" in bad.stderr
 
 
@@ -152,22 +161,20 @@ def test_audit_verify_detects_tampering(db: Path):
         ("UPDATE audit SET actor = 'x' WHERE seq = 2; UPDATE audit SET seq = seq", "modified"),
     ],
 )
-def test_audit_verify_names_each_kind_of_damage(db: Path, damage: str, words: str):
+def test_audit_verify_names_each_kind_of_damage(db: Place, damage: str, words: str):
     for name in ("a", "b", "c"):
-        kizuna_cli("hub", "org", "add", name, "--db", str(db))
-    assert "intact: 4 records" in kizuna_cli("hub", "audit", "verify", "--db", str(db)).stdout
-    conn = sqlite3.connect(db)
-    conn.executescript(damage)
-    conn.close()
-    bad = kizuna_cli("hub", "audit", "verify", "--db", str(db), check=False)
+        kizuna_cli("hub", "org", "add", name, "--db", db.db, env=db.env)
+    assert "intact: 4 records" in kizuna_cli("hub", "audit", "verify", "--db", db.db, env=db.env).stdout
+    db.damage(damage)
+    bad = kizuna_cli("hub", "audit", "verify", "--db", db.db, check=False, env=db.env)
     line = one_line_error(bad)
     assert bad.returncode == 1 and words in line, line
     kinds = {"truncated": "truncated", "record 2 is deleted": "deleted"}
     assert f"audit chain {kinds.get(words, 'modified')}" in line
 
 
-def test_grant_on_an_existing_collection_and_audit_list(db: Path):
-    env = {"KIZUNA_DB": str(db)}
+def test_grant_on_an_existing_collection_and_audit_list(db: Place):
+    env = {**db.env, "KIZUNA_DB": db.db}
     kizuna_cli("hub", "org", "add", "uk-ncsc", env=env)
     kizuna_cli("hub", "org", "add", "jp-hub", "--peer-hub", "--ceiling", "amber", env=env)
     cid = kizuna_cli(
@@ -175,7 +182,7 @@ def test_grant_on_an_existing_collection_and_audit_list(db: Path):
     ).stdout.strip()
     kizuna_cli("hub", "collection", "grant", "cni", "--read", "jp-hub", env=env)
     kizuna_cli("hub", "collection", "grant", cid, "--write", "jp-hub", env=env)
-    with SQLiteStore.open(db) as store:
+    with db.open() as store:
         c = store.get_collection(cid)
         assert c is not None
         g = store.grant(c, store.get_org("jp-hub"))
@@ -195,22 +202,22 @@ def test_grant_on_an_existing_collection_and_audit_list(db: Path):
     assert [r["detail"]["read"] for r in records] == [["jp-hub"], []]
 
 
-def test_token_revoke_locks_the_organisation_out(db: Path):
-    env = {"KIZUNA_DB": str(db)}
+def test_token_revoke_locks_the_organisation_out(db: Place):
+    env = {**db.env, "KIZUNA_DB": db.db}
     kizuna_cli("hub", "org", "add", "uk-ncsc", env=env)
     token = kizuna_cli("hub", "token", "create", "--org", "uk-ncsc", env=env).stdout.strip()
-    with SQLiteStore.open(db) as store:
+    with db.open() as store:
         assert store.org_for_token(hash_token(token)) is not None
     assert "revoked 1 token" in kizuna_cli("hub", "token", "revoke", "--org", "uk-ncsc", env=env).stderr
-    with SQLiteStore.open(db) as store:
+    with db.open() as store:
         assert store.org_for_token(hash_token(token)) is None
 
 
-def test_org_admin_flag_on_add_and_update(db: Path):
-    env = {"KIZUNA_DB": str(db)}
+def test_org_admin_flag_on_add_and_update(db: Place):
+    env = {**db.env, "KIZUNA_DB": db.db}
     kizuna_cli("hub", "org", "add", "uk-ncsc", "--admin", env=env)
     kizuna_cli("hub", "org", "add", "jp-nisc", env=env)
-    with SQLiteStore.open(db) as store:
+    with db.open() as store:
         assert store.get_org("uk-ncsc").admin and not store.get_org("jp-nisc").admin
     assert (
         "administrator no -> yes" in kizuna_cli("hub", "org", "update", "jp-nisc", "--admin", env=env).stderr
@@ -219,7 +226,7 @@ def test_org_admin_flag_on_add_and_update(db: Path):
         "administrator yes -> no"
         in kizuna_cli("hub", "org", "update", "uk-ncsc", "--no-admin", env=env).stderr
     )
-    with SQLiteStore.open(db) as store:
+    with db.open() as store:
         assert store.get_org("jp-nisc").admin and not store.get_org("uk-ncsc").admin
         assert [r.action for r in store.audit_records()].count("org.update") == 2
     line = one_line_error(kizuna_cli("hub", "org", "update", "nobody", "--admin", env=env, check=False))

@@ -17,15 +17,15 @@ from kizuna.hub.client import HubClient
 from kizuna.stix.markings import TLP, TLP2_IDS
 
 from ..conftest import free_port, kizuna_cli, start_hub_process
-from .conftest import indicator
+from .conftest import BACKENDS, indicator, new_place
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """uk-ncsc writes and reads collection 'cni' (alias), uk-water-op only reads it."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """uk-ncsc writes and reads collection 'cni' (alias), uk-water-op only reads it; on each backend."""
     work = tmp_path_factory.mktemp("hub")
-    db = work / "hub.db"
-    env = {"KIZUNA_DB": str(db)}
+    place = new_place(request, request.param, work)
+    env = {**place.env, "KIZUNA_DB": place.db}
     kizuna_cli("hub", "init", env=env)
     kizuna_cli("hub", "org", "add", "uk-ncsc", "--ceiling", "red", env=env)
     kizuna_cli("hub", "org", "add", "uk-water-op", "--ceiling", "amber", env=env)
@@ -48,7 +48,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         env=env,
     ).stdout.strip()
     port = free_port()
-    proc = start_hub_process(db, port)
+    proc = start_hub_process(place.db, port, env=place.env, log_path=work / "hub.log")
     try:
         yield {"api": f"http://127.0.0.1:{port}/api/", "cid": cid, **tokens}
     finally:
@@ -88,13 +88,16 @@ def test_a_hub_that_is_down_is_one_line_naming_the_url_and_the_cause() -> None:
     assert "Errno" not in str(e.value) and "\n" not in str(e.value)
 
 
-def test_a_peer_that_is_down_is_one_line_on_the_cli(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_peer_that_is_down_is_one_line_on_the_cli(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     port = free_port()
-    db = tmp_path / "hub.db"
+    place = new_place(request, backend, tmp_path)
     token = tmp_path / "t"
     token.write_text("x\n")
     token.chmod(0o600)
-    env = {"KIZUNA_DB": str(db)}
+    env = {**place.env, "KIZUNA_DB": place.db}
     kizuna_cli("hub", "init", env=env)
     kizuna_cli("hub", "collection", "add", "--title", "C", "--alias", "c", env=env)
     url = f"http://127.0.0.1:{port}/api/"

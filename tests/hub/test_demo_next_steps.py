@@ -12,14 +12,21 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ..conftest import free_port
+from .conftest import BACKENDS
 
 
-def test_the_commands_the_demo_suggests_work(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_commands_the_demo_suggests_work(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """``kizuna demo``, and ``kizuna demo --db DSN`` on PostgreSQL."""
     port = free_port()
+    db = ["--db", request.getfixturevalue("new_pg_dsn")()] if backend == "postgres" else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kizuna", "demo", "--port", str(port)],
+        [sys.executable, "-m", "kizuna", "demo", "--port", str(port), *db],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

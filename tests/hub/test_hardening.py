@@ -19,14 +19,19 @@ from hypothesis import strategies as st
 
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.federation.sync import Syncer
-from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix import ijson
 from kizuna.stix.markings import TLP
 from tests.conftest import kizuna_cli
-from tests.hub.conftest import Hub, indicator
+from tests.hub.conftest import BACKENDS, Hub, Place, hub_on, indicator, new_place
 
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
+
+
+@pytest.fixture(params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
+    """The in-process hub, on each backend."""
+    yield from hub_on(request, tmp_path)
 
 
 def custom(oid_tail: str = "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", **props: Any) -> dict[str, Any]:
@@ -268,9 +273,8 @@ def test_metrics_are_off_by_default_and_need_their_token(hub: Hub) -> None:
         content=envelope_with(BAD_OBJECTS["year 0"], indicator(tlp_ref=GREEN)),
         headers=hub.headers("producer", **{"Content-Type": TAXII_MEDIA_TYPE}),
     )
-    with SQLiteStore.open(hub.db_path, clock=hub.clock) as other:
-        peer = other.add_peer("p", url="http://127.0.0.1:9/api/", user=None, secret=b"x", max_tlp=TLP.GREEN)
-        other.record_sync(peer.id, None, None)
+    peer = hub.store.add_peer("p", url="http://127.0.0.1:9/api/", user=None, secret=b"x", max_tlp=TLP.GREEN)
+    hub.store.record_sync(peer.id, None, None)
     hub.clock.advance(90)
     r = client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
     assert 'kizuna_sync_lag_seconds{peer="p"} 90.0' in r.text
@@ -295,28 +299,39 @@ def test_hsts_only_with_tls(hub: Hub) -> None:
 
 
 # -- files -------------------------------------------------------------------------------------------------
-def _umask_022_init(tmp_path: Path) -> Path:
-    db = tmp_path / "hub.db"
+def _umask_022_init(tmp_path: Path, place: Place | None = None) -> Path | str:
+    """``kizuna hub init`` under umask 022: a SQLite file in ``tmp_path``, or the hub at ``place`` (on
+    PostgreSQL its key and audit checkpoint files land in ``tmp_path``); returns the ``--db`` value."""
+    db: Path | str = tmp_path / "hub.db" if place is None else place.db
     code = (
         "import os, sys; os.umask(0o022); from kizuna.cli import main; "
         f"sys.argv = ['kizuna', 'hub', 'init', '--db', {str(db)!r}]; main()"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    env = {**os.environ, **(place.env if place is not None else {})}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     return db
 
 
-def test_hub_init_files_are_private_under_umask_022(tmp_path: Path) -> None:
-    db = _umask_022_init(tmp_path)
-    made = sorted(p for p in tmp_path.iterdir())
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hub_init_files_are_private_under_umask_022(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The SQLite file and what lies beside it; on PostgreSQL the key and audit checkpoint files."""
+    place = new_place(request, backend, tmp_path / "hub")
+    (tmp_path / "hub").mkdir()
+    db = _umask_022_init(tmp_path / "hub", place)
+    made = sorted(p for p in (tmp_path / "hub").iterdir())
     assert made, "nothing created"
+    if place.postgres:
+        assert {p.name for p in made} >= {"hub.key", "hub.audit"}
     for p in made:
         assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, f"{p.name} is {oct(p.stat().st_mode)}"
     out = tmp_path / "t.token"
     old = os.umask(0o022)
     try:
-        kizuna_cli("hub", "org", "add", "a", "--db", str(db))
-        kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "a", "--out", str(out))
+        kizuna_cli("hub", "org", "add", "a", "--db", str(db), env=place.env)
+        kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "a", "--out", str(out), env=place.env)
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_text().startswith("kzn_")
@@ -371,11 +386,15 @@ def poison_partner() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def test_a_poisoned_pull_page_stores_the_rest_and_moves_on(tmp_path: Path, poison_partner: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_poisoned_pull_page_stores_the_rest_and_moves_on(
+    tmp_path: Path, poison_partner: Any, backend: str, request: pytest.FixtureRequest
+) -> None:
     url, info = poison_partner
     good_id = info[0]
-    db = tmp_path / "hub.db"
-    with SQLiteStore.create(db, durable=False) as s:
+    place = new_place(request, backend, tmp_path)
+    db = place.db
+    with place.create() as s:
         s.add_org("analyst", ceiling=TLP.GREEN)
         s.add_token("analyst", hash_token(new_token()))
         c = s.add_collection("in", readers=["analyst"], default_tlp=TLP.GREEN)
@@ -399,10 +418,10 @@ def test_a_poisoned_pull_page_stores_the_rest_and_moves_on(tmp_path: Path, poiso
         assert [a[1] for a in detail["added"]] == ["2026-01-01T00:00:00.000Z"] and detail["added"][0][
             0
         ] == good_id
-    listing = orjson.loads(kizuna_cli("hub", "peer", "list", "--db", str(db), "--json").stdout)
+    listing = orjson.loads(kizuna_cli("hub", "peer", "list", "--db", db, "--json", env=place.env).stdout)
     refusals = listing[0]["flows"][0]["last_refusals"]
     assert len(refusals) == 3 and all(r["reason"] for r in refusals)
-    table = kizuna_cli("hub", "peer", "list", "--db", str(db)).stdout
+    table = kizuna_cli("hub", "peer", "list", "--db", db, env=place.env).stdout
     assert "3" in table
 
 
@@ -535,18 +554,24 @@ def test_serve_with_tls_sends_hsts(tmp_path: Path) -> None:
         proc.wait(timeout=20)
 
 
-def test_behind_a_trusted_proxy_the_clients_address_and_scheme_count(tmp_path: Path) -> None:
-    """X-Forwarded-For/-Proto from the trusted proxy: the client's address is rate-limited, HSTS for HTTPS;
-    from anyone else the same headers are ignored."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_behind_a_trusted_proxy_the_clients_address_and_scheme_count(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """X-Forwarded-For/-Proto from the trusted proxy: the client's address is rate-limited (the failure
+    counters live in the database), HSTS for HTTPS; from anyone else the same headers are ignored."""
     import httpx
 
     from tests.conftest import free_port, start_hub_process
 
-    db = _umask_022_init(tmp_path)
-    kizuna_cli("hub", "org", "add", "a", "--db", str(db))
-    good = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "a").stdout.strip()
+    place = new_place(request, backend, tmp_path)
+    db = _umask_022_init(tmp_path, place)
+    kizuna_cli("hub", "org", "add", "a", "--db", str(db), env=place.env)
+    good = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", "a", env=place.env).stdout.strip()
     port = free_port()
-    proc = start_hub_process(db, port, "--behind-proxy", "--trusted-proxy", LOOPBACK)
+    proc = start_hub_process(
+        db, port, "--behind-proxy", "--trusted-proxy", LOOPBACK, env=place.env, log_path=tmp_path / "hub.log"
+    )
     try:
         url = f"http://{LOOPBACK}:{port}/taxii2/"
         bad = {"Authorization": f"Bearer {new_token()}", "X-Forwarded-For": "203.0.113.5"}
@@ -562,7 +587,7 @@ def test_behind_a_trusted_proxy_the_clients_address_and_scheme_count(tmp_path: P
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    with SQLiteStore.open(db) as store:
+    with place.open() as store:
         fails = [orjson.loads(r.detail) for r in store.audit_records() if r.action == "auth.fail"]
     assert {f["source"] for f in fails} == {"203.0.113.5"}
 

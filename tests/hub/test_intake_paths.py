@@ -11,55 +11,58 @@ routed beside their indicators are compared:
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from starlette.testclient import TestClient
 
 from kizuna.hub import demo
 from kizuna.hub.app import create_app
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.settings import HubSettings
-from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_IDS
 
-from .conftest import FrozenClock, indicator
-from .test_federation import Terms, link, make_objects, new_hub, sync
+from .conftest import BACKENDS, FrozenClock, Place, indicator, new_place
+from .test_federation import HubUnderTest, Terms, link, make_objects, new_hub, sync
 
 INDICATOR_ID = "indicator--1f0e5f2c-6d6b-4d3c-9a52-1c1d1f9a0001"
 SIGHTING_ID = "sighting--1f0e5f2c-6d6b-4d3c-9a52-1c1d1f9a0002"
 
 
-def stored_rows(db: Path) -> list[tuple[Any, ...]]:
+def stored_rows(place: Place) -> list[tuple[Any, ...]]:
     """Every stored version, with collections and producers by name, without ``date_added``."""
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(
+    with place.connect() as conn:
+        rows = conn.execute(
             "SELECT c.title, o.id, o.type, o.spec_version, o.version, o.version_us, o.tlp, o.marked,"
-            " g.name, o.origin, o.digest, o.raw,"
-            " (SELECT group_concat(r.org_id) FROM recipients r WHERE r.object_added = o.date_added)"
+            " g.name, o.origin, o.digest, o.raw, o.date_added"
             " FROM objects o JOIN collections c ON c.key = o.collection_key"
             " LEFT JOIN orgs g ON g.id = o.producer_org_id ORDER BY c.title, o.id, o.version_us"
         ).fetchall()
-    finally:
-        conn.close()
+        return [
+            (
+                *row[:10],
+                bytes(row[10]),
+                bytes(row[11]),
+                [r[0] for r in conn.execute(
+                    "SELECT org_id FROM recipients WHERE object_added = ? ORDER BY org_id", (row[12],)
+                )],
+            )
+            for row in rows
+        ]  # fmt: skip
 
 
-def audit_trace(db: Path, actions: tuple[str, ...], collections: dict[str, str]) -> list[tuple[Any, ...]]:
+def audit_trace(place: Place, actions: tuple[str, ...], collections: dict[str, str]) -> list[tuple[Any, ...]]:
     """The object-write audit records, with collection ids by title and without time, hash and write id
     (and a pull's flow and cursor, which a push records on the other hub)."""
-    conn = sqlite3.connect(db)
-    try:
+    with place.connect() as conn:
         records = conn.execute(
             f"SELECT actor, action, detail FROM audit WHERE action IN ({','.join('?' * len(actions))})"
             " ORDER BY seq",
             actions,
         ).fetchall()
-    finally:
-        conn.close()
     out = []
     for actor, action, detail in records:
         d = orjson.loads(detail)
@@ -71,10 +74,10 @@ def audit_trace(db: Path, actions: tuple[str, ...], collections: dict[str, str])
     return out
 
 
-def local_hub(path: Path) -> tuple[SQLiteStore, dict[str, str]]:
+def local_hub(place: Place) -> tuple[Any, dict[str, str]]:
     """Organisations ``producer`` and ``other``; ``feeds`` holds other's indicator, readable by both;
     ``inbox`` is where the producer posts."""
-    store = SQLiteStore.create(path, durable=False, clock=FrozenClock(_start()))
+    store = place.create(clock=FrozenClock(_start()))
     for name in ("producer", "other"):
         store.add_org(name, ceiling=TLP.RED)
         store.add_token(name, hash_token(new_token()))
@@ -131,10 +134,14 @@ def local_objects() -> list[dict[str, Any]]:
     return [sighting, green, newer, green, red, unmarked]
 
 
-def test_taxii_post_and_the_demo_loader_leave_the_same_trace(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_taxii_post_and_the_demo_loader_leave_the_same_trace(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     objects = local_objects()
-    via_api, names_api = local_hub(tmp_path / "api.db")
-    via_demo, names_demo = local_hub(tmp_path / "demo.db")
+    api, by_demo = new_place(request, backend, tmp_path, "api"), new_place(request, backend, tmp_path, "demo")
+    via_api, names_api = local_hub(api)
+    via_demo, names_demo = local_hub(by_demo)
     try:
         token = new_token()
         via_api.add_token("producer", hash_token(token))
@@ -157,22 +164,30 @@ def test_taxii_post_and_the_demo_loader_leave_the_same_trace(tmp_path: Path) -> 
     finally:
         via_api.close()
         via_demo.close()
-    rows = stored_rows(tmp_path / "api.db")
-    assert rows == stored_rows(tmp_path / "demo.db")
+    rows = stored_rows(api)
+    assert rows == stored_rows(by_demo)
     # the sighting was stored where it was posted and routed beside the indicator in the same write, as a
     # copy the hub composed (the producer may not write the indicator's collection)
     assert [r[0] for r in rows if r[1] == SIGHTING_ID] == ["inbox"]
     [routed] = [r for r in rows if r[0] == "feeds" and r[2] == "sighting"]
     assert routed[9] == "hub" and orjson.loads(routed[11])["sighting_of_ref"] == INDICATOR_ID
-    trace = audit_trace(tmp_path / "api.db", ("objects.add",), names_api)
-    assert trace == audit_trace(tmp_path / "demo.db", ("objects.add",), names_demo)
+    trace = audit_trace(api, ("objects.add",), names_api)
+    assert trace == audit_trace(by_demo, ("objects.add",), names_demo)
     last = trace[-1][2]
     assert [r[:2] for r in last["routed"]] == [["feeds", routed[1]]]
     assert last["duplicates"] == 1 and len(last["added"]) == 5
 
 
-def test_pull_and_push_leave_the_same_trace(tmp_path: Path, hubs: dict[str, Any]) -> None:
-    a, b, c = (new_hub(tmp_path, n) for n in ("a", "b", "c"))
+def _place(hub: HubUnderTest) -> Place:
+    return Place(str(hub.db), hub.env, hub.key_file is not None)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pull_and_push_leave_the_same_trace(
+    tmp_path: Path, hubs: dict[str, Any], backend: str, request: pytest.FixtureRequest
+) -> None:
+    new_dsn = request.getfixturevalue("new_pg_dsn") if backend == "postgres" else lambda: None
+    a, b, c = (new_hub(tmp_path, n, dsn=new_dsn()) for n in ("a", "b", "c"))
     hubs.update(a=a, b=b, c=c)
     for h in (a, b, c):
         h.start()
@@ -182,10 +197,10 @@ def test_pull_and_push_leave_the_same_trace(tmp_path: Path, hubs: dict[str, Any]
     link(a, c, tmp_path, direction="push", terms_at_src=terms, terms_at_dst=terms)
     sync(b)
     sync(a)
-    pulled, pushed = stored_rows(b.db), stored_rows(c.db)
+    pulled, pushed = stored_rows(_place(b)), stored_rows(_place(c))
     # 2 types x 7 markings (TLP 1.0 and 2.0 CLEAR, GREEN, AMBER, and unmarked); RED and AMBER+STRICT stay
     assert pulled == pushed and len(pulled) == 14
     assert {r[9] for r in pulled} == {"peer:a-hub"} and {r[8] for r in pulled} == {None}
-    assert audit_trace(b.db, ("objects.receive",), {b.collection_id: "shared"}) == audit_trace(
-        c.db, ("objects.receive",), {c.collection_id: "shared"}
+    assert audit_trace(_place(b), ("objects.receive",), {b.collection_id: "shared"}) == audit_trace(
+        _place(c), ("objects.receive",), {c.collection_id: "shared"}
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import stix2
@@ -10,7 +12,15 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from kizuna.hub.client import HubClient
 
-from ..conftest import RunningHub
+from ..conftest import RunningHub, running_hub
+from .conftest import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def kizuna_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningHub]:
+    """The real hub of ``tests/conftest.py``, on each backend."""
+    dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
+    yield from running_hub(tmp_path, dsn)
 
 
 def make_indicator(i: int) -> dict:

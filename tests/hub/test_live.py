@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,18 +28,17 @@ import pytest
 
 from kizuna.hub.auth import hash_token, new_token
 from kizuna.hub.client import HubClient
-from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.markings import TLP, TLP2_IDS
 
 from ..conftest import free_port, kizuna_cli, start_hub_process
-from .conftest import indicator
+from .conftest import BACKENDS, Place, indicator, new_place
 
 
 @dataclass
 class Side:
     name: str
     title: str
-    db: Path
+    place: Place  # a SQLite file or a PostgreSQL schema
     port: int
     exchange: str  # the collection shared with the partner
     ops: str = ""  # a collection of local operators only
@@ -51,7 +50,8 @@ class Side:
         return f"http://127.0.0.1:{self.port}/api/"
 
     def start(self, *extra: str, port: int | None = None) -> subprocess.Popen[bytes]:
-        proc = start_hub_process(self.db, port or self.port, *extra)
+        log = Path(self.place.db).with_suffix(".log") if not self.place.postgres else self.log
+        proc = start_hub_process(self.place.db, port or self.port, *extra, env=self.place.env, log_path=log)
         self.procs.append(proc)
         return proc
 
@@ -75,12 +75,35 @@ class Side:
         with HubClient(self.api, self.tokens[org]) as client:
             return list(client.iter_objects(collection or self.exchange, match={"version": "all"}))
 
+    @property
+    def log(self) -> Path:
+        """Where its servers' stderr goes on PostgreSQL (beside the key file)."""
+        key_file = self.place.key_file
+        assert key_file is not None
+        return key_file.with_suffix(".log")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``kizuna hub ARGS --db`` this side."""
+        return kizuna_cli("hub", *args, "--db", self.place.db, env=self.place.env)
+
     def peer_list(self) -> list[dict[str, Any]]:
-        return list(json.loads(kizuna_cli("hub", "peer", "list", "--db", str(self.db), "--json").stdout))
+        return list(json.loads(self.cli("peer", "list", "--json").stdout))
+
+
+class Pairs(list[Side]):
+    """The sides a test made (each stopped at the end), and where new ones go: the backend's places."""
+
+    def __init__(self, request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
+        super().__init__()
+        self.request, self.backend, self.tmp_path = request, backend, tmp_path
+
+    def place(self, name: str) -> Place:
+        return new_place(self.request, self.backend, self.tmp_path, name)
 
 
 def make_pair(
     tmp_path: Path,
+    pairs: Pairs,
     *,
     jp_max_tlp: str = "green",
     jp_types: str | None = None,
@@ -90,9 +113,10 @@ def make_pair(
 ) -> tuple[Side, Side]:
     """UK and JP hubs: the UK's analyst posts to the UK exchange collection, which JP pulls into its own; a
     JP grid operator reads it there and posts sightings in its operations collection."""
-    uk = Side("uk", "UK national hub", tmp_path / "uk.db", free_port(), "")
-    jp = Side("jp", "Japan national hub", tmp_path / "jp.db", free_port(), "")
-    with SQLiteStore.create(uk.db, title=uk.title, durable=False) as s:
+    uk = Side("uk", "UK national hub", pairs.place("uk"), free_port(), "")
+    jp = Side("jp", "Japan national hub", pairs.place("jp"), free_port(), "")
+    pairs.extend([uk, jp])  # stopped at the end of the test
+    with uk.place.create(title=uk.title) as s:
         for org, ceiling, peer in (("ncsc", TLP.RED, False), ("jp-hub", TLP.AMBER, True)):
             s.add_org(org, ceiling=ceiling, peer_hub=peer)
             uk.tokens[org] = new_token()
@@ -101,7 +125,7 @@ def make_pair(
         uk.exchange = s.add_collection("uk-jp", readers=["ncsc", "jp-hub"], writers=writers).id
         # the UK's side of the agreement: what jp-hub may read here and send here
         s.add_peer("jp-hub", url=jp.api, user=None, secret=s.keys.seal("unused"), max_tlp=TLP.AMBER)
-    with SQLiteStore.create(jp.db, title=jp.title, durable=False) as s:
+    with jp.place.create(title=jp.title) as s:
         s.add_org("grid-op", ceiling=TLP.AMBER, sectors=["energy"])
         jp.tokens["grid-op"] = new_token()
         s.add_token("grid-op", hash_token(jp.tokens["grid-op"]))
@@ -110,20 +134,21 @@ def make_pair(
     token_file = tmp_path / "jp-to-uk.token"
     token_file.write_text(uk.tokens["jp-hub"] + "\n")
     token_file.chmod(0o600)  # a token file holds a secret; peer add refuses a readable one
-    args = ["hub", "peer", "add", "uk-hub", "--db", str(jp.db), "--url", uk.api, "--token-file",
+    args = ["peer", "add", "uk-hub", "--url", uk.api, "--token-file",
             str(token_file), "--pull", f"{uk.exchange}:{jp.exchange}", "--max-tlp", jp_max_tlp,
             "--sighter", sighter]  # fmt: skip
     if jp_types:
         args += ["--types", jp_types]
     if push:
         args += ["--push", f"{jp.exchange}:{uk.exchange}"]
-    kizuna_cli(*args)
+    jp.cli(*args)
     return uk, jp
 
 
-@pytest.fixture
-def pairs() -> Iterator[list[Side]]:
-    sides: list[Side] = []
+@pytest.fixture(params=BACKENDS)
+def pairs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pairs]:
+    """Each test's hubs, on each backend."""
+    sides = Pairs(request, request.param, tmp_path)
     yield sides
     for side in sides:
         side.stop()
@@ -157,12 +182,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 30.0) -> An
 
 
 def sync_once(side: Side) -> str:
-    return kizuna_cli("hub", "sync", "--db", str(side.db), "--once").stderr
+    return side.cli("sync", "--once").stderr
 
 
-def test_a_sighting_comes_home_named_as_the_hub_within_the_agreement(tmp_path: Path, pairs) -> None:
-    uk, jp = make_pair(tmp_path, jp_max_tlp="green", uk_grants_write=False)
-    pairs += [uk, jp]
+def test_a_sighting_comes_home_named_as_the_hub_within_the_agreement(tmp_path: Path, pairs: Pairs) -> None:
+    uk, jp = make_pair(tmp_path, pairs, jp_max_tlp="green", uk_grants_write=False)
     uk.start()
     jp.start()
     ind = indicator("203.0.113.7", tlp_ref=TLP2_IDS[TLP.GREEN])
@@ -179,7 +203,7 @@ def test_a_sighting_comes_home_named_as_the_hub_within_the_agreement(tmp_path: P
     assert peer["sightings_home"]["waiting"].startswith("waiting: uk-hub has not given this hub's account")
     assert "(403)" in peer["sightings_home"]["waiting"] and peer["sightings_home"]["sent"] == 0
     assert not any(o["type"] == "sighting" for o in uk.read("ncsc"))
-    kizuna_cli("hub", "collection", "grant", uk.exchange, "--db", str(uk.db), "--write", "jp-hub")
+    uk.cli("collection", "grant", uk.exchange, "--write", "jp-hub")
     out = sync_once(jp)
     assert "sightings home: 1 sent, 1 held back" in out
     at_uk = uk.read("ncsc")
@@ -196,9 +220,9 @@ def test_a_sighting_comes_home_named_as_the_hub_within_the_agreement(tmp_path: P
     [peer] = jp.peer_list()
     assert peer["sightings_home"] == {**peer["sightings_home"], "sent": 1, "held_back": 1, "waiting": None}
     # at the UK it entered through the intake as the peer's, and it never goes back
-    conn = sqlite3.connect(uk.db)
-    origins = {r[0] for r in conn.execute("SELECT origin FROM objects WHERE type IN ('sighting','identity')")}
-    conn.close()
+    origins = {
+        r[0] for r in uk.place.rows("SELECT origin FROM objects WHERE type IN ('sighting','identity')")
+    }
     assert origins == {"peer:jp-hub"}
     # a new version of the operator's sighting goes as a new version; sending again moves nothing
     jp.post("grid-op", [{**green, "modified": "2026-02-02T00:00:00.000Z", "count": 9}], collection=jp.ops)
@@ -206,15 +230,14 @@ def test_a_sighting_comes_home_named_as_the_hub_within_the_agreement(tmp_path: P
     counts = sorted(o["count"] for o in uk.read("ncsc") if o["type"] == "sighting")
     assert counts == [3, 9]
     assert "sightings home" not in sync_once(jp)
-    shares = kizuna_cli("hub", "audit", "list", "--db", str(jp.db), "--json", "--action", "objects.share")
+    shares = jp.cli("audit", "list", "--json", "--action", "objects.share")
     assert '"by":"sightings-home"' in shares.stdout.replace(" ", "")
     for side in (uk, jp):
-        assert kizuna_cli("hub", "audit", "verify", "--db", str(side.db)).returncode == 0
+        assert side.cli("audit", "verify").returncode == 0
 
 
-def test_an_agreement_without_sightings_holds_them_back(tmp_path: Path, pairs) -> None:
-    uk, jp = make_pair(tmp_path, jp_max_tlp="amber", jp_types="indicator,identity", sighter="org")
-    pairs += [uk, jp]
+def test_an_agreement_without_sightings_holds_them_back(tmp_path: Path, pairs: Pairs) -> None:
+    uk, jp = make_pair(tmp_path, pairs, jp_max_tlp="amber", jp_types="indicator,identity", sighter="org")
     uk.start()
     jp.start()
     ind = indicator("203.0.113.8", tlp_ref=TLP2_IDS[TLP.GREEN])
@@ -225,12 +248,8 @@ def test_an_agreement_without_sightings_holds_them_back(tmp_path: Path, pairs) -
     assert not any(o["type"] == "sighting" for o in uk.read("ncsc"))
 
 
-def _receives(db: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT detail FROM audit WHERE action='objects.receive' ORDER BY seq").fetchall()
-    finally:
-        conn.close()
+def _receives(place: Place) -> list[dict[str, Any]]:
+    rows = place.rows("SELECT detail FROM audit WHERE action='objects.receive' ORDER BY seq")
     return [orjson.loads(r[0]) for r in rows]
 
 
@@ -239,7 +258,7 @@ def _held(side: Side, org: str, kind: str = "indicator") -> set[str]:
     server that the test reads through may be the one it killed)."""
     from kizuna.hub.models import Query, VersionFilter
 
-    with SQLiteStore.open(side.db) as s:
+    with side.place.open() as s:
         c = s.get_collection(side.exchange)
         assert c is not None
         rows = s.query(c, s.get_org(org), Query(limit=10_000, versions=VersionFilter(all=True))).rows
@@ -247,9 +266,10 @@ def _held(side: Side, org: str, kind: str = "indicator") -> set[str]:
 
 
 @pytest.mark.slow
-def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(tmp_path: Path, pairs) -> None:
-    uk, jp = make_pair(tmp_path, jp_max_tlp="green", sighter="org", push=True)
-    pairs += [uk, jp]
+def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(
+    tmp_path: Path, pairs: Pairs
+) -> None:
+    uk, jp = make_pair(tmp_path, pairs, jp_max_tlp="green", sighter="org", push=True)
     uk.start()
     first = jp.start("--follow-peers", "--follow-lease-s", "3")
     second = jp.start("--follow-peers", "--follow-lease-s", "3", port=free_port())  # a second worker
@@ -265,7 +285,7 @@ def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(tmp_pa
     names = {o["name"] for o in uk.read("ncsc") if o["type"] == "identity"}
     assert names == {"grid-op"}
     # one follower between the two servers: every page was received once, none as a duplicate
-    assert all(r.get("duplicates", 0) == 0 for r in _receives(jp.db))
+    assert all(r.get("duplicates", 0) == 0 for r in _receives(jp.place))
     # a push flow goes as soon as the local collection moves; the UK's own indicators never go back
     ours = indicator("192.0.2.200", tlp_ref=TLP2_IDS[TLP.GREEN])
     jp.post("grid-op", [ours])
@@ -285,36 +305,36 @@ def test_follow_peers_keeps_current_with_one_follower_and_survives_kill_9(tmp_pa
     jp.start("--follow-peers", "--follow-lease-s", "3")
     want |= {o["id"] for o in last}
     wait_for("JP after a restart", lambda: _held(jp, "grid-op") == want, timeout_s=60)
-    conn = sqlite3.connect(jp.db)
-    rows = conn.execute("SELECT id, version FROM objects WHERE type='indicator'").fetchall()
-    conn.close()
+    rows = jp.place.rows("SELECT id, version FROM objects WHERE type='indicator'")
     assert len(rows) == len(set(rows)) == len(want)
     # the UK holds JP's indicator once, and the sighting once
     assert _held(uk, "ncsc") == {ours["id"]} | {o["id"] for o in batch + more + last}
     for side in (uk, jp):
         side.stop()
-        assert kizuna_cli("hub", "audit", "verify", "--db", str(side.db)).returncode == 0
+        assert side.cli("audit", "verify").returncode == 0
 
 
-def test_sync_follow_polls_a_partner_without_a_stream(tmp_path: Path, pairs) -> None:
+def test_sync_follow_polls_a_partner_without_a_stream(tmp_path: Path, pairs: Pairs) -> None:
     from .test_federation import bulk, new_hub, start_medallion
 
     remote = str(uuid.uuid4())
     medallion, api = start_medallion(tmp_path, remote, "partner", "s3cret-medallion")
     follower: subprocess.Popen[bytes] | None = None
     try:
-        jp = new_hub(tmp_path, "jp")
+        jp = new_hub(tmp_path, "jp", dsn=pairs.place("jp").db if pairs.backend == "postgres" else None)
         token_file = tmp_path / "medallion.password"
         token_file.write_text("s3cret-medallion\n")
         token_file.chmod(0o600)
         kizuna_cli("hub", "peer", "add", "partner", "--db", str(jp.db), "--url", api, "--user", "partner",
-                   "--token-file", str(token_file), "--pull", f"{remote}:{jp.collection_id}")  # fmt: skip
+                   "--token-file", str(token_file), "--pull", f"{remote}:{jp.collection_id}",
+                   env=jp.env)  # fmt: skip
         log = open(tmp_path / "follow.log", "wb")  # noqa: SIM115 - closed below
         follower = subprocess.Popen(
             [sys.executable, "-m", "kizuna", "hub", "sync", "--db", str(jp.db), "--follow",
              "--poll-every", "0.3"],
             stdout=subprocess.DEVNULL,
             stderr=log,
+            env={**os.environ, **jp.env},
         )  # fmt: skip
         log.close()
         from taxii2client.v21 import Collection
@@ -340,20 +360,20 @@ def test_sync_follow_polls_a_partner_without_a_stream(tmp_path: Path, pairs) -> 
         medallion.wait(timeout=10)
 
 
-def test_sync_follow_beside_the_server_wakes_its_streams_and_theirs(tmp_path: Path, pairs) -> None:
+def test_sync_follow_beside_the_server_wakes_its_streams_and_theirs(tmp_path: Path, pairs: Pairs) -> None:
     """``sync --follow`` in its own process: what it stores wakes the JP server's streams, and what the
     server stores (a sighting) wakes the follower, each through the watcher on the database file."""
     from kizuna.hub.stream_client import ObjectStream
 
-    uk, jp = make_pair(tmp_path, jp_max_tlp="green")
-    pairs += [uk, jp]
+    uk, jp = make_pair(tmp_path, pairs, jp_max_tlp="green")
     uk.start()
     jp.start()  # no --follow-peers
     log = open(tmp_path / "follow.log", "wb")  # noqa: SIM115 - closed below
     follower = subprocess.Popen(
-        [sys.executable, "-m", "kizuna", "hub", "sync", "--db", str(jp.db), "--follow"],
+        [sys.executable, "-m", "kizuna", "hub", "sync", "--db", jp.place.db, "--follow"],
         stdout=subprocess.DEVNULL,
         stderr=log,
+        env={**os.environ, **jp.place.env},
     )
     log.close()
     try:
@@ -365,12 +385,8 @@ def test_sync_follow_beside_the_server_wakes_its_streams_and_theirs(tmp_path: Pa
             ind = indicator("203.0.113.77", tlp_ref=TLP2_IDS[TLP.GREEN])
 
             def connected() -> bool:
-                conn = sqlite3.connect(jp.db)
-                try:
-                    row = conn.execute("SELECT last_success FROM flows").fetchone()
-                finally:
-                    conn.close()
-                return row is not None and row[0] is not None
+                rows = jp.place.rows("SELECT last_success FROM flows")
+                return bool(rows) and rows[0][0] is not None
 
             wait_for("the follower to connect to the UK's stream", connected)
             t0 = time.monotonic()
@@ -386,9 +402,7 @@ def test_sync_follow_beside_the_server_wakes_its_streams_and_theirs(tmp_path: Pa
         wait_for("the sighting at the UK", lambda: _held(uk, "ncsc", "sighting"), timeout_s=10)
         follower.send_signal(signal.SIGTERM)
         assert follower.wait(timeout=30) == 0
-        conn = sqlite3.connect(jp.db)
-        assert conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0  # let go on a clean stop
-        conn.close()
+        assert jp.place.rows("SELECT COUNT(*) FROM leases")[0][0] == 0  # let go on a clean stop
     finally:
         if follower.poll() is None:
             follower.kill()

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from kizuna.hub.auth import hash_token
 from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from tests.conftest import free_port, kizuna_cli, start_hub_process
+from tests.hub.conftest import BACKENDS, new_place
 from tests.ingest.feeds import feed_event, serve, write_feed
 
 GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
@@ -35,24 +37,29 @@ def _indicator(n: int) -> dict[str, object]:
     }
 
 
-def test_no_secret_reaches_a_log_an_answer_an_audit_record_or_a_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_secret_reaches_a_log_an_answer_an_audit_record_or_a_file(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """On PostgreSQL the database's tables are searched as the SQLite file is."""
     seen: list[str] = []  # everything the run showed anyone
+    places = {name: new_place(request, backend, tmp_path, name) for name in ("uk", "jp")}
+    hubs = {name: place.db for name, place in places.items()}
+    env_of = {place.db: place.env for place in places.values()}
 
     def cli(*args: str, check: bool = True) -> str:
-        proc = kizuna_cli(*args, check=check)
+        db = args[args.index("--db") + 1] if "--db" in args else None
+        proc = kizuna_cli(*args, check=check, env=env_of.get(db or "", {}))
         seen.extend([proc.stdout, proc.stderr])
         return proc.stdout.strip()
 
-    hubs = {}
-    for name in ("uk", "jp"):
-        db = tmp_path / f"{name}.db"
-        cli("hub", "init", "--db", str(db), "--title", name)
-        cli("hub", "org", "add", "analyst", "--db", str(db), "--ceiling", "red")
-        hubs[name] = db
+    for name, db in hubs.items():
+        cli("hub", "init", "--db", db, "--title", name)
+        cli("hub", "org", "add", "analyst", "--db", db, "--ceiling", "red")
     made_tokens: list[str] = []
 
-    def token(db: Path, org: str) -> str:
-        t = kizuna_cli("hub", "token", "create", "--db", str(db), "--org", org).stdout.strip()
+    def token(db: str, org: str) -> str:
+        t = kizuna_cli("hub", "token", "create", "--db", db, "--org", org, env=env_of[db]).stdout.strip()
         made_tokens.append(t)  # its stdout is where a token is meant to appear, once
         return t
 
@@ -87,12 +94,21 @@ def test_no_secret_reaches_a_log_an_answer_an_audit_record_or_a_file(tmp_path: P
     refused = kizuna_cli(
         "hub", "peer", "add", "leaky", "--db", str(hubs["uk"]),
         "--url", f"http://admin:{URL_PASSWORD}@127.0.0.1:9/api/", "--token-file", str(secret_file),
-        check=False,
+        check=False, env=places["uk"].env,
     )  # fmt: skip
     assert refused.returncode == 2
     seen.extend([refused.stdout, refused.stderr])
     procs = {
-        name: start_hub_process(hubs[name], ports[name], "--log-format", "json", "--log-level", "debug")
+        name: start_hub_process(
+            hubs[name],
+            ports[name],
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+            env=places[name].env,
+            log_path=tmp_path / f"{name}.log",
+        )
         for name in hubs
     }
     try:
@@ -163,6 +179,9 @@ def test_no_secret_reaches_a_log_an_answer_an_audit_record_or_a_file(tmp_path: P
         if p.is_file()
         and p not in (secret_file, back_file, token_file)  # files made to hold a secret, by the test
     }
+    for place in places.values():  # a PostgreSQL hub's database is not a file here: its tables are read
+        if place.postgres:
+            written[Path(f"{place.db} (every table)")] = place.dump()
     logs = [b for p, b in written.items() if p.suffix == ".log"]
     assert logs and all(b.strip() for b in logs)
     lines = [orjson.loads(line) for b in logs for line in b.splitlines() if line.startswith(b"{")]

@@ -55,6 +55,39 @@ class LiveHub:
             return PostgresStore.open(self.dsn, key_file=self.key_file)
         return SQLiteStore.open(self.db)
 
+    @property
+    def cli_db(self) -> str:
+        """The ``--db`` value of the hub's commands."""
+        return self.dsn if self.dsn is not None else str(self.db)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of the hub's commands (PostgreSQL: its key file)."""
+        return {} if self.key_file is None else {"KIZUNA_KEY_FILE": str(self.key_file)}
+
+    @property
+    def checkpoint(self) -> Path:
+        """The audit checkpoint file: beside the SQLite file, or beside the key file on PostgreSQL."""
+        return Path(f"{self.db}.audit") if self.key_file is None else self.key_file.with_suffix(".audit")
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``kizuna hub ARGS --db`` this hub."""
+        return kizuna_cli("hub", *args, "--db", self.cli_db, env=self.env, check=check)
+
+    def damage(self, script: str) -> None:
+        """Run SQL statements on the database behind the hub, as its owner could."""
+        if self.dsn is not None:
+            import psycopg
+
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute(script.encode())
+            return
+        conn = sqlite3.connect(self.db)
+        try:
+            conn.executescript(script)
+        finally:
+            conn.close()
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a query on the database behind the server."""
         if self.dsn is not None:
@@ -143,8 +176,7 @@ def make_hub(tmp_path: Path, name: str = "hub", dsn: str | None = None) -> LiveH
 
 @pytest.fixture(params=BACKENDS)
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveHub]:
-    """One live hub, on each backend (the two-hub federation findings run on SQLite here; federation on
-    PostgreSQL is tests/hub/test_federation.py's)."""
+    """One live hub, on each backend (the two-hub findings make theirs with :func:`two_hubs`)."""
     dsn = request.getfixturevalue("new_pg_dsn")() if request.param == "postgres" else None
     hub = make_hub(tmp_path, dsn=dsn)
     yield hub
@@ -270,33 +302,45 @@ def _link(a: LiveHub, b: LiveHub, tmp_path: Path, at_a: str, at_b: str) -> None:
     for here in (a, b):
         account = f"{'b' if here is a else 'a'}-hub"
         token = new_token()
-        with SQLiteStore.open(here.db) as s:
+        with here.open() as s:
             s.add_org(account, ceiling=TLP.RED, peer_hub=True)
             s.add_token(account, hash_token(token))
             s.grant_access(here.collections["shared"], readers=[account], writers=[account])
         (tmp_path / f"{account}.token").write_text(token + "\n")
         (tmp_path / f"{account}.token").chmod(0o600)
-    kizuna_cli("hub", "peer", "add", "b-hub", "--db", str(a.db), "--url", "http://127.0.0.1:9/api/",
-               "--token-file", str(tmp_path / "a-hub.token"), "--max-tlp", at_a)  # fmt: skip
-    kizuna_cli("hub", "peer", "add", "a-hub", "--db", str(b.db), "--url", f"http://127.0.0.1:{a.port}/api/",
-               "--token-file", str(tmp_path / "b-hub.token"), "--max-tlp", at_b,
-               "--pull", f"{a.collections['shared']}:{b.collections['shared']}")  # fmt: skip
+    a.cli("peer", "add", "b-hub", "--url", "http://127.0.0.1:9/api/",
+          "--token-file", str(tmp_path / "a-hub.token"), "--max-tlp", at_a)  # fmt: skip
+    b.cli("peer", "add", "a-hub", "--url", f"http://127.0.0.1:{a.port}/api/",
+          "--token-file", str(tmp_path / "b-hub.token"), "--max-tlp", at_b,
+          "--pull", f"{a.collections['shared']}:{b.collections['shared']}")  # fmt: skip
 
 
-def test_an_unmarked_amber_object_is_refused_by_a_green_agreement(tmp_path: Path) -> None:
-    a, b = make_hub(tmp_path, "a"), make_hub(tmp_path, "b")
+def two_hubs(tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> tuple[LiveHub, LiveHub]:
+    """Hubs ``a`` and ``b`` on ``backend`` (PostgreSQL: a schema each of the module's database)."""
+    new_dsn = request.getfixturevalue("new_pg_dsn") if backend == "postgres" else None
+    a = make_hub(tmp_path, "a", dsn=None if new_dsn is None else new_dsn())
+    try:
+        return a, make_hub(tmp_path, "b", dsn=None if new_dsn is None else new_dsn())
+    except BaseException:
+        a.stop()
+        raise
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unmarked_amber_object_is_refused_by_a_green_agreement(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    a, b = two_hubs(tmp_path, request, backend)
     try:
         unmarked = indicator("192.0.2.90")  # the shared collection's default is AMBER
         marked = indicator("192.0.2.91", tlp_ref=TLP2_IDS[TLP.GREEN])
         a.post("producer", [unmarked, marked])
         _link(a, b, tmp_path, at_a="amber", at_b="green")
-        sync = kizuna_cli("hub", "sync", "--db", str(b.db), "--once")
+        sync = b.cli("sync", "--once")
         assert "1 refused" in sync.stderr
         held = {o["id"] for o in b.read("producer")}
         assert marked["id"] in held and unmarked["id"] not in held
-        records = kizuna_cli(
-            "hub", "audit", "list", "--db", str(b.db), "--json", "--action", "objects.receive"
-        )
+        records = b.cli("audit", "list", "--json", "--action", "objects.receive")
         assert "above the agreement" in records.stdout
     finally:
         a.stop()
@@ -399,6 +443,7 @@ def test_what_a_reader_sees_of_one_write_is_one_unbroken_run(live: LiveHub) -> N
 
 
 # -- 8. the audit chain holds against the database's owner ---------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     ("damage", "words"),
     [
@@ -407,60 +452,64 @@ def test_what_a_reader_sees_of_one_write_is_one_unbroken_run(live: LiveHub) -> N
          " hash = (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)", "truncated"),
         ("DELETE FROM audit; DELETE FROM audit_head", "truncated"),
         ("UPDATE audit SET actor = 'x' WHERE seq = 2", "modified"),
-        ("DELETE FROM objects WHERE rowid = (SELECT MIN(rowid) FROM objects)", "object missing"),
+        ("DELETE FROM objects WHERE date_added = (SELECT MIN(date_added) FROM objects)", "object missing"),
     ],
 )  # fmt: skip
-def test_audit_verify_catches_the_databases_owner(tmp_path: Path, damage: str, words: str) -> None:
-    hub = make_hub(tmp_path)
+def test_audit_verify_catches_the_databases_owner(
+    tmp_path: Path, damage: str, words: str, backend: str, request: pytest.FixtureRequest
+) -> None:
+    dsn = request.getfixturevalue("new_pg_dsn")() if backend == "postgres" else None
+    hub = make_hub(tmp_path, dsn=dsn)
     try:
         hub.post("producer", [indicator("198.51.100.20"), indicator("198.51.100.21")])
     finally:
         hub.stop()
-    assert kizuna_cli("hub", "audit", "verify", "--db", str(hub.db)).returncode == 0
-    conn = sqlite3.connect(hub.db)
-    conn.executescript(damage)
-    conn.close()
-    bad = kizuna_cli("hub", "audit", "verify", "--db", str(hub.db), check=False)
+    assert hub.cli("audit", "verify").returncode == 0
+    hub.damage(damage)
+    bad = hub.cli("audit", "verify", check=False)
     assert bad.returncode == 1 and f"audit chain {words}" in bad.stderr, bad.stderr
 
 
-def test_a_recomputed_chain_and_an_edited_checkpoint_are_caught(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_recomputed_chain_and_an_edited_checkpoint_are_caught(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     from kizuna.hub.audit import record_hash
 
-    hub = make_hub(tmp_path)
+    new_dsn = request.getfixturevalue("new_pg_dsn") if backend == "postgres" else None
+    hub = make_hub(tmp_path, dsn=None if new_dsn is None else new_dsn())
     hub.stop()
-    conn = sqlite3.connect(hub.db)
-    rows = conn.execute("SELECT seq, at, actor, action, detail FROM audit ORDER BY seq").fetchall()
+    rows = hub.rows("SELECT seq, at, actor, action, detail FROM audit ORDER BY seq")
     prev = "0" * 64
+    edits = []
     for seq, at, actor, action, detail in rows:  # edit record 2, then recompute every hash after it
         if seq == 2:
             actor = "someone else"
         h = record_hash(prev, seq, at, actor, action, detail)
-        conn.execute("UPDATE audit SET actor=?, prev_hash=?, hash=? WHERE seq=?", (actor, prev, h, seq))
+        edits.append(f"UPDATE audit SET actor='{actor}', prev_hash='{prev}', hash='{h}' WHERE seq={seq};")
         prev = h
-    conn.execute("UPDATE audit_head SET hash=?", (prev,))
-    conn.commit()
-    conn.close()
-    bad = kizuna_cli("hub", "audit", "verify", "--db", str(hub.db), check=False)
+    hub.damage(" ".join([*edits, f"UPDATE audit_head SET hash='{prev}'"]))
+    bad = hub.cli("audit", "verify", check=False)
     assert bad.returncode == 1 and "audit chain modified at record 1" in bad.stderr
     # a second hub: its checkpoint file edited
-    other = make_hub(tmp_path, "second")
+    other = make_hub(tmp_path, "second", dsn=None if new_dsn is None else new_dsn())
     other.stop()
-    path = Path(f"{other.db}.audit")
+    path = other.checkpoint
     lines = path.read_text().splitlines()
     path.write_text("\n".join([*lines[:-1], lines[-1].replace('"records":', '"records":1')]) + "\n")
-    bad = kizuna_cli("hub", "audit", "verify", "--db", str(other.db), check=False)
+    bad = other.cli("audit", "verify", check=False)
     assert bad.returncode == 1 and "audit chain checkpoint" in bad.stderr
 
 
-def test_a_partners_pull_is_audited(tmp_path: Path) -> None:
-    a, b = make_hub(tmp_path, "a"), make_hub(tmp_path, "b")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_partners_pull_is_audited(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    a, b = two_hubs(tmp_path, request, backend)
     try:
         obj = indicator("192.0.2.95", tlp_ref=TLP2_IDS[TLP.GREEN])
         a.post("producer", [obj])
         _link(a, b, tmp_path, at_a="amber", at_b="amber")
-        kizuna_cli("hub", "sync", "--db", str(b.db), "--once")
-        shares = kizuna_cli("hub", "audit", "list", "--db", str(a.db), "--json", "--action", "objects.share")
+        b.cli("sync", "--once")
+        shares = a.cli("audit", "list", "--json", "--action", "objects.share")
         assert obj["id"] in shares.stdout and '"by":"pull"' in shares.stdout.replace(" ", "")
     finally:
         a.stop()

@@ -42,7 +42,12 @@ from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.ids import utc_now
 from kizuna.stix.markings import TLP, TLP1_IDS, TLP2_EXTENSION_ID, TLP2_IDS
 
+from .conftest import BACKENDS
+
 EXAMPLES = int(os.environ.get("KIZUNA_TRUST_EXAMPLES", "500"))
+#: Fewer on PostgreSQL: the same intake, policy and sync code through the dialect adapter, and each example
+#: migrates two fresh schemas (the suite's time).
+PG_EXAMPLES = int(os.environ.get("KIZUNA_TRUST_PG_EXAMPLES", str(max(20, EXAMPLES // 25))))
 
 CUSTOM = "marking-definition--7d1e2f3a-4b5c-4d6e-8f70-000000000001"  # declares a level (drawn)
 UNKNOWN = "marking-definition--7d1e2f3a-4b5c-4d6e-8f70-000000000002"  # never defined
@@ -163,7 +168,7 @@ def build_object(oid: str, v: int, markings: tuple[Any, ...], recipients: list[s
 class Side:
     name: str
     spec: HubSpec
-    store: SQLiteStore
+    store: Any  # SQLiteStore or PostgresStore
     orgs: list[Org]
     tokens: dict[str, str]
     collection: Any
@@ -171,8 +176,16 @@ class Side:
     produced: dict[tuple[str, str], TLP] = field(default_factory=dict)  # (id, digest) -> TLP where produced
 
 
-def make_side(tmp: Path, name: str, spec: HubSpec, other: str) -> Side:
-    store = SQLiteStore.create(tmp / f"{name}-{uuid.uuid4().hex[:8]}.db", durable=False)
+def make_side(tmp: Path, name: str, spec: HubSpec, other: str, dsn: str | None = None) -> Side:
+    """One hub: a SQLite file, or (given ``dsn``, an empty place) PostgreSQL."""
+    place = tmp / f"{name}-{uuid.uuid4().hex[:8]}"
+    store: Any
+    if dsn is not None:
+        from kizuna.hub.store.postgres import PostgresStore
+
+        store = PostgresStore.create(dsn, key_file=place.with_suffix(".key"))
+    else:
+        store = SQLiteStore.create(place.with_suffix(".db"), durable=False)
     orgs, tokens = [], {}
     for i, o in enumerate(spec.orgs):
         org = store.add_org(f"{name.lower()}{i}", ceiling=o.ceiling)
@@ -294,16 +307,38 @@ def check_shares(sides: dict[str, Side]) -> None:
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(a_spec=hub_st, b_spec=hub_st, actions=st.lists(action_st, min_size=1, max_size=10))
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_sharing_contract_holds_on_writes_and_across_hubs(
-    tmp_path: Path, a_spec: HubSpec, b_spec: HubSpec, actions: list[tuple[Any, ...]]
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    sides = {"A": make_side(tmp_path, "A", a_spec, "B"), "B": make_side(tmp_path, "B", b_spec, "A")}
+    """EXAMPLES examples with both hubs on SQLite, PG_EXAMPLES with both on PostgreSQL (each hub a fresh
+    schema of the module's database)."""
+    new_dsn = request.getfixturevalue("new_pg_dsn") if backend == "postgres" else None
+
+    @settings(
+        max_examples=PG_EXAMPLES if new_dsn is not None else EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(a_spec=hub_st, b_spec=hub_st, actions=st.lists(action_st, min_size=1, max_size=10))
+    def run(a_spec: HubSpec, b_spec: HubSpec, actions: list[tuple[Any, ...]]) -> None:
+        dsns = (None, None) if new_dsn is None else (new_dsn(), new_dsn())
+        _contract_holds(tmp_path, dsns, a_spec, b_spec, actions)
+
+    run()
+
+
+def _contract_holds(
+    tmp_path: Path,
+    dsns: tuple[str | None, str | None],
+    a_spec: HubSpec,
+    b_spec: HubSpec,
+    actions: list[tuple[Any, ...]],
+) -> None:
+    sides = {
+        "A": make_side(tmp_path, "A", a_spec, "B", dsns[0]),
+        "B": make_side(tmp_path, "B", b_spec, "A", dsns[1]),
+    }
     link(sides["A"], sides["B"])
     try:
         for action in [*actions, ("sync", "A"), ("sync", "B")]:  # every example ends with syncs both ways
