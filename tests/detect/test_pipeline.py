@@ -10,6 +10,8 @@ value the plain mapper puts in a record's observables (what makes the prefilter 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 from kizuna.detect import linescreen
 from kizuna.detect.decoders import PROBES, Prefilter, probe_values
 from kizuna.detect.matcher import Matcher
-from kizuna.detect.pipeline import Chunk, ChunkState, Decoder, Workers, collect, plan_file
+from kizuna.detect.pipeline import Chunk, ChunkState, Decoder, Workers, can_fork, collect, plan_file
 from kizuna.detect.readers import (
     _JSON_MAPPERS,
     ReadStats,
@@ -484,8 +486,31 @@ def test_chunks_carry_the_state_a_line_depends_on(tmp_path: Path) -> None:
     assert {c.state.detected for c in plan_file(ecs, "auto", 300)[1:]} == {"ecs"}
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _in_fresh_process(name: str, tmp_path: Path) -> None:
+    """Run this module's ``name(tmp_path)`` in a new interpreter. It has one thread, so ``Workers`` fork
+    there whatever threads earlier tests left running in this one (beside other threads ``Workers``
+    decode in process, and the tests below would not test the forked path)."""
+    code = "import sys, pathlib; from tests.detect import test_pipeline as t; t.%s(pathlib.Path(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code % name, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_workers_in_processes_agree(tmp_path: Path) -> None:
+    _in_fresh_process("_workers_agree", tmp_path)
+
+
+def _workers_agree(tmp_path: Path) -> None:
     """Forked workers, many small chunks: the same hits, in order, as the plain reader."""
+    assert can_fork()
     log = tmp_path / "eve.json"
     lines = []
     for i in range(3000):
@@ -516,7 +541,13 @@ class _Dying(Decoder):
 
 
 def test_a_worker_that_dies_ends_the_run(tmp_path: Path) -> None:
+    _in_fresh_process("_worker_dies", tmp_path)
+
+
+def _worker_dies(tmp_path: Path) -> None:
     from kizuna.errors import KizunaError
+
+    assert can_fork()
 
     log = tmp_path / "eve.json"
     log.write_bytes(b'{"timestamp": "2026-02-01T10:00:00Z", "event_type": "flow"}\n' * 100)
