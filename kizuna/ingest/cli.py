@@ -26,7 +26,16 @@ import typer
 
 from kizuna.clikit import err, output_file
 from kizuna.errors import InputError, KizunaError, NotFound, PermissionDenied
-from kizuna.ingest.convproc import RUN_GC_THRESHOLDS, Converter, Job, job_units, wanted
+from kizuna.ingest.convproc import (
+    RUN_GC_THRESHOLDS,
+    Converter,
+    FeedJob,
+    Job,
+    feed_units,
+    job_units,
+    wanted,
+    wanted_for_feed,
+)
 from kizuna.ingest.convproc import read_json as read_json
 from kizuna.ingest.runner import (
     DrySink,
@@ -43,8 +52,7 @@ from kizuna.ingest.units import Unit
 from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
 
 if TYPE_CHECKING:
-    from kizuna.ingest.feed import Choice, Feed
-    from kizuna.ingest.misp import Options
+    from kizuna.ingest.feed import Choice
 
 ingest_app = typer.Typer(
     help="Bring MISP events and feeds, CSV files and STIX 2.0/2.1 bundles into a hub.", no_args_is_help=True
@@ -79,8 +87,8 @@ ForceOpt = typer.Option(False, "--force", help="Replace an existing --report fil
 PipelineOpt = typer.Option(
     None,
     "--pipeline/--no-pipeline",
-    help="Convert in a second process ahead of the writer (local hub; default: for inputs of 4 MB or more"
-    " on two cores or more).",
+    help="Convert in a second process ahead of the writer (local hub; default: on two cores or more for"
+    " inputs of 4 MB or more, feed pulls of 50 events or more).",
 )
 #: The converter process's check helpers (kizuna.hub.checkpool); a benchmark's knob, not a user's.
 HelpersOpt = typer.Option(0, "--check-helpers", min=0, max=4, hidden=True)
@@ -468,6 +476,8 @@ def ingest_misp_feed(
     max_event_mb: float = typer.Option(
         256.0, "--max-event-mb", min=0.001, help="Largest event file to fetch."
     ),
+    pipeline: bool | None = PipelineOpt,
+    check_helpers: int = HelpersOpt,
 ) -> None:
     """A MISP feed, incrementally: new events and events newer than the hub's cursor for them."""
     _check_report(report_path, force)
@@ -484,7 +494,8 @@ def ingest_misp_feed(
     report = Report()
     counts = {"new": 0, "updated": 0, "unchanged": 0, "refused": 0}
     with ExitStack() as stack:
-        feed = stack.enter_context(Feed(source, max_event_bytes=int(max_event_mb * 1024 * 1024)))
+        max_bytes = int(max_event_mb * 1024 * 1024)
+        feed = stack.enter_context(Feed(source, max_event_bytes=max_bytes))
         target = stack.enter_context(_target(db, hub, token_file, collection, org, dry_run))
         opts = _misp_options(target, _default_tlp(default_tlp), accept_distribution)
         manifest = feed.manifest()
@@ -495,8 +506,27 @@ def ingest_misp_feed(
         progress = stack.enter_context(_progress("events"))
         task = progress.add_task("feed", total=len(chosen.chosen))
         ingest = Ingest(target.sink, report, skip_invalid=skip_invalid)
-        prepared = _feed_units(feed, chosen.chosen, opts, hashes, workers=FETCH_WORKERS)
-        for choice, units, error in stack.enter_context(closing(ahead(prepared, _AHEAD_UNITS))):
+        local = db is not None and hub is None
+        prepared: Iterator[tuple[Choice, list[Unit], str | None]]
+        if wanted_for_feed(len(chosen.chosen), local=local, dry_run=dry_run, choice=pipeline):
+            conv = Converter()
+            stack.callback(conv.close)
+            fj = FeedJob(feed.source, max_bytes, tuple(chosen.chosen), hashes, FETCH_WORKERS)
+            conv.start(
+                Job(
+                    "misp-feed",
+                    (),
+                    misp=opts,
+                    feed=fj,
+                    send_objects=skip_invalid,
+                    check_helpers=check_helpers,
+                )
+            )
+            prepared = conv.events()
+        else:
+            units_ahead = feed_units(feed, chosen.chosen, opts, hashes, workers=FETCH_WORKERS)
+            prepared = stack.enter_context(closing(ahead(units_ahead, _AHEAD_UNITS)))
+        for choice, units, error in prepared:
             if error is not None:
                 counts["refused"] += 1
                 report.tally(feed.source).units_refused += 1
@@ -517,49 +547,6 @@ def ingest_misp_feed(
 
 #: Converted feed events that may wait for the writer (each a unit of one event).
 _AHEAD_UNITS = 4
-
-
-def _feed_units(
-    feed: Feed, chosen: Sequence[Choice], opts: Options, hashes: set[str] | None, *, workers: int
-) -> Iterator[tuple[Choice, list[Unit], str | None]]:
-    """For each chosen feed event, in order: (its choice, its units, why it was refused before converting).
-    Fetching, parsing and converting: everything of a feed pull but the write."""
-    from kizuna.ingest.feed import FeedError
-    from kizuna.ingest.misp import events_in, iter_units
-
-    by_uuid = {c.uuid: c for c in chosen}
-    for uuid, raw in feed.fetch_all([c.uuid for c in chosen], workers=workers):
-        choice = by_uuid[uuid]
-        name = f"{uuid}.json"
-        try:
-            if not isinstance(raw, bytes):
-                raise raw
-            events = events_in(orjson.loads(raw), name)
-            if len(events) != 1:
-                raise FeedError(f"{name} holds {len(events)} events, not one")
-            _base, event = events[0]
-            ev_uuid = str(event.get("uuid", "")) if isinstance(event, dict) else ""
-            if ev_uuid.lower() != uuid.lower():
-                raise FeedError(f"{name}: the event's uuid {ev_uuid!r} differs from its manifest key")
-        except (FeedError, KizunaError, orjson.JSONDecodeError) as exc:
-            yield choice, [], str(exc)
-            continue
-        units = []
-        for unit in iter_units({"Event": event}, feed.source, opts, "misp-feed"):
-            unit.version = choice.timestamp
-            for r in unit.records:
-                r.locator = name + "#" + r.locator if r.locator else r.locator
-            if hashes is not None and isinstance(event, dict):
-                for v in feed_unhashed(event, hashes):
-                    unit.warn(name, uuid, f"value {v!r} is not in the feed's hashes.csv")
-            units.append(unit)
-        yield choice, units, None
-
-
-def feed_unhashed(event: dict[str, Any], hashes: set[str]) -> list[str]:
-    from kizuna.ingest.feed import unhashed_values
-
-    return unhashed_values(event, hashes)
 
 
 @export_app.command("misp")

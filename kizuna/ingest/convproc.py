@@ -43,6 +43,7 @@ from kizuna.stix.markings import TLP
 
 if TYPE_CHECKING:
     from kizuna.ingest.csvfile import CsvMapping
+    from kizuna.ingest.feed import Choice, Feed
     from kizuna.ingest.misp import Options
 
 #: The cyclic garbage collector's thresholds during an ingest run (writer and converter). A run allocates
@@ -85,10 +86,21 @@ def mark_unmarked(unit: Unit, level: TLP) -> None:
 
 
 @dataclass(frozen=True)
+class FeedJob:
+    """A feed pull's events to fetch and convert (the writer chose them: it holds the cursors)."""
+
+    source: str
+    max_event_bytes: int
+    chosen: tuple[Choice, ...]
+    hashes: set[str] | None
+    workers: int
+
+
+@dataclass(frozen=True)
 class Job:
     """What one run converts (everything conversion needs; picklable)."""
 
-    kind: str  # misp, csv, stix
+    kind: str  # misp, csv, stix, misp-feed
     files: tuple[str, ...]
     level: TLP | None = None  # --default-tlp for csv and stix (misp: in ``misp``)
     misp: Options | None = None
@@ -96,6 +108,7 @@ class Job:
     producer: str = "kizuna"
     batch_rows: int = 0
     done: dict[str, frozenset[str]] = field(default_factory=dict)  # csv: source -> batches committed
+    feed: FeedJob | None = None  # misp-feed: the events (``files`` is empty)
     send_objects: bool = False  # the writer may need the objects themselves (--skip-invalid)
     check_helpers: int = 0  # check pool helpers of the converter (kizuna.hub.checkpool)
 
@@ -134,6 +147,19 @@ def job_units(
             yield unit
     else:
         raise ValueError(f"no conversion {job.kind!r}")
+
+
+#: Feed pulls of fewer events than this are converted in the writer's process (a thread ahead of it).
+MIN_PIPELINE_EVENTS = 50
+
+
+def wanted_for_feed(events: int, *, local: bool, dry_run: bool, choice: bool | None) -> bool:
+    """:func:`wanted` for a feed pull of ``events`` chosen events."""
+    if not local or dry_run:
+        return False
+    if choice is not None:
+        return choice
+    return (os.cpu_count() or 1) >= 2 and events >= MIN_PIPELINE_EVENTS
 
 
 def wanted(paths: Sequence[Path], *, local: bool, dry_run: bool, choice: bool | None) -> bool:
@@ -259,12 +285,10 @@ def serve(reader: Connection, writer: Connection) -> None:
         return  # the writer went away before sending the job
     checker = CheckPool(job.check_helpers)
     try:
-        for index, name in enumerate(job.files):
-            units = job_units(job, Path(name))
+        for index, stream in enumerate(_streams(job, checker)):
             while True:
                 try:
-                    unit = next(units)
-                    message: tuple[Any, ...] = ("unit", index, _packed_unit(unit, job, checker))
+                    message: tuple[Any, ...] = ("unit", index, next(stream))
                 except StopIteration:
                     message = ("end", index)
                 except Exception as exc:  # handed to the writer, raised there
@@ -277,6 +301,63 @@ def serve(reader: Connection, writer: Connection) -> None:
                     break
     finally:
         checker.close()
+
+
+def _streams(job: Job, checker: Any) -> Iterator[Iterator[Any]]:
+    """What the converter sends: for each file, its packed units; for a feed, one stream of its events
+    (each: its choice, its packed units, why it was refused before converting)."""
+    if job.feed is None:
+        for name in job.files:
+            yield (_packed_unit(u, job, checker) for u in job_units(job, Path(name)))
+        return
+    yield _feed_stream(job, job.feed, checker)
+
+
+def _feed_stream(job: Job, fj: FeedJob, checker: Any) -> Iterator[Any]:
+    from kizuna.ingest.feed import Feed
+
+    assert job.misp is not None
+    with Feed(fj.source, max_event_bytes=fj.max_event_bytes) as feed:
+        for choice, units, error in feed_units(feed, fj.chosen, job.misp, fj.hashes, workers=fj.workers):
+            yield choice, [_packed_unit(u, job, checker) for u in units], error
+
+
+def feed_units(
+    feed: Feed, chosen: Sequence[Choice], opts: Options, hashes: set[str] | None, *, workers: int
+) -> Iterator[tuple[Choice, list[Unit], str | None]]:
+    """For each chosen feed event, in order: (its choice, its units, why it was refused before converting).
+    Fetching, parsing and converting: everything of a feed pull but the write."""
+    from kizuna.errors import KizunaError
+    from kizuna.ingest.feed import FeedError, unhashed_values
+    from kizuna.ingest.misp import events_in, iter_units
+
+    by_uuid = {c.uuid: c for c in chosen}
+    for uuid, raw in feed.fetch_all([c.uuid for c in chosen], workers=workers):
+        choice = by_uuid[uuid]
+        name = f"{uuid}.json"
+        try:
+            if not isinstance(raw, bytes):
+                raise raw
+            events = events_in(orjson.loads(raw), name)
+            if len(events) != 1:
+                raise FeedError(f"{name} holds {len(events)} events, not one")
+            _base, event = events[0]
+            ev_uuid = str(event.get("uuid", "")) if isinstance(event, dict) else ""
+            if ev_uuid.lower() != uuid.lower():
+                raise FeedError(f"{name}: the event's uuid {ev_uuid!r} differs from its manifest key")
+        except (FeedError, KizunaError, orjson.JSONDecodeError) as exc:
+            yield choice, [], str(exc)
+            continue
+        units = []
+        for unit in iter_units({"Event": event}, feed.source, opts, "misp-feed"):
+            unit.version = choice.timestamp
+            for r in unit.records:
+                r.locator = name + "#" + r.locator if r.locator else r.locator
+            if hashes is not None and isinstance(event, dict):
+                for v in unhashed_values(event, hashes):
+                    unit.warn(name, uuid, f"value {v!r} is not in the feed's hashes.csv")
+            units.append(unit)
+        yield choice, units, None
 
 
 class Converter:
@@ -308,20 +389,29 @@ class Converter:
             raise RuntimeError(f"the ingest converter process ended early (exit status {code})") from None
         return message
 
-    def units(self, index: int) -> Iterator[Unit]:
-        """The units of file ``index`` (files are taken in order), or the exception converting it raised."""
-        assert index == self._next, "files are taken in order"
+    def _stream(self, index: int) -> Iterator[Any]:
+        assert index == self._next, "streams are taken in order"
         self._next += 1
         while True:
             message = self._receive()
             kind, at = message[0], message[1]
-            assert at == index, "the converter and the writer agree on the file"
+            assert at == index, "the converter and the writer agree on the stream"
             if kind == "unit":
-                yield _unpacked_unit(message[2])
+                yield message[2]
             elif kind == "end":
                 return
             else:
                 raise _rebuilt(message[2])
+
+    def units(self, index: int) -> Iterator[Unit]:
+        """The units of file ``index`` (files are taken in order), or the exception converting it raised."""
+        for packed in self._stream(index):
+            yield _unpacked_unit(packed)
+
+    def events(self) -> Iterator[tuple[Choice, list[Unit], str | None]]:
+        """A feed's events, as :func:`feed_units` gives them."""
+        for choice, packed, error in self._stream(0):
+            yield choice, [_unpacked_unit(p) for p in packed], error
 
     def close(self) -> None:
         """Stop the converter (it has finished, or it stops at its next unit) and wait for it."""

@@ -22,6 +22,7 @@ from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.markings import TLP
 from tests.ingest.conftest import DATA, MISP_FILES, kizuna
 from tests.ingest.corpus import event as corpus_event
+from tests.ingest.feeds import feed_event, serve, write_feed
 
 MAPPING = '[fields]\nvalue = "indicator"\ntype = { constant = "ipv4-addr" }\ndescription = "note"\n'
 EVENT_UUID = "3f2a1b0c-4d5e-4f60-8a7b-9c0d1e2f3a40"
@@ -242,6 +243,18 @@ def _big_event(n: int) -> dict[str, Any]:
         for i in range(1000)
     ]
     return _event(uuid=str(uuid.UUID(int=n << 32 | 0xFFFFFFFF)), Attribute=attrs)
+
+
+def test_a_feed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = [feed_event(n, attributes=4 + n % 7) for n in range(12)]
+    root = write_feed(tmp_path / "feed", events)
+    (root / f"{events[3]['uuid']}.json").unlink()  # listed, missing
+    other = dict(events[5], uuid=events[6]["uuid"])  # a file whose event is not its manifest key
+    (root / f"{events[5]['uuid']}.json").write_bytes(orjson.dumps({"Event": other}))
+    with serve(root) as url:
+        got = _both(tmp_path, capsys, lambda db: ["ingest", "misp-feed", url], runs=2)
+    assert [rc for rc, _, _ in got["outcomes"]] == [3, 3]
+    assert "events: 0 new, 0 updated, 10 unchanged, 2 refused" in got["outcomes"][1][1]
 
 
 def _children(pid: int) -> list[int]:
