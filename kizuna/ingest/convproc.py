@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kizuna.errors import InputError, NotFound
+from kizuna.errors import InputError, KizunaError, NotFound
 from kizuna.ingest.units import Problem, Record, Unit
 from kizuna.stix.markings import TLP
 
@@ -215,13 +215,17 @@ def _rebuilt(state: tuple[Any, ...]) -> BaseException:
 
 def _packed_unit(unit: Unit, job: Job, checker: Any) -> tuple[Any, ...]:
     from kizuna.hub.checkpool import pack
+    from kizuna.hub.intake import check
     from kizuna.stix.ijson import DEFAULT_LIMITS
 
     objs = [r.obj for r in unit.records]
     checks = None
     # the writer writes a unit only when nothing refuses it before (or, --skip-invalid, to keep what is valid)
     if unit.refusal is None and (not unit.problems or job.send_objects):
-        checks = [pack(c) for c in checker(objs, DEFAULT_LIMITS)]
+        if checker.processes:
+            checks = [_compact(pack(c)) for c in checker(objs, DEFAULT_LIMITS)]
+        else:  # one object at a time: what a unit's checks hold is no more than what is sent
+            checks = [_compact(pack(check(i, obj, DEFAULT_LIMITS))) for i, obj in enumerate(objs)]
     return (
         unit.format,
         unit.source,
@@ -236,6 +240,14 @@ def _packed_unit(unit: Unit, job: Job, checker: Any) -> tuple[Any, ...]:
         objs if job.send_objects else None,
         checks,
     )
+
+
+def _compact(packed: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A packed check with its serialised object in a bytes object of its own size (the serialiser's
+    buffer is several times larger than a small object: 4 kB for a CSV row's ~300 bytes)."""
+    if len(packed) < 7:
+        return packed  # a refusal
+    return (*packed[:6], bytes(memoryview(packed[6])), *packed[7:])
 
 
 def _problem(p: Problem) -> tuple[str, str, str, str, str | None]:
@@ -327,7 +339,6 @@ def feed_units(
 ) -> Iterator[tuple[Choice, list[Unit], str | None]]:
     """For each chosen feed event, in order: (its choice, its units, why it was refused before converting).
     Fetching, parsing and converting: everything of a feed pull but the write."""
-    from kizuna.errors import KizunaError
     from kizuna.ingest.feed import FeedError, unhashed_values
     from kizuna.ingest.misp import events_in, iter_units
 
@@ -364,11 +375,18 @@ class Converter:
     """The writer's side: start the converter process, give it a job, take its units file by file."""
 
     def __init__(self) -> None:
+        import kizuna
+
+        # the converter imports the very kizuna this process runs, installed or not
+        home = str(Path(kizuna.__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": home + (os.pathsep + path if path else "")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kizuna.ingest.convproc"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
+            env=env,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._to = Connection(os.dup(self.proc.stdin.fileno()), readable=False)
@@ -386,7 +404,10 @@ class Converter:
             message: tuple[Any, ...] = pickle.loads(self._from.recv_bytes())
         except EOFError:
             code = self.proc.wait(timeout=10)
-            raise RuntimeError(f"the ingest converter process ended early (exit status {code})") from None
+            raise KizunaError(
+                f"the ingest converter process ended early (exit status {code}); the units stored before"
+                " it stay stored, nothing of the rest was"
+            ) from None
         return message
 
     def _stream(self, index: int) -> Iterator[Any]:
