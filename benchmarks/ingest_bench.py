@@ -199,7 +199,7 @@ def run(args: list[str]) -> dict[str, Any]:
     }
 
 
-#: Options given to every ``kizuna ingest misp`` and ``csv`` run (``--pipeline``, ``--check-helpers``).
+#: Options given to every ``kizuna ingest`` run (``--pipeline``, ``--check-helpers``).
 EXTRA: list[str] = []
 
 
@@ -337,7 +337,9 @@ def bench_feed(tmp: Path, events: int, attributes: int, runs: int) -> dict[str, 
         db = tmp / f"feed-{i}.db"
         new_hub(db)
         with serve(root) as url:
-            r = run(["ingest", "misp-feed", url, "--db", str(db), "--collection", "bench", "--org", "uk"])
+            r = run(
+                ["ingest", "misp-feed", url, "--db", str(db), "--collection", "bench", "--org", "uk", *EXTRA]
+            )
         _line("feed", i, r)
         return r
 
@@ -368,9 +370,9 @@ def main() -> None:
         "--pipeline",
         choices=("auto", "on", "off"),
         default="auto",
-        help="misp and csv: convert in a converter process (on), in the writer (off), or as kizuna decides",
+        help="convert in a converter process (on), in the writer (off), or as kizuna decides (auto)",
     )
-    ap.add_argument("--check-helpers", type=int, help="misp and csv: the converter's check helpers")
+    ap.add_argument("--check-helpers", type=int, help="the converter's check helpers (default 0)")
     a = ap.parse_args()
     if a.pipeline != "auto":
         EXTRA.append("--pipeline" if a.pipeline == "on" else "--no-pipeline")
