@@ -176,13 +176,21 @@ def run(args: list[str]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"kizuna {' '.join(args)} failed: {err}")
     lines = err.strip().splitlines()
-    intake_wall, intake_cpu = (float(x) for x in lines[-1].split()[1:3])
+    words = lines[-1].split()
+    intake_wall, intake_cpu = float(words[1]), float(words[2])
+    own_kb, child_kb = int(words[3]), int(words[4])
+    own_cpu, child_cpu = float(words[5]), float(words[6])
     summary = next(line for line in reversed(lines) if line.startswith("read "))
     cpu = usage.ru_utime + usage.ru_stime
     return {
         "wall_s": wall,
         "cpu_s": cpu,
-        "rss_mb": usage.ru_maxrss * 1024 / 1e6,
+        # the ingest process and its largest child (the converter process, or a check helper) together
+        "rss_mb": (own_kb + child_kb) * 1024 / 1e6,
+        "own_rss_mb": own_kb * 1024 / 1e6,
+        "writer_cpu_s": own_cpu,  # the ingest process itself
+        "children_cpu_s": child_cpu,  # the converter process and check helpers
+        "child_rss_mb": child_kb * 1024 / 1e6,
         "intake_cpu_s": intake_cpu,
         "intake_wall_s": intake_wall,
         "ingest_cpu_s": cpu - intake_cpu,
@@ -191,10 +199,16 @@ def run(args: list[str]) -> dict[str, Any]:
     }
 
 
+#: Options given to every ``kizuna ingest`` run (``--pipeline``, ``--check-helpers``).
+EXTRA: list[str] = []
+
+
 def _line(what: str, i: int, r: dict[str, Any]) -> None:
     print(
         f"  {what} run {i}: {r['summary']}; wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s"
-        f" (intake {r['intake_cpu_s']:.1f} s, the rest {r['ingest_cpu_s']:.1f} s), RSS {r['rss_mb']:.0f} MB,"
+        f" (intake {r['intake_cpu_s']:.1f} s, the rest {r['ingest_cpu_s']:.1f} s), RSS {r['rss_mb']:.0f} MB"
+        f" ({r['own_rss_mb']:.0f} + child {r['child_rss_mb']:.0f}); CPU writer {r['writer_cpu_s']:.1f} s,"
+        f" children {r['children_cpu_s']:.1f} s;"
         f" load {r['load']:.1f}",
         flush=True,
     )
@@ -219,7 +233,7 @@ def bench_misp(tmp: Path, events: int, attributes: int, objects: int, runs: int)
     def one(i: int) -> dict[str, float]:
         db = tmp / f"misp-{i}.db"
         new_hub(db)
-        r = run(["ingest", "misp", *files, "--db", str(db), "--collection", "bench", "--org", "uk"])
+        r = run(["ingest", "misp", *files, "--db", str(db), "--collection", "bench", "--org", "uk", *EXTRA])
         _line("misp", i, r)
         r["stored"] = int(r["summary"].split("stored new ")[1].split(",")[0])
         r["attributes"] = events * (attributes + objects * 5 // 2)
@@ -305,7 +319,7 @@ def bench_csv(tmp: Path, rows: int, runs: int) -> dict[str, float]:
         db = tmp / f"csv-{i}.db"
         new_hub(db)
         args = ["ingest", "csv", str(csv), "--mapping", str(mapping), "--batch-rows", "10000"]
-        r = run([*args, "--db", str(db), "--collection", "bench", "--org", "uk"])
+        r = run([*args, "--db", str(db), "--collection", "bench", "--org", "uk", *EXTRA])
         _line("csv", i, r)
         r["rows"] = rows
         return r
@@ -323,7 +337,9 @@ def bench_feed(tmp: Path, events: int, attributes: int, runs: int) -> dict[str, 
         db = tmp / f"feed-{i}.db"
         new_hub(db)
         with serve(root) as url:
-            r = run(["ingest", "misp-feed", url, "--db", str(db), "--collection", "bench", "--org", "uk"])
+            r = run(
+                ["ingest", "misp-feed", url, "--db", str(db), "--collection", "bench", "--org", "uk", *EXTRA]
+            )
         _line("feed", i, r)
         return r
 
@@ -350,11 +366,24 @@ def main() -> None:
         "--only", choices=("misp", "misp-stix", "convert", "csv", "csv-convert", "feed"), action="append"
     )
     ap.add_argument("--misp-stix-events", type=int, default=5, help="events misp-stix converts (it is slow)")
+    ap.add_argument(
+        "--pipeline",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="convert in a converter process (on), in the writer (off), or as kizuna decides (auto)",
+    )
+    ap.add_argument("--check-helpers", type=int, help="the converter's check helpers (default 0)")
     a = ap.parse_args()
+    if a.pipeline != "auto":
+        EXTRA.append("--pipeline" if a.pipeline == "on" else "--no-pipeline")
+    if a.check_helpers is not None:
+        EXTRA.extend(["--check-helpers", str(a.check_helpers)])
     scale = 10 if a.quick else 1
     only = set(a.only or ("misp", "misp-stix", "convert", "csv", "csv-convert", "feed"))
     print(
-        f"machine: {machine()}; load average {os.getloadavg()}; {time.strftime('%Y-%m-%d %H:%M')}", flush=True
+        f"machine: {machine()}; load average {os.getloadavg()}; {time.strftime('%Y-%m-%d %H:%M')};"
+        f" options {' '.join(EXTRA) or '(none)'}",
+        flush=True,
     )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -12,6 +12,7 @@ This module is a composition root: it decides which store a run writes to.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
@@ -25,6 +26,17 @@ import typer
 
 from kizuna.clikit import err, output_file
 from kizuna.errors import InputError, KizunaError, NotFound, PermissionDenied
+from kizuna.ingest.convproc import (
+    RUN_GC_THRESHOLDS,
+    Converter,
+    FeedJob,
+    Job,
+    feed_units,
+    job_units,
+    wanted,
+    wanted_for_feed,
+)
+from kizuna.ingest.convproc import read_json as read_json
 from kizuna.ingest.runner import (
     DrySink,
     HubSink,
@@ -40,19 +52,14 @@ from kizuna.ingest.units import Unit
 from kizuna.stix.markings import LEVEL_CHOICES, TLP, parse_level
 
 if TYPE_CHECKING:
-    from kizuna.ingest.feed import Choice, Feed
-    from kizuna.ingest.misp import Options
+    from kizuna.ingest.feed import Choice
 
 ingest_app = typer.Typer(
     help="Bring MISP events and feeds, CSV files and STIX 2.0/2.1 bundles into a hub.", no_args_is_help=True
 )
 export_app = typer.Typer(help="Export from a hub to other formats.", no_args_is_help=True)
 
-#: The cyclic garbage collector's thresholds during an ingest run. A run allocates millions of short-lived
-#: dicts and lists (parsed input, converted objects, the intake's rows) that reference counting frees; at
-#: Python's defaults (700, 10, 10) the collector walks them again and again: about a tenth of a MISP run's
-#: CPU time, a third of its conversion's. At these it runs a few times a run; the defaults come back after.
-RUN_GC_THRESHOLDS = (50_000, 50, 1_000)
+# RUN_GC_THRESHOLDS (kizuna.ingest.convproc): the collector's thresholds during a run; the caller's after.
 
 
 @ingest_app.callback()
@@ -77,6 +84,14 @@ DryOpt = typer.Option(
 SkipOpt = typer.Option(False, "--skip-invalid", help="Store a unit's valid records, list each refused one.")
 ReportOpt = typer.Option(None, "--report", help="Write counts and every problem as JSON to this file.")
 ForceOpt = typer.Option(False, "--force", help="Replace an existing --report file.")
+PipelineOpt = typer.Option(
+    None,
+    "--pipeline/--no-pipeline",
+    help="Convert in a second process ahead of the writer (local hub; default: on two cores or more for"
+    " inputs of 4 MB or more, feed pulls of 50 events or more).",
+)
+#: The converter process's check helpers (kizuna.hub.checkpool); a benchmark's knob, not a user's.
+HelpersOpt = typer.Option(0, "--check-helpers", min=0, max=4, hidden=True)
 
 
 def _check_report(report_path: Path | None, force: bool) -> None:
@@ -234,22 +249,6 @@ def _progress(what: str) -> Any:
     )
 
 
-def read_json(path: Path) -> object:
-    """A JSON file; InputError naming the file, line and column when it is not JSON."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(
-            f"not JSON: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno
-        ) from None
-
-
 def _misp_options(target: Target, default_tlp: TLP | None, accept: bool) -> Any:
     from kizuna.ingest.misp import Options
 
@@ -289,6 +288,36 @@ def _files(
     return readable
 
 
+def _start_converter(
+    stack: ExitStack,
+    files: Sequence[Path],
+    db: str | None,
+    hub: str | None,
+    dry_run: bool,
+    choice: bool | None,
+) -> Converter | None:
+    """The converter process (kizuna.ingest.convproc) when this run converts in one; started now, so that
+    its start-up overlaps the writer's (opening the hub, reading what conversion needs of it)."""
+    local = db is not None and hub is None
+    if not wanted(files, local=local, dry_run=dry_run, choice=choice):
+        return None
+    conv = Converter()
+    stack.callback(conv.close)
+    return conv
+
+
+def _converted(
+    job: Job, conv: Converter | None, done: Callable[[str], Any] | None = None
+) -> Callable[[Path], Iterator[Unit]]:
+    """Each file's units: from the converter process, or converted here (the plain path)."""
+    if conv is None:
+        # read_json looked up here at each call (tests watch it)
+        return lambda f: job_units(job, f, read=lambda p: read_json(p), done=done)
+    conv.start(job)
+    counter = itertools.count()
+    return lambda f: conv.units(next(counter))
+
+
 @ingest_app.command("misp")
 def ingest_misp(
     files: list[Path] = typer.Argument(..., help="MISP core-format JSON files."),
@@ -303,20 +332,29 @@ def ingest_misp(
     report_path: Path | None = ReportOpt,
     force: bool = ForceOpt,
     accept_distribution: bool = AcceptOpt,
+    pipeline: bool | None = PipelineOpt,
+    check_helpers: int = HelpersOpt,
 ) -> None:
     """MISP events: {"Event": ...}, a bare event, a list of events, or {"response": [...]}."""
     _check_report(report_path, force)
-    from kizuna.ingest.misp import iter_units
-
     report = Report()
-    with _target(db, hub, token_file, collection, org, dry_run) as target:
+    with ExitStack() as stack:
+        conv = _start_converter(stack, files, db, hub, dry_run, pipeline)
+        target = stack.enter_context(_target(db, hub, token_file, collection, org, dry_run))
         opts = _misp_options(target, _default_tlp(default_tlp), accept_distribution)
+        job = Job(
+            "misp",
+            tuple(map(str, files)),
+            misp=opts,
+            send_objects=skip_invalid,
+            check_helpers=check_helpers,
+        )
         with _progress("events") as progress:
             task = progress.add_task("misp", total=None)
             ingest = Ingest(
                 target.sink, report, skip_invalid=skip_invalid, on_unit=lambda u: progress.advance(task)
             )
-            readable = _files(files, target, report, lambda f: iter_units(read_json(f), str(f), opts), ingest)
+            readable = _files(files, target, report, _converted(job, conv), ingest)
         _run_audit(target, report, "misp")
     _finish(report, report_path, readable=readable, sources=len(files))
 
@@ -334,36 +372,31 @@ def ingest_stix(
     skip_invalid: bool = SkipOpt,
     report_path: Path | None = ReportOpt,
     force: bool = ForceOpt,
+    pipeline: bool | None = PipelineOpt,
+    check_helpers: int = HelpersOpt,
 ) -> None:
     """STIX bundles and envelopes (2.0 upgraded to 2.1); each file is one unit."""
     _check_report(report_path, force)
-    from kizuna.ingest.stix20 import unit_of
-
     level = _default_tlp(default_tlp)
     report = Report()
+    job = Job(
+        "stix", tuple(map(str, files)), level=level, send_objects=skip_invalid, check_helpers=check_helpers
+    )
+    with ExitStack() as stack:
+        conv = _start_converter(stack, files, db, hub, dry_run, pipeline)
+        target = stack.enter_context(_target(db, hub, token_file, collection, org, dry_run))
+        converted = _converted(job, conv)
 
-    def units(f: Path) -> Iterator[Unit]:
-        unit = unit_of(read_json(f), str(f))
-        report.warnings.extend(unit.warnings)
-        unit.warnings.clear()
-        if level is not None:
-            _mark_unmarked(unit, level)
-        yield unit
+        def units(f: Path) -> Iterator[Unit]:
+            for unit in converted(f):
+                report.warnings.extend(unit.warnings)  # a bundle's warnings are the file's
+                unit.warnings.clear()
+                yield unit
 
-    with _target(db, hub, token_file, collection, org, dry_run) as target:
         ingest = Ingest(target.sink, report, skip_invalid=skip_invalid)
         readable = _files(files, target, report, units, ingest)
         _run_audit(target, report, "stix")
     _finish(report, report_path, readable=readable, sources=len(files))
-
-
-def _mark_unmarked(unit: Unit, level: TLP) -> None:
-    from kizuna.stix.markings import TLP2_IDS, tlp_of
-
-    for r in unit.records:
-        o = r.obj
-        if "created" in o and o.get("type") != "marking-definition" and tlp_of(o) is None:
-            o["object_marking_refs"] = [*o.get("object_marking_refs", []), TLP2_IDS[level]]
 
 
 @ingest_app.command("csv")
@@ -381,27 +414,36 @@ def ingest_csv(
     report_path: Path | None = ReportOpt,
     force: bool = ForceOpt,
     batch_rows: int = typer.Option(0, "--batch-rows", min=0, help="Commit every N rows (a rerun resumes)."),
+    pipeline: bool | None = PipelineOpt,
+    check_helpers: int = HelpersOpt,
 ) -> None:
     """CSV rows as indicators, by a declared mapping; a unit is the file, or each batch of rows."""
     _check_report(report_path, force)
-    from kizuna.ingest.csvfile import CsvReader, load_mapping
+    from kizuna.ingest.csvfile import load_mapping
 
     m = load_mapping(mapping_path)
     level = _default_tlp(default_tlp)
     report = Report()
-    with _target(db, hub, token_file, collection, org, dry_run) as target:
-        producer = org or "kizuna"
-
-        def units(f: Path) -> Iterator[Unit]:
-            reader = CsvReader(f, m, producer_org=producer, batch_rows=batch_rows)
-            done = target.cursors(reader.source) if (target.cursors and batch_rows) else {}
-            for unit in reader.units():
-                if unit.key in done:
-                    continue  # a batch an earlier run committed
-                if level is not None:
-                    _mark_unmarked(unit, level)
-                yield unit
-
+    with ExitStack() as stack:
+        conv = _start_converter(stack, files, db, hub, dry_run, pipeline)
+        target = stack.enter_context(_target(db, hub, token_file, collection, org, dry_run))
+        cursors = target.cursors if (target.cursors and batch_rows) else None
+        done: dict[str, frozenset[str]] = {}
+        if conv is not None and cursors is not None:  # the batches earlier runs committed, read up front
+            for f in files:
+                source = str(f.resolve())
+                done[source] = frozenset(cursors(source))
+        job = Job(
+            "csv",
+            tuple(map(str, files)),
+            level=level,
+            mapping=m,
+            producer=org or "kizuna",
+            batch_rows=batch_rows,
+            done=done,
+            send_objects=skip_invalid,
+            check_helpers=check_helpers,
+        )
         with _progress("rows") as progress:
             task = progress.add_task("csv", total=None)
             ingest = Ingest(
@@ -410,7 +452,7 @@ def ingest_csv(
                 skip_invalid=skip_invalid,
                 on_unit=lambda u: progress.advance(task, len(u.records)),
             )
-            readable = _files(files, target, report, units, ingest)
+            readable = _files(files, target, report, _converted(job, conv, cursors), ingest)
         _run_audit(target, report, "csv")
     _finish(report, report_path, readable=readable, sources=len(files))
 
@@ -434,6 +476,8 @@ def ingest_misp_feed(
     max_event_mb: float = typer.Option(
         256.0, "--max-event-mb", min=0.001, help="Largest event file to fetch."
     ),
+    pipeline: bool | None = PipelineOpt,
+    check_helpers: int = HelpersOpt,
 ) -> None:
     """A MISP feed, incrementally: new events and events newer than the hub's cursor for them."""
     _check_report(report_path, force)
@@ -450,7 +494,8 @@ def ingest_misp_feed(
     report = Report()
     counts = {"new": 0, "updated": 0, "unchanged": 0, "refused": 0}
     with ExitStack() as stack:
-        feed = stack.enter_context(Feed(source, max_event_bytes=int(max_event_mb * 1024 * 1024)))
+        max_bytes = int(max_event_mb * 1024 * 1024)
+        feed = stack.enter_context(Feed(source, max_event_bytes=max_bytes))
         target = stack.enter_context(_target(db, hub, token_file, collection, org, dry_run))
         opts = _misp_options(target, _default_tlp(default_tlp), accept_distribution)
         manifest = feed.manifest()
@@ -461,8 +506,27 @@ def ingest_misp_feed(
         progress = stack.enter_context(_progress("events"))
         task = progress.add_task("feed", total=len(chosen.chosen))
         ingest = Ingest(target.sink, report, skip_invalid=skip_invalid)
-        prepared = _feed_units(feed, chosen.chosen, opts, hashes, workers=FETCH_WORKERS)
-        for choice, units, error in stack.enter_context(closing(ahead(prepared, _AHEAD_UNITS))):
+        local = db is not None and hub is None
+        prepared: Iterator[tuple[Choice, list[Unit], str | None]]
+        if wanted_for_feed(len(chosen.chosen), local=local, dry_run=dry_run, choice=pipeline):
+            conv = Converter()
+            stack.callback(conv.close)
+            fj = FeedJob(feed.source, max_bytes, tuple(chosen.chosen), hashes, FETCH_WORKERS)
+            conv.start(
+                Job(
+                    "misp-feed",
+                    (),
+                    misp=opts,
+                    feed=fj,
+                    send_objects=skip_invalid,
+                    check_helpers=check_helpers,
+                )
+            )
+            prepared = conv.events()
+        else:
+            units_ahead = feed_units(feed, chosen.chosen, opts, hashes, workers=FETCH_WORKERS)
+            prepared = stack.enter_context(closing(ahead(units_ahead, _AHEAD_UNITS)))
+        for choice, units, error in prepared:
             if error is not None:
                 counts["refused"] += 1
                 report.tally(feed.source).units_refused += 1
@@ -483,49 +547,6 @@ def ingest_misp_feed(
 
 #: Converted feed events that may wait for the writer (each a unit of one event).
 _AHEAD_UNITS = 4
-
-
-def _feed_units(
-    feed: Feed, chosen: Sequence[Choice], opts: Options, hashes: set[str] | None, *, workers: int
-) -> Iterator[tuple[Choice, list[Unit], str | None]]:
-    """For each chosen feed event, in order: (its choice, its units, why it was refused before converting).
-    Fetching, parsing and converting: everything of a feed pull but the write."""
-    from kizuna.ingest.feed import FeedError
-    from kizuna.ingest.misp import events_in, iter_units
-
-    by_uuid = {c.uuid: c for c in chosen}
-    for uuid, raw in feed.fetch_all([c.uuid for c in chosen], workers=workers):
-        choice = by_uuid[uuid]
-        name = f"{uuid}.json"
-        try:
-            if not isinstance(raw, bytes):
-                raise raw
-            events = events_in(orjson.loads(raw), name)
-            if len(events) != 1:
-                raise FeedError(f"{name} holds {len(events)} events, not one")
-            _base, event = events[0]
-            ev_uuid = str(event.get("uuid", "")) if isinstance(event, dict) else ""
-            if ev_uuid.lower() != uuid.lower():
-                raise FeedError(f"{name}: the event's uuid {ev_uuid!r} differs from its manifest key")
-        except (FeedError, KizunaError, orjson.JSONDecodeError) as exc:
-            yield choice, [], str(exc)
-            continue
-        units = []
-        for unit in iter_units({"Event": event}, feed.source, opts, "misp-feed"):
-            unit.version = choice.timestamp
-            for r in unit.records:
-                r.locator = name + "#" + r.locator if r.locator else r.locator
-            if hashes is not None and isinstance(event, dict):
-                for v in feed_unhashed(event, hashes):
-                    unit.warn(name, uuid, f"value {v!r} is not in the feed's hashes.csv")
-            units.append(unit)
-        yield choice, units, None
-
-
-def feed_unhashed(event: dict[str, Any], hashes: set[str]) -> list[str]:
-    from kizuna.ingest.feed import unhashed_values
-
-    return unhashed_values(event, hashes)
 
 
 @export_app.command("misp")

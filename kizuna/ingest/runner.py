@@ -19,11 +19,12 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 import orjson
 
 from kizuna.hub import intake
-from kizuna.hub.models import Collection, IngestUnit, ObjectResult, Outcome
+from kizuna.hub.models import Collection, Incoming, IngestUnit, ObjectResult, Outcome
 from kizuna.hub.store.protocols import Store
 from kizuna.ingest.misp import CONVERTER
 from kizuna.ingest.units import Problem, Record, Unit
 from kizuna.stix.ids import Clock
+from kizuna.stix.ijson import DEFAULT_LIMITS, ObjectLimits
 
 if TYPE_CHECKING:  # --hub runs only: the HTTP client is not imported for a local hub
     from kizuna.hub.client import HubClient
@@ -143,9 +144,33 @@ class LocalSink:
             objects,
             clock=self.clock,
             unit=meta,
-            checker=self.checker,
+            checker=_checker_for(unit, objects, self.checker),
         )
         return list(result.objects)
+
+
+def _checker_for(unit: Unit, objects: Sequence[dict[str, Any]], checker: intake.Checker) -> intake.Checker:
+    """The unit's own check results when they are of exactly ``objects`` (the unit's records, checked in
+    the converter process: :mod:`kizuna.ingest.convproc`), else ``checker``."""
+    checked = unit.checked
+    records = unit.records
+    if (
+        checked is not None
+        and len(objects) == len(records) == len(checked)
+        and all(o is r.obj for o, r in zip(objects, records, strict=True))
+    ):
+
+        def prechecked(items: Sequence[object], limits: ObjectLimits) -> list[Incoming | ObjectResult]:
+            if limits != DEFAULT_LIMITS:
+                if unit.detached:
+                    raise RuntimeError("a detached unit checked under other limits")
+                return checker(items, limits)
+            return list(checked)
+
+        return prechecked
+    if unit.detached:  # its objects are placeholders: checking them would refuse every one
+        raise RuntimeError(f"unit {unit.key}: its objects stayed in the converter and its checks do not fit")
+    return checker
 
 
 class HubSink:

@@ -10,7 +10,10 @@ refused with a reason; warnings are kept beside them (a tag kept as a label, a t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kizuna.hub.models import Incoming, ObjectResult
 
 
 @dataclass(slots=True)
@@ -53,6 +56,11 @@ class Unit:
     warnings: list[Problem] = field(default_factory=list)
     refusal: str | None = None  # why the whole unit is refused before anything is stored
     skipped: int = 0  # records deliberately not converted (MISP proposals), listed in warnings
+    #: The intake's check of each record's object, in order, done where the unit was converted (a converter
+    #: process, :mod:`kizuna.ingest.convproc`); None: the writer checks.
+    checked: list[Incoming | ObjectResult] | None = None
+    #: The records' objects stayed in the converter (only their checks came): nothing may read them.
+    detached: bool = False
 
     def problem(self, locator: str, record_id: str, reason: str, object_id: str | None = None) -> None:
         self.problems.append(Problem(self.source, locator, record_id, reason, object_id))
