@@ -310,10 +310,12 @@ def matcher_follow(
         jp.follow_written = writer.written
 
 
-def follow_throughput(workdir: Path, rate: int, seconds: float, indicators: int) -> dict[str, float]:
+def follow_throughput(
+    workdir: Path, rate: int, seconds: float, indicators: int, hit_every: int
+) -> dict[str, float]:
     """``kizuna match --follow`` over a log appended at ``rate`` events/s for ``seconds``, with
-    ``indicators`` live indicators at one hub (one event in ten carries one of their addresses): how far
-    behind it is when the writer stops, and its CPU time."""
+    ``indicators`` live indicators at one hub (one event in ``hit_every`` carries one of their addresses):
+    how far behind it is when the writer stops, and its CPU time."""
     uk, jp = make_pair(workdir)
     jp.start()
     try:
@@ -334,7 +336,7 @@ def follow_throughput(workdir: Path, rate: int, seconds: float, indicators: int)
         deadline = time.monotonic() + 300
         while b"following" not in (workdir / "fast.err").read_bytes() and time.monotonic() < deadline:
             time.sleep(0.05)
-        writer = LogWriter(log, rate, indicators)
+        writer = LogWriter(log, rate, indicators, hit_every)
         follower = psutil.Process(proc.pid)
         c0, w0 = _cpu(follower), time.monotonic()
         writer.thread.start()
@@ -587,6 +589,13 @@ def main() -> int:
     ap.add_argument(
         "--follow-indicators", type=int, default=100_000, help="live indicators in the keep-up run"
     )
+    ap.add_argument(
+        "--follow-hit-every",
+        type=int,
+        default=100,
+        help="one event in N carries an indicator's address in the keep-up run (100: 1 %%, as in"
+        " match_bench.py's logs; every hit becomes part of a sighting posted to the hub)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.indicators, args.spread_s, args.modes, args.idle_s = 20, 10.0, "live,poll-1", 5.0
@@ -594,7 +603,7 @@ def main() -> int:
     load0 = os.getloadavg()
     print(f"machine: {machine()}; load average at start {load0[0]:.1f}", flush=True)
     results = []
-    for mode in args.modes.split(","):
+    for mode in [m for m in args.modes.split(",") if m]:  # --modes "": only the keep-up run
         n = args.slow_indicators if mode == "poll-60" else args.indicators
         settle = 200.0 if mode == "poll-60" else 30.0
         with tempfile.TemporaryDirectory(prefix=f"live-{mode}-") as tmp:
@@ -615,12 +624,15 @@ def main() -> int:
     keep_up: dict[str, float] = {}
     if args.follow_s > 0:
         with tempfile.TemporaryDirectory(prefix="live-keepup-") as tmp:
-            keep_up = follow_throughput(Path(tmp), args.follow_rate, args.follow_s, args.follow_indicators)
+            keep_up = follow_throughput(
+                Path(tmp), args.follow_rate, args.follow_s, args.follow_indicators, args.follow_hit_every
+            )
     load1 = os.getloadavg()
     out = table(results)
     if keep_up:
         out += (
-            f"\n\nkizuna match --follow keeping up ({args.follow_indicators:,} indicators):"
+            f"\n\nkizuna match --follow keeping up ({args.follow_indicators:,} indicators, one event in"
+            f" {args.follow_hit_every} a hit):"
             f" {keep_up['events']:.0f} events appended at"
             f" {keep_up['rate']:,.0f}/s for {args.follow_s:g} s; all read {keep_up['caught_up_s']:.2f} s"
             f" after the writer stopped{'' if keep_up['done'] else ' (NOT caught up)'}; follower CPU"

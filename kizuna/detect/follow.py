@@ -46,7 +46,7 @@ from kizuna.detect.sightings import identity_for, stix_objects_of
 from kizuna.detect.tail import STDIN, LogTail, Position
 from kizuna.errors import InputError, KizunaError, RemoteError
 from kizuna.hub.client import HubClient
-from kizuna.stix.ids import format_timestamp, parse_timestamp, to_us, utc_now
+from kizuna.stix.ids import format_timestamp, name_uuid, parse_timestamp, to_us, utc_now
 from kizuna.stix.markings import TLP2_IDS
 
 #: Namespace of the ids of the sightings a follower posts (with its own id, the window and the indicator).
@@ -95,7 +95,15 @@ class FollowState:
     chunk_states: dict[str, ChunkState] = field(default_factory=dict)
     unsent: list[dict[str, Any]] = field(default_factory=list)  # {"window": n, "objects": [...]}
 
-    def to_json(self) -> bytes:
+    def logs_json(self) -> dict[str, Any]:
+        """The logs' positions and decoder states as the file holds them (a snapshot: new objects)."""
+        return {
+            path: {"position": pos.to_json(), "decoder": _state_json(self.chunk_states.get(path))}
+            for path, pos in self.positions.items()
+        }
+
+    def to_json(self, logs: dict[str, Any] | None = None) -> bytes:
+        """The file's bytes; ``logs`` is a snapshot taken earlier (:meth:`logs_json`), else the current."""
         return orjson.dumps(
             {
                 "version": STATE_VERSION,
@@ -103,10 +111,7 @@ class FollowState:
                 "hub": self.hub,
                 "collection": self.collection,
                 "window": self.window,
-                "logs": {
-                    path: {"position": pos.to_json(), "decoder": _state_json(self.chunk_states.get(path))}
-                    for path, pos in self.positions.items()
-                },
+                "logs": self.logs_json() if logs is None else logs,
                 "unsent": self.unsent,
             }
         )
@@ -139,9 +144,9 @@ class FollowState:
             )
         return state
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, logs: dict[str, Any] | None = None) -> None:
         """Write atomically (temporary file in the same folder, fsync, rename), readable by the owner only."""
-        write_atomically(path, self.to_json(), mode=0o600)
+        write_atomically(path, self.to_json(logs), mode=0o600)
 
 
 def _state_json(state: ChunkState | None) -> dict[str, Any] | None:
@@ -203,7 +208,7 @@ def window_objects(
         observed: dict[str, Any] = {
             "type": "observed-data",
             "spec_version": "2.1",
-            "id": f"observed-data--{uuid.uuid5(SIGHTING_NAMESPACE, 'observed/' + name)}",
+            "id": f"observed-data--{name_uuid(SIGHTING_NAMESPACE, 'observed/' + name)}",
             "created": stamp,
             "modified": stamp,
             "created_by_ref": identity["id"],
@@ -215,7 +220,7 @@ def window_objects(
         sighting: dict[str, Any] = {
             "type": "sighting",
             "spec_version": "2.1",
-            "id": f"sighting--{uuid.uuid5(SIGHTING_NAMESPACE, 'sighting/' + name)}",
+            "id": f"sighting--{name_uuid(SIGHTING_NAMESPACE, 'sighting/' + name)}",
             "created": stamp,
             "modified": stamp,
             "created_by_ref": identity["id"],
@@ -270,6 +275,13 @@ class Follower:
         self.records = 0
         self.hits = 0
         self.posted_windows = 0
+        #: Sightings are posted by a thread of their own (:meth:`_post_loop`), so reading and matching
+        #: never wait for the hub. The lock guards the unsent windows and the state file; the file's log
+        #: positions are always those of the last flush (``_flushed``), so it never claims lines whose hits
+        #: are in no window yet.
+        self._lock = threading.Lock()
+        self._flushed = self.state.logs_json()
+        self._wake = threading.Event()
 
     # -- indicators ------------------------------------------------------------------------------------
     def load_indicators(self, client: HubClient) -> int | None:
@@ -375,14 +387,20 @@ class Follower:
             objects = window_objects(
                 self.state.follower, self.state.window, self.seen, tlps, self.identity, now
             )
-            self.state.unsent.append({"window": self.state.window, "objects": objects})
+            with self._lock:
+                self.state.unsent.append({"window": self.state.window, "objects": objects})
             self.seen = {}
-        self.state.save(self.o.state_path)
+        with self._lock:
+            self._flushed = self.state.logs_json()
+            self.state.save(self.o.state_path, self._flushed)
 
     def post(self, client: HubClient) -> None:
         """Post the unsent windows, oldest first; stop at the first failure (they wait in the state file)."""
-        while self.state.unsent:
-            window = self.state.unsent[0]
+        while True:
+            with self._lock:
+                if not self.state.unsent:
+                    return
+                window = self.state.unsent[0]
             try:
                 status = client.add_objects(self.o.report_to, window["objects"], poll_interval_s=0.02)
             except RemoteError as exc:
@@ -395,9 +413,19 @@ class Follower:
                 self._post_failing = ""
             for failure in status.get("failures") or []:
                 self.report(f"warning: hub refused {failure.get('id')}: {failure.get('message')}")
-            self.state.unsent.pop(0)
-            self.posted_windows += 1
-            self.state.save(self.o.state_path)
+            with self._lock:
+                self.state.unsent.pop(0)  # only this thread takes windows out: it is still the first
+                self.posted_windows += 1
+                self.state.save(self.o.state_path, self._flushed)
+
+    def _post_loop(self, stop: threading.Event) -> None:
+        """Post the windows as :meth:`flush` closes them, until ``stop``."""
+        with HubClient(self.o.hub, self.o.token) as client:
+            while not stop.is_set():
+                self._wake.wait(1.0)
+                self._wake.clear()
+                if not stop.is_set():
+                    self.post(client)
 
     def run(self, stop: threading.Event) -> None:
         with HubClient(self.o.hub, self.o.token) as client:
@@ -409,25 +437,35 @@ class Follower:
                 target=self._follow_stream, args=(after_us, stream_stop), name="indicator-stream", daemon=True
             )
             stream.start()
+            poster_stop = threading.Event()
+            poster = threading.Thread(
+                target=self._post_loop, args=(poster_stop,), name="sightings", daemon=True
+            )
             try:
                 self.post(client)  # windows left from the last run
+                poster.start()
                 next_flush = time.monotonic() + self.o.flush_s
                 while not stop.is_set():
                     self._apply_updates()
                     grew = self._read_logs()
                     if time.monotonic() >= next_flush:
                         self.flush()
-                        self.post(client)
+                        self._wake.set()
                         next_flush = time.monotonic() + self.o.flush_s
                     if self.o.exit_at_eof and not grew and all(t.at_eof_stdin for t in self.tails):
                         break
                     if not grew:
                         stop.wait(self.o.idle_s)
+                poster_stop.set()
+                self._wake.set()
+                poster.join()
                 self._apply_updates()
                 self._read_logs()
                 self.flush()
                 self.post(client)
             finally:
+                poster_stop.set()
+                self._wake.set()
                 stream_stop.set()
                 for t in self.tails:
                     t.close()

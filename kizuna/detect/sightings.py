@@ -19,7 +19,7 @@ import orjson
 
 from kizuna.detect.indicators import Indicator
 from kizuna.detect.matcher import Event, Hit
-from kizuna.stix.ids import Clock, UuidFactory, format_timestamp, new_id, utc_now
+from kizuna.stix.ids import Clock, UuidFactory, format_timestamp, name_uuid, new_id, utc_now
 from kizuna.stix.markings import TLP2_IDS
 
 #: STIX 2.1 namespace for deterministic SCO ids.
@@ -67,7 +67,7 @@ def sco_id(obj: Mapping[str, Any]) -> str:
     if not props:
         return new_id(t)
     canonical = orjson.dumps(props, option=orjson.OPT_SORT_KEYS)
-    return f"{t}--{uuid.uuid5(SCO_NAMESPACE, canonical.decode())}"
+    return f"{t}--{name_uuid(SCO_NAMESPACE, canonical.decode())}"
 
 
 def stix_objects_of(event: Event, markings: Sequence[str]) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ make an indicator's pattern (``[file:name = 'a' AND file:hashes.MD5 = '...']``) 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,23 +18,17 @@ from functools import lru_cache
 from typing import Any
 
 from kizuna.ingest import values
+from kizuna.stix.ids import name_uuid
 from kizuna.stix.markings import TLP
 
 #: Namespace of the UUIDv5 ids kizuna derives (secondary objects, uuids that are not UUIDs, tags).
 KIZUNA_NAMESPACE = uuid.UUID("6a0c9e47-5b1d-4f3e-8a2c-7d9b0e1f3a65")
 
 
-_NAMESPACE_BYTES = KIZUNA_NAMESPACE.bytes
-#: The RFC 4122 variant written over the 17th hex digit: its two high bits become 10.
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
 def derived_uuid(*parts: str) -> str:
     """A UUIDv5 in kizuna's namespace from ``parts`` (a MISP uuid and a role, a tag, a row...): what
-    ``str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))`` gives, written from the SHA-1 hex digest
-    without building UUID objects or bytes (tests/ingest/test_values.py holds the two together)."""
-    x = hashlib.sha1(_NAMESPACE_BYTES + "/".join(parts).encode(), usedforsecurity=False).hexdigest()
-    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+    ``str(uuid.uuid5(KIZUNA_NAMESPACE, "/".join(parts)))`` gives (tests/ingest/test_values.py)."""
+    return name_uuid(KIZUNA_NAMESPACE, "/".join(parts))
 
 
 @dataclass(frozen=True, slots=True)

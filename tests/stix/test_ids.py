@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kizuna.stix.ids import parse_timestamp, timestamp_us, to_us
+from kizuna.stix.ids import name_uuid, parse_timestamp, timestamp_us, to_us
 
 
 def _reference(text: str) -> int | str:
@@ -55,3 +56,8 @@ def test_any_field_values(parts: tuple[int, ...], frac: str, zone: str) -> None:
 @given(st.text(max_size=40))
 def test_any_text(text: str) -> None:
     assert _fast(text) == _reference(text)
+
+
+@given(st.uuids(), st.text(max_size=60))
+def test_name_uuid_is_uuid5(namespace: uuid.UUID, name: str) -> None:
+    assert name_uuid(namespace, name) == str(uuid.uuid5(namespace, name))
