@@ -15,7 +15,6 @@ from starlette.testclient import TestClient
 from kizuna.hub.app import create_app
 from kizuna.hub.auth import AuthLimits
 from kizuna.hub.settings import HubSettings
-from kizuna.hub.store.sqlite import SQLiteStore
 from tests.hub import fuzz
 
 SEED = fuzz.SEED
@@ -32,7 +31,7 @@ paths = st.one_of(
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[fuzz.FuzzHub, TestClient]]:
     hub = fuzz.make_hub(tmp_path_factory.mktemp("webfuzz"))
-    store = SQLiteStore.open(hub.db)
+    store = hub.place.open()
     limits = AuthLimits(failures=10**9, global_failures=10**9)
     client = TestClient(create_app(HubSettings(auth_limits=limits), store), base_url="http://127.0.0.1")
     try:
@@ -118,7 +117,7 @@ def test_pages_and_their_parameters(
         if page.status_code != 200:
             shown.discard(object_id)  # a refusal may name what was asked for
         for oid in shown:
-            assert fuzz._may_read(hub.db, "water-op", collection, oid, None), (url, oid)
+            assert fuzz._may_read(hub.place, "water-op", collection, oid, None), (url, oid)
 
 
 def test_the_login_check_fails_on_an_unsafe_redirect() -> None:
