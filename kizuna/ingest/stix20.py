@@ -23,6 +23,7 @@ import orjson
 
 from kizuna.errors import InputError
 from kizuna.ingest.units import Record, Unit
+from kizuna.stix.ids import name_uuid
 
 #: STIX 2.1 section 2.9: the namespace of SCO ids.
 SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
@@ -115,7 +116,7 @@ def sco_id(obj: Mapping[str, Any]) -> str | None:
             data[p] = obj[p]
     if not data:
         return None
-    return f"{obj['type']}--{uuid.uuid5(SCO_NAMESPACE, _canonical(data))}"
+    return f"{obj['type']}--{name_uuid(SCO_NAMESPACE, _canonical(data))}"
 
 
 def object_version(obj: Mapping[str, Any]) -> str | None:
@@ -178,7 +179,7 @@ def _scos(objects: Mapping[str, Any], container: str) -> list[dict[str, Any]]:
                 elif name.endswith("_refs") and isinstance(value, list):
                     sco[name] = [ids.get(v, v) for v in value]
             sco["spec_version"] = "2.1"
-            ids[key] = sco_id(sco) or f"{sco.get('type')}--{uuid.uuid5(SCO_NAMESPACE, container + '/' + key)}"
+            ids[key] = sco_id(sco) or f"{sco.get('type')}--{name_uuid(SCO_NAMESPACE, container + '/' + key)}"
             sco = {"type": sco.get("type"), "spec_version": "2.1", "id": ids[key], **sco}
             out.append(sco)
         if not pending or not progressed:
