@@ -149,3 +149,47 @@ def test_keys_travel_in_urls_and_back(rest: str) -> None:
     assert index.decode_key(index.encode_key(key)) == key
     assert index.decode_key(index.encode_key(key) + "!") is None
     assert index.decode_key(index.encode_key("other:" + rest)) is None
+
+
+# -- keys held by two origins: never fewer than the truth -------------------------------------------------
+_write = st.lists(
+    st.tuples(st.sampled_from(["org:uk", "org:jp", "peer:de"]), st.sampled_from(["k1", "k2", "k3", "k4"])),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_write, st.lists(st.integers(0, 40), max_size=3)), min_size=1, max_size=8))
+def test_shared_keys_hold_every_key_two_origins_hold(
+    steps: list[tuple[list[tuple[str, str]], list[int]]],
+) -> None:
+    """Writes of (origin, key) in batches, each followed by deletes of earlier versions: ``shared_keys`` is
+    always a superset of the keys that versions of two or more origins hold (the disagreements list narrows
+    it per reader; it must never miss one)."""
+    from kizuna.hub.store.sqlite.indexing import index_versions, unindex
+    from kizuna.hub.store.sqlite.schema import migrate
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(conn)
+    held: dict[int, tuple[str, str]] = {}  # date_added -> (origin, key)
+    added = 0
+    for batch, doomed in steps:
+        versions = []
+        for origin, key in batch:
+            added += 1
+            held[added] = (origin, key)
+            versions.append((added, origin, index.Entries(keys=(key,))))
+        conn.execute("BEGIN")
+        index_versions(conn, versions)
+        gone = [a for a in dict.fromkeys(doomed) if a in held]
+        unindex(conn, gone)
+        conn.execute("COMMIT")
+        for a in gone:
+            del held[a]
+        origins: dict[str, set[str]] = {}
+        for origin, key in held.values():
+            origins.setdefault(key, set()).add(origin)
+        truth = {k for k, o in origins.items() if len(o) > 1}
+        recorded = {r[0] for r in conn.execute("SELECT key FROM shared_keys")}
+        assert truth <= recorded

@@ -265,7 +265,15 @@ INSERT INTO meta (key, value) VALUES ('generation', '0')
 
 #: What PostgreSQL runs to reach each version of ``MIGRATIONS`` from the one before ("" for versions folded
 #: into a later one: no PostgreSQL hub exists below version 6).
-DDL: dict[int, str] = {1: "", 2: "", 3: "", 4: "", 5: "", 6: _V6}
+_V7 = """
+CREATE TABLE key_origins (key TEXT PRIMARY KEY, origin TEXT NOT NULL);
+INSERT INTO key_origins (key, origin)
+    SELECT DISTINCT ON (k.key) k.key, o.origin
+    FROM same_keys k JOIN objects o ON o.date_added = k.object_added
+    ORDER BY k.key, k.object_added
+"""
+
+DDL: dict[int, str] = {1: "", 2: "", 3: "", 4: "", 5: "", 6: _V6, 7: _V7}
 
 
 def schema_version(conn: psycopg.Connection[Any]) -> int:

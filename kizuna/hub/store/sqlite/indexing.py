@@ -4,9 +4,10 @@ decides what is indexed; this module writes and removes the rows).
 Tables (schema version 3): ``search`` (FTS5 over names, descriptions, aliases and observable values, rowid =
 the version's ``date_added``), ``observables`` (exact values), ``same_keys`` and ``shared_keys`` (sameness
 keys, and those held by versions of two or more origins: a superset of what any reader may see as a
-disagreement, narrowed per reader at read time), ``links`` (backward references), ``sightings``,
-``conjunctions`` and ``flags`` (revoked, ``valid_until``). ``meta.generation`` changes with every write that
-changes stored objects, so caches of reads know when they are stale.
+disagreement, narrowed per reader at read time; ``key_origins``, the origin that first held each key, from
+which a write learns whether another origin holds one of its keys), ``links`` (backward references),
+``sightings``, ``conjunctions`` and ``flags`` (revoked, ``valid_until``). ``meta.generation`` changes with
+every write that changes stored objects, so caches of reads know when they are stale.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, 
     text: list[tuple[int, str]] = []
     values: list[tuple[str, int]] = []
     keys: list[tuple[str, int]] = []
-    key_origins: dict[str, set[str]] = {}
+    key_origins: dict[str, dict[str, None]] = {}  # the origins of each key in this write, in order
     links: list[tuple[int, str, int, str]] = []
     sightings: list[tuple[object, ...]] = []
     conjunctions: list[tuple[object, ...]] = []
@@ -49,7 +50,7 @@ def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, 
         values.extend((v, added) for v in e.values)
         for k in e.keys:
             keys.append((k, added))
-            key_origins.setdefault(k, set()).add(origin)
+            key_origins.setdefault(k, {})[origin] = None
         links.extend((id_key(ref), role, added, ref) for role, ref in e.links)
         if e.sighting is not None:
             s = e.sighting
@@ -92,28 +93,35 @@ def index_versions(conn: sqlite3.Connection, versions: Iterable[tuple[int, str, 
         )
 
 
-def _share_keys(conn: sqlite3.Connection, key_origins: dict[str, set[str]]) -> None:
-    """Record the keys now held by versions of two or more origins (one query per origin and 500 keys)."""
+def _share_keys(conn: sqlite3.Connection, key_origins: dict[str, dict[str, None]]) -> None:
+    """Record the keys now held by versions of two or more origins: those of two origins in this write, and
+    those whose first origin (``key_origins``) is not the one origin writing them now (one lookup a key)."""
     shared = [k for k, origins in key_origins.items() if len(origins) > 1]
-    by_origin: dict[str, list[str]] = {}
+    keys = list(key_origins)
+    first: dict[str, str] = {}
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        cur = conn.execute(
+            f"SELECT key, origin FROM key_origins WHERE key IN ({','.join('?' * len(chunk))})", chunk
+        )
+        first.update((str(r[0]), str(r[1])) for r in cur)
+    new: list[tuple[str, str]] = []
     for key, origins in key_origins.items():
-        if len(origins) == 1:
-            by_origin.setdefault(next(iter(origins)), []).append(key)
-    for origin, keys in by_origin.items():
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            cur = conn.execute(
-                "SELECT DISTINCT k.key FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added"
-                f" WHERE k.key IN ({','.join('?' * len(chunk))}) AND o.origin != ?",
-                [*chunk, origin],
-            )
-            shared.extend(str(r[0]) for r in cur)
+        held = first.get(key)
+        if held is None:
+            new.append((key, next(iter(origins))))
+        elif len(origins) == 1 and held not in origins:
+            shared.append(key)
+    if new:
+        conn.executemany("INSERT OR IGNORE INTO key_origins (key, origin) VALUES (?,?)", new)
     if shared:
         conn.executemany("INSERT OR IGNORE INTO shared_keys (key) VALUES (?)", [(k,) for k in shared])
 
 
 def unindex(conn: sqlite3.Connection, added: Sequence[int]) -> None:
-    """Remove the index rows of versions being deleted (``shared_keys`` stays a superset)."""
+    """Remove the index rows of versions being deleted (``shared_keys`` stays a superset, and
+    ``key_origins`` keeps each key's first origin: a later origin's version of the key then counts as shared,
+    which is never less than the truth)."""
     for i in range(0, len(added), _CHUNK):
         chunk = list(added[i : i + _CHUNK])
         marks = ",".join("?" * len(chunk))

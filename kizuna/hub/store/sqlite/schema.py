@@ -25,6 +25,8 @@ UI, issue 17): the read indexes kept in each write's transaction (full text in F
 sameness keys, backward links, sightings, conjunctions, revoked and ``valid_until`` flags; see
 ``indexing.py``), built for the objects already stored; a generation number for caches of reads; the web
 UI's sessions; audit records indexed by action and by actor.
+Version 7: the origin that first held each sameness key (``key_origins``), so that a write learns which of its
+keys another origin holds with one lookup a key, where it had read every version holding the key.
 """
 
 from __future__ import annotations
@@ -492,10 +494,19 @@ INSERT INTO meta (key, value) VALUES ('generation', '0')
 """
 
 
+_V7 = """
+CREATE TABLE IF NOT EXISTS key_origins (key TEXT PRIMARY KEY, origin TEXT NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO key_origins (key, origin)
+    SELECT k.key, o.origin FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added
+    ORDER BY k.object_added
+"""
+
+
 def _to_v6(conn: sqlite3.Connection) -> None:
     from kizuna.hub.store.sqlite.indexing import reindex_all
 
     _script(_V6)(conn)
+    _script(_V7)(conn)  # indexing as this code does it needs version 7's table (which then finds it made)
     reindex_all(conn)
 
 
@@ -508,6 +519,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "ingested units and the provenance of the object versions they stored", _script(_V4)),
     Migration(5, "live response: how each peer names sighters, sightings-home cursors, leases", _script(_V5)),
     Migration(6, "read indexes (full text, observable values, sameness keys, links), UI sessions", _to_v6),
+    Migration(7, "the first origin of each sameness key", _script(_V7)),
 )
 
 #: The schema version this code reads and writes.
