@@ -92,6 +92,7 @@ class Connections:
         self._held_lock = threading.Lock()
         #: Run after the current write transaction commits (under the writer lock, in commit order).
         self.after_commit: dict[str, Callable[[], None]] = {}
+        self._writer_thread: int | None = None
         try:
             self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                 dsn,
@@ -156,6 +157,7 @@ class Connections:
         it raises."""
         with self._lock, self._connection() as raw:
             self.after_commit.clear()
+            self._writer_thread = threading.get_ident()
             try:
                 with raw.transaction():
                     raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
@@ -166,9 +168,15 @@ class Connections:
             except BaseException:
                 self.after_commit.clear()
                 raise
+            finally:
+                self._writer_thread = None
             for hook in self.after_commit.values():
                 hook()
             self.after_commit.clear()
+
+    def writing(self) -> bool:
+        """Whether this thread is inside a write of this process."""
+        return self._writer_thread == threading.get_ident()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:

@@ -270,7 +270,9 @@ CREATE TABLE key_origins (key TEXT PRIMARY KEY, origin TEXT NOT NULL);
 INSERT INTO key_origins (key, origin)
     SELECT DISTINCT ON (k.key) k.key, o.origin
     FROM same_keys k JOIN objects o ON o.date_added = k.object_added
-    ORDER BY k.key, k.object_added
+    ORDER BY k.key, k.object_added;
+INSERT INTO meta (key, value)
+    VALUES ('indexed_to', COALESCE((SELECT value FROM meta WHERE key = 'last_date_added'), '0'))
 """
 
 DDL: dict[int, str] = {1: "", 2: "", 3: "", 4: "", 5: "", 6: _V6, 7: _V7}

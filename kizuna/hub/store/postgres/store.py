@@ -76,6 +76,7 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
         self.path = self._pg.path  # shown in messages: the DSN without its password
         self._db = cast(Any, self._pg)  # the query code's connections, PostgreSQL's dialect
         self._changes = Changes()
+        self._waiting = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -174,6 +175,7 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
 
     def close(self) -> None:
         self._changes.close()
+        self._index_before_close()
         self._pg.close()
 
     # -- what differs from SQLite ---------------------------------------------------------------------
@@ -183,7 +185,8 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
             out = work(tx)
             if tx._marks:  # delivered to every LISTENer at commit, in commit order
                 conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload(tx._marks)))
-            return out
+        self._written()
+        return out
 
     def watch_changes(self) -> PostgresWatcher:  # type: ignore[override]
         """Publish commits made by other processes (other workers, other hosts) too; ``close()`` it."""

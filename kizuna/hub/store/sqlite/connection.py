@@ -33,6 +33,7 @@ class Connections:
         self._readers_lock = threading.Lock()
         #: Run after the current write transaction commits (under the writer lock, in commit order).
         self.after_commit: dict[str, Callable[[], None]] = {}
+        self._writer_thread: int | None = None
         self.writer = self.connect(writer=True)
 
     def connect(self, *, writer: bool = False) -> sqlite3.Connection:
@@ -69,6 +70,7 @@ class Connections:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"{self.path}: cannot start a write: {exc}") from None
+            self._writer_thread = threading.get_ident()
             try:
                 yield conn
             except BaseException:
@@ -85,6 +87,12 @@ class Connections:
                 for hook in self.after_commit.values():
                     hook()
                 self.after_commit.clear()
+            finally:
+                self._writer_thread = None
+
+    def writing(self) -> bool:
+        """Whether this thread is inside a write of this process."""
+        return self._writer_thread == threading.get_ident()
 
     def close(self) -> None:
         with self._readers_lock:

@@ -1,5 +1,16 @@
-"""The read indexes of the SQLite store, kept in the transaction of each write (:mod:`kizuna.hub.index`
-decides what is indexed; this module writes and removes the rows).
+"""The read indexes of the SQLite store (:mod:`kizuna.hub.index` decides what is indexed; this module writes
+and removes the rows).
+
+They are written behind the writes, in batches: a write stores its versions and leaves them to be indexed
+(``meta.indexed_to`` is the ``date_added`` up to which every version is indexed), and :func:`catch_up`
+indexes everything above the mark in one transaction. A store catches up before any read of these tables
+(so a reader always sees every committed write: read your writes), when a process holds
+:data:`INDEX_BATCH` versions waiting, and when it is closed. Each version's entries were computed by the
+intake's check; the store keeps them in memory until they are indexed, and a version whose entries it does
+not hold (written by another process, or before a restart) is indexed from its stored bytes. Batching is
+what makes this cheaper than indexing in each write: the indexes are keyed by values and hashes, so one
+envelope's entries land on as many leaf pages as there are entries, and each commit wrote every touched page
+to the WAL again; a batch of many writes touches each page once.
 
 Tables (schema version 3): ``search`` (FTS5 over names, descriptions, aliases and observable values, rowid =
 the version's ``date_added``), ``observables`` (exact values), ``same_keys`` and ``shared_keys`` (sameness
@@ -23,6 +34,11 @@ from kizuna.hub.index import Entries, entries
 from kizuna.hub.store.sqlite.ids import id_key
 
 _CHUNK = 500
+
+#: Versions a process leaves waiting before it indexes them without waiting for a read.
+INDEX_BATCH = 16_384
+#: Versions indexed per statement batch while catching up (bounds the memory of one step).
+_STEP = 2_000
 
 
 def parse(raw: bytes) -> dict[str, Any]:
@@ -116,6 +132,42 @@ def _share_keys(conn: sqlite3.Connection, key_origins: dict[str, dict[str, None]
         conn.executemany("INSERT OR IGNORE INTO key_origins (key, origin) VALUES (?,?)", new)
     if shared:
         conn.executemany("INSERT OR IGNORE INTO shared_keys (key) VALUES (?)", [(k,) for k in shared])
+
+
+def catch_up(conn: sqlite3.Connection, waiting: dict[int, Entries]) -> int:
+    """Index every committed version above ``meta.indexed_to`` (inside the caller's write transaction) and
+    move the mark to the last version stored; ``waiting`` holds the entries of some of them (by
+    ``date_added``: used, then dropped). Returns how many versions were indexed."""
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('indexed_to', 'last_date_added')"))
+    mark, top = int(meta["indexed_to"]), int(meta["last_date_added"])
+    done = 0
+    while mark < top:
+        rows = conn.execute(
+            "SELECT date_added, origin FROM objects WHERE date_added > ? AND date_added <= ?"
+            " ORDER BY date_added LIMIT ?",
+            (mark, top, _STEP),
+        ).fetchall()
+        if not rows:
+            break
+        missing = [int(r[0]) for r in rows if int(r[0]) not in waiting]
+        stored: dict[int, Entries] = {}
+        for i in range(0, len(missing), _CHUNK):
+            chunk = missing[i : i + _CHUNK]
+            cur = conn.execute(
+                f"SELECT date_added, raw FROM objects WHERE date_added IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            stored.update((int(a), entries(parse(bytes(raw)))) for a, raw in cur)
+        got = [(int(a), str(o)) for a, o in rows]
+        index_versions(conn, [(a, o, waiting.pop(a) if a in waiting else stored[a]) for a, o in got])
+        done += len(rows)
+        mark = int(rows[-1][0])
+    conn.execute("UPDATE meta SET value=? WHERE key='indexed_to'", (str(top),))
+    for a in [a for a in waiting if a <= top]:  # deleted before they were indexed, or indexed elsewhere
+        del waiting[a]
+    if done:
+        bump_generation(conn)
+    return done
 
 
 def unindex(conn: sqlite3.Connection, added: Sequence[int]) -> None:

@@ -8,16 +8,17 @@ object, however many arrive in one second, and a page is one range scan of the c
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from kizuna.errors import PermissionDenied
+from kizuna.errors import KizunaError, PermissionDenied
 from kizuna.hub import policy
 from kizuna.hub.changes import Changes
-from kizuna.hub.index import entries
+from kizuna.hub.index import Entries
 from kizuna.hub.models import (
     Collection,
     IngestUnit,
@@ -42,7 +43,7 @@ from kizuna.hub.store.sqlite.directory import (
     org_from_row,
 )
 from kizuna.hub.store.sqlite.ids import id_key
-from kizuna.hub.store.sqlite.indexing import bump_generation, index_versions, parse, unindex
+from kizuna.hub.store.sqlite.indexing import INDEX_BATCH, bump_generation, catch_up, unindex
 from kizuna.hub.store.sqlite.predicates import to_sql
 from kizuna.hub.store.sqlite.watch import SQLiteWatcher
 from kizuna.stix.ids import to_us
@@ -89,6 +90,7 @@ class SQLiteWriteTx:
         self._store = store
         self._conn = conn
         self._marks: dict[int, int] = {}  # collection key -> highest date_added given in this transaction
+        self._fresh: list[tuple[int, Entries]] = []  # versions stored here, with their index entries
 
     def held(
         self, collection: Collection, ids: Sequence[str], reader: Org | policy.Agreement
@@ -261,18 +263,17 @@ class SQLiteWriteTx:
                 waiting,
             )
         conn.execute("UPDATE meta SET value=? WHERE key='last_date_added'", (str(last),))
-        index_versions(
-            conn,
-            [
-                (a, v.origin, v.obj.index or entries(parse(v.obj.raw)))
-                for a, v in zip(added, versions, strict=True)
-            ],
-        )
         bump_generation(conn)
         marks = self._marks
         marks[collection.key] = last
-        changes = self._store._changes
-        self._store._db.after_commit["changes"] = lambda: changes.published(marks)
+        store = self._store
+        changes, unindexed, fresh = store._changes, store._waiting, self._fresh
+        # indexed behind the write (indexing.py): the entries the check computed wait for it, once committed
+        fresh.extend(
+            (a, v.obj.index) for a, v in zip(added, versions, strict=True) if v.obj.index is not None
+        )
+        store._db.after_commit["changes"] = lambda: changes.published(marks)
+        store._db.after_commit["index"] = lambda: unindexed.update(fresh)
         return added
 
     def holders(
@@ -369,6 +370,7 @@ class SQLiteWriteTx:
 
 class SQLiteObjects(SQLiteBase):
     _changes: Changes
+    _waiting: dict[int, Entries]  # index entries of versions this process stored, not yet indexed
 
     def changes(self) -> Changes:
         """This process's commit notifications (see :mod:`kizuna.hub.changes`)."""
@@ -381,7 +383,39 @@ class SQLiteObjects(SQLiteBase):
 
     def write(self, work: Callable[[SQLiteWriteTx], T]) -> T:
         with self._db.write() as conn:
-            return work(SQLiteWriteTx(self, conn))
+            out = work(SQLiteWriteTx(self, conn))
+        self._written()
+        return out
+
+    def _written(self) -> None:
+        """After a write: index what waits once it is a batch (see ``indexing.py``)."""
+        if len(self._waiting) >= INDEX_BATCH:
+            self.catch_up_index()
+
+    def catch_up_index(self) -> int:
+        """Index every committed version not yet in the read indexes; returns how many. Called before the
+        reads of :class:`~kizuna.hub.store.protocols.ReadIndex`, after a batch of writes, at ``close()``."""
+        if self._db.writing():  # a read inside this thread's own write: it sees the indexes as they are
+            return 0
+        with self._db.write() as conn:
+            return catch_up(conn, self._waiting)
+
+    def _index_before_close(self) -> None:
+        """Index what this process left waiting. Nothing is lost if that fails (the database is unusable, a
+        read-only file): the mark in the database says what is not indexed, and the next reader indexes it."""
+        if not self._waiting:
+            return
+        with contextlib.suppress(KizunaError, sqlite3.Error, OSError):
+            self.catch_up_index()
+
+    def _index_behind(self) -> bool:
+        """Whether some committed version is not yet in the read indexes (one read of two ``meta`` rows)."""
+        meta = dict(
+            self._db.reader().execute(
+                "SELECT key, value FROM meta WHERE key IN ('indexed_to', 'last_date_added')"
+            )
+        )
+        return int(meta["indexed_to"]) < int(meta["last_date_added"])
 
     # -- reads ----------------------------------------------------------------------------------------
     def _visible(self, reader: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]:

@@ -7,9 +7,9 @@ TAXII API's ``match[version]=last`` serves), exactly like :meth:`SQLiteObjects.q
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from kizuna.hub import policy
 from kizuna.hub.index import fts_query, normal_value
@@ -45,6 +45,24 @@ _LEVELS = {level.label: int(level) for level in TLP}
 _DAY_US = 86_400_000_000
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R", bound="SQLiteReads")
+
+
+def _indexed(read: Callable[Concatenate[R, P], T]) -> Callable[Concatenate[R, P], T]:
+    """A read of the read indexes: every committed write is indexed first (they are written behind the
+    writes, in batches: see ``indexing.py``), so a reader always finds what was stored before it asked."""
+
+    def run(self: R, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._index_behind():
+            self.catch_up_index()
+        return read(self, *args, **kwargs)
+
+    run.__doc__ = read.__doc__
+    return run
+
+
 def source_of(origin: str) -> Source:
     """Who a version came from, from the origin the intake recorded."""
     kind, _, name = origin.partition(":")
@@ -62,6 +80,8 @@ class SQLiteReads(SQLiteBase):
     if TYPE_CHECKING:
 
         def _visible(self, reader: Org | policy.Agreement, alias: str) -> tuple[str, list[object]]: ...
+        def _index_behind(self) -> bool: ...
+        def catch_up_index(self) -> int: ...
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _collections(self) -> dict[int, Collection]:
@@ -98,6 +118,7 @@ class SQLiteReads(SQLiteBase):
             out.append(Hit(row, collections[int(r[11])], source_of(r[8]), bool(r[12])))
         return out
 
+    @_indexed
     def generation(self) -> int:
         row = self._db.reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
@@ -152,6 +173,7 @@ class SQLiteReads(SQLiteBase):
             clauses.append("(" + " OR ".join(matches) + ")")
         return " AND ".join(clauses), args
 
+    @_indexed
     def search(self, reader: Org, search: Search) -> HitPage:
         order = "DESC" if search.newest_first else ""
         expr = fts_query(search.text) if search.text and not search.value else None
@@ -175,6 +197,7 @@ class SQLiteReads(SQLiteBase):
         rows = self._db.reader().execute(sql, params).fetchall()
         return HitPage(self._hits(rows[: search.limit]), len(rows) > search.limit)
 
+    @_indexed
     def count(self, reader: Org, search: Search, *, cap: int = COUNT_CAP) -> int:
         where, args = self._search_where(reader, search)
         row = (
@@ -187,6 +210,7 @@ class SQLiteReads(SQLiteBase):
         )
         return int(row[0])
 
+    @_indexed
     def tally(self, collection: Collection, reader: Org, *, limit: int = COUNT_CAP) -> Tally:
         readable, args = self._readable(reader)
         where = f"o.collection_key = ? AND {readable}"
@@ -222,6 +246,7 @@ class SQLiteReads(SQLiteBase):
         return Tally(total, by_type, by_tlp, by_source, sources, by_hub, truncated)
 
     # -- one object -------------------------------------------------------------------------------------
+    @_indexed
     def versions(self, reader: Org, object_id: str, collection: Collection | None = None) -> list[Version]:
         keys = [collection.key] if collection is not None else self._readable_keys(reader)
         if not keys:
@@ -244,6 +269,7 @@ class SQLiteReads(SQLiteBase):
             for h, r in zip(hits, rows, strict=True)
         ]
 
+    @_indexed
     def linked(
         self, reader: Org, object_id: str, role: str, *, after: Cursor | None = None, limit: int = 50
     ) -> HitPage:
@@ -285,6 +311,7 @@ class SQLiteReads(SQLiteBase):
             where += " AND (" + (" OR ".join(options) or "0") + ")"
         return where, args
 
+    @_indexed
     def sighting_tallies(
         self,
         reader: Org,
@@ -360,6 +387,7 @@ class SQLiteReads(SQLiteBase):
             if (t := per[r])["n"]
         ], more
 
+    @_indexed
     def stale_indicators(
         self,
         reader: Org,
@@ -434,6 +462,7 @@ class SQLiteReads(SQLiteBase):
             args.append(collection.key)
         return sql, args
 
+    @_indexed
     def same_groups(
         self,
         reader: Org,
@@ -478,6 +507,7 @@ class SQLiteReads(SQLiteBase):
         ]
         return groups, len(rows) > limit
 
+    @_indexed
     def same_members_of(
         self, reader: Org, keys: Sequence[str], *, limit: int = 50, collection: Collection | None = None
     ) -> dict[str, list[Hit]]:
@@ -508,9 +538,11 @@ class SQLiteReads(SQLiteBase):
             out[str(r[_NCOLS])].append(hit)
         return out
 
+    @_indexed
     def same_members(self, reader: Org, key: str, *, limit: int = 200) -> list[Hit]:
         return self.same_members_of(reader, [key], limit=limit)[key]
 
+    @_indexed
     def latest(self, reader: Org, ids: Sequence[str]) -> dict[str, Hit]:
         keys = self._readable_keys(reader)
         wanted = list(dict.fromkeys(ids))
@@ -531,6 +563,7 @@ class SQLiteReads(SQLiteBase):
                 out.setdefault(hit.row.id, hit)  # held in several collections: the one added last
         return out
 
+    @_indexed
     def readable_ids(self, reader: Org, ids: Sequence[str]) -> set[str]:
         keys = self._readable_keys(reader)
         wanted = list(dict.fromkeys(ids))
@@ -550,6 +583,7 @@ class SQLiteReads(SQLiteBase):
         return found
 
     # -- conjunctions -----------------------------------------------------------------------------------
+    @_indexed
     def conjunctions(self, reader: Org, query: ConjunctionQuery) -> tuple[list[Conjunction], bool]:
         readable, args = self._readable(reader)
         where = readable

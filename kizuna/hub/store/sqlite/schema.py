@@ -25,8 +25,10 @@ UI, issue 17): the read indexes kept in each write's transaction (full text in F
 sameness keys, backward links, sightings, conjunctions, revoked and ``valid_until`` flags; see
 ``indexing.py``), built for the objects already stored; a generation number for caches of reads; the web
 UI's sessions; audit records indexed by action and by actor.
-Version 7: the origin that first held each sameness key (``key_origins``), so that a write learns which of its
-keys another origin holds with one lookup a key, where it had read every version holding the key.
+Version 7: the read indexes written behind the writes, in batches (``meta.indexed_to``: every version up to
+it is indexed; see ``indexing.py``); the origin that first held each sameness key (``key_origins``), so that
+indexing learns which keys another origin holds with one lookup a key, where it read every version holding
+the key.
 """
 
 from __future__ import annotations
@@ -498,7 +500,9 @@ _V7 = """
 CREATE TABLE IF NOT EXISTS key_origins (key TEXT PRIMARY KEY, origin TEXT NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO key_origins (key, origin)
     SELECT k.key, o.origin FROM same_keys k CROSS JOIN objects o ON o.date_added = k.object_added
-    ORDER BY k.object_added
+    ORDER BY k.object_added;
+INSERT OR IGNORE INTO meta (key, value)
+    VALUES ('indexed_to', COALESCE((SELECT value FROM meta WHERE key = 'last_date_added'), '0'))
 """
 
 
@@ -519,7 +523,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "ingested units and the provenance of the object versions they stored", _script(_V4)),
     Migration(5, "live response: how each peer names sighters, sightings-home cursors, leases", _script(_V5)),
     Migration(6, "read indexes (full text, observable values, sameness keys, links), UI sessions", _to_v6),
-    Migration(7, "the first origin of each sameness key", _script(_V7)),
+    Migration(
+        7, "read indexes written behind the writes; the first origin of each sameness key", _script(_V7)
+    ),
 )
 
 #: The schema version this code reads and writes.

@@ -44,6 +44,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
         self._checkpoints = checkpoint_path(self.path)
         self._db = Connections(self.path, durable=durable)
         self._changes = Changes()
+        self._waiting = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -141,6 +142,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
 
     def close(self) -> None:
         self._changes.close()
+        self._index_before_close()
         self._db.close()
 
     def table_counts(self) -> dict[str, int]:
