@@ -297,11 +297,12 @@ def accept(
         incoming = [c for c in checked if isinstance(c, Incoming)]
         ids = [o.id for o in incoming]
         custom = {m for o in incoming for m in o.markings}
+        owners = tx.owners(ids)
         w = _Write(
             collection,
             sender,
-            tx.held(collection, ids, sender.reader),
-            tx.owners(ids),
+            tx.held(collection, [i for i in ids if i in owners], sender.reader),  # no owner: never stored
+            owners,
             tx.marking_levels(custom),
             tx.org_ids(
                 {r for o in incoming for r in o.recipients} | ({sender.org.name} if sender.org else set())

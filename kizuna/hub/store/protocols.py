@@ -216,7 +216,8 @@ class WriteTx(Protocol):
         ...
 
     def owners(self, ids: Sequence[str]) -> dict[str, str]:
-        """The owner (an origin) of each of those ids that has one at this hub."""
+        """The owner (an origin) of each of those ids that has one at this hub. Every id of which a version
+        was ever stored has one (an owner is never removed), so an id without one has no version anywhere."""
         ...
 
     def claim(self, owners: Sequence[tuple[str, str]]) -> None:
