@@ -206,6 +206,9 @@ def pack(c: Incoming | ObjectResult) -> Packed:
     )
 
 
+_LEVEL = {int(level): level for level in TLP}  # a dict lookup, not an Enum call, for each object
+
+
 def unpack(p: Packed) -> Incoming | ObjectResult:
     if len(p) == 3:
         oid, version, reason = p
@@ -230,11 +233,11 @@ def unpack(p: Packed) -> Incoming | ObjectResult:
         spec,
         version,
         version_us,
-        None if tlp is None else TLP(tlp),
+        None if tlp is None else _LEVEL[tlp],
         raw,
         recipients,
         markings,
-        None if declares is None else TLP(declares),
+        None if declares is None else _LEVEL[declares],
         entries,
         digest,
     )

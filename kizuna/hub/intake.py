@@ -261,6 +261,13 @@ class _Write:
     claims: Mapping[tuple[str, str], PeerClaim]
     claimed: list[tuple[str, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # the same for every object of the write
+        self.origin = self.sender.origin
+        agreement = self.sender.agreement
+        # a peer's object has no local producer: the peer (its origin) is who stands behind it
+        self.producer = None if self.sender.org is None or agreement is not None else self.sender.org.id
+
 
 def accept(
     store: Store,
@@ -331,7 +338,7 @@ def accept(
         if unit is not None and any(r is not None and r.outcome is _REFUSED for r in results):
             # an ingest unit is all or nothing: roll the whole transaction back, leave no trace
             raise _UnitRefused(_unit_refused([r for r in results if r is not None]))
-        versions.sort(key=lambda v: policy.disclosure_rank(v.tlp, v.restricted, v.recipient_org_ids))
+        versions = _in_disclosure_order(versions)
         added = tx.insert(collection, versions)
         tx.claim(w.claimed)
         tx.register_markings(definitions)
@@ -373,6 +380,22 @@ def accept(
         return store.write(work)
     except _UnitRefused as refused:
         return WriteResult(write_id, requested_us, collection.id, tuple(refused.results))
+
+
+def _in_disclosure_order(versions: list[NewVersion]) -> list[NewVersion]:
+    """``versions`` stably sorted by :func:`policy.disclosure_rank` (asked once for each kind of version:
+    the TLP, restricted or not, the recipients)."""
+    ranks: dict[tuple[TLP, bool, tuple[int, ...]], tuple[int, ...]] = {}
+    by_rank: dict[tuple[int, ...], list[NewVersion]] = {}
+    for v in versions:
+        kind = (v.tlp, v.restricted, v.recipient_org_ids)
+        rank = ranks.get(kind)
+        if rank is None:
+            rank = ranks[kind] = policy.disclosure_rank(*kind)
+        by_rank.setdefault(rank, []).append(v)
+    if len(by_rank) == 1:
+        return versions
+    return [v for rank in sorted(by_rank) for v in by_rank[rank]]
 
 
 class _UnitRefused(Exception):
@@ -429,12 +452,12 @@ def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
     tlp, refusal, pending, fallback = _tlp(obj, w)
     if refusal is not None:
         return _REFUSED, refusal, None
-    me = w.sender.origin
+    me = w.origin
     owner = w.owners.get(obj.id)
-    versions = w.held.get(obj.id, [])
+    versions = w.held.get(obj.id)
     digest = obj.digest
     observable = not obj.version
-    others_visible = [h for h in versions if h.origin != me and h.readable]
+    others_visible = [h for h in versions if h.origin != me and h.readable] if versions else []
     mode = policy.ownership(owner, me, writer_can_read=bool(others_visible), observable=observable)
     if mode is not policy.Ownership.OWN:
         # the writer can read someone else's version: the very same content again changes nothing (a
@@ -445,7 +468,7 @@ def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
     if mode is policy.Ownership.REFUSE:
         return _REFUSED, "this object belongs to another organisation; only it may add versions of it", None
     restricted = mode is policy.Ownership.OWN_COPY and policy.own_copy_restricted(observable)
-    lineage = [h for h in versions if h.origin == me]
+    lineage = [h for h in versions if h.origin == me] if versions else []
     same = [h for h in lineage if h.version_us == obj.version_us]
     if same:
         if same[0].digest == digest or _same_content(same[0].raw, obj.raw):
@@ -463,19 +486,21 @@ def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
     named = {w.orgs[r] for r in obj.recipients if r in w.orgs}
     # a writer's own copy of an id it does not own is its alone: the names in it grant nobody anything
     granted = () if pending or restricted else policy.granted_recipients(tlp, named)
-    claim = w.claims.get((obj.id, obj.version))
     agreement = w.sender.agreement
-    origin_hub = (
-        "" if agreement is None else (claim.origin_hub if claim and claim.origin_hub else agreement.peer)
-    )
-    hops = 0 if agreement is None else (claim.hops + 1 if claim else 1)
-    # a peer's object has no local producer: the peer (its origin) is who stands behind it
-    producer = None if w.sender.org is None or agreement is not None else w.sender.org.id
+    if agreement is None:
+        origin_hub, hops = "", 0
+    else:
+        claim = w.claims.get((obj.id, obj.version))
+        origin_hub = claim.origin_hub if claim and claim.origin_hub else agreement.peer
+        hops = claim.hops + 1 if claim else 1
     version = NewVersion(
-        obj, tlp, producer, me, digest, granted, restricted, origin_hub, hops, pending, fallback
+        obj, tlp, w.producer, me, digest, granted, restricted, origin_hub, hops, pending, fallback
     )
-    versions.append(Held(obj.version_us, digest, obj.raw, me, True))
-    w.held[obj.id] = versions
+    held = Held(obj.version_us, digest, obj.raw, me, True)
+    if versions:
+        versions.append(held)
+    else:
+        w.held[obj.id] = [held]
     if owner is None:
         w.owners[obj.id] = me
         w.claimed.append((obj.id, me))

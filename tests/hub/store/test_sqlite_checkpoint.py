@@ -60,6 +60,6 @@ def test_past_the_cap_the_writer_checkpoints_and_truncates_the_wal(
     try:
         _fill(store, clock, 3)
         assert Path(f"{db}-wal").stat().st_size <= 256 * 1024  # truncated after the commit that passed it
-        assert store._db._checkpointer._thread is None
+        assert not store._db._checkpointer.started
     finally:
         store.close()

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kizuna.errors import StoreError
+from kizuna.hub.store.sqlite.background import Background
 
 #: Page cache of the one writer and of each reader thread (KiB, negative as SQLite takes it): readers are
 #: many (one per server thread), so theirs is small and the process's memory stays bounded.
@@ -34,43 +35,6 @@ READER_CACHE_KIB = 8192
 CHECKPOINT_BYTES = 64 * 2**20
 #: WAL size past which the writer checkpoints it itself, after its commit.
 CHECKPOINT_CAP_BYTES = 1024 * 2**20
-
-
-class _Checkpointer:
-    """Checkpoints one database's WAL in a thread of its own (started on first need), when poked."""
-
-    def __init__(self, connections: Connections) -> None:
-        self._connections = connections
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-
-    def poke(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kizuna-checkpoint", daemon=True)
-            self._thread.start()
-        self._wake.set()
-
-    def _run(self) -> None:
-        conn = self._connections.connect()
-        try:
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
-                    return
-                # on failure it is tried again at the next poke; past the cap the writer checkpoints itself
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._stopping = True
-            self._wake.set()
-            self._thread.join()
-            self._thread = None
 
 
 class Connections:
@@ -87,7 +51,8 @@ class Connections:
         self.after_commit: dict[str, Callable[[], None]] = {}
         self._writer_thread: int | None = None
         self._wal = Path(f"{path}-wal")
-        self._checkpointer = _Checkpointer(self)
+        self._checkpoints: sqlite3.Connection | None = None  # the checkpointer's connection
+        self._checkpointer = Background("kizuna-checkpoint", self._checkpoint)
         self.writer = self.connect(writer=True)
 
     def connect(self, *, writer: bool = False) -> sqlite3.Connection:
@@ -156,12 +121,21 @@ class Connections:
         elif wal > CHECKPOINT_BYTES:
             self._checkpointer.poke()
 
+    def _checkpoint(self) -> None:
+        if self._checkpoints is None:
+            self._checkpoints = self.connect()
+        # on failure it is tried again at the next poke; past the cap the writer checkpoints itself
+        with contextlib.suppress(sqlite3.Error):
+            self._checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def writing(self) -> bool:
         """Whether this thread is inside a write of this process."""
         return self._writer_thread == threading.get_ident()
 
     def close(self) -> None:
         self._checkpointer.close()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
