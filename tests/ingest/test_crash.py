@@ -95,6 +95,23 @@ def _crash_loop(args: list[str], db: Path, clean_db: Path, kills: int, seed: int
     _check_units(final, clean)
     assert final["objects"] == clean["objects"]
     assert kizuna_cli("hub", "audit", "verify", "--db", str(db)).returncode == 0
+    # the read indexes hold every version, those of killed runs included (indexed from their bytes)
+    assert _indexed(db) == _indexed(clean_db)
+
+
+def _indexed(db: Path) -> tuple[object, ...]:
+    conn = sqlite3.connect(db)
+    try:
+        meta = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN ('indexed_to', 'last_date_added')")
+        )
+        assert meta["indexed_to"] == meta["last_date_added"]
+        return tuple(
+            conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("search", "observables", "same_keys", "links", "sightings", "flags")
+        )
+    finally:
+        conn.close()
 
 
 @pytest.mark.slow
