@@ -90,6 +90,50 @@ def hub_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
     yield from build_hub(tmp_path, dsn)
 
 
+@contextmanager
+def database_connection(db: str | Path, *, read_only: bool = True) -> Iterator[Any]:
+    """A connection to the database behind a hub, beside it (``db``: its SQLite file or its DSN), with
+    ``sqlite3``'s face (``?`` placeholders; on PostgreSQL the store's own dialect adapter, autocommit)."""
+    from kizuna.hub.store.postgres.store import is_dsn
+
+    if is_dsn(db):
+        import psycopg
+
+        from kizuna.hub.store.postgres.dialect import PgConnection
+
+        with psycopg.connect(str(db), autocommit=True) as raw:
+            yield PgConnection(raw)
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True) if read_only else sqlite3.connect(db)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def query_database(db: str | Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query (``?`` placeholders) on the database behind a hub (its SQLite file or DSN)."""
+    with database_connection(db) as conn:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def damage_database(db: str | Path, script: str) -> None:
+    """Run SQL statements (``;``-separated, no parameters) on the database behind a hub (its SQLite file or
+    DSN), as its owner could."""
+    from kizuna.hub.store.postgres.store import is_dsn
+
+    if is_dsn(db):
+        import psycopg
+
+        with psycopg.connect(str(db), autocommit=True) as conn:
+            conn.execute(script.encode())
+        return
+    with database_connection(db, read_only=False) as conn2:
+        conn2.executescript(script)
+
+
 @dataclass(frozen=True)
 class Place:
     """Where a hub that the CLI makes lives: its ``--db`` value (a SQLite file, or a DSN naming a new schema)
@@ -121,44 +165,17 @@ class Place:
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
-        """A read connection to the database itself, beside the hub, with ``sqlite3``'s face (``?``
-        placeholders; on PostgreSQL the store's own dialect adapter)."""
-        if self.postgres:
-            import psycopg
-
-            from kizuna.hub.store.postgres.dialect import PgConnection
-
-            with psycopg.connect(self.db, autocommit=True) as raw:
-                yield PgConnection(raw)
-            return
-        import sqlite3
-
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        try:
+        """A read connection to the database itself, beside the hub (see :func:`database_connection`)."""
+        with database_connection(self.db) as conn:
             yield conn
-        finally:
-            conn.close()
 
     def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query (``?`` placeholders) on the database itself."""
-        with self.connect() as conn:
-            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+        return query_database(self.db, sql, params)
 
     def damage(self, script: str) -> None:
         """Run SQL statements (``;``-separated, no parameters) on the database, as its owner could."""
-        if self.postgres:
-            import psycopg
-
-            with psycopg.connect(self.db, autocommit=True) as conn:
-                conn.execute(script.encode())
-            return
-        import sqlite3
-
-        conn2 = sqlite3.connect(self.db)
-        try:
-            conn2.executescript(script)
-        finally:
-            conn2.close()
+        damage_database(self.db, script)
 
     def dump(self) -> bytes:
         """What the database holds: the SQLite file's bytes, or every row of every table of the hub's

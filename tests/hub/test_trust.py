@@ -6,7 +6,6 @@ tokens an ordinary partner organisation holds. Federation findings run two hubs 
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from kizuna.hub.taxii.errors import TAXII_MEDIA_TYPE
 from kizuna.stix.markings import TLP, TLP2_EXTENSION_ID, TLP2_IDS, marking_definition
 
 from ..conftest import free_port, kizuna_cli, start_hub_process
-from .conftest import BACKENDS, indicator
+from .conftest import BACKENDS, damage_database, indicator, query_database
 
 ORGS = {
     "producer": TLP.RED,
@@ -76,30 +75,11 @@ class LiveHub:
 
     def damage(self, script: str) -> None:
         """Run SQL statements on the database behind the hub, as its owner could."""
-        if self.dsn is not None:
-            import psycopg
-
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                conn.execute(script.encode())
-            return
-        conn = sqlite3.connect(self.db)
-        try:
-            conn.executescript(script)
-        finally:
-            conn.close()
+        damage_database(self.cli_db, script)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a query on the database behind the server."""
-        if self.dsn is not None:
-            import psycopg
-
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                return [tuple(r) for r in conn.execute(sql.encode()).fetchall()]
-        conn2 = sqlite3.connect(self.db)
-        try:
-            return [tuple(r) for r in conn2.execute(sql).fetchall()]
-        finally:
-            conn2.close()
+        return query_database(self.cli_db, sql)
 
     def url(self, collection: str, path: str = "objects/") -> str:
         return f"http://127.0.0.1:{self.port}/api/collections/{self.collections[collection]}/{path}"

@@ -10,7 +10,7 @@ import pytest
 
 from kizuna.hub.store.protocols import Store
 from kizuna.hub.store.sqlite import SQLiteStore
-from tests.hub.conftest import FrozenClock
+from tests.hub.conftest import FrozenClock, damage_database, query_database
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -54,37 +54,16 @@ def store(make_store: Callable[[], Store]) -> Store:
     return make_store()
 
 
+def _database(store: object) -> str:
+    dsn = getattr(store, "dsn", None)
+    return str(dsn) if dsn is not None else str(store.path)  # type: ignore[attr-defined]
+
+
 def tamper(store: Store, sql: str) -> None:
     """Change the database behind the store's back, as someone with write access to it could."""
-    dsn = getattr(store, "dsn", None)
-    if dsn is not None:
-        import psycopg
-
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.encode())
-        return
-    import sqlite3
-
-    conn2 = sqlite3.connect(store.path)  # type: ignore[attr-defined]
-    conn2.execute(sql)
-    conn2.commit()
-    conn2.close()
+    damage_database(_database(store), sql)
 
 
 def raw_query(store: object, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
     """Read the database behind the store directly (``?`` placeholders), on either backend."""
-    dsn = getattr(store, "dsn", None)
-    if dsn is not None:
-        import psycopg
-
-        from kizuna.hub.store.postgres.dialect import translate
-
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            return [tuple(r) for r in conn.execute(translate(sql)[0], list(params)).fetchall()]
-    import sqlite3
-
-    conn2 = sqlite3.connect(store.path)  # type: ignore[attr-defined]
-    try:
-        return [tuple(r) for r in conn2.execute(sql, params).fetchall()]
-    finally:
-        conn2.close()
+    return query_database(_database(store), sql, params)
