@@ -92,6 +92,25 @@ def test_closing_a_store_indexes_what_it_left_waiting(tmp_path: Path, clock: Fro
     assert meta["indexed_to"] == meta["last_date_added"] and hits == 1
 
 
+def test_closing_a_store_indexes_what_a_killed_writer_left(tmp_path: Path, clock: FrozenClock) -> None:
+    """A rerun after a kill may store nothing new; closing it still indexes what the killed run left."""
+    writer = SQLiteStore.create(tmp_path / "hub.db", durable=False, clock=clock)
+    rerun = SQLiteStore.open(tmp_path / "hub.db")
+    try:
+        World(writer, clock).post("uk", [ind("198.51.100.78", name="left behind")])
+        writer._waiting.clear()  # type: ignore[attr-defined]  # killed: its entries are gone with it
+        rerun.close()
+        conn = sqlite3.connect(tmp_path / "hub.db")
+        meta = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN ('indexed_to', 'last_date_added')")
+        )
+        hits = conn.execute("SELECT count(*) FROM search WHERE search MATCH 'behind'").fetchone()[0]
+        conn.close()
+        assert meta["indexed_to"] == meta["last_date_added"] and hits == 1
+    finally:
+        writer.close()
+
+
 # -- the indexes caught up are the indexes built afresh ---------------------------------------------------
 _INDEX_TABLES = {
     "search": "SELECT rowid, body FROM search ORDER BY rowid",

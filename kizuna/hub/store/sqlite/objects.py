@@ -401,12 +401,12 @@ class SQLiteObjects(SQLiteBase):
             return catch_up(conn, self._waiting)
 
     def _index_before_close(self) -> None:
-        """Index what this process left waiting. Nothing is lost if that fails (the database is unusable, a
-        read-only file): the mark in the database says what is not indexed, and the next reader indexes it."""
-        if not self._waiting:
-            return
+        """Index what is left to index: this process's writes, and those of a process killed before it
+        indexed its own. Nothing is lost if that fails (the database is unusable, a read-only file): the mark
+        in the database says what is not indexed, and the next reader indexes it."""
         with contextlib.suppress(KizunaError, sqlite3.Error, OSError):
-            self.catch_up_index()
+            if self._waiting or self._index_behind():
+                self.catch_up_index()
 
     def _index_behind(self) -> bool:
         """Whether some committed version is not yet in the read indexes (one read of two ``meta`` rows)."""
