@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -259,7 +259,6 @@ class _Write:
     known_markings: dict[str, TLP | None]
     orgs: dict[str, int]
     claims: Mapping[tuple[str, str], PeerClaim]
-    claimed: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # the same for every object of the write
@@ -340,7 +339,6 @@ def accept(
             raise _UnitRefused(_unit_refused([r for r in results if r is not None]))
         versions = _in_disclosure_order(versions)
         added = tx.insert(collection, versions)
-        tx.claim(w.claimed)
         tx.register_markings(definitions)
         _resolve_pending(tx, [d[0] for d in definitions])
         routed = _route_sightings(store, tx, w, versions, clock)
@@ -501,9 +499,8 @@ def _decide(obj: Incoming, w: _Write) -> tuple[Outcome, str, NewVersion | None]:
         versions.append(held)
     else:
         w.held[obj.id] = [held]
-    if owner is None:
+    if owner is None:  # the first to store an id owns it (its first stored version says so)
         w.owners[obj.id] = me
-        w.claimed.append((obj.id, me))
     reason = ""
     if pending:
         reason = (
@@ -571,7 +568,6 @@ def _route_sightings(
                 continue
             copy = NewVersion(obj, v.tlp, v.producer_org_id, origin, obj.digest, ids, True)
             tx.insert(target, [copy])
-            tx.claim([(obj.id, origin)])
             routed.append((Routed(target.id, obj.id), copy))
     return routed
 

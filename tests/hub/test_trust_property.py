@@ -266,9 +266,11 @@ class _Own:
 def check_reads(sides: dict[str, Side]) -> None:
     agreements = {s.name: s.spec.agreement for s in sides.values()}
     for side in sides.values():
-        owners = dict(side.store._db.reader().execute("SELECT id, owner FROM owners").fetchall())
+        rows = {org.name: readable(side, org) for org in side.orgs}
+        ids = sorted({r.id for found in rows.values() for r in found})
+        owners = side.store.write(lambda tx, ids=ids: tx.owners(ids))  # the store's own answer
         for org, spec in zip(side.orgs, side.spec.orgs, strict=True):
-            for r in readable(side, org):
+            for r in rows[org.name]:
                 assert r.tlp <= spec.ceiling
                 digest = intake._digest(r.raw).hex()
                 crossed = r.origin.startswith(policy.peer_origin(""))

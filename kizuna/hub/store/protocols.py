@@ -216,12 +216,10 @@ class WriteTx(Protocol):
         ...
 
     def owners(self, ids: Sequence[str]) -> dict[str, str]:
-        """The owner (an origin) of each of those ids that has one at this hub. Every id of which a version
-        was ever stored has one (an owner is never removed), so an id without one has no version anywhere."""
-        ...
-
-    def claim(self, owners: Sequence[tuple[str, str]]) -> None:
-        """Record (id, owner) for ids that have no owner yet (the first to store an id owns it)."""
+        """The owner (an origin) of each of those ids that has one at this hub: the origin of the first
+        version of it stored, in any collection. Every id of which a version was ever stored has one (an
+        owner is never removed, not even when its versions are deleted), so an id without one has no version
+        anywhere."""
         ...
 
     def org_ids(self, refs: Iterable[str]) -> dict[str, int]:

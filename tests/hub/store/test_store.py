@@ -156,6 +156,42 @@ def test_delete_removes_only_visible_versions_and_is_audited(store: Store) -> No
     assert [r.action for r in store.audit_records()][-1] == "objects.delete"
 
 
+def test_an_id_stays_its_first_producers_when_its_versions_are_deleted(store: Store) -> None:
+    """The first to store an id owns it, and still does once every version of it is deleted: nobody else
+    may then take the id over."""
+    _setup(store)
+    store.add_org("other", ceiling=TLP.RED)
+    store.grant_access("c", readers=["other"], writers=["other"])
+    c, producer, other = store.get_collection("c"), store.get_org("producer"), store.get_org("other")
+    assert c is not None and producer is not None and other is not None
+    obj = indicator(oid="indicator--8c7a2e0e-0000-4000-8000-0000000000aa")
+    mine, theirs = intake.Sender.local(producer), intake.Sender.local(other)
+
+    def owners() -> dict[str, str]:
+        return store.write(
+            lambda tx: tx.owners([obj["id"], "indicator--00000000-0000-4000-8000-000000000000"])
+        )
+
+    assert owners() == {}
+    assert intake.accept(store, c, mine, [obj], clock=utc_now).objects[0].outcome is Outcome.STORED
+    assert owners() == {obj["id"]: policy.org_origin(producer)}
+    later = {**obj, "modified": "2026-02-01T00:00:00.000Z"}
+    # the other organisation reads the producer's version: its own version of the id is refused
+    assert intake.accept(store, c, theirs, [later], clock=utc_now).objects[0].outcome is Outcome.REFUSED
+    all_versions = Query(versions=VersionFilter(all=True))
+    assert store.delete_versions(c, producer, obj["id"], all_versions) == 1
+    assert store.count_objects() == 0
+    assert owners() == {obj["id"]: policy.org_origin(producer)}
+    # it reads no version now: its version is kept as its own copy (no existence oracle), readable by it alone
+    assert intake.accept(store, c, theirs, [later], clock=utc_now).objects[0].outcome is Outcome.STORED
+    assert owners() == {obj["id"]: policy.org_origin(producer)}
+    assert store.query(c, producer, all_versions).rows == []
+    assert [r.origin for r in store.query(c, other, all_versions).rows] == [policy.org_origin(other)]
+    newer = {**obj, "modified": "2026-03-01T00:00:00.000Z"}
+    assert intake.accept(store, c, mine, [newer], clock=utc_now).objects[0].outcome is Outcome.STORED
+    assert [r.origin for r in store.query(c, producer, all_versions).rows] == [policy.org_origin(producer)]
+
+
 # -- peers ---------------------------------------------------------------------------------------------
 def test_peers_flows_cursors_and_agreements(store: Store, make_store: Callable[[], Store]) -> None:
     _setup(store)

@@ -275,7 +275,12 @@ INSERT INTO meta (key, value)
     VALUES ('indexed_to', COALESCE((SELECT value FROM meta WHERE key = 'last_date_added'), '0'))
 """
 
-DDL: dict[int, str] = {1: "", 2: "", 3: "", 4: "", 5: "", 6: _V6, 7: _V7}
+_V8 = """
+DROP INDEX objects_by_id;
+CREATE INDEX objects_by_id ON objects (id_key, collection_key, version_us)
+"""
+
+DDL: dict[int, str] = {1: "", 2: "", 3: "", 4: "", 5: "", 6: _V6, 7: _V7, 8: _V8}
 
 
 def schema_version(conn: psycopg.Connection[Any]) -> int:

@@ -83,6 +83,35 @@ def result_from_json(body: bytes) -> WriteResult:
 MAX_REFUSALS_KEPT = 20
 
 
+def owners_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The owner of each of ``ids`` that has one: the origin recorded in ``owners`` (ids some of whose
+    versions were deleted, and ids stored before schema 8), else the origin of the id's first stored
+    version, in any collection (the first to store an id owns it)."""
+    out: dict[str, str] = {}
+    unique = list(dict.fromkeys(ids))
+    for i in range(0, len(unique), _CHUNK):
+        chunk = unique[i : i + _CHUNK]
+        wanted = set(chunk)
+        cur = conn.execute(
+            f"SELECT id, owner FROM owners WHERE id_key IN ({','.join('?' * len(chunk))})",
+            [id_key(x) for x in chunk],
+        )
+        out.update((r[0], r[1]) for r in cur if r[0] in wanted)
+        rest = [x for x in chunk if x not in out]
+        if not rest:
+            continue
+        first: dict[str, tuple[int, str]] = {}
+        cur = conn.execute(
+            f"SELECT id, date_added, origin FROM objects WHERE id_key IN ({','.join('?' * len(rest))})",
+            [id_key(x) for x in rest],
+        )
+        for oid, added, origin in cur:
+            if oid in wanted and (oid not in first or added < first[oid][0]):  # a 64-bit key may collide
+                first[oid] = (added, origin)
+        out.update((oid, origin) for oid, (_, origin) in first.items())
+    return out
+
+
 class SQLiteWriteTx:
     """The operations of one write transaction on the writer connection (see ``WriteTx``)."""
 
@@ -112,24 +141,7 @@ class SQLiteWriteTx:
         return found
 
     def owners(self, ids: Sequence[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        unique = list(dict.fromkeys(ids))
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i : i + _CHUNK]
-            cur = self._conn.execute(
-                f"SELECT id, owner FROM owners WHERE id_key IN ({','.join('?' * len(chunk))})",
-                [id_key(x) for x in chunk],
-            )
-            wanted = set(chunk)
-            out.update((r[0], r[1]) for r in cur if r[0] in wanted)
-        return out
-
-    def claim(self, owners: Sequence[tuple[str, str]]) -> None:
-        if owners:
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO owners (id_key, id, owner) VALUES (?,?,?)",
-                [(id_key(oid), oid, owner) for oid, owner in owners],
-            )
+        return owners_of(self._conn, ids)
 
     def marking_levels(self, ids: Iterable[str]) -> dict[str, TLP | None]:
         wanted = list(dict.fromkeys(ids))
@@ -498,6 +510,12 @@ class SQLiteObjects(SQLiteBase):
                     "only the organisation that shared this object, or an administrator, may delete it"
                 )
             keys = [int(r[0]) for r in doomed]
+            if keys:  # the owner outlives the versions: nobody else may take the id over
+                for oid, owner in owners_of(conn, [object_id]).items():
+                    conn.execute(
+                        "INSERT OR IGNORE INTO owners (id_key, id, owner) VALUES (?,?,?)",
+                        (id_key(oid), oid, owner),
+                    )
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i : i + _CHUNK]
                 conn.execute(f"DELETE FROM objects WHERE date_added IN ({','.join('?' * len(chunk))})", chunk)
