@@ -4,13 +4,19 @@ that never fail, CJK phrases, sameness keys and their URL form."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kizuna.hub import index
+from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.minerals.publish import ASSESSMENT_TYPE
 from kizuna.space.publish import CONJUNCTION_TYPE
+from tests.hub.conftest import BACKENDS
 
 
 def test_the_wings_types_are_the_ones_indexed() -> None:
@@ -159,19 +165,33 @@ _write = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.fixture(params=BACKENDS)
+def index_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An empty hub on each backend, whose index tables the test writes directly."""
+    store: Any
+    if request.param == "postgres":
+        from kizuna.hub.store.postgres import PostgresStore
+
+        store = PostgresStore.create(request.getfixturevalue("new_pg_dsn")(), key_file=tmp_path / "hub.key")
+    else:
+        store = SQLiteStore.create(tmp_path / "hub.db", durable=False)
+    yield store
+    store.close()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(_write, st.lists(st.integers(0, 40), max_size=3)), min_size=1, max_size=8))
 def test_shared_keys_hold_every_key_two_origins_hold(
-    steps: list[tuple[list[tuple[str, str]], list[int]]],
+    index_store: Any, steps: list[tuple[list[tuple[str, str]], list[int]]]
 ) -> None:
     """Writes of (origin, key) in batches, each followed by deletes of earlier versions: ``shared_keys`` is
     always a superset of the keys that versions of two or more origins hold (the disagreements list narrows
-    it per reader; it must never miss one)."""
+    it per reader; it must never miss one). On both backends, through the store's own write transactions."""
     from kizuna.hub.store.sqlite.indexing import index_versions, unindex
-    from kizuna.hub.store.sqlite.schema import migrate
 
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    migrate(conn)
+    with index_store._db.write() as conn:  # each example starts from empty index tables
+        for table in ("same_keys", "shared_keys", "key_origins"):
+            conn.execute(f"DELETE FROM {table}")
     held: dict[int, tuple[str, str]] = {}  # date_added -> (origin, key)
     added = 0
     for batch, doomed in steps:
@@ -180,16 +200,16 @@ def test_shared_keys_hold_every_key_two_origins_hold(
             added += 1
             held[added] = (origin, key)
             versions.append((added, origin, index.Entries(keys=(key,))))
-        conn.execute("BEGIN")
-        index_versions(conn, versions)
         gone = [a for a in dict.fromkeys(doomed) if a in held]
-        unindex(conn, gone)
-        conn.execute("COMMIT")
+        with index_store._db.write() as conn:
+            index_versions(conn, versions)
+            unindex(conn, gone)
         for a in gone:
             del held[a]
         origins: dict[str, set[str]] = {}
         for origin, key in held.values():
             origins.setdefault(key, set()).add(origin)
         truth = {k for k, o in origins.items() if len(o) > 1}
-        recorded = {r[0] for r in conn.execute("SELECT key FROM shared_keys")}
+        with index_store._db.write() as conn:
+            recorded = {r[0] for r in conn.execute("SELECT key FROM shared_keys").fetchall()}
         assert truth <= recorded

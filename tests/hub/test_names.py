@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from kizuna.errors import InputError
 from kizuna.hub import names
 from kizuna.hub.store.sqlite import SQLiteStore
 from kizuna.stix.markings import TLP
+from tests.hub.conftest import BACKENDS
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -53,9 +55,15 @@ def test_a_title_is_printable_text_on_one_line(text: str) -> None:
         assert names.title(text) == stripped
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = SQLiteStore.create(tmp_path / "hub.db", durable=False)
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh hub on each backend: the names are checked above the store, whatever holds them."""
+    if request.param == "postgres":
+        from kizuna.hub.store.postgres import PostgresStore
+
+        s = PostgresStore.create(request.getfixturevalue("new_pg_dsn")(), key_file=tmp_path / "hub.key")
+    else:
+        s = SQLiteStore.create(tmp_path / "hub.db", durable=False)
     s.add_org("uk-ncsc", ceiling=TLP.RED)
     yield s
     s.close()
@@ -80,7 +88,7 @@ def store(tmp_path: Path):
         lambda s: s.add_peer("no good", url="http://x/", user=None, secret=b"s", max_tlp=TLP.GREEN),
     ],
 )
-def test_every_entry_refuses_a_bad_name_and_changes_nothing(store: SQLiteStore, call) -> None:
+def test_every_entry_refuses_a_bad_name_and_changes_nothing(store: Any, call) -> None:  # either backend
     store.add_collection("CNI", alias="cni")
     before = store.table_counts()
     audit = list(store.audit_records())
