@@ -444,7 +444,9 @@ class SQLiteObjects(SQLiteBase):
         self, collection: Collection, reader: Org | policy.Agreement, query: Query
     ) -> tuple[str, list[object]]:
         visible, params = self._visible(reader, "o")
-        clauses = ["o.collection_key = ?", visible]
+        # asked for ids: found through objects_by_id (SQLite, without statistics, would otherwise walk the
+        # whole collection in date order for the sake of ORDER BY ... LIMIT: 0.3 s at 1,000,000 objects)
+        clauses = ["+o.collection_key = ?" if query.ids else "o.collection_key = ?", visible]
         args: list[object] = [collection.key, *params]
         if query.added_after_us is not None:
             clauses.append("o.date_added > ?")
