@@ -100,13 +100,14 @@ def owners_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
         rest = [x for x in chunk if x not in out]
         if not rest:
             continue
+        unowned = set(rest)
         first: dict[str, tuple[int, str]] = {}
         cur = conn.execute(
             f"SELECT id, date_added, origin FROM objects WHERE id_key IN ({','.join('?' * len(rest))})",
             [id_key(x) for x in rest],
         )
         for oid, added, origin in cur:
-            if oid in wanted and (oid not in first or added < first[oid][0]):  # a 64-bit key may collide
+            if oid in unowned and (oid not in first or added < first[oid][0]):  # a 64-bit key may collide
                 first[oid] = (added, origin)
         out.update((oid, origin) for oid, (_, origin) in first.items())
     return out
