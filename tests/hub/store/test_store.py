@@ -11,7 +11,7 @@ from kizuna.errors import Conflict, InputError, NotFound
 from kizuna.hub import intake, policy
 from kizuna.hub.audit import verify_chain
 from kizuna.hub.auth import TokenKey
-from kizuna.hub.models import Incoming, ObjectResult, Outcome, Query, VersionFilter
+from kizuna.hub.models import Collection, Incoming, ObjectResult, Org, Outcome, Query, VersionFilter
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import NewVersion, Store, WriteTx
 from kizuna.hub.store.sqlite import SQLiteStore
@@ -158,14 +158,20 @@ def test_delete_removes_only_visible_versions_and_is_audited(store: Store) -> No
     assert [r.action for r in store.audit_records()][-1] == "objects.delete"
 
 
-def test_an_id_stays_its_first_producers_when_its_versions_are_deleted(store: Store) -> None:
-    """The first to store an id owns it, and still does once every version of it is deleted: nobody else
-    may then take the id over."""
+def _two_writers(store: Store) -> tuple[Collection, Org, Org]:
+    """``_setup``'s hub with a second organisation that reads and writes collection c too."""
     _setup(store)
     store.add_org("other", ceiling=TLP.RED)
     store.grant_access("c", readers=["other"], writers=["other"])
     c, producer, other = store.get_collection("c"), store.get_org("producer"), store.get_org("other")
     assert c is not None and producer is not None and other is not None
+    return c, producer, other
+
+
+def test_an_id_stays_its_first_producers_when_its_versions_are_deleted(store: Store) -> None:
+    """The first to store an id owns it, and still does once every version of it is deleted: nobody else
+    may then take the id over."""
+    c, producer, other = _two_writers(store)
     obj = indicator(oid="indicator--8c7a2e0e-0000-4000-8000-0000000000aa")
     mine, theirs = intake.Sender.local(producer), intake.Sender.local(other)
 
@@ -192,6 +198,36 @@ def test_an_id_stays_its_first_producers_when_its_versions_are_deleted(store: St
     newer = {**obj, "modified": "2026-03-01T00:00:00.000Z"}
     assert intake.accept(store, c, mine, [newer], clock=utc_now).objects[0].outcome is Outcome.STORED
     assert [r.origin for r in store.query(c, producer, all_versions).rows] == [policy.org_origin(producer)]
+
+
+def test_ids_whose_keys_collide_keep_their_own_owners(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes key ids by a 64-bit hash; two ids with one key are still two ids: each its own owner, through
+    writes and the deletion of one of them. Every id gets the same key here."""
+    from kizuna.hub.store.sqlite import indexing, objects, reads
+
+    for module in (objects, reads, indexing):
+        monkeypatch.setattr(module, "id_key", lambda _id: 42)
+    c, producer, other = _two_writers(store)
+    x = indicator(oid="indicator--8c7a2e0e-0000-4000-8000-0000000000a1")
+    y = indicator(oid="indicator--8c7a2e0e-0000-4000-8000-0000000000a2")
+    mine, theirs = intake.Sender.local(producer), intake.Sender.local(other)
+    assert intake.accept(store, c, mine, [x], clock=utc_now).objects[0].outcome is Outcome.STORED
+    assert intake.accept(store, c, theirs, [y], clock=utc_now).objects[0].outcome is Outcome.STORED
+
+    def owners() -> dict[str, str]:
+        return store.write(lambda tx: tx.owners([x["id"], y["id"]]))
+
+    assert owners() == {x["id"]: policy.org_origin(producer), y["id"]: policy.org_origin(other)}
+    assert store.delete_versions(c, producer, x["id"], Query(versions=VersionFilter(all=True))) == 1
+    assert owners() == {x["id"]: policy.org_origin(producer), y["id"]: policy.org_origin(other)}
+    # the other organisation's own copy of x (it reads no version of it now) leaves x its producer's
+    assert intake.accept(store, c, theirs, [x], clock=utc_now).objects[0].outcome is Outcome.STORED
+    assert owners() == {x["id"]: policy.org_origin(producer), y["id"]: policy.org_origin(other)}
+    later = {**y, "modified": "2026-02-01T00:00:00.000Z"}
+    assert intake.accept(store, c, mine, [later], clock=utc_now).objects[0].outcome is Outcome.REFUSED
+    assert intake.accept(store, c, theirs, [later], clock=utc_now).objects[0].outcome is Outcome.NEW_VERSION
+    assert [r.id for r in store.query(c, producer, Query(ids=(y["id"],))).rows] == [y["id"]]
+    assert store.query(c, producer, Query(ids=(x["id"],))).rows == []  # x: the other's own copy only
 
 
 # -- peers ---------------------------------------------------------------------------------------------
@@ -252,40 +288,7 @@ def test_the_audit_head_follows_every_append(store: Store) -> None:
     assert not verify_chain(records, head, key=b"another key").ok
 
 
-def test_ids_whose_keys_collide_keep_their_own_owners(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Indexes key ids by a 64-bit hash; two ids with one key are still two ids: each its own owner, through
-    writes and the deletion of one of them. Every id gets the same key here."""
-    from kizuna.hub.store.sqlite import indexing, objects, reads
-
-    for module in (objects, reads, indexing):
-        monkeypatch.setattr(module, "id_key", lambda _id: 42)
-    _setup(store)
-    store.add_org("other", ceiling=TLP.RED)
-    store.grant_access("c", readers=["other"], writers=["other"])
-    c, producer, other = store.get_collection("c"), store.get_org("producer"), store.get_org("other")
-    assert c is not None and producer is not None and other is not None
-    x = indicator(oid="indicator--8c7a2e0e-0000-4000-8000-0000000000a1")
-    y = indicator(oid="indicator--8c7a2e0e-0000-4000-8000-0000000000a2")
-    mine, theirs = intake.Sender.local(producer), intake.Sender.local(other)
-    assert intake.accept(store, c, mine, [x], clock=utc_now).objects[0].outcome is Outcome.STORED
-    assert intake.accept(store, c, theirs, [y], clock=utc_now).objects[0].outcome is Outcome.STORED
-
-    def owners() -> dict[str, str]:
-        return store.write(lambda tx: tx.owners([x["id"], y["id"]]))
-
-    assert owners() == {x["id"]: policy.org_origin(producer), y["id"]: policy.org_origin(other)}
-    assert store.delete_versions(c, producer, x["id"], Query(versions=VersionFilter(all=True))) == 1
-    assert owners() == {x["id"]: policy.org_origin(producer), y["id"]: policy.org_origin(other)}
-    # the other organisation's own copy of x (it reads no version of it now) leaves x its producer's
-    assert intake.accept(store, c, theirs, [x], clock=utc_now).objects[0].outcome is Outcome.STORED
-    assert owners() == {x["id"]: policy.org_origin(producer), y["id"]: policy.org_origin(other)}
-    later = {**y, "modified": "2026-02-01T00:00:00.000Z"}
-    assert intake.accept(store, c, mine, [later], clock=utc_now).objects[0].outcome is Outcome.REFUSED
-    assert intake.accept(store, c, theirs, [later], clock=utc_now).objects[0].outcome is Outcome.NEW_VERSION
-    assert [r.id for r in store.query(c, producer, Query(ids=(y["id"],))).rows] == [y["id"]]
-    assert store.query(c, producer, Query(ids=(x["id"],))).rows == []  # x: the other's own copy only
-
-
+# -- SQLite's query plans ---------------------------------------------------------------------------------
 def test_a_query_by_id_does_not_grow_with_the_collection(tmp_path: Path) -> None:
     """SQLite, without statistics, may pick the collection's date-order index for ``ORDER BY ... LIMIT``
     and walk every object in it looking for one id: an object fetched by id at 1,000,000 objects took
