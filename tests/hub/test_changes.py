@@ -4,6 +4,7 @@ PostgreSQL: LISTEN/NOTIFY); leases, on both backends."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import pytest
 from kizuna.hub import intake
 from kizuna.hub.changes import ANY, Changes
 from kizuna.hub.store.sqlite import SQLiteStore
+from kizuna.hub.store.sqlite.watch import REST_S, SQLiteWatcher
 from kizuna.stix.ids import utc_now
 from kizuna.stix.markings import TLP
 
@@ -99,6 +101,45 @@ def test_the_store_publishes_after_commit_and_other_processes_commits_through_it
         assert changes.wait_blocking(b.key, seen, 10.0) > seen  # woken by the watcher
     finally:
         watch.close()
+
+
+def test_the_sqlite_watcher_rests_between_wakes_while_this_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit writes the WAL page by page and inotify reports every write: the watcher looks at most once
+    per rest however many events a burst of writes makes, and still publishes another process's commit."""
+    checks: list[float] = []
+    real = SQLiteWatcher._check
+
+    def counted(self: SQLiteWatcher) -> None:
+        checks.append(time.monotonic())
+        real(self)
+
+    monkeypatch.setattr(SQLiteWatcher, "_check", counted)
+    store = SQLiteStore.create(tmp_path / "hub.db", durable=False)
+    other = SQLiteStore.open(tmp_path / "hub.db")
+    try:
+        org = store.add_org("producer", ceiling=TLP.RED)
+        c = store.add_collection("a", readers=["producer"], writers=["producer"])
+        watch = store.watch_changes()
+        assert isinstance(watch, SQLiteWatcher)
+        if not watch.uses_inotify:
+            watch.close()
+            pytest.skip("no inotify here: the watcher polls data_version every quarter second")
+        started = time.monotonic()
+        for _ in range(30):  # a burst of writes in this process: hundreds of WAL writes, so of events
+            intake.accept(store, c, intake.Sender.local(org), [indicator() for _ in range(50)], clock=utc_now)
+        seen = store.changes().latest(c.key)
+        intake.accept(other, c, intake.Sender.local(org), [indicator()], clock=utc_now)  # another process
+        published = store.changes().wait_blocking(c.key, seen, 10.0)
+        elapsed = time.monotonic() - started
+        watch.close()
+        assert published > seen  # the other store's commit was published by the watcher
+        assert checks and len(checks) <= 1 + elapsed / REST_S
+        assert all(b - a >= REST_S * 0.9 for a, b in itertools.pairwise(checks))  # one look per rest at most
+    finally:
+        other.close()
+        store.close()
 
 
 def test_one_holder_of_a_lease_until_it_expires(new_store: Callable[..., Any]) -> None:

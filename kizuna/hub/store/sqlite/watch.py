@@ -2,11 +2,17 @@
 :class:`~kizuna.hub.changes.Changes`.
 
 Writers in this process publish through the after-commit hook; this watcher covers the others (a separate
-``kizuna hub sync --follow``, ``kizuna ingest``, a second server on the same file). Where Linux's inotify
-is available it sleeps on the database's directory and wakes when the WAL file (or, outside WAL mode, the
-database file) is written; elsewhere it reads ``PRAGMA data_version`` (which changes when another
-connection commits) every :data:`FALLBACK_POLL_S`. On a wake it reads the hub's last ``date_added`` and,
-when it moved, which collections received versions beyond the last one it saw, and publishes them.
+``kizuna hub sync --follow``, ``kizuna ingest``, a second server on the same file). It looks at ``PRAGMA
+data_version`` (which changes when another connection commits) and, when it changed, reads the hub's last
+``date_added`` and which collections received versions beyond the last one it saw, and publishes them.
+
+It looks when Linux's inotify (where the platform has it) reports a write to the database or its WAL, and
+every :data:`FALLBACK_POLL_S` besides: a commit becomes visible only after its last write to the WAL, so a
+look woken by that write may come too early, and nothing else would wake it. A commit writes the WAL page by
+page and inotify reports every write (a bulk write of 1,000 objects is hundreds of events), so after a woken
+look the watcher rests :data:`REST_S` before it reads the next events: a busy writer costs it at most
+``1 / REST_S`` looks a second, and another process's commit is published at most ``FALLBACK_POLL_S`` after
+it became visible, ``REST_S`` in the common case.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from pathlib import Path
 from kizuna.hub.changes import Changes
 
 FALLBACK_POLL_S = 0.25
+#: Seconds the watcher rests after a wake before it reads the next events (see the module's docstring).
+REST_S = 0.02
 
 _IN_MODIFY = 0x002
 _IN_CLOSE_WRITE = 0x008
@@ -62,6 +70,7 @@ class SQLiteWatcher:
         self._stop_r, self._stop_w = os.pipe()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA query_only=ON")
+        self._version = self._data_version()  # read before _seen: a commit between the two is looked at
         self._seen = self._last_added()
         self._fd = _inotify(path.parent)
         self._thread = threading.Thread(target=self._run, name="kizuna-watch", daemon=True)
@@ -91,6 +100,11 @@ class SQLiteWatcher:
         self.changes.published(marks)
 
     def _relevant(self, data: bytes) -> bool:
+        """Whether events ``data`` name the database or its WAL, or say events were lost. A commit is
+        hundreds of events, so the common case is a search for either name (an event's name is followed by
+        at least one NUL); only a read that has neither is walked event by event."""
+        if any(name + b"\0" in data for name in self._names):
+            return True
         offset = 0
         while offset + _EVENT.size <= len(data):
             _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
@@ -102,33 +116,44 @@ class SQLiteWatcher:
 
     def _run(self) -> None:
         try:
-            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            watched = [self._stop_r] if self._fd is None else [self._fd, self._stop_r]
             while True:
-                if self._fd is None:
-                    ready, _, _ = select.select([self._stop_r], [], [], FALLBACK_POLL_S)
-                    if ready:
-                        return
-                    now = self._conn.execute("PRAGMA data_version").fetchone()[0]
-                    if now != version:
-                        version = now
-                        self._check()
-                    continue
-                ready, _, _ = select.select([self._fd, self._stop_r], [], [])
+                ready, _, _ = select.select(watched, [], [], FALLBACK_POLL_S)
                 if self._stop_r in ready:
                     return
-                relevant = False
-                while True:
-                    try:
-                        data = os.read(self._fd, 65536)
-                    except BlockingIOError:
-                        break
-                    relevant = relevant or self._relevant(data)
-                if relevant:
-                    self._check()
+                if not ready:  # a quiet moment: a commit whose last write came before it was visible
+                    self._look()
+                    continue
+                if self._drain_relevant():
+                    self._look()
+                    if select.select([self._stop_r], [], [], REST_S)[0]:
+                        return
         except (sqlite3.Error, OSError):  # the database went away under us: stop watching
             return
         finally:
             self._conn.close()
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _look(self) -> None:
+        """Publish what was committed since the last look, if anything was (``data_version`` changes when
+        another connection, this process's writer included, commits)."""
+        now = self._data_version()
+        if now != self._version:
+            self._version = now
+            self._check()
+
+    def _drain_relevant(self) -> bool:
+        """Read every pending event; whether any was about the database."""
+        assert self._fd is not None
+        relevant = False
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return relevant
+            relevant = relevant or self._relevant(data)
 
     def close(self) -> None:
         os.write(self._stop_w, b"x")
