@@ -22,6 +22,10 @@ class Background:
         self._start = threading.Lock()
 
     @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
     def started(self) -> bool:
         return self._thread is not None
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from kizuna.errors import Conflict, NotFound, StoreError
 from kizuna.hub import names
-from kizuna.hub.changes import Changes
 from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.store.sqlite import schema
 from kizuna.hub.store.sqlite.audit import SQLiteAudit
@@ -43,8 +42,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
         self._cursor_key = self.keys.derive("cursor")
         self._checkpoints = checkpoint_path(self.path)
         self._db = Connections(self.path, durable=durable)
-        self._changes = Changes()
-        self._waiting = {}
+        self._open_objects()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -141,8 +139,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
         self.close()
 
     def close(self) -> None:
-        self._changes.close()
-        self._index_before_close()
+        self._close_objects()
         self._db.close()
 
     def table_counts(self) -> dict[str, int]:
