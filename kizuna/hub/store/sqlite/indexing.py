@@ -40,7 +40,7 @@ _CHUNK = 500
 
 #: Versions a process leaves waiting before its writer indexes them itself; from half of it, its indexer
 #: thread indexes them beside the writes.
-INDEX_BATCH = 16_384
+INDEX_BATCH = 8_192
 #: Versions the indexer thread indexes in one transaction.
 INDEX_STEP = 2_000
 #: Versions indexed per statement batch while catching up (bounds the memory of one step).
