@@ -3,10 +3,12 @@
 Checking an object (:func:`kizuna.hub.intake.check`: STIX validation, the I-JSON limits, the canonical bytes,
 what the read indexes will hold of it) depends on that object alone, so the objects of one large envelope
 are checked in parts side by side: the calling thread checks the first part while the processes of a small
-pool check the others. Everything else in a write (the trust decisions, the insert, the audit record) stays
-in the one writer, in order. The result is exactly what :func:`~kizuna.hub.intake.check_all` gives in one
-thread (``tests/hub/test_checkpool.py`` holds the two equal); a write too small to gain from it, or any
-trouble with the pool (a worker killed: the pool is rebuilt), is checked in the calling thread.
+pool check the others. The parts are sized from the times of earlier writes so that they end together (a
+helper's part also costs the pipe and the pickling both ways; the calling thread shares the interpreter
+with the server's other threads). Everything else in a write (the trust decisions, the insert, the audit
+record) stays in the one writer, in order. The result is exactly what :func:`~kizuna.hub.intake.check_all`
+gives in one thread (``tests/hub/test_checkpool.py`` holds the two equal); a write too small to gain from
+it, or any trouble with the pool (a worker killed: the pool is rebuilt), is checked in the calling thread.
 
 The helper processes are started on first use (or by :meth:`CheckPool.start`) by ``spawn`` (never
 ``fork``: a server process has threads and open database connections) and stopped by
@@ -19,6 +21,7 @@ import logging
 import multiprocessing
 import pickle
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -37,6 +40,11 @@ MIN_ITEMS = 200
 #: Failures of the pool after which it is given up (every write is then checked in the calling thread).
 MAX_FAILURES = 3
 
+#: Bounds of the helpers' share of a write, and how far each timed write moves it towards the split it
+#: would have had its parts end together.
+MIN_SHARE, MAX_SHARE = 0.2, 0.8
+LEARNING = 0.3
+
 Packed = tuple[Any, ...]
 
 
@@ -53,9 +61,10 @@ class _Helper:
     def send(self, start: int, items: list[object], limits: ObjectLimits) -> None:
         self.conn.send_bytes(pickle.dumps((start, items, limits), protocol=pickle.HIGHEST_PROTOCOL))
 
-    def receive(self) -> list[Packed]:
-        result: list[Packed] = pickle.loads(self.conn.recv_bytes())
-        return result
+    def receive(self) -> tuple[float, list[Packed]]:
+        """The packed results of the part sent, and the seconds the helper spent on them."""
+        took, result = pickle.loads(self.conn.recv_bytes())
+        return float(took), result
 
     def close(self) -> None:
         self.conn.close()  # the helper sees the end of its pipe and exits
@@ -69,10 +78,14 @@ def _serve(conn: Connection) -> None:
     """A helper process: check each part it is sent, until its pipe closes."""
     while True:
         try:
-            start, items, limits = pickle.loads(conn.recv_bytes())
+            message = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send_bytes(pickle.dumps(_check_part(start, items, limits), protocol=pickle.HIGHEST_PROTOCOL))
+        began = time.perf_counter()
+        start, items, limits = pickle.loads(message)
+        packed = _check_part(start, items, limits)
+        took = time.perf_counter() - began
+        conn.send_bytes(pickle.dumps((took, packed), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class CheckPool:
@@ -90,6 +103,8 @@ class CheckPool:
         self._busy = threading.Lock()
         self._closed = False
         self._failures = 0
+        #: The fraction of a large write's objects the helpers check (see :meth:`_learn`).
+        self.share = self.processes / (self.processes + 1) if self.processes else 0.0
 
     def __call__(self, items: Sequence[object], limits: ObjectLimits) -> list[Incoming | ObjectResult]:
         n = len(items)
@@ -104,10 +119,8 @@ class CheckPool:
 
     def _check(self, items: Sequence[object], limits: ObjectLimits) -> list[Incoming | ObjectResult]:
         n = len(items)
-        parts = self.processes + 1
-        size = -(-n // parts)
-        bounds = [(k * size, min(n, (k + 1) * size)) for k in range(parts) if k * size < n]
         helpers = self._ready()
+        bounds = self._bounds(n, len(helpers))
         sent: list[_Helper | None] = []
         for helper, (start, end) in zip(helpers, bounds[1:], strict=False):
             try:
@@ -117,17 +130,53 @@ class CheckPool:
                 self._fail(helper, exc)
                 sent.append(None)
         start, end = bounds[0]
+        own_from = time.perf_counter()
         out: list[Incoming | ObjectResult] = [check(i, items[i], limits) for i in range(start, end)]
+        own_s = time.perf_counter() - own_from
+        helpers_s: list[float] = []
         for k, (start, end) in enumerate(bounds[1:]):
             sent_to = sent[k] if k < len(sent) else None
             if sent_to is not None:
                 try:
-                    out.extend(unpack(p) for p in sent_to.receive())
+                    took, packed = sent_to.receive()
+                    out.extend(unpack(p) for p in packed)
+                    helpers_s.append(took)
                     continue
                 except (EOFError, OSError, pickle.UnpicklingError) as exc:  # it died: check the part here
                     self._fail(sent_to, exc)
             out.extend(check(i, items[i], limits) for i in range(start, end))
+        if helpers_s and len(helpers_s) == len(bounds) - 1:
+            self._learn(bounds, own_s, max(helpers_s))
         return out
+
+    def _bounds(self, n: int, helpers: int) -> list[tuple[int, int]]:
+        """The calling thread's part first, then one part for each helper: the helpers' share of the
+        objects is :attr:`share` (all parts equal when no write has been timed yet)."""
+        if helpers == 0:
+            return [(0, n)]
+        own = min(n, max(1, round(n * (1 - self.share))))
+        size = -(-(n - own) // helpers)
+        bounds = [(0, own)]
+        for k in range(helpers):
+            start = own + k * size
+            if start < n:
+                bounds.append((start, min(n, start + size)))
+        return bounds
+
+    def _learn(self, bounds: list[tuple[int, int]], own_s: float, helped_s: float) -> None:
+        """Move :attr:`share` towards the split at which this write's parts would have ended together, from
+        the seconds the calling thread spent on its part and the longest a helper spent on its own (as the
+        helper timed it: unpickling and packing included). A helper's object costs more than a check, and
+        the calling thread shares its interpreter with the server's other threads, so neither side is a
+        fixed fraction faster than the other."""
+        own_n = bounds[0][1] - bounds[0][0]
+        helped_n = max(end - start for start, end in bounds[1:])
+        if own_n == 0 or helped_n == 0 or own_s <= 0 or helped_s <= 0:
+            return
+        own_rate, helper_rate = own_s / own_n, helped_s / helped_n  # seconds an object
+        helpers = len(bounds) - 1
+        ideal = own_rate / (own_rate + helper_rate / helpers)
+        self.share = min(MAX_SHARE, max(MIN_SHARE, self.share + LEARNING * (ideal - self.share)))
 
     def start(self) -> None:
         """Start the helper processes now, in the background (a server's start-up: its first large write

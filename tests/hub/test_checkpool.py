@@ -3,6 +3,7 @@ workers dying; a hub serving with it stores exactly what one without it stores."
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -136,6 +137,31 @@ def test_the_pool_agrees_with_one_thread(pool: CheckPool) -> None:
     small = ObjectLimits(max_string_chars=1000, max_members=40)
     assert pool(items, small) == intake.check_all(items, small)
     assert len(pool._helpers) == 2  # the helpers were used, not the fallback
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 3000), helpers=st.integers(0, 3), share=st.floats(0.2, 0.8))
+def test_the_parts_cover_every_object_once_in_order(n: int, helpers: int, share: float) -> None:
+    p = CheckPool(helpers)
+    p.share = share
+    bounds = p._bounds(n, helpers)
+    assert bounds[0][0] == 0 and bounds[-1][1] == n and len(bounds) <= helpers + 1
+    assert all(a[1] == b[0] and b[0] < b[1] for a, b in itertools.pairwise(bounds))
+    assert bounds[0][1] >= 1  # the calling thread always checks a part of its own
+
+
+def test_the_split_follows_what_each_part_took() -> None:
+    p = CheckPool(1)
+    assert p.share == 0.5  # untimed: equal parts
+    for _ in range(20):  # the helper's part takes twice as long an object (pipe, pickling)
+        bounds = p._bounds(1000, 1)
+        own, helped = bounds[0][1], bounds[1][1] - bounds[1][0]
+        p._learn(bounds, own * 1e-5, helped * 2e-5)
+    assert abs(p.share - 1 / 3) < 0.01 and p._bounds(1000, 1) == [(0, 667), (667, 1000)]
+    for _ in range(20):  # a helper with a core to itself beside a busy calling thread: never all of it
+        bounds = p._bounds(1000, 1)
+        p._learn(bounds, (bounds[0][1]) * 1e-4, (bounds[1][1] - bounds[1][0]) * 1e-6)
+    assert p.share == 0.8
 
 
 _MUTATIONS = st.sampled_from(["drop", "null", "number", "string", "list"])
