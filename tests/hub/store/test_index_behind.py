@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,26 +78,6 @@ def test_a_batch_of_waiting_versions_is_indexed_without_a_read(
     world.post("uk", [ind(f"192.0.2.{n}") for n in range(3, 5)])
     assert marks(store)[0] == marks(store)[1]  # 5 waiting: indexed by the write that made them a batch
     assert store._waiting == {}  # type: ignore[attr-defined]
-
-
-def test_half_a_batch_is_indexed_by_the_indexer_thread_beside_the_writes(
-    store: Store, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sqlite_objects, "INDEX_BATCH", 12)
-    monkeypatch.setattr(sqlite_objects, "INDEX_STEP", 2)
-    world = World(store, clock)
-    world.post("uk", [ind(f"192.0.2.{n}", name=f"pump {n}") for n in range(5)])
-    assert marks(store)[0] < marks(store)[1]  # 5 waiting: below half a batch, nothing to do yet
-    world.post("uk", [ind(f"192.0.2.{n}", name=f"pump {n}") for n in range(5, 7)])
-    deadline = time.monotonic() + 10
-    while len(store._waiting) >= 2 and time.monotonic() < deadline:  # type: ignore[attr-defined]
-        time.sleep(0.01)
-    indexed = marks(store)[0]
-    behind = raw_query(store, "SELECT count(*) FROM objects WHERE date_added > ?", (indexed,))
-    # 7 waiting, over half a batch: the thread indexed them 2 at a time, with no read asking, until 1 waited
-    assert len(store._waiting) == 1 and behind == [(1,)]  # type: ignore[attr-defined]
-    assert raw_query(store, "SELECT count(DISTINCT object_added) FROM observables") == [(6,)]
-    assert len(world.ids("green", Search(text="pump"))) == 7  # and a read indexes the one left
 
 
 def test_closing_a_store_indexes_what_it_left_waiting(tmp_path: Path, clock: FrozenClock) -> None:

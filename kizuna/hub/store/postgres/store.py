@@ -22,6 +22,7 @@ import psycopg
 
 from kizuna.errors import Conflict, StoreError
 from kizuna.hub import names
+from kizuna.hub.changes import Changes
 from kizuna.hub.keys import HubKeys
 from kizuna.hub.store.postgres import schema
 from kizuna.hub.store.postgres.connection import Connections, redact
@@ -74,7 +75,8 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
         self._pg = Connections(dsn)
         self.path = self._pg.path  # shown in messages: the DSN without its password
         self._db = cast(Any, self._pg)  # the query code's connections, PostgreSQL's dialect
-        self._open_objects()
+        self._changes = Changes()
+        self._waiting = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -172,7 +174,8 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
         self.close()
 
     def close(self) -> None:
-        self._close_objects()
+        self._changes.close()
+        self._index_before_close()
         self._pg.close()
 
     # -- what differs from SQLite ---------------------------------------------------------------------

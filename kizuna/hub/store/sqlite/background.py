@@ -22,10 +22,6 @@ class Background:
         self._start = threading.Lock()
 
     @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    @property
     def started(self) -> bool:
         return self._thread is not None
 

@@ -4,16 +4,13 @@ and removes the rows).
 They are written behind the writes, in batches: a write stores its versions and leaves them to be indexed
 (``meta.indexed_to`` is the ``date_added`` up to which every version is indexed), and :func:`catch_up`
 indexes everything above the mark in one transaction. A store catches up before any read of these tables
-(so a reader always sees every committed write: read your writes), when it is closed, and as the writes go
-on: once half of :data:`INDEX_BATCH` versions wait, a thread of the store's own indexes them,
-:data:`INDEX_STEP` at a time, while the writer checks and stores the next writes (most of the work is inside
-SQLite, outside the interpreter lock; a write waits for the lock at most one step); should a whole batch
-wait all the same, the writer indexes it itself. Each version's entries were computed by the
+(so a reader always sees every committed write: read your writes), when a process holds
+:data:`INDEX_BATCH` versions waiting, and when it is closed. Each version's entries were computed by the
 intake's check; the store keeps them in memory until they are indexed, and a version whose entries it does
 not hold (written by another process, or before a restart) is indexed from its stored bytes. Batching is
 what makes this cheaper than indexing in each write: the indexes are keyed by values and hashes, so one
 envelope's entries land on as many leaf pages as there are entries, and each commit wrote every touched page
-to the WAL again; a step over several writes touches each page once for all of them.
+to the WAL again; a batch of many writes touches each page once.
 
 Tables (schema version 3): ``search`` (FTS5 over names, descriptions, aliases and observable values, rowid =
 the version's ``date_added``), ``observables`` (exact values), ``same_keys`` and ``shared_keys`` (sameness
@@ -38,11 +35,8 @@ from kizuna.hub.store.sqlite.ids import id_key
 
 _CHUNK = 500
 
-#: Versions a process leaves waiting before its writer indexes them itself; from half of it, its indexer
-#: thread indexes them beside the writes.
-INDEX_BATCH = 8_192
-#: Versions the indexer thread indexes in one transaction.
-INDEX_STEP = 2_000
+#: Versions a process leaves waiting before it indexes them without waiting for a read.
+INDEX_BATCH = 16_384
 #: Versions indexed per statement batch while catching up (bounds the memory of one step).
 _STEP = 2_000
 
@@ -140,22 +134,18 @@ def _share_keys(conn: sqlite3.Connection, key_origins: dict[str, dict[str, None]
         conn.executemany("INSERT OR IGNORE INTO shared_keys (key) VALUES (?)", [(k,) for k in shared])
 
 
-def catch_up(conn: sqlite3.Connection, waiting: dict[int, Entries], most: int | None = None) -> int:
-    """Index every committed version above ``meta.indexed_to`` (inside the caller's write transaction), or
-    the first ``most`` of them, and move the mark to the last version indexed; ``waiting`` holds the entries
-    of some of them (by ``date_added``: used, then dropped). Returns how many versions were indexed."""
+def catch_up(conn: sqlite3.Connection, waiting: dict[int, Entries]) -> int:
+    """Index every committed version above ``meta.indexed_to`` (inside the caller's write transaction) and
+    move the mark to the last version stored; ``waiting`` holds the entries of some of them (by
+    ``date_added``: used, then dropped). Returns how many versions were indexed."""
     meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('indexed_to', 'last_date_added')"))
     mark, top = int(meta["indexed_to"]), int(meta["last_date_added"])
     done = 0
     while mark < top:
-        step = _STEP if most is None else min(_STEP, most - done)
-        if step <= 0:
-            top = mark  # the mark moves to the last version indexed
-            break
         rows = conn.execute(
             "SELECT date_added, origin FROM objects WHERE date_added > ? AND date_added <= ?"
             " ORDER BY date_added LIMIT ?",
-            (mark, top, step),
+            (mark, top, _STEP),
         ).fetchall()
         if not rows:
             break

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +35,6 @@ from kizuna.hub.models import (
 )
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PendingVersion
-from kizuna.hub.store.sqlite.background import Background
 from kizuna.hub.store.sqlite.base import SQLiteBase
 from kizuna.hub.store.sqlite.directory import (
     collection_columns,
@@ -45,7 +43,7 @@ from kizuna.hub.store.sqlite.directory import (
     org_from_row,
 )
 from kizuna.hub.store.sqlite.ids import id_key
-from kizuna.hub.store.sqlite.indexing import INDEX_BATCH, INDEX_STEP, bump_generation, catch_up, unindex
+from kizuna.hub.store.sqlite.indexing import INDEX_BATCH, bump_generation, catch_up, unindex
 from kizuna.hub.store.sqlite.predicates import to_sql
 from kizuna.hub.store.sqlite.watch import SQLiteWatcher
 from kizuna.stix.ids import to_us
@@ -384,22 +382,8 @@ class SQLiteWriteTx:
 
 
 class SQLiteObjects(SQLiteBase):
-    _indexer: Background
     _changes: Changes
     _waiting: dict[int, Entries]  # index entries of versions this process stored, not yet indexed
-
-    def _open_objects(self) -> None:
-        """The objects' side of a store being opened: its commit notifications, the index entries waiting
-        and the indexer thread (started when first needed)."""
-        self._changes = Changes()
-        self._waiting = {}
-        self._indexer = Background("kizuna-index", self._index_beside_writes)
-
-    def _close_objects(self) -> None:
-        """Wake every waiter for good, stop the indexer thread and index what is left."""
-        self._changes.close()
-        self._indexer.close()
-        self._index_before_close()
 
     def changes(self) -> Changes:
         """This process's commit notifications (see :mod:`kizuna.hub.changes`)."""
@@ -417,22 +401,9 @@ class SQLiteObjects(SQLiteBase):
         return out
 
     def _written(self) -> None:
-        """After a write: once half a batch waits to be indexed, the indexer thread indexes it beside the
-        writes; should a whole batch wait all the same (the indexer fell behind), the writer indexes it
-        itself, so the entries held in memory stay bounded (see ``indexing.py``)."""
-        waiting = len(self._waiting)
-        if waiting >= INDEX_BATCH:
+        """After a write: index what waits once it is a batch (see ``indexing.py``)."""
+        if len(self._waiting) >= INDEX_BATCH:
             self.catch_up_index()
-        elif waiting >= INDEX_BATCH // 2:
-            self._indexer.poke()
-
-    def _index_beside_writes(self) -> None:
-        """The indexer thread's job: index what waits, :data:`INDEX_STEP` versions a transaction (a write
-        waits for the lock at most one step), until less than a step waits or the store closes."""
-        while len(self._waiting) >= INDEX_STEP and not self._indexer.stopping:
-            with self._db.write() as conn:
-                catch_up(conn, self._waiting, INDEX_STEP)
-            time.sleep(0.001)  # let a write waiting for the lock take it before the next step
 
     def catch_up_index(self) -> int:
         """Index every committed version not yet in the read indexes; returns how many. Called before the

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kizuna.errors import Conflict, NotFound, StoreError
 from kizuna.hub import names
+from kizuna.hub.changes import Changes
 from kizuna.hub.keys import HubKeys, key_path
 from kizuna.hub.store.sqlite import schema
 from kizuna.hub.store.sqlite.audit import SQLiteAudit
@@ -42,7 +43,8 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
         self._cursor_key = self.keys.derive("cursor")
         self._checkpoints = checkpoint_path(self.path)
         self._db = Connections(self.path, durable=durable)
-        self._open_objects()
+        self._changes = Changes()
+        self._waiting = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -139,7 +141,8 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
         self.close()
 
     def close(self) -> None:
-        self._close_objects()
+        self._changes.close()
+        self._index_before_close()
         self._db.close()
 
     def table_counts(self) -> dict[str, int]:
