@@ -14,8 +14,9 @@ Who publishes:
 * **writers in other processes** on the same database (``kizuna hub sync --follow`` run on its own,
   ``kizuna ingest``, a second server worker): the store's watcher (:meth:`kizuna.hub.store.protocols.
   ObjectStore.watch_changes`), started by the process that serves or follows. For SQLite it sleeps on
-  inotify on the database's directory (the WAL file grows at every commit) where the platform has it, and
-  otherwise checks ``PRAGMA data_version`` every quarter second; on a wake it reads which collections
+  inotify on the database's directory (the WAL file grows at every commit) where the platform has it, at
+  most one look per rest however many writes a commit makes, and checks ``PRAGMA data_version`` every
+  quarter second besides (see :mod:`kizuna.hub.store.sqlite.watch`); on a look it reads which collections
   received versions beyond the last ``date_added`` it saw and publishes them.
 
 Several server workers (issue 18) keep one :class:`Changes` each and the same wait logic; only the feed
