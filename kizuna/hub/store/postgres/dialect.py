@@ -13,7 +13,14 @@ Rewrites: ``?`` -> ``%s`` (a literal ``%`` doubled); ``INSERT OR IGNORE`` -> ``O
 join order hint for SQLite) -> ``JOIN t ON``; ``0``/``1`` standing alone as a condition -> ``FALSE``/``TRUE``;
 ``CAST(x AS INTEGER)`` -> ``BIGINT``; FTS5's ``search MATCH ?`` -> a ``tsquery`` match and the text put into
 ``search`` -> its ``tsvector``, both over FTS5's own tokens (:mod:`~kizuna.hub.store.postgres.fulltext`); an
-``INSERT`` into a table with a generated key gains ``RETURNING`` so that ``lastrowid`` works.
+``INSERT`` into a table with a generated key gains ``RETURNING`` so that ``lastrowid`` works; ``x IN
+(?,?,...)`` -> ``x = ANY(?)`` with the values passed as one array (one statement text whatever the count,
+which PostgreSQL parses and plans once instead of per value).
+
+Rows written by ``executemany`` go in one statement that handles no placeholder per value (a 1,000-object
+envelope's ``objects`` rows were 17,000 of them, parsed by psycopg and planned by PostgreSQL): a binary
+``COPY`` where rows are only added, else one ``INSERT ... SELECT ... FROM unnest(...)`` with one binary
+array per column (``ON CONFLICT`` as written); the column types come from the catalog.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -47,6 +55,14 @@ _BOOL = re.compile(
     r"(\b(?:WHERE|AND|OR|NOT)\s+|\()\s*([01])(?=\s*\)|\s+AND\b|\s+OR\b|\s+ORDER\b|\s+LIMIT\b|\s+GROUP\b|\s*$)"
 )
 _VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))", re.I)
+#: A list of two or more placeholders after ``IN`` (``NOT IN`` too).
+_IN_LIST = re.compile(r"\b(NOT\s+)?IN\s*\((\?(?:\s*,\s*\?)+)\)", re.I)
+#: ``INSERT INTO t (columns) VALUES (row) rest`` as :func:`translate` writes it.
+_INSERT_ROW = re.compile(r"^\s*INSERT INTO (\w+) \(([^)]*)\)\s*VALUES\s*\(([^()]*)\)(.*)$", re.S)
+_ROW_ITEM = re.compile(r"^%s(::\w+)?$")
+#: Column types sent in binary as they are (the types of the hub's schema); any other goes as ``text``
+#: and is cast by PostgreSQL (``tsvector``).
+_BINARY_TYPES = frozenset({"bigint", "text", "bytea", "double precision"})
 #: Parameters in one statement (PostgreSQL's limit is 65,535).
 MAX_PARAMS = 32_000
 _SCALAR_MAX = re.compile(r"\bmax\((\w+\.)?(\w+), excluded\.\2\)")
@@ -55,14 +71,31 @@ _MATCH = "SELECT rowid FROM search WHERE search MATCH ?"
 _INDEX_TEXT = "INSERT INTO search (rowid, body) VALUES (?,?)"
 
 
-@functools.lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, int | None, bool, bool]:
     """``(postgres_sql, index of the FTS5 parameter or None, returns_key, indexes_text)`` for one
     statement (``indexes_text``: its rows' second parameter is text to turn into a ``tsvector``)."""
+    text, fts, returns_key, indexes_text, _lists = _translate(sql)
+    return text, fts, returns_key, indexes_text
+
+
+#: Where the values of each ``IN`` list rewritten to ``= ANY(?)`` sit among a statement's parameters:
+#: ``(index of the first, count)``, in order.
+Lists = tuple[tuple[int, int], ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _translate(sql: str) -> tuple[str, int | None, bool, bool, Lists]:
     fts: int | None = None
     if _MATCH in sql:
         fts = sql[: sql.index(_MATCH)].count("?")
         sql = sql.replace(_MATCH, "SELECT rowid FROM search WHERE tsv @@ ?::tsquery")
+    lists: list[tuple[int, int]] = []
+
+    def one_array(m: re.Match[str]) -> str:
+        lists.append((sql[: m.start()].count("?"), m.group(2).count("?")))
+        return "<> ALL(?)" if m.group(1) else "= ANY(?)"
+
+    sql = _IN_LIST.sub(one_array, sql)
     indexes_text = sql.strip() == _INDEX_TEXT
     if indexes_text:
         sql = "INSERT INTO search (rowid, tsv) VALUES (?,?::tsvector)"
@@ -88,7 +121,81 @@ def translate(sql: str) -> tuple[str, int | None, bool, bool]:
     sql = re.sub(r"AS INTEGER\)", "AS BIGINT)", sql)
     sql = _BOOL.sub(lambda b: b.group(1) + ("TRUE" if b.group(2) == "1" else "FALSE"), sql)
     sql = sql.replace("%", "%%").replace("?", "%s")
-    return sql, fts, returns_key, indexes_text
+    return sql, fts, returns_key, indexes_text, tuple(lists)
+
+
+def _pack(args: list[object], lists: Lists) -> list[object]:
+    """``args`` with the values of each rewritten ``IN`` list gathered into one list (an array)."""
+    if not lists:
+        return args
+    out: list[object] = []
+    at = 0
+    for start, count in lists:
+        out.extend(args[at:start])
+        out.append(args[start : start + count])
+        at = start + count
+    out.extend(args[at:])
+    return out
+
+
+#: Column types per table, per connection (read from the catalog once; the schema is the same for the
+#: life of a connection: migrations run on connections of their own).
+_COLUMN_TYPES: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _column_types(conn: psycopg.Connection[Any], table: str) -> dict[str, str]:
+    tables = _COLUMN_TYPES.setdefault(conn, {})
+    found = tables.get(table)
+    if found is None:
+        rows = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [table],
+        ).fetchall()
+        found = tables[table] = {str(name): str(kind) for name, kind in rows}
+    return found
+
+
+def _unnest(conn: psycopg.Connection[Any], text: str) -> tuple[str, list[str], str | None] | None:
+    """The multi-row forms of the one-row ``INSERT`` ``text``: ``(sql, column types, copy)``, where
+    ``sql`` takes one array per column and ``copy`` (None unless the statement only adds rows, with no
+    ``ON CONFLICT``, and every column goes in binary) is the ``COPY`` that writes the same rows; None when
+    its row holds anything but placeholders."""
+    m = _INSERT_ROW.match(text)
+    if m is None:
+        return None
+    table, columns, row, rest = m.group(1), [c.strip() for c in m.group(2).split(",")], m.group(3), m.group(4)
+    items = [i.strip() for i in row.split(",")]
+    if len(items) != len(columns) or not all(_ROW_ITEM.match(i) for i in items):
+        return None
+    types = _column_types(conn, table)
+    if not all(c in types for c in columns):
+        return None
+    kinds = [types[c] for c in columns]
+    sent = [k if k in _BINARY_TYPES else "text" for k in kinds]
+    names = [f"c{i}" for i in range(len(columns))]
+    select = ", ".join(
+        f"_u.{n}" if s == k else f"_u.{n}::{k}" for n, s, k in zip(names, sent, kinds, strict=True)
+    )
+    arrays = ", ".join(f"%b::{s}[]" for s in sent)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}"
+        f" FROM unnest({arrays}) AS _u({', '.join(names)}){rest}"
+    )
+    copy = None
+    if not rest.strip() and sent == kinds:
+        copy = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    return sql, kinds, copy
+
+
+def _as_kind(values: list[object], kind: str) -> list[object]:
+    """One column's values for an array of ``kind``: numbers as the type the array holds (psycopg types a
+    list by its values, and would refuse ints and floats mixed)."""
+    if kind == "double precision":
+        return [None if v is None else float(v) for v in values]  # type: ignore[arg-type]
+    return values
 
 
 def fts5_to_tsquery(expr: str) -> str:
@@ -97,8 +204,9 @@ def fts5_to_tsquery(expr: str) -> str:
     return fulltext.tsquery(expr)
 
 
-def _param(value: object) -> object:
-    return int(value) if isinstance(value, bool) else value
+def _params(values: Iterable[object]) -> list[object]:
+    """Parameters as psycopg is to send them: a ``bool`` as the integer SQLite stores."""
+    return [int(v) if v.__class__ is bool else v for v in values]
 
 
 class PgCursor:
@@ -160,15 +268,15 @@ class PgConnection:
         self.raw = conn
 
     def execute(self, sql: str, params: Sequence[object] | Iterable[object] = ()) -> PgCursor:
-        text, fts, returns_key, indexes_text = translate(sql)
-        args = [_param(p) for p in params]
+        text, fts, returns_key, indexes_text, lists = _translate(sql)
+        args = _params(params)
         if fts is not None:
             args[fts] = fts5_to_tsquery(str(args[fts]))
         if indexes_text:
             args[1] = fulltext.tsvector(str(args[1]))
         cur = self.raw.cursor()
         try:
-            cur.execute(text, args)
+            cur.execute(text, _pack(args, lists))
         except psycopg.errors.IntegrityError as exc:
             raise _integrity(exc) from None
         except psycopg.OperationalError as exc:
@@ -179,8 +287,8 @@ class PgConnection:
         return PgCursor(cur)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> PgCursor:
-        text, _fts, returns_key, indexes_text = translate(sql)
-        batch = [[_param(p) for p in r] for r in rows]
+        text, _fts, returns_key, indexes_text, lists = _translate(sql)
+        batch = [_pack(_params(r), lists) for r in rows]
         if indexes_text:
             batch = [[r[0], fulltext.tsvector(str(r[1]))] for r in batch]
         cur = self.raw.cursor()
@@ -190,7 +298,17 @@ class PgConnection:
             text = text[: text.rindex(" RETURNING ")]
         values = _VALUES.search(text)
         try:
-            if values is None or len(batch) == 1:
+            arrays = None if values is None or len(batch) == 1 else _unnest(self.raw, text)
+            if arrays is not None and arrays[2] is not None:  # rows that can only be added: COPY
+                with cur.copy(arrays[2]) as copy:
+                    copy.set_types(arrays[1])
+                    for r in batch:
+                        copy.write_row(r)
+            elif arrays is not None:  # one statement, one array per column
+                multi, kinds, _copy = arrays
+                columns = [list(c) for c in zip(*batch, strict=True)]
+                cur.execute(multi, [_as_kind(c, k) for c, k in zip(columns, kinds, strict=True)])
+            elif values is None or len(batch) == 1:
                 cur.executemany(text, batch)
             else:  # one multi-row INSERT per chunk of rows
                 head, row, tail = text[: values.start(1)], values.group(1), text[values.end(1) :]
