@@ -99,6 +99,8 @@ def _folding() -> _Folding:
 
 
 def _clip(token: str) -> str:
+    if len(token) * 4 <= MAX_LEXEME_BYTES:  # at most 4 bytes a character: short enough as it is
+        return token
     data = token.encode()
     if len(data) <= MAX_LEXEME_BYTES:
         return token
@@ -111,18 +113,26 @@ def tokens(text: str) -> list[str]:
 
 
 def _quote(lexeme: str) -> str:
+    if "'" not in lexeme and "\\" not in lexeme:
+        return "'" + lexeme + "'"
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def tsvector(text: str) -> str:
     """The ``tsvector`` literal of ``text``: each token with its positions (from 1)."""
     positions: dict[str, list[int]] = {}
-    for n, token in enumerate(tokens(text), start=1):
-        held = positions.setdefault(token, [])
-        if len(held) < MAX_POSITIONS:
-            held.append(min(n, MAX_POSITION))
-    return " ".join(
-        _quote(t) + ":" + ",".join(str(p) for p in dict.fromkeys(ps)) for t, ps in positions.items()
+    words = tokens(text)
+    for n, token in enumerate(words, start=1):
+        held = positions.get(token)
+        if held is None:
+            positions[token] = [n]
+        elif len(held) < MAX_POSITIONS:
+            held.append(n)
+    if len(words) <= MAX_POSITION:
+        return " ".join(_quote(t) + ":" + ",".join(map(str, ps)) for t, ps in positions.items())
+    return " ".join(  # positions above the largest count as it (once)
+        _quote(t) + ":" + ",".join(str(p) for p in dict.fromkeys(min(p, MAX_POSITION) for p in ps))
+        for t, ps in positions.items()
     )
 
 
