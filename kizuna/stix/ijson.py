@@ -24,11 +24,27 @@ import orjson
 #: The largest integer magnitude of I-JSON (RFC 7493 section 2.2): 2**53 - 1.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-#: Every byte to a space but the ten digits (to "0"): a run of N digits becomes b"0" * N, found by one fast
-#: substring search (a regular expression scanning for digit runs costs several times more).
-_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_19_DIGITS = b"0" * 19  # the shortest integer beyond 64 bits (2**63 has 19 digits)
-_16_DIGITS = b"0" * 16  # the shortest integer beyond I-JSON's range (2**53 has 16 digits)
+#: Every byte to a space but the ten digits (to "0") and the bytes a JSON number can follow (to "+": ``:``
+#: ``[`` ``,``, white space, and the ``-`` of a negative number): a number of N digits becomes b"+" b"0" * N,
+#: found by one fast substring search (a regular expression scanning for digit runs costs several times
+#: more). Digits inside a string after a letter or a quote (hashes, ids) are no number and are not found.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2B if b in b":[,- \t\r\n" else 0x20 for b in range(256))
+_19_DIGITS = b"+" + b"0" * 19  # the shortest integer beyond 64 bits (2**63 has 19 digits)
+_16_DIGITS = b"+" + b"0" * 16  # the shortest integer beyond I-JSON's range (2**53 has 16 digits)
+
+
+def _long_number(raw: bytes, marks: bytes) -> bool:
+    """Whether ``raw`` may hold a number of as many digits as ``marks`` (one of the two above) shows: a
+    number found after a separator, or a text that is a number itself."""
+    if marks in raw.translate(_DIGITS):
+        return True
+    first = raw[:1]
+    if first and first in b" \t\r\n":
+        first = raw.lstrip()[:1]
+    return first in _NUMBER_START
+
+
+_NUMBER_START = frozenset(b"-0123456789"[i : i + 1] for i in range(11))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +77,7 @@ def loads(data: bytes | str) -> Any:
     """
     raw = data.encode() if isinstance(data, str) else data
     value = orjson.loads(raw)
-    if _19_DIGITS not in raw.translate(_DIGITS):
+    if not _long_number(raw, _19_DIGITS):
         return value
     try:
         return json.loads(raw, parse_constant=_no_constant, parse_int=_exact_int)
@@ -115,7 +131,7 @@ def limit_error(obj: object, raw: bytes | None, limits: ObjectLimits = DEFAULT_L
         and len(raw) < limits.max_members  # every member or item takes at least one byte
         and raw.count(b"{") + raw.count(b"[") <= limits.max_depth
         and b"null" not in raw  # orjson writes a non-finite float as null
-        and _16_DIGITS not in raw.translate(_DIGITS)
+        and not _long_number(raw, _16_DIGITS)
     ):
         return None
     return walk_limit_error(obj, limits)

@@ -153,6 +153,37 @@ def test_exact_reader_keeps_integers_of_any_size() -> None:
         ijson.loads(b'{"a": NaN, "b": 12345678901234567890123}')
 
 
+_DIGIT_RUNS = st.text(alphabet="0123456789abcdef- ", max_size=70)  # hashes, ids, numbers inside strings
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.integers(10**18, 10**40).map(lambda n: n * -1)
+        | _DIGIT_RUNS,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_DIGIT_RUNS, inner, max_size=4),
+        max_leaves=30,
+    ),
+    st.sampled_from([None, 0, 2]),
+    st.sampled_from([(",", ":"), (", ", ": "), (" ,\n", " :\t")]),
+)
+def test_the_exact_reader_keeps_every_integer_whatever_the_text_around_it(
+    value: Any, indent: int | None, separators: tuple[str, str]
+) -> None:
+    """Long runs of digits inside strings (hashes) take the fast path; a number of any size, after any
+    separator or white space, or standing alone, comes back exact."""
+    import json
+
+    text = json.dumps(value, indent=indent, separators=separators)
+    for data in (text, "  " + text):
+        parsed = ijson.loads(data.encode())
+        assert parsed == value
+        assert json.dumps(parsed) == json.dumps(value)  # no int turned float
+
+
 # -- request limits -----------------------------------------------------------------------------------
 def test_an_envelope_with_too_many_objects_is_413_and_stores_nothing(hub: Hub) -> None:
     from dataclasses import replace
