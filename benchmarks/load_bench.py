@@ -788,6 +788,10 @@ def median_run(runs: list[Run]) -> dict[str, Any]:
     return out
 
 
+#: Figures that exist only where some object was read.
+_PER_READ = ("p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_1000_read")
+
+
 def table(columns: dict[str, dict[str, Any]]) -> str:
     rows = (
         ("objects in the collection at the start", "stored_before", 0),
@@ -817,6 +821,8 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
             v = columns[n].get(key)
             if key == "problems":
                 v = len(v or [])
+            if key in _PER_READ and not columns[n].get("read_objects"):
+                v = None  # no page came back: no latency, no CPU per object read
             cells.append("-" if v is None else f"{v:,.{digits}f}")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
