@@ -11,7 +11,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kizuna.hub.store.postgres.dialect import PgConnection, _numbered_rows, translate
+from kizuna.hub.store.postgres.dialect import IN_ARRAY_FROM, PgConnection, _numbered_rows, translate
 
 ROWS = st.lists(
     st.tuples(
@@ -90,18 +90,21 @@ def test_rows_with_conflicts_agree_with_the_plain_path(
         assert dict(raw.execute("SELECT object_added, revoked FROM flags").fetchall()) == last
 
 
-def test_in_lists_go_as_one_array() -> None:
-    assert translate("SELECT a FROM t WHERE b IN (?,?,?) AND c = ? AND d NOT IN (?, ?)")[0] == (
+def test_long_in_lists_go_as_one_array() -> None:
+    many, short = ",".join("?" * IN_ARRAY_FROM), ",".join("?" * (IN_ARRAY_FROM - 1))
+    assert translate(f"SELECT a FROM t WHERE b IN ({many}) AND c = ? AND d NOT IN ({many})")[0] == (
         "SELECT a FROM t WHERE b = ANY(%s) AND c = %s AND d <> ALL(%s)"
     )
-    assert translate("SELECT a FROM t WHERE b IN (?)")[0] == "SELECT a FROM t WHERE b IN (%s)"
+    assert translate(f"SELECT a FROM t WHERE b IN ({short})")[0] == (
+        f"SELECT a FROM t WHERE b IN ({short.replace('?', '%s')})"
+    )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     stored=st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.text("abc", max_size=3)), max_size=20),
-    wanted=st.lists(st.integers(-(2**63), 2**63 - 1), min_size=2, max_size=30),
-    names=st.lists(st.text("abc", max_size=3), min_size=2, max_size=5),
+    wanted=st.lists(st.integers(-(2**63), 2**63 - 1), min_size=2, max_size=2 * IN_ARRAY_FROM),
+    names=st.lists(st.text("abc", max_size=3), min_size=2, max_size=2 * IN_ARRAY_FROM),
     low=st.integers(-10, 10),
 )
 def test_an_in_list_finds_what_each_value_finds(

@@ -14,8 +14,9 @@ join order hint for SQLite) -> ``JOIN t ON``; ``0``/``1`` standing alone as a co
 ``CAST(x AS INTEGER)`` -> ``BIGINT``; FTS5's ``search MATCH ?`` -> a ``tsquery`` match and the text put into
 ``search`` -> its ``tsvector``, both over FTS5's own tokens (:mod:`~kizuna.hub.store.postgres.fulltext`); an
 ``INSERT`` into a table with a generated key gains ``RETURNING`` so that ``lastrowid`` works; ``x IN
-(?,?,...)`` -> ``x = ANY(?)`` with the values passed as one array (one statement text whatever the count,
-which PostgreSQL parses and plans once instead of per value).
+(?,?,...)`` of :data:`IN_ARRAY_FROM` values or more (the write path's look-ups of an envelope's ids) ->
+``x = ANY(?)`` with the values passed as one array, one parameter to parse and plan instead of a thousand
+(a shorter list stays as it is, so that the planner still sees each value).
 
 Rows written by ``executemany`` go in one statement that handles no placeholder per value (a 1,000-object
 envelope's ``objects`` rows were 17,000 of them, parsed by psycopg and planned by PostgreSQL): a binary
@@ -55,8 +56,9 @@ _BOOL = re.compile(
     r"(\b(?:WHERE|AND|OR|NOT)\s+|\()\s*([01])(?=\s*\)|\s+AND\b|\s+OR\b|\s+ORDER\b|\s+LIMIT\b|\s+GROUP\b|\s*$)"
 )
 _VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))", re.I)
-#: A list of two or more placeholders after ``IN`` (``NOT IN`` too).
+#: A list of placeholders after ``IN`` (``NOT IN`` too), and the length from which it goes as one array.
 _IN_LIST = re.compile(r"\b(NOT\s+)?IN\s*\((\?(?:\s*,\s*\?)+)\)", re.I)
+IN_ARRAY_FROM = 32
 #: ``INSERT INTO t (columns) VALUES (row) rest`` as :func:`translate` writes it.
 _INSERT_ROW = re.compile(r"^\s*INSERT INTO (\w+) \(([^)]*)\)\s*VALUES\s*\(([^()]*)\)(.*)$", re.S)
 _ROW_ITEM = re.compile(r"^%s(::\w+)?$")
@@ -92,7 +94,10 @@ def _translate(sql: str) -> tuple[str, int | None, bool, bool, Lists]:
     lists: list[tuple[int, int]] = []
 
     def one_array(m: re.Match[str]) -> str:
-        lists.append((sql[: m.start()].count("?"), m.group(2).count("?")))
+        count = m.group(2).count("?")
+        if count < IN_ARRAY_FROM:  # a short list stays as written: the planner sees each value
+            return m.group(0)
+        lists.append((sql[: m.start()].count("?"), count))
         return "<> ALL(?)" if m.group(1) else "= ANY(?)"
 
     sql = _IN_LIST.sub(one_array, sql)
