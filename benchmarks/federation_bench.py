@@ -58,28 +58,40 @@ BAR_RSS_MB = 300.0  # peak RSS of each side
 BUNDLE = 1000
 MAX_TLP = "amber"  # every agreement in this benchmark
 SYNC_LIMIT_S = 600.0  # no sync command may run longer than this
-# Observations from profiles and probes (2026-11-23), appended to the section so that a re-run keeps them.
+# Observations from profiles and probes, appended to the section so that a re-run keeps them.
 NOTES = """
 Notes:
 
-- Where the time goes (py-spy through `--profile-dir`, 100,000 objects, pages of 1,000): in the receiving
-  side's ordinary write path. Pull, sync process: 30 % validating and parsing pages
-  (`kizuna.hub.ingest.prepare`, 23 % in `validate_object`), 45 % storing them (`SQLiteStore.add_objects`:
-  the durable COMMIT, one per page, 13 %; the INSERT 12 %; looking up versions already held 7 %), 10 %
-  fetching (HTTP and JSON), 7 % importing modules at start-up; A's server spends under 1 s of CPU serving
-  the 91 pages. Push: C's server spends 78 % of its samples in ingest (33 % validation, 40 % storing,
-  COMMIT 13 %) while the sync process runs A's egress query (19 %) and waits for C's status (28 %).
+- **2026-12-07: the bar (>= 10,000 objects/s) is no longer met.** The syncs moved 17,000-18,000
+  objects/s on 2026-11-23 with a sync process that spent 4.6 s of CPU on a pull of 91,006 objects; it
+  spends 9-11 s now. The receiving side's intake does more for each object since then: ownership and the
+  trust rules (issue 13), ingest provenance (issue 15) and five read indexes written with the objects
+  (issue 17), so that a pulled or pushed page costs what a TAXII POST of the same objects costs (the
+  Hub (TAXII) section: 95-108 ms of the server's CPU per 1,000 objects in envelopes of 1,000, against 41 ms
+  then). The same push: C's server 3.7 -> 9-12 s of CPU.
+- Where the time goes (py-spy through `--profile-dir`, 40,000 objects, pages of 1,000, 2026-12-07): pull,
+  sync process: the intake 68 % of the samples (checking the objects 27 %, of which `validate_object`
+  11 %; the write transaction 40 %, of which bringing the read indexes up to date 16 %, deciding each
+  version 8 %, the `objects` insert 8 %), fetching a page (HTTP and JSON) 8 %, starting Python and
+  importing 9-15 %. Push: C's server spends 62 % of its samples in the intake (the check pool 25 %, the
+  write 38 %).
+- Tried on 2026-12-07 and not kept: fetching the next page while this one is stored, and a check helper
+  process in the sync process (as `kizuna hub serve` has). Three interleaved rounds of `--page-size 1000
+  --concurrent-reads 0`: pull 7,774 -> 8,348 objects/s (medians), while the push, whose code the change
+  does not touch, moved 8,028 -> 9,736 in the same rounds: no gain that stands out of the spread. The
+  pull is bound by its one process's CPU (9-11 s of CPU in 10-12 s).
+- The push in pages of 5,000 peaked at 301-302 MB on C's server in both runs of 2026-12-07 (bar 300 MB;
+  172 MB on 2026-11-23). The figure is the server process and its children: the check helper process
+  that `kizuna hub serve` starts since 2026-12-07 (about 40 MB when started, about 70 MB after checking
+  parts of 2,500 objects) and the resource tracker that Python's `multiprocessing` starts with it (13
+  MB), measured in process with `CheckPool(1)` and envelopes of 5,000. In pages of 1,000 the peak is
+  240 MB.
 - A sync moves one page at a time (fetch, then store; post, then wait for the status), so it keeps at
-  most about one core busy, and the rates follow the load from other work on this shared 2-core machine:
-  in other runs the same syncs made 5,100 objects/s at load average 13 and 11,300 to 12,600 at load 8 to
-  10. Larger pages save commits: `--page-size 5000` was 2 to 18 % faster across runs, at a higher peak RSS.
-- Server RSS grows with the readers served at once: every SQLite reader connection (one per worker
-  thread of the server) keeps up to 64 MiB of page cache (`PRAGMA cache_size=-65536` in
-  `SQLiteStore._connect`). A probe on the same 100,000-object hub A (1, 4 and 8 peers walking all of it at
-  once): peak 123, 292 and 500 MB; with an 8 MiB cache for reader connections (a scratch copy of the
-  code, not the shipped one) 61, 91 and 133 MB, as fast or faster (1.7, 4.4 and 8.5 s against 1.7, 6.4
-  and 9.1 s). As shipped, one peer catching up is well within the 300 MB bar, four at once reach it and
-  eight exceed it.
+  most about one core busy, and the rates follow the load from other work on this shared 2-core machine.
+  Larger pages save commits, at a higher peak RSS.
+- Server RSS grows with the readers served at once, since each SQLite reader connection (one per worker
+  thread) has its own page cache. The first run of this benchmark found 64 MiB per reader (4 peers at
+  once: 299 MB, 8: 500 MB); the store gives readers 8 MiB and the writer 64 MiB since 2026-11-23.
 """
 
 
