@@ -5,7 +5,8 @@ finds what the same list of placeholders finds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,20 @@ ROWS = st.lists(
 )
 
 
+def _both_paths(
+    conn: PgConnection, insert: str, rows: Sequence[Sequence[object]], select: str
+) -> tuple[list[Any], list[Any]]:
+    """``rows`` written by ``executemany`` into table ``fast`` and one at a time into ``plain`` (``{t}`` in
+    ``insert`` and ``select``), each read back."""
+    conn.executemany(insert.format(t="fast"), rows)
+    for row in rows:
+        conn.execute(insert.format(t="plain"), row)
+    return (
+        conn.raw.execute(select.format(t="fast")).fetchall(),
+        conn.raw.execute(select.format(t="plain")).fetchall(),
+    )
+
+
 def test_numbered_rows() -> None:
     assert _numbered_rows("(%s, %s)", 3) == "($1, $2),($3, $4),($5, $6)"
     assert _numbered_rows("(%s, 'x', (SELECT %s))", 2) == "($1, 'x', (SELECT $2)),($3, 'x', (SELECT $4))"
@@ -39,12 +54,12 @@ def test_fast_multi_row_insert_agrees_with_the_plain_path(
     with psycopg.connect(new_pg_dsn(), autocommit=True) as raw:
         raw.execute("CREATE TABLE fast (n BIGINT, t TEXT, b BYTEA, f BIGINT, x DOUBLE PRECISION)")
         raw.execute("CREATE TABLE plain (n BIGINT, t TEXT, b BYTEA, f BIGINT, x DOUBLE PRECISION)")
-        conn = PgConnection(raw)
-        conn.executemany("INSERT INTO fast (n, t, b, f, x) VALUES (?, ?, ?, ?, ?)", rows)
-        for row in rows:
-            conn.execute("INSERT INTO plain (n, t, b, f, x) VALUES (?, ?, ?, ?, ?)", row)
-        fast = raw.execute("SELECT n, t, b, f, x FROM fast ORDER BY ctid").fetchall()
-        plain = raw.execute("SELECT n, t, b, f, x FROM plain ORDER BY ctid").fetchall()
+        fast, plain = _both_paths(
+            PgConnection(raw),
+            "INSERT INTO {t} (n, t, b, f, x) VALUES (?, ?, ?, ?, ?)",
+            rows,
+            "SELECT n, t, b, f, x FROM {t} ORDER BY ctid",
+        )
     assert fast == plain
     assert [r[0] for r in fast] == [r[0] for r in rows]
 
@@ -75,11 +90,12 @@ def test_rows_with_conflicts_agree_with_the_plain_path(
             raw.execute(f"CREATE TABLE {name} (k BIGINT PRIMARY KEY, x DOUBLE PRECISION, v TSVECTOR)")
             for row in before:
                 conn.execute(f"INSERT OR IGNORE INTO {name} (k, x, v) VALUES (?, ?, ?::tsvector)", row)
-        conn.executemany("INSERT OR IGNORE INTO fast (k, x, v) VALUES (?, ?, ?::tsvector)", rows)
-        for row in rows:
-            conn.execute("INSERT OR IGNORE INTO plain (k, x, v) VALUES (?, ?, ?::tsvector)", row)
-        fast = raw.execute("SELECT k, x, v::text FROM fast ORDER BY k").fetchall()
-        plain = raw.execute("SELECT k, x, v::text FROM plain ORDER BY k").fetchall()
+        fast, plain = _both_paths(
+            conn,
+            "INSERT OR IGNORE INTO {t} (k, x, v) VALUES (?, ?, ?::tsvector)",
+            rows,
+            "SELECT k, x, v::text FROM {t} ORDER BY k",
+        )
         assert fast == plain
         assert {r[0] for r in fast} == {r[0] for r in rows + before}
         raw.execute("CREATE TABLE flags (object_added BIGINT PRIMARY KEY, revoked BIGINT)")
