@@ -1,9 +1,10 @@
 """JSON as kizuna receives it: parsed without losing numbers, and the limits on one object.
 
 :func:`loads` parses with orjson, which reads integers beyond 64 bits as floats (``2**64 + 1`` would come back
-as ``1.8446744073709552e+19``). When the text holds a run of 19 or more digits (the only way to write such an
-integer) it parses again with the standard library, which keeps every integer exact; the limits below then
-refuse the object instead of storing a changed number.
+as ``1.8446744073709552e+19``). When the text holds a run of 19 or more digits where a number can stand (the
+only way to write such an integer; digits inside a hash or an id do not count) it parses again with the
+standard library, which keeps every integer exact; the limits below then refuse the object instead of
+storing a changed number.
 
 :func:`limit_error` checks one received object against :class:`ObjectLimits` (RFC 7493, I-JSON: integers
 within +-(2**53 - 1), finite numbers; and kizuna's own bounds on nesting depth, members and string length).
@@ -33,6 +34,9 @@ _19_DIGITS = b"+" + b"0" * 19  # the shortest integer beyond 64 bits (2**63 has 
 _16_DIGITS = b"+" + b"0" * 16  # the shortest integer beyond I-JSON's range (2**53 has 16 digits)
 
 
+_NUMBER_START = frozenset(b"-0123456789"[i : i + 1] for i in range(11))
+
+
 def _long_number(raw: bytes, marks: bytes) -> bool:
     """Whether ``raw`` may hold a number of as many digits as ``marks`` (one of the two above) shows: a
     number found after a separator, or a text that is a number itself."""
@@ -42,9 +46,6 @@ def _long_number(raw: bytes, marks: bytes) -> bool:
     if first and first in b" \t\r\n":
         first = raw.lstrip()[:1]
     return first in _NUMBER_START
-
-
-_NUMBER_START = frozenset(b"-0123456789"[i : i + 1] for i in range(11))
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ import re
 import sqlite3
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -163,11 +163,18 @@ def _column_types(conn: psycopg.Connection[Any], table: str) -> dict[str, str]:
     return found
 
 
-def _unnest(conn: psycopg.Connection[Any], text: str) -> tuple[str, list[str], str | None] | None:
-    """The multi-row forms of the one-row ``INSERT`` ``text``: ``(sql, column types, copy)``, where
-    ``sql`` takes one array per column and ``copy`` (None unless the statement only adds rows, with no
-    ``ON CONFLICT``, and every column goes in binary) is the ``COPY`` that writes the same rows; None when
-    its row holds anything but placeholders."""
+class Bulk(NamedTuple):
+    """The multi-row forms of a one-row ``INSERT``."""
+
+    sql: str  #: the ``INSERT ... SELECT ... FROM unnest(...)``, one array per column
+    kinds: list[str]  #: the columns' types
+    copy: str | None  #: the ``COPY`` that writes the same rows, where the statement only adds rows
+
+
+def _bulk(conn: psycopg.Connection[Any], text: str) -> Bulk | None:
+    """The multi-row forms of the one-row ``INSERT`` ``text``; None when its row holds anything but
+    placeholders. ``copy`` is None where the statement has an ``ON CONFLICT`` or a column that does not go
+    in binary."""
     m = _INSERT_ROW.match(text)
     if m is None:
         return None
@@ -192,7 +199,7 @@ def _unnest(conn: psycopg.Connection[Any], text: str) -> tuple[str, list[str], s
     copy = None
     if not rest.strip() and sent == kinds:
         copy = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    return sql, kinds, copy
+    return Bulk(sql, kinds, copy)
 
 
 def _as_kind(values: list[object], kind: str) -> list[object]:
@@ -303,16 +310,15 @@ class PgConnection:
             text = text[: text.rindex(" RETURNING ")]
         values = _VALUES.search(text)
         try:
-            arrays = None if values is None or len(batch) == 1 else _unnest(self.raw, text)
-            if arrays is not None and arrays[2] is not None:  # rows that can only be added: COPY
-                with cur.copy(arrays[2]) as copy:
-                    copy.set_types(arrays[1])
+            bulk = None if values is None or len(batch) == 1 else _bulk(self.raw, text)
+            if bulk is not None and bulk.copy is not None:  # rows that are only added
+                with cur.copy(bulk.copy) as copy:
+                    copy.set_types(bulk.kinds)
                     for r in batch:
                         copy.write_row(r)
-            elif arrays is not None:  # one statement, one array per column
-                multi, kinds, _copy = arrays
+            elif bulk is not None:  # one statement, one array per column
                 columns = [list(c) for c in zip(*batch, strict=True)]
-                cur.execute(multi, [_as_kind(c, k) for c, k in zip(columns, kinds, strict=True)])
+                cur.execute(bulk.sql, [_as_kind(c, k) for c, k in zip(columns, bulk.kinds, strict=True)])
             elif values is None or len(batch) == 1:
                 cur.executemany(text, batch)
             else:  # one multi-row INSERT per chunk of rows
