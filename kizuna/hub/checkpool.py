@@ -10,20 +10,27 @@ record) stays in the one writer, in order. The result is exactly what :func:`~ki
 gives in one thread (``tests/hub/test_checkpool.py`` holds the two equal); a write too small to gain from
 it, or any trouble with the pool (a worker killed: the pool is rebuilt), is checked in the calling thread.
 
-The helper processes are started on first use (or by :meth:`CheckPool.start`) by ``spawn`` (never
-``fork``: a server process has threads and open database connections) and stopped by
-:meth:`CheckPool.close`.
+The helper processes are started on first use (or by :meth:`CheckPool.start`) as new interpreters running
+this module (``python -m kizuna.hub.checkpool``, never ``fork``: a server process has threads and open
+database connections), each speaking over two pipes, and stopped by :meth:`CheckPool.close`. A helper
+imports only what checking needs, and no other process comes with it (``multiprocessing``'s ``spawn``
+re-imported the parent's whole main module in each helper and started a resource tracker process beside
+them). A helper whose parent goes away sees its pipe end and exits.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import os
 import pickle
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from kizuna.hub.index import ConjunctionFacts, Entries, SightingFacts
@@ -52,40 +59,71 @@ class _Helper:
     """One helper process and the pipe to it: a part goes out, its packed results come back."""
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="kizuna-check")
-        self.proc.start()
-        child.close()
+        parts_r, parts_w = os.pipe()  # parts go out: the helper's standard input
+        results_r, results_w = os.pipe()  # results come back: its standard output
+        env = dict(os.environ)  # the helper imports this kizuna, whatever its parent's sys.path held
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, env.get("PYTHONPATH")) if p)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", __name__], stdin=parts_r, stdout=results_w, env=env, close_fds=True
+            )
+        except BaseException:
+            os.close(parts_w)
+            os.close(results_r)
+            raise
+        finally:
+            os.close(parts_r)
+            os.close(results_w)
+        self._to = Connection(parts_w, readable=False)
+        self._from = Connection(results_r, writable=False)
 
     def send(self, start: int, items: list[object], limits: ObjectLimits) -> None:
-        self.conn.send_bytes(pickle.dumps((start, items, limits), protocol=pickle.HIGHEST_PROTOCOL))
+        self._to.send_bytes(pickle.dumps((start, items, limits), protocol=pickle.HIGHEST_PROTOCOL))
 
     def receive(self) -> tuple[float, list[Packed]]:
         """The packed results of the part sent, and the seconds the helper spent on them."""
-        took, result = pickle.loads(self.conn.recv_bytes())
+        took, result = pickle.loads(self._from.recv_bytes())
         return float(took), result
 
     def close(self) -> None:
-        self.conn.close()  # the helper sees the end of its pipe and exits
-        self.proc.join(timeout=5)
-        if self.proc.is_alive():
+        self._to.close()  # the helper sees the end of its pipe and exits
+        self._from.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.join(timeout=5)
+            self.proc.wait(timeout=5)
 
 
-def _serve(conn: Connection) -> None:
+#: The directory that holds the ``kizuna`` package this module belongs to.
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _serve(parts: Connection, results: Connection) -> None:
     """A helper process: check each part it is sent, until its pipe closes."""
     while True:
         try:
-            message = conn.recv_bytes()
+            message = parts.recv_bytes()
         except (EOFError, OSError):
             return
         began = time.perf_counter()
         start, items, limits = pickle.loads(message)
         packed = _check_part(start, items, limits)
         took = time.perf_counter() - began
-        conn.send_bytes(pickle.dumps((took, packed), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            results.send_bytes(pickle.dumps((took, packed), protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:  # the parent went away
+            return
+
+
+def _helper_main() -> None:
+    """``python -m kizuna.hub.checkpool``: a helper over its standard input and output (output moved to a
+    descriptor of its own first, so that nothing printed by accident mixes with the results). Ctrl-C in a
+    terminal reaches the whole process group: the helper leaves it to its parent, which closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    results = os.dup(1)
+    os.dup2(2, 1)
+    _serve(Connection(0, writable=False), Connection(results, readable=False))
 
 
 class CheckPool:
@@ -290,3 +328,7 @@ def unpack(p: Packed) -> Incoming | ObjectResult:
         entries,
         digest,
     )
+
+
+if __name__ == "__main__":
+    _helper_main()

@@ -184,6 +184,41 @@ def test_the_pool_agrees_on_damaged_objects(pool: CheckPool, picks: list[tuple[i
     assert pool(items, DEFAULT_LIMITS) == intake.check_all(items)
 
 
+def test_the_helpers_are_the_only_processes_the_pool_starts_and_they_end_with_it() -> None:
+    """No process beside the helpers (``multiprocessing``'s spawn started a resource tracker too), each
+    helper running this module; closed, the pool leaves none; a helper whose parent's pipe closes exits."""
+    before = _children()
+    p = CheckPool(2, min_items=2)
+    try:
+        items = samples() * 3
+        assert p(items, DEFAULT_LIMITS) == intake.check_all(items)
+        started = {pid: cmd for pid, cmd in _children().items() if pid not in before}
+        assert sorted(started) == sorted(h.proc.pid for h in p._helpers)
+        assert all(cmd[-2:] == ["-m", "kizuna.hub.checkpool"] for cmd in started.values())
+        orphan = p._helpers[0]
+        orphan._to.close()  # as when the parent dies: the helper reads the end of its input
+        assert orphan.proc.wait(timeout=10) == 0
+    finally:
+        p.close()
+    assert set(_children()) - set(before) == set()
+
+
+def _children() -> dict[int, list[str]]:
+    """This process's child processes and their command lines (from Linux's /proc)."""
+    found: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+        if parent == os.getpid():
+            found[int(entry.name)] = command
+    return found
+
+
 def test_a_killed_worker_is_replaced_and_nothing_is_lost() -> None:
     p = CheckPool(1, min_items=2)
     try:
@@ -192,7 +227,7 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost() -> None:
         assert p(items, DEFAULT_LIMITS) == expected
         [helper] = p._helpers
         os.kill(helper.proc.pid, signal.SIGKILL)  # what an OOM killer or an operator would do
-        helper.proc.join(timeout=10)
+        helper.proc.wait(timeout=10)
         assert p(items, DEFAULT_LIMITS) == expected  # its part checked here, the helper replaced
         assert p(items, DEFAULT_LIMITS) == expected
         assert len(p._helpers) == 1 and p._helpers[0] is not helper
