@@ -64,11 +64,11 @@ Notes:
 
 - **2026-12-07: the bar (>= 10,000 objects/s) is no longer met.** The syncs moved 17,000-18,000
   objects/s on 2026-11-23 with a sync process that spent 4.6 s of CPU on a pull of 91,006 objects; it
-  spends 9-11 s now. The receiving side's intake does more for each object since then: ownership and the
+  spends 9-12 s now. The receiving side's intake does more for each object since then: ownership and the
   trust rules (issue 13), ingest provenance (issue 15) and five read indexes written with the objects
   (issue 17), so that a pulled or pushed page costs what a TAXII POST of the same objects costs (the
   Hub (TAXII) section: 95-108 ms of the server's CPU per 1,000 objects in envelopes of 1,000, against 41 ms
-  then). The same push: C's server 3.7 -> 9-12 s of CPU.
+  then). The same push: C's server 3.7 -> 9-13 s of CPU.
 - Where the time goes (py-spy through `--profile-dir`, 40,000 objects, pages of 1,000, 2026-12-07): pull,
   sync process: the intake 68 % of the samples (checking the objects 27 %, of which `validate_object`
   11 %; the write transaction 40 %, of which bringing the read indexes up to date 16 %, deciding each
@@ -79,13 +79,13 @@ Notes:
   process in the sync process (as `kizuna hub serve` has). Three interleaved rounds of `--page-size 1000
   --concurrent-reads 0`: pull 7,774 -> 8,348 objects/s (medians), while the push, whose code the change
   does not touch, moved 8,028 -> 9,736 in the same rounds: no gain that stands out of the spread. The
-  pull is bound by its one process's CPU (9-11 s of CPU in 10-12 s).
-- The push in pages of 5,000 peaked at 301-302 MB on C's server in both runs of 2026-12-07 (bar 300 MB;
-  172 MB on 2026-11-23). The figure is the server process and its children: the check helper process
-  that `kizuna hub serve` starts since 2026-12-07 (about 40 MB when started, about 70 MB after checking
-  parts of 2,500 objects) and the resource tracker that Python's `multiprocessing` starts with it (13
-  MB), measured in process with `CheckPool(1)` and envelopes of 5,000. In pages of 1,000 the peak is
-  240 MB.
+  pull is bound by its one process's CPU (9-12 s of CPU in 10-14 s).
+- The push in pages of 5,000 peaked at 301-302 MB on C's server in the two runs of 2026-12-07 before
+  83e172c (bar 300 MB; 172 MB on 2026-11-23). The figure is the server process and its children: the check
+  helper that `kizuna hub serve` starts (since 2026-12-07) and, while the helper was a `multiprocessing`
+  spawn child, the resource tracker started with it (13 MB). The helper now runs
+  `python -m kizuna.hub.checkpool` (no tracker, and it no longer imports the server's whole main module):
+  289 and 293 MB in the runs after it. In pages of 1,000 the peak is 227-240 MB.
 - A sync moves one page at a time (fetch, then store; post, then wait for the status), so it keeps at
   most about one core busy, and the rates follow the load from other work on this shared 2-core machine.
   Larger pages save commits, at a higher peak RSS.
