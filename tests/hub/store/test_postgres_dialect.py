@@ -1,7 +1,7 @@
-"""The dialect's fast multi-row writes (``COPY`` for rows that are only added, one array per column for
-``INSERT ... ON CONFLICT``, ``$n`` placeholders numbered by kizuna for any other row) store exactly what the
-plain path (psycopg's ``%s`` conversion, one row at a time) stores, and an ``IN`` list sent as one array
-finds what the same list of placeholders finds."""
+"""The dialect's bulk writes (``COPY`` for rows that are only added, one array per column for ``INSERT ...
+ON CONFLICT``; psycopg's own ``executemany`` for any other statement) store exactly what the plain path
+(one row at a time) stores, and an ``IN`` list sent as one array finds what the same list of placeholders
+finds."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kizuna.hub.store.postgres.dialect import IN_ARRAY_FROM, PgConnection, _numbered_rows, translate
+from kizuna.hub.store.postgres.dialect import IN_ARRAY_FROM, PgConnection, translate
 
 ROWS = st.lists(
     st.tuples(
@@ -41,9 +41,12 @@ def _both_paths(
     )
 
 
-def test_numbered_rows() -> None:
-    assert _numbered_rows("(%s, %s)", 3) == "($1, $2),($3, $4),($5, $6)"
-    assert _numbered_rows("(%s, 'x', (SELECT %s))", 2) == "($1, 'x', (SELECT $2)),($3, 'x', (SELECT $4))"
+def test_rows_of_any_other_statement_go_one_by_one(new_pg_dsn: Callable[[], str]) -> None:
+    """A row that is not all placeholders (here a literal) has no bulk form: every row is still written."""
+    with psycopg.connect(new_pg_dsn(), autocommit=True) as raw:
+        raw.execute("CREATE TABLE t (n BIGINT, s TEXT)")
+        PgConnection(raw).executemany("INSERT INTO t (n, s) VALUES (?, 'x')", [(1,), (2,), (3,)])
+        assert raw.execute("SELECT n, s FROM t ORDER BY n").fetchall() == [(1, "x"), (2, "x"), (3, "x")]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,7 +21,8 @@ join order hint for SQLite) -> ``JOIN t ON``; ``0``/``1`` standing alone as a co
 Rows written by ``executemany`` go in one statement that handles no placeholder per value (a 1,000-object
 envelope's ``objects`` rows were 17,000 of them, parsed by psycopg and planned by PostgreSQL): a binary
 ``COPY`` where rows are only added, else one ``INSERT ... SELECT ... FROM unnest(...)`` with one binary
-array per column (``ON CONFLICT`` as written); the column types come from the catalog.
+array per column (``ON CONFLICT`` as written); the column types come from the catalog. Any other
+statement (one row, or a row holding more than placeholders) goes through psycopg's ``executemany``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)\s*(\
 _BOOL = re.compile(
     r"(\b(?:WHERE|AND|OR|NOT)\s+|\()\s*([01])(?=\s*\)|\s+AND\b|\s+OR\b|\s+ORDER\b|\s+LIMIT\b|\s+GROUP\b|\s*$)"
 )
-_VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))", re.I)
 #: A list of placeholders after ``IN`` (``NOT IN`` too), and the length from which it goes as one array.
 _IN_LIST = re.compile(r"\b(NOT\s+)?IN\s*\((\?(?:\s*,\s*\?)+)\)", re.I)
 IN_ARRAY_FROM = 32
@@ -65,8 +65,6 @@ _ROW_ITEM = re.compile(r"^%s(::\w+)?$")
 #: Column types sent in binary as they are (the types of the hub's schema); any other goes as ``text``
 #: and is cast by PostgreSQL (``tsvector``).
 _BINARY_TYPES = frozenset({"bigint", "text", "bytea", "double precision"})
-#: Parameters in one statement (PostgreSQL's limit is 65,535).
-MAX_PARAMS = 32_000
 _SCALAR_MAX = re.compile(r"\bmax\((\w+\.)?(\w+), excluded\.\2\)")
 _MATCH = "SELECT rowid FROM search WHERE search MATCH ?"
 #: The one statement that puts text into the full-text index (its second parameter the text).
@@ -257,22 +255,6 @@ def _unavailable(exc: psycopg.OperationalError) -> StoreError:
     return StoreError(f"the database failed: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
 
 
-def _numbered_rows(row: str, count: int) -> str:
-    """``count`` copies of the VALUES row ``row`` (``%s`` placeholders), joined by commas, with its
-    placeholders numbered ``$1``, ``$2``... in order (PostgreSQL's own form)."""
-    parts = row.split("%s")
-    out: list[str] = []
-    n = 0
-    for _ in range(count):
-        out.append(parts[0])
-        for part in parts[1:]:
-            n += 1
-            out.append(f"${n}")
-            out.append(part)
-        out.append(",")
-    return "".join(out[:-1])
-
-
 class PgConnection:
     """A psycopg connection with the face of the ``sqlite3.Connection`` the query code uses."""
 
@@ -308,9 +290,8 @@ class PgConnection:
             return PgCursor(cur)
         if returns_key:
             text = text[: text.rindex(" RETURNING ")]
-        values = _VALUES.search(text)
         try:
-            bulk = None if values is None or len(batch) == 1 else _bulk(self.raw, text)
+            bulk = None if len(batch) == 1 else _bulk(self.raw, text)
             if bulk is not None and bulk.copy is not None:  # rows that are only added
                 with cur.copy(bulk.copy) as copy:
                     copy.set_types(bulk.kinds)
@@ -319,20 +300,8 @@ class PgConnection:
             elif bulk is not None:  # one statement, one array per column
                 columns = [list(c) for c in zip(*batch, strict=True)]
                 cur.execute(bulk.sql, [_as_kind(c, k) for c, k in zip(columns, bulk.kinds, strict=True)])
-            elif values is None or len(batch) == 1:
+            else:  # one row, or a statement that is no plain INSERT of placeholders
                 cur.executemany(text, batch)
-            else:  # one multi-row INSERT per chunk of rows
-                head, row, tail = text[: values.start(1)], values.group(1), text[values.end(1) :]
-                per = max(1, MAX_PARAMS // max(1, len(batch[0])))
-                numbered = "%" not in head + tail and "%%" not in row
-                raw = psycopg.RawCursor(self.raw) if numbered else cur
-                for i in range(0, len(batch), per):
-                    chunk = batch[i : i + per]
-                    params = [p for r in chunk for p in r]
-                    if numbered:  # psycopg parses no query text (and caches no long one)
-                        raw.execute(head + _numbered_rows(row, len(chunk)) + tail, params)
-                    else:
-                        cur.execute(head + ",".join([row] * len(chunk)) + tail, params)
         except psycopg.errors.IntegrityError as exc:
             raise _integrity(exc) from None
         except psycopg.OperationalError as exc:
