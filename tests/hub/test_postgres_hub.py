@@ -4,6 +4,7 @@ processes on different ports over one database, as two hosts behind a load balan
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -153,23 +154,29 @@ def test_a_password_on_the_command_line_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "KIZUNA_DB" in proc.stderr and "s3cret" not in proc.stderr
 
 
-@pytest.mark.parametrize("missing", ["KIZUNA_KEY_FILE"])
-def test_a_postgres_hub_needs_its_key_file(missing: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != missing}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kizuna",
-            "hub",
-            "org",
-            "list",
-            "--db",
-            "postgresql:///nowhere?host=/nonexistent",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+def test_without_kizuna_key_file_the_key_lies_in_the_accounts_state_directory(
+    new_pg_dsn: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no KIZUNA_KEY_FILE, ``hub init`` keeps the key in this account's state directory (0700, the key
+    0600), the commands that follow find it there, and a database it does not hold a key for is refused
+    with a line naming KIZUNA_KEY_FILE."""
+    monkeypatch.delenv("KIZUNA_KEY_FILE", raising=False)
+    state = tmp_path / "state"
+    env = {"XDG_STATE_HOME": str(state)}
+    dsn = new_pg_dsn()
+    made = kizuna_cli("hub", "init", "--db", dsn, "--title", "pg hub", env=env)
+    home = state / "kizuna"
+    (key,) = home.glob("*.key")
+    assert str(key) in made.stderr + made.stdout
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.with_suffix(".audit").exists()
+    kizuna_cli("hub", "org", "add", "acme", "--db", dsn, "--country", "GB", env=env)
+    assert kizuna_cli("hub", "audit", "verify", "--db", dsn, env=env).returncode == 0
+    again = kizuna_cli("hub", "init", "--db", dsn, env=env, check=False)
+    assert again.returncode == 2 and "Traceback" not in again.stderr and key.read_bytes()  # never overwritten
+    other = kizuna_cli("hub", "org", "list", "--db", new_pg_dsn(), env=env, check=False)
+    assert other.returncode == 2 and "KIZUNA_KEY_FILE" in other.stderr and "Traceback" not in other.stderr
+    elsewhere = kizuna_cli(
+        "hub", "org", "list", "--db", dsn, env={"XDG_STATE_HOME": str(tmp_path / "x")}, check=False
     )
-    assert proc.returncode == 2 and missing in proc.stderr and "Traceback" not in proc.stderr
+    assert elsewhere.returncode == 2 and "KIZUNA_KEY_FILE" in elsewhere.stderr

@@ -4,12 +4,14 @@
 Only composition roots (the CLI, the demo, the ingest commands) call these. A DSN that carries a password is
 accepted only from the environment (``KIZUNA_DB``) or a 0600 file (``--db-file FILE``), never from the
 command line, where ``ps`` shows it to every user of the host. A PostgreSQL hub's key file is named by
-``KIZUNA_KEY_FILE`` (it must stay outside the database: whoever can write the database alone must not be
-able to rewrite the audit chain); its audit checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
+``KIZUNA_KEY_FILE``, else it lies in this account's state directory (:func:`default_key_file`); it must stay
+outside the database: whoever can write the database alone must not be able to rewrite the audit chain. Its
+audit checkpoint file lies beside it (``hub.key`` -> ``hub.audit``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Sequence
@@ -105,14 +107,60 @@ def take_db_file(args: Sequence[str]) -> list[str]:
     return out
 
 
-def key_file(db: str) -> Path:
+def default_key_file(dsn: str) -> Path | None:
+    """Where a PostgreSQL hub's key file lies when ``KIZUNA_KEY_FILE`` names none: in this account's state
+    directory (``$XDG_STATE_HOME/kizuna``, else ``~/.local/state/kizuna``), one file per database server,
+    database and ``options`` (a ``search_path`` names another hub): ``DBNAME-HASH.key``. Every command of
+    this account on this host finds there the key that ``kizuna hub init`` made; workers on other hosts
+    need ``KIZUNA_KEY_FILE`` and a copy. None when the account has no home directory."""
+    import psycopg
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        raise InputError("--db: not a valid PostgreSQL DSN") from None
+    env = os.environ
+    host = str(info.get("host") or info.get("hostaddr") or env.get("PGHOST") or "(default socket)")
+    port = str(info.get("port") or env.get("PGPORT") or "5432")
+    user = str(info.get("user") or env.get("PGUSER") or "")
+    dbname = str(info.get("dbname") or env.get("PGDATABASE") or user or "(default)")
+    state = env.get("XDG_STATE_HOME")
+    try:
+        base = Path(state) if state and os.path.isabs(state) else Path.home() / ".local" / "state"
+    except RuntimeError:  # no home directory to be found
+        return None
+    options = str(info.get("options") or env.get("PGOPTIONS") or "")  # a search_path: another hub
+    tag = hashlib.sha256("\0".join((host, port, dbname, options)).encode()).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dbname)[:60] or "db"
+    return base / "kizuna" / f"{name}-{tag}.key"
+
+
+def key_file(db: str, *, creating: bool = False) -> Path:
+    """The key file of the PostgreSQL hub ``db``: ``KIZUNA_KEY_FILE``, else :func:`default_key_file`
+    (its directory made, mode 0700, when ``creating``)."""
     value = os.environ.get(KEY_FILE_ENV)
-    if not value:
+    if value:
+        return Path(value)
+    path = default_key_file(db)
+    if path is None:
         raise InputError(
-            f"a PostgreSQL hub keeps its key file outside the database: set {KEY_FILE_ENV}=PATH"
-            " (created by 'kizuna hub init', mode 0600)"
+            f"a PostgreSQL hub keeps its key file outside the database and this account has no home"
+            f" directory to keep it in: set {KEY_FILE_ENV}=PATH (created by 'kizuna hub init', mode 0600)"
         )
-    return Path(value)
+    if creating:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"{path.parent}: cannot make the key file's directory ({exc.strerror});"
+                f" set {KEY_FILE_ENV}=PATH"
+            ) from None
+    elif not path.exists():
+        raise InputError(
+            f"no key file for this PostgreSQL hub at {path} (where 'kizuna hub init' keeps it when"
+            f" {KEY_FILE_ENV} is not set): set {KEY_FILE_ENV}=PATH to the hub's key file"
+        )
+    return path
 
 
 def open_store(db: str | Path, *, clock: Clock = utc_now) -> AnyStore:
@@ -126,7 +174,7 @@ def create_store(db: str | Path, *, title: str, clock: Clock = utc_now) -> tuple
     """A new hub, and a sentence saying what was created where."""
     text = check_db(db)
     if is_dsn(text):
-        kf = key_file(text)
+        kf = key_file(text, creating=True)
         pg = PostgresStore.create(text, key_file=kf, title=title, clock=clock)
         return pg, (
             f"created hub database {pg.path}, its key file {kf} and its audit checkpoint file"
