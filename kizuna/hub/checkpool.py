@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from kizuna.hub import collector
 from kizuna.hub.index import ConjunctionFacts, Entries, SightingFacts
 from kizuna.hub.intake import check, check_all
 from kizuna.hub.models import Incoming, ObjectResult, Outcome
@@ -121,6 +122,7 @@ def _helper_main() -> None:
     descriptor of its own first, so that nothing printed by accident mixes with the results). Ctrl-C in a
     terminal reaches the whole process group: the helper leaves it to its parent, which closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collector.settle()
     results = os.dup(1)
     os.dup2(2, 1)
     _serve(Connection(0, writable=False), Connection(results, readable=False))

@@ -6,7 +6,6 @@ the environment variable ``KIZUNA_DB``.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import signal
@@ -24,7 +23,7 @@ import typer
 
 from kizuna.clikit import err, out, say
 from kizuna.errors import InputError, KizunaError, NotFound, StoreError
-from kizuna.hub import names, policy
+from kizuna.hub import collector, names, policy
 from kizuna.hub.models import Org, Peer
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.backends import AnyStore, create_store, migrate_store, open_store
@@ -802,8 +801,7 @@ def serve(
     )
     app = create_app(settings, store)
     watch = store.watch_changes()  # streams also wake for commits by other processes on this file
-    gc.collect()
-    gc.freeze()  # what exists at start-up lives for the whole run: keep it out of every collection
+    collector.settle()  # start-up state frozen; collections tuned for requests of many objects
     scheme = "https" if tls else "http"
     err.print(
         ("" if fd is None else f"worker {os.getpid()}: ")
@@ -1089,6 +1087,7 @@ def hub_sync(
     of peers' indicators home."""
     if follow and once:
         raise InputError("--follow and --once: choose one")
+    collector.settle()  # a pass stores pages of many objects, as a server's writes do
     if follow:
         _follow(db, peer, poll_every, page_size, follow_lease_s)
         return
