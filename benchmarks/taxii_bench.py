@@ -20,6 +20,7 @@ and client CPU per 1,000 objects (the figures that depend least on other load on
 
     python benchmarks/taxii_bench.py            # the full run; writes the "## Hub (TAXII)" section
     python benchmarks/taxii_bench.py --quick    # a small run (< 1 minute), writes nothing
+    python benchmarks/taxii_bench.py --runs 3   # kizuna three times, each on a fresh hub: medians
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -279,6 +281,30 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+@dataclass
+class Runs:
+    """Several measurements of one server, each on a fresh store: a figure is the median of the runs'."""
+
+    results: list[Result]
+
+    @property
+    def name(self) -> str:
+        return self.results[0].name
+
+    def median_run(self) -> Result:
+        """The run whose ingest rate in bundles of 1,000 is the median (its growth table is shown)."""
+        ranked = sorted(self.results, key=lambda r: r.ingest_rate(1000) or 0.0)
+        return ranked[len(ranked) // 2]
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return None
+    mid = len(known) // 2
+    return known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
+
+
 def envelopes(objects: list[dict[str, Any]], size: int) -> list[tuple[int, bytes]]:
     """Pre-serialised envelopes (the same bytes go to both servers)."""
     return [
@@ -418,13 +444,19 @@ def _met(value: float | None, bar: float, higher_is_better: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def tables(k: Result | None, m: Result | None) -> str:
-    """The summary table (kizuna, medallion, ratio, bar) and the growth table, in Markdown."""
+def tables(k: Result | Runs | None, m: Result | None) -> str:
+    """The summary table (kizuna, medallion, ratio, bar) and the growth table, in Markdown. With several
+    runs of kizuna every figure of its column is the median of the runs'."""
 
-    def head(r: Result | None, name: str) -> str:
+    def head(r: Result | Runs | None, name: str) -> str:
+        if isinstance(r, Runs):
+            stored = _median([float(x.stored) for x in r.results]) or 0
+            return f"{name} ({stored:,.0f} objects, median of {len(r.results)} runs)"
         return f"{name} ({r.stored:,} objects)" if r else f"{name} (not run)"
 
-    def get(r: Result | None, f: str) -> float | None:
+    def get(r: Result | Runs | None, f: str) -> float | None:
+        if isinstance(r, Runs):
+            return _median([get(x, f) for x in r.results])
         if r is None:
             return None
         if f == "read":
@@ -437,7 +469,11 @@ def tables(k: Result | None, m: Result | None) -> str:
             return r.cpu_ms_per_1000(f[4:])
         return r.ingest_rate(int(f))
 
-    def text(r: Result | None, f: str, digits: int) -> str:
+    def text(r: Result | Runs | None, f: str, digits: int) -> str:
+        if isinstance(r, Runs):
+            if f == "read" and not all(x.read_rates for x in r.results):
+                return " / ".join(x.read_text() for x in r.results)  # some run cut short: each run's
+            return _fmt(get(r, f), digits)
         if r is not None and f == "read":
             return r.read_text()
         value = _fmt(get(r, f), digits)
@@ -471,24 +507,34 @@ def tables(k: Result | None, m: Result | None) -> str:
         met = "" if check is None else _met(kv, BARS[check[0]], check[1])
         lines.append(f"| {label} | {text(k, f, digits)} | {text(m, f, digits)} | {ratio} | {bar} | {met} |")
     out = ["\n".join(lines), ""]
-    for r in (k, m):
-        if r is None:
-            continue
+    measured = [*(k.results if isinstance(k, Runs) else [k]), m]
+    for n, r in enumerate(x for x in measured if x is not None):
         read_note = ", ".join(f"{c:,}" for c in r.read_counts) or "none"
+        stopped = f" Time limit: {'; '.join(r.stopped)}." if r.stopped else ""
+        if isinstance(k, Runs) and r in k.results:
+            out.append(
+                f"- {r.name} run {n + 1} ({r.note}): stored {r.stored:,} of {r.target:,}, {r.failures}"
+                f" failures; ingest {_fmt(r.ingest_rate(100))} / {_fmt(r.ingest_rate(1000))} objects/s in"
+                f" bundles of 100 / 1,000 (server CPU {_fmt(r.cpu_ms_per_1000('100'))} /"
+                f" {_fmt(r.cpu_ms_per_1000('1000'))} ms per 1,000); read {r.read_text()} objects/s (objects"
+                f" per pass: {read_note}), p99 {_fmt(r.page_quantile(0.99), 1)} ms; peak RSS"
+                f" {r.peak_rss_mb:.0f} MB.{stopped}"
+            )
+            continue
         out.append(
             f"- {r.name} ({r.note}): stored {r.stored:,} of {r.target:,}, {r.failures} failures; objects read"
-            f" back per pass: {read_note}; {len(r.page_ms)} pages timed."
-            + (f" Time limit: {'; '.join(r.stopped)}." if r.stopped else "")
+            f" back per pass: {read_note}; {len(r.page_ms)} pages timed.{stopped}"
         )
     out += [
         "",
-        "Ingest as the store grows (each block: first half in bundles of 100, second half of 1,000):",
+        "Ingest as the store grows (each block: first half in bundles of 100, second half of 1,000;"
+        " with several runs of kizuna, the run with the median rate in bundles of 1,000):",
         "",
         "| server | stored at end of block | bundles of 100 (objects/s) | bundles of 1,000 (objects/s)"
         " | RSS (MB) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for r in (k, m):
+    for r in (k.median_run() if isinstance(k, Runs) else k, m):
         if r is None:
             continue
         for b in r.blocks:
@@ -522,7 +568,7 @@ def write_section(body: str) -> None:
     DOCS.write_text("\n".join(new_lines).rstrip("\n") + "\n")
 
 
-def section(command: str, k: Result | None, m: Result | None, wall_s: float, load: str) -> str:
+def section(command: str, k: Result | Runs | None, m: Result | None, wall_s: float, load: str) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     return f"""{SECTION}
 
@@ -535,7 +581,9 @@ processes on 127.0.0.1 and are driven by the same `taxii2-client` code over one 
 sightings, malware, attack patterns, threat actors, identities, reports; TLP 2.0 markings). kizuna runs
 with its default settings: every object validated, a durable SQLite file (WAL, `synchronous=FULL`).
 medallion holds fewer objects because it is slow, and each of its phases is time-limited; the ratios
-therefore compare kizuna at its larger store with medallion at its smaller one.
+therefore compare kizuna at its larger store with medallion at its smaller one. With `--runs N` kizuna is
+measured N times, each on a fresh hub, and each figure of its column is the median of the N runs'
+(medallion runs once).
 
 {tables(k, m)}
 
@@ -570,6 +618,12 @@ def main() -> int:
     p.add_argument("--only", choices=("kizuna", "medallion"), help="measure one server only")
     p.add_argument("--phase-limit-s", type=float, default=600.0, help="time limit of each phase (600 s)")
     p.add_argument("--read-passes", type=int, default=3, help="full paged reads per server (3)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="kizuna runs, each on a fresh hub: its figures are the medians (default 1; medallion runs once)",
+    )
     p.add_argument("--seed", type=int, default=20260105)
     p.add_argument("--profile-dir", type=Path, help="record py-spy profiles of the servers here")
     p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
@@ -583,8 +637,8 @@ def main() -> int:
         args.objects, args.medallion_objects = min(args.objects, 4000), min(args.medallion_objects, 1000)
         args.phase_limit_s = min(args.phase_limit_s, 10.0)
         args.no_docs = True
-    if args.objects < 1 or args.medallion_objects < 1 or args.read_passes < 1:
-        p.error("--objects, --medallion-objects and --read-passes must be positive")
+    if args.objects < 1 or args.medallion_objects < 1 or args.read_passes < 1 or args.runs < 1:
+        p.error("--objects, --medallion-objects, --read-passes and --runs must be positive")
     t0 = time.perf_counter()
     load_before = _load()
     objects = corpus(max(args.objects, args.medallion_objects), seed=args.seed)
@@ -594,17 +648,23 @@ def main() -> int:
     gc.collect()
     gc.freeze()
     print(f"corpus: {len(objects):,} objects (seed {args.seed})", file=sys.stderr)
-    k = m = None
+    k: Result | Runs | None = None
+    m: Result | None = None
     with tempfile.TemporaryDirectory(prefix="kizuna-taxii-bench-") as tmp:
         work = Path(tmp)
         if args.only != "medallion":
-            (work / "kizuna").mkdir()
             extra = [] if args.check_processes is None else ["--check-processes", str(args.check_processes)]
-            server = start_kizuna(work / "kizuna", extra)
-            try:
-                k = measure(server, objects[: args.objects], args, args.profile_dir)
-            finally:
-                stop(server)
+            runs: list[Result] = []
+            for n in range(args.runs):
+                place = work / f"kizuna-{n + 1}"
+                place.mkdir()
+                server = start_kizuna(place, extra)
+                try:
+                    runs.append(measure(server, objects[: args.objects], args, args.profile_dir))
+                finally:
+                    stop(server)
+                shutil.rmtree(place, ignore_errors=True)  # a run's disk is not the next one's
+            k = runs[0] if len(runs) == 1 else Runs(runs)
         if args.only != "kizuna":
             (work / "medallion").mkdir()
             server = start_medallion(work / "medallion")
