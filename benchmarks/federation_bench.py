@@ -439,6 +439,26 @@ def table(runs: list[SyncRun]) -> str:
     return "\n".join(lines)
 
 
+def median_run(runs: list[SyncRun]) -> SyncRun:
+    """Of several runs of one sync, the one with the median rate (the table shows it)."""
+    ranked = sorted(runs, key=lambda r: r.rate)
+    return ranked[len(ranked) // 2]
+
+
+def runs_note(measured: dict[str, list[SyncRun]]) -> str:
+    """With several runs of each sync: a line saying the table shows the median run, and every run's rate."""
+    if all(len(each) < 2 for each in measured.values()):
+        return ""
+    rates = "; ".join(
+        f"{label}: {' / '.join(f'{r.rate:,.0f}' for r in each)}" for label, each in measured.items()
+    )
+    n = max(len(each) for each in measured.values())
+    return (
+        f"\n\nEach sync ran {n} times, each to a fresh hub; a row is the run with the median rate."
+        f" Every run's objects/s: {rates}."
+    )
+
+
 def write_section(body: str) -> None:
     """Add or replace this benchmark's section of docs/benchmarks.md, leaving the others as they are."""
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
@@ -469,6 +489,12 @@ def main() -> int:
         default=4,
         help="then this many peers read all of hub A at once (its server's RSS); 0: skip (default 4)",
     )
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="syncs of each kind and page size, each to a fresh hub: the table shows the median (default 1)",
+    )
     p.add_argument("--seed", type=int, default=20260105)
     p.add_argument("--profile-dir", type=Path, help="record py-spy profiles of every process of each sync")
     p.add_argument("--keep", type=Path, help="copy the hubs' databases and logs here at the end")
@@ -482,36 +508,42 @@ def main() -> int:
         p.error("--objects must be positive; --page-size within 1..10,000, at most 4 of them")
     if not 0 <= args.concurrent_reads <= 16:
         p.error("--concurrent-reads must be within 0..16")
+    if not 1 <= args.runs <= 5:
+        p.error("--runs must be within 1..5")
     t_start = time.perf_counter()
     load_before = _load()
     objects = corpus(args.objects, seed=args.seed)
     want, want_green = expected_arrivals(objects, MAX_TLP)
     print(f"corpus: {len(objects):,} objects (seed {args.seed}); {len(want):,} may flow", file=sys.stderr)
     problems: list[str] = []
-    runs: list[SyncRun] = []
+    measured: dict[str, list[SyncRun]] = {}  # label -> its runs, in order
     again: list[SyncRun] = []
     with tempfile.TemporaryDirectory(prefix="kizuna-federation-bench-") as tmp:
         work = Path(tmp)
-        a, bs, cs = set_up(work, len(page_sizes))
+        a, bs, cs = set_up(work, len(page_sizes) * args.runs)
         hubs = [a, *bs, *cs]
         try:
             for hub in hubs:
                 hub.start()
             post_rate = post(a, objects)
-            for size, b, c in zip(page_sizes, bs, cs, strict=True):
+            sizes = [size for size in page_sizes for _ in range(args.runs)]
+            for k, (size, b, c) in enumerate(zip(sizes, bs, cs, strict=True)):
                 sync_args = ["--page-size", str(size)]
                 label = f"{size}" if len(page_sizes) > 1 else ""
-                runs.append(run_sync(f"pull{label}", b.db, sync_args, {"a": a}, args.profile_dir))
+                pull = run_sync(f"pull{label}", b.db, sync_args, {"a": a}, args.profile_dir)
+                measured.setdefault(pull.label, []).append(pull)
                 push_args = [*sync_args, "--peer", f"{c.name}-hub"]
-                runs.append(run_sync(f"push{label}", a.db, push_args, {c.name: c}, args.profile_dir))
-                # a pass after catching up moves nothing
-                again.append(run_sync(f"pull{label}-again", b.db, sync_args, {}, None))
-                again.append(run_sync(f"push{label}-again", a.db, push_args, {}, None))
+                push = run_sync(f"push{label}", a.db, push_args, {c.name: c}, args.profile_dir)
+                measured.setdefault(push.label, []).append(push)
+                if k % args.runs == 0:  # a pass after catching up moves nothing
+                    again.append(run_sync(f"pull{label}-again", b.db, sync_args, {}, None))
+                    again.append(run_sync(f"push{label}-again", a.db, push_args, {}, None))
             for hub in (*bs, *cs):
                 problems += check(hub, want, want_green)
             problems += [
                 f"{r.label}: moved {r.moved:,} objects, expected {len(want):,}"
-                for r in runs
+                for each in measured.values()
+                for r in each
                 if r.moved != len(want)
             ]
             problems += [f"{r.label}: moved {r.moved:,}, expected 0" for r in again if r.moved]
@@ -534,7 +566,9 @@ def main() -> int:
             for f in work.iterdir():
                 shutil.copy2(f, args.keep / f.name)
     wall_s = time.perf_counter() - t_start
-    print(table(runs))
+    runs = [median_run(each) for each in measured.values()]
+    spread = runs_note(measured)
+    print(table(runs) + spread)
     for line in [*audits, *problems]:
         print(line, file=sys.stderr)
     print("result: " + ("exact" if not problems else "WRONG: " + "; ".join(problems)), file=sys.stderr)
@@ -543,7 +577,19 @@ def main() -> int:
         load = f"load average (1/5 min) {load_before} at the start, {_load()} at the end"
         write_section(
             section(
-                command, objects, want, post_rate, runs, again, hwm, reads, audits, problems, wall_s, load
+                command,
+                objects,
+                want,
+                post_rate,
+                runs,
+                again,
+                hwm,
+                reads,
+                audits,
+                problems,
+                wall_s,
+                load,
+                spread,
             )
         )
         print(f"wrote the '{SECTION}' section of {DOCS.relative_to(ROOT)}", file=sys.stderr)
@@ -563,6 +609,7 @@ def section(
     problems: list[str],
     wall_s: float,
     load: str,
+    spread: str = "",
 ) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     unmarked = sum(1 for o in objects if marked_rank(o) is None)
@@ -602,7 +649,7 @@ objects/s). Every agreement is `--max-tlp amber`, every type, so {len(want):,} o
 - push: A pushes the same collection to a fresh hub C (`kizuna hub sync --db a.db --once --peer c-hub`,
   A's peer record has `--push`); the sync process reads A's database and C's server stores the bundles.
 
-{table(runs)}
+{table(runs)}{spread}
 
 - objects/s: objects stored on the receiving side (the command's `ok (N objects moved` line) / the wall
   time of the whole `kizuna hub sync --once` command: Python start-up, paging, validation, ingress and
