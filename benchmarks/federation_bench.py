@@ -69,6 +69,15 @@ Notes:
   (issue 17), so that a pulled or pushed page costs what a TAXII POST of the same objects costs (the
   Hub (TAXII) section: 95-108 ms of the server's CPU per 1,000 objects in envelopes of 1,000, against 41 ms
   then). The same push: C's server 3.7 -> 9-13 s of CPU.
+- **2026-12-07, 18:00-18:30: rates move with the machine's time of day more than with the code.** The
+  run above (18:25, `--runs 3`, thirteen hubs serving at once) moved 6,700-8,100 objects/s with 9.3-9.9 s
+  of the sync process's CPU for a pull. A single run at 18:20 moved 8,005 / 8,932 / 10,109 / 10,281
+  objects/s (pull and push in pages of 1,000, then 5,000). Two interleaved rounds at 18:05, `--page-size
+  1000 --concurrent-reads 0`, of the code before and after the collector's thresholds were raised for
+  hub processes (7291d70, `kizuna/hub/collector.py`): pull 10,082 / 10,061 -> 10,542 / 10,403 objects/s
+  (sync process CPU 8.1 -> 7.7-7.8 s); push 10,567 / 10,640 -> 10,611 / 10,654 (unchanged), with the
+  pushing sync process's peak RSS 120 -> 151 MB (garbage cycles live longer between collections; C's
+  server unchanged at 227 MB).
 - Where the time goes (py-spy through `--profile-dir`, 40,000 objects, pages of 1,000, 2026-12-07): pull,
   sync process: the intake 68 % of the samples (checking the objects 27 %, of which `validate_object`
   11 %; the write transaction 40 %, of which bringing the read indexes up to date 16 %, deciding each
