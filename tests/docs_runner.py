@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -160,7 +161,24 @@ def parse(path: Path) -> Guide:
     return Guide(path, blocks, ports)
 
 
+#: Where a guide's ports are drawn from: below the kernel's ephemeral range (32768-60999 on Linux), from which
+#: every other test's port 0 and every client connection takes its port. A guide holds its ports from its
+#: first block to its last (minutes): drawn from the ephemeral range, one was once taken by another test's
+#: server in between, and the guide's medallion could not listen on it.
+_GUIDE_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range where it can be had."""
+    rng = random.Random()
+    for _ in range(50):
+        port = rng.choice(_GUIDE_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
