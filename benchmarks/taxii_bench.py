@@ -507,11 +507,12 @@ def tables(k: Result | Runs | None, m: Result | None) -> str:
         met = "" if check is None else _met(kv, BARS[check[0]], check[1])
         lines.append(f"| {label} | {text(k, f, digits)} | {text(m, f, digits)} | {ratio} | {bar} | {met} |")
     out = ["\n".join(lines), ""]
-    measured = [*(k.results if isinstance(k, Runs) else [k]), m]
+    several = k.results if isinstance(k, Runs) else []
+    measured = [*(several or [k]), m]
     for n, r in enumerate(x for x in measured if x is not None):
         read_note = ", ".join(f"{c:,}" for c in r.read_counts) or "none"
         stopped = f" Time limit: {'; '.join(r.stopped)}." if r.stopped else ""
-        if isinstance(k, Runs) and r in k.results:
+        if any(r is x for x in several):  # one of several runs of kizuna
             out.append(
                 f"- {r.name} run {n + 1} ({r.note}): stored {r.stored:,} of {r.target:,}, {r.failures}"
                 f" failures; ingest {_fmt(r.ingest_rate(100))} / {_fmt(r.ingest_rate(1000))} objects/s in"

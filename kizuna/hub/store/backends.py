@@ -28,13 +28,18 @@ AnyStore = SQLiteStore | PostgresStore
 KEY_FILE_ENV = "KIZUNA_KEY_FILE"
 
 
-def _has_password(dsn: str) -> bool:
+def _conninfo(dsn: str) -> dict[str, object]:
+    """The parts of a DSN (InputError when it is not one)."""
     import psycopg
 
     try:
-        return bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
+        return dict(psycopg.conninfo.conninfo_to_dict(dsn))
     except psycopg.ProgrammingError:
         raise InputError("--db: not a valid PostgreSQL DSN") from None
+
+
+def _has_password(dsn: str) -> bool:
+    return bool(_conninfo(dsn).get("password"))
 
 
 def check_db(db: str | Path) -> str:
@@ -113,12 +118,7 @@ def default_key_file(dsn: str) -> Path | None:
     database and ``options`` (a ``search_path`` names another hub): ``DBNAME-HASH.key``. Every command of
     this account on this host finds there the key that ``kizuna hub init`` made; workers on other hosts
     need ``KIZUNA_KEY_FILE`` and a copy. None when the account has no home directory."""
-    import psycopg
-
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        raise InputError("--db: not a valid PostgreSQL DSN") from None
+    info = _conninfo(dsn)
     env = os.environ
     host = str(info.get("host") or info.get("hostaddr") or env.get("PGHOST") or "(default socket)")
     port = str(info.get("port") or env.get("PGPORT") or "5432")
