@@ -76,7 +76,7 @@ class PostgresStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQ
         self.path = self._pg.path  # shown in messages: the DSN without its password
         self._db = cast(Any, self._pg)  # the query code's connections, PostgreSQL's dialect
         self._changes = Changes()
-        self._waiting = {}
+        self._index_behind_writes()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod

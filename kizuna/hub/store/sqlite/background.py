@@ -1,7 +1,8 @@
 """A thread that does one job whenever it is poked (started on the first poke), so that a writer hands off
-work no write needs to wait for (checkpointing the WAL: ``connection.py``). Pokes while the job runs fold
-into one more run. The job should spend its time outside the interpreter (in SQLite): a job in Python
-would only take turns with the writer for the interpreter lock."""
+work no write needs to wait for (checkpointing the WAL: ``connection.py``; indexing a batch of versions for
+reads: ``indexing.py``). Pokes while the job runs fold into one more run. The job should spend most of its
+time outside the interpreter (in the database): a job in Python would only take turns with the writer for
+the interpreter lock."""
 
 from __future__ import annotations
 

@@ -5,7 +5,9 @@ They are written behind the writes, in batches: a write stores its versions and 
 (``meta.indexed_to`` is the ``date_added`` up to which every version is indexed), and :func:`catch_up`
 indexes everything above the mark in one transaction. A store catches up before any read of these tables
 (so a reader always sees every committed write: read your writes), when a process holds
-:data:`INDEX_BATCH` versions waiting, and when it is closed. Each version's entries were computed by the
+:data:`INDEX_BATCH` versions waiting (in the store's indexer thread, so that the write which made the batch,
+and the client waiting for it, do not wait for the batch; past :data:`INDEX_CAP` a write indexes them itself),
+and when it is closed. Each version's entries were computed by the
 intake's check; the store keeps them in memory until they are indexed, and a version whose entries it does
 not hold (written by another process, or before a restart) is indexed from its stored bytes. Batching is
 what makes this cheaper than indexing in each write: the indexes are keyed by values and hashes, so one
@@ -35,8 +37,10 @@ from kizuna.hub.store.sqlite.ids import id_key
 
 _CHUNK = 500
 
-#: Versions a process leaves waiting before it indexes them without waiting for a read.
+#: Versions a process leaves waiting before its indexer thread indexes them without waiting for a read.
 INDEX_BATCH = 16_384
+#: Versions waiting past which a write indexes them itself (the indexer thread is behind, or failing).
+INDEX_CAP = 2 * INDEX_BATCH
 #: Versions indexed per statement batch while catching up (bounds the memory of one step).
 _STEP = 2_000
 

@@ -35,6 +35,7 @@ from kizuna.hub.models import (
 )
 from kizuna.hub.paging import Cursor
 from kizuna.hub.store.protocols import Held, NewVersion, PendingVersion
+from kizuna.hub.store.sqlite.background import Background
 from kizuna.hub.store.sqlite.base import SQLiteBase
 from kizuna.hub.store.sqlite.directory import (
     collection_columns,
@@ -43,7 +44,7 @@ from kizuna.hub.store.sqlite.directory import (
     org_from_row,
 )
 from kizuna.hub.store.sqlite.ids import id_key
-from kizuna.hub.store.sqlite.indexing import INDEX_BATCH, bump_generation, catch_up, unindex
+from kizuna.hub.store.sqlite.indexing import INDEX_BATCH, INDEX_CAP, bump_generation, catch_up, unindex
 from kizuna.hub.store.sqlite.predicates import to_sql
 from kizuna.hub.store.sqlite.watch import SQLiteWatcher
 from kizuna.stix.ids import to_us
@@ -384,6 +385,7 @@ class SQLiteWriteTx:
 class SQLiteObjects(SQLiteBase):
     _changes: Changes
     _waiting: dict[int, Entries]  # index entries of versions this process stored, not yet indexed
+    _indexer: Background  # the thread that indexes a batch behind the writes (started on first use)
 
     def changes(self) -> Changes:
         """This process's commit notifications (see :mod:`kizuna.hub.changes`)."""
@@ -400,10 +402,20 @@ class SQLiteObjects(SQLiteBase):
         self._written()
         return out
 
+    def _index_behind_writes(self) -> None:
+        """Start with nothing waiting to be indexed (the store's constructor calls it)."""
+        self._waiting = {}
+        self._indexer = Background("kizuna-index", self.catch_up_index)
+
     def _written(self) -> None:
-        """After a write: index what waits once it is a batch (see ``indexing.py``)."""
-        if len(self._waiting) >= INDEX_BATCH:
+        """After a write: index what waits once it is a batch (see ``indexing.py``), in this store's indexer
+        thread, so that the write (and the request that made it) does not wait for it; in line once
+        :data:`INDEX_CAP` versions wait (the indexer is behind, or failing), which bounds the memory."""
+        waiting = len(self._waiting)
+        if waiting >= INDEX_CAP:
             self.catch_up_index()
+        elif waiting >= INDEX_BATCH:
+            self._indexer.poke()
 
     def catch_up_index(self) -> int:
         """Index every committed version not yet in the read indexes; returns how many. Called before the
@@ -417,6 +429,7 @@ class SQLiteObjects(SQLiteBase):
         """Index what is left to index: this process's writes, and those of a process killed before it
         indexed its own. Nothing is lost if that fails (the database is unusable, a read-only file): the mark
         in the database says what is not indexed, and the next reader indexes it."""
+        self._indexer.close()  # after the batch it is indexing, if any
         with contextlib.suppress(KizunaError, sqlite3.Error, OSError):
             if self._waiting or self._index_behind():
                 self.catch_up_index()

@@ -44,7 +44,7 @@ class SQLiteStore(SQLiteDirectory, SQLiteObjects, SQLitePeers, SQLiteAudit, SQLi
         self._checkpoints = checkpoint_path(self.path)
         self._db = Connections(self.path, durable=durable)
         self._changes = Changes()
-        self._waiting = {}
+        self._index_behind_writes()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
