@@ -25,10 +25,11 @@ As a user runs it, on 127.0.0.1:
    verify`` exits 0.
 
 Reported per run: aggregate read objects/s, ingest objects/s during the reads and alone, page latency
-p50/p95/p99, each worker's peak RSS, the database's peak memory (sum of PSS over its processes), server
-and database CPU; the median of ``--runs`` runs per worker count. ``--medallion-objects N`` runs the same
-phases against medallion 3.0.0 (memory backend, as ``benchmarks/taxii_bench.py`` runs it) holding N
-objects, time-limited.
+p50/p95/p99, the writers' POST latency during the reads (median and slowest) and the most a POST was sent
+after its time in their schedule, each worker's peak RSS, the database's peak memory (sum of PSS over its
+processes), server and database CPU; the median of ``--runs`` runs per worker count.
+``--medallion-objects N`` runs the same phases against medallion 3.0.0 (memory backend, as
+``benchmarks/taxii_bench.py`` runs it) holding N objects, time-limited.
 
     python benchmarks/load_bench.py                 # 1,000,000 objects, PostgreSQL, 4 then 1 workers
     python benchmarks/load_bench.py --backend sqlite --workers 4
@@ -493,6 +494,9 @@ class Run:
     read_rate: float = 0.0
     write_rate: float = 0.0
     write_objects: int = 0
+    post_p50_ms: float = 0.0  # one writer's POST of 1,000 during the reads, as the client saw it
+    post_max_ms: float = 0.0
+    writer_late_s: float = 0.0  # the most a POST was sent after its time in the writers' schedule
     ingest_alone_rate: float = 0.0
     ingest_alone_objects: int = 0
     p50_ms: float = 0.0
@@ -577,6 +581,17 @@ def run_phase(
     run.write_objects = sum(p.get("success_count") or 0 for p in posts)
     write_end = max([w["ended"] for w in writers] + [start_at + 1e-9])
     run.write_rate = run.write_objects / max(1e-9, min(write_end, deadline) - start_at)
+    post_ms = [p["ms"] for p in posts if p.get("ms") is not None]
+    if post_ms:
+        run.post_p50_ms, run.post_max_ms = statistics.median(post_ms), max(post_ms)
+    run.writer_late_s = max(
+        (
+            p["sent"] - (start_at + w * interval / args.writers + k * interval)
+            for w, wr in enumerate(writers)
+            for k, p in enumerate(wr["posts"])
+        ),
+        default=0.0,
+    )
     run.client_cpu_s = sum(r["cpu_s"] for r in readers)
     run.readers_at_end = sum(1 for r in readers if r["reached_end"])
     run.server_cpu_ms_per_1000_read = 1e6 * cpu_read / max(1, run.read_objects)
@@ -797,6 +812,9 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
         ("objects in the collection at the start", "stored_before", 0),
         ("aggregate paged read, limit 1,000 (objects/s)", "read_rate", 0),
         ("ingest during the reads (objects/s)", "write_rate", 0),
+        ("POST of 1,000 during the reads, p50 (ms)", "post_p50_ms", 0),
+        ("POST of 1,000 during the reads, slowest (ms)", "post_max_ms", 0),
+        ("writers' largest lag behind their schedule (s)", "writer_late_s", 2),
         ("ingest alone, envelopes of 1,000 (objects/s)", "ingest_alone_rate", 0),
         ("page latency p50 (ms)", "p50_ms", 1),
         ("page latency p95 (ms)", "p95_ms", 1),
