@@ -5,14 +5,14 @@ They are written behind the writes, in batches: a write stores its versions and 
 (``meta.indexed_to`` is the ``date_added`` up to which every version is indexed), and :func:`catch_up`
 indexes everything above the mark in one transaction. A store catches up before any read of these tables
 (so a reader always sees every committed write: read your writes), when a process holds
-:data:`INDEX_BATCH` versions waiting (in the store's indexer thread, so that the write which made the batch,
-and the client waiting for it, do not wait for the batch; past :data:`INDEX_CAP` a write indexes them itself),
-and when it is closed. Each version's entries were computed by the
-intake's check; the store keeps them in memory until they are indexed, and a version whose entries it does
-not hold (written by another process, or before a restart) is indexed from its stored bytes. Batching is
-what makes this cheaper than indexing in each write: the indexes are keyed by values and hashes, so one
-envelope's entries land on as many leaf pages as there are entries, and each commit wrote every touched page
-to the WAL again; a batch of many writes touches each page once.
+:data:`INDEX_BATCH` versions waiting (in the store's indexer thread, so that neither the write which made
+the batch nor the client waiting for it waits for the batch; past :data:`INDEX_CAP` a write indexes them
+itself), and when it is closed. Each version's entries were computed by the intake's check; the store keeps
+them in memory until they are indexed, and a version whose entries it does not hold (written by another
+process, or before a restart) is indexed from its stored bytes. Batching is what makes this cheaper than
+indexing in each write: the indexes are keyed by values and hashes, so one envelope's entries land on as
+many leaf pages as there are entries, and each commit wrote every touched page to the WAL again; a batch of
+many writes touches each page once.
 
 Tables (schema version 3): ``search`` (FTS5 over names, descriptions, aliases and observable values, rowid =
 the version's ``date_added``), ``observables`` (exact values), ``same_keys`` and ``shared_keys`` (sameness
