@@ -419,7 +419,8 @@ class SQLiteObjects(SQLiteBase):
 
     def catch_up_index(self) -> int:
         """Index every committed version not yet in the read indexes; returns how many. Called before the
-        reads of :class:`~kizuna.hub.store.protocols.ReadIndex`, after a batch of writes, at ``close()``."""
+        reads of :class:`~kizuna.hub.store.protocols.ReadIndex`, by the indexer thread after a batch of writes
+        (by a write itself past ``INDEX_CAP``), at ``close()``."""
         if self._db.writing():  # a read inside this thread's own write: it sees the indexes as they are
             return 0
         with self._db.write() as conn:
